@@ -1,0 +1,1 @@
+"""csv-summary: descriptive statistics for the numeric columns of a CSV file."""

@@ -1,0 +1,1 @@
+"""fs-license-check: report whether FreeSurfer and its license are in place."""

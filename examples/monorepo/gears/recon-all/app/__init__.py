@@ -1,0 +1,1 @@
+"""recon-all: FreeSurfer cortical reconstruction of one T1-weighted image."""

@@ -1,0 +1,1 @@
+"""Helpers shared by the gear's modules (no third-party dependencies)."""
