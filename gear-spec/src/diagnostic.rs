@@ -1,0 +1,241 @@
+//! Problems found in Gear.toml files, as miette diagnostics pointing into the source.
+//!
+//! A [`Problem`] is one finding (a file, a span, a message, a help line telling the user
+//! what to change); [`Problems`] collects every finding of a run so they are all
+//! reported at once, not just the first.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use miette::{Diagnostic, LabeledSpan, NamedSource, SourceCode, SourceSpan};
+
+/// A Gear.toml as read from disk, kept for spans in diagnostics.
+#[derive(Debug)]
+pub struct SourceFile {
+    /// Absolute path.
+    pub path: PathBuf,
+    /// Path shown to the user (relative to the workspace root).
+    pub display: String,
+    named: NamedSource<String>,
+    doc: Option<toml_edit::Document<String>>,
+}
+
+impl SourceFile {
+    /// Wraps a file's text; `display` is how the path is shown in messages.
+    pub fn new(path: PathBuf, display: String, text: String) -> Arc<Self> {
+        let doc = toml_edit::Document::parse(text.clone()).ok();
+        let named = NamedSource::new(display.clone(), text).with_language("toml");
+        Arc::new(SourceFile { path, display, named, doc })
+    }
+
+    /// The file's text.
+    pub fn text(&self) -> &str {
+        self.named.inner()
+    }
+
+    /// Span of the value at `keys` (e.g. `["gear", "config", "n", "default"]`), falling
+    /// back to the nearest ancestor that exists.
+    pub fn value_span(&self, keys: &[&str]) -> Option<SourceSpan> {
+        self.span(keys, false)
+    }
+
+    /// Span of the key at the end of `keys` (e.g. the name of an unknown field).
+    pub fn key_span(&self, keys: &[&str]) -> Option<SourceSpan> {
+        self.span(keys, true)
+    }
+
+    fn span(&self, keys: &[&str], want_key: bool) -> Option<SourceSpan> {
+        let doc = self.doc.as_ref()?;
+        let mut item: &toml_edit::Item = doc.as_item();
+        let mut best = None;
+        for (i, key) in keys.iter().enumerate() {
+            let table = item.as_table_like()?;
+            let (k, next) = table.get_key_value(key)?;
+            let last = i + 1 == keys.len();
+            best = if last && want_key {
+                k.span()
+            } else {
+                next.span().or_else(|| k.span())
+            };
+            item = next;
+        }
+        best.map(|r| SourceSpan::from(r.start..r.end))
+    }
+
+    /// Span of the `n`th element of the array at `keys`.
+    pub fn array_item_span(&self, keys: &[&str], n: usize) -> Option<SourceSpan> {
+        let doc = self.doc.as_ref()?;
+        let mut item: &toml_edit::Item = doc.as_item();
+        for key in keys {
+            item = item.as_table_like()?.get(key)?;
+        }
+        let value = item.as_array()?.get(n)?;
+        value.span().map(|r| SourceSpan::from(r.start..r.end))
+    }
+}
+
+/// One finding: what is wrong, where, and what to do about it.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    /// Stable machine-readable code, e.g. `gear::unknown-parent`.
+    pub code: &'static str,
+    /// One line saying what is wrong.
+    pub message: String,
+    /// The file it is in, when there is one.
+    pub file: Option<Arc<SourceFile>>,
+    /// Where in the file.
+    pub span: Option<SourceSpan>,
+    /// Text of the label at the span.
+    pub label: Option<String>,
+    /// What to change.
+    pub help: Option<String>,
+}
+
+impl Problem {
+    /// A problem with a message and no location yet.
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Problem { code, message: message.into(), file: None, span: None, label: None, help: None }
+    }
+
+    /// Points the problem at a span of a file.
+    pub fn at(mut self, file: &Arc<SourceFile>, span: Option<SourceSpan>) -> Self {
+        self.file = Some(file.clone());
+        self.span = span;
+        self
+    }
+
+    /// Labels the span.
+    pub fn label(mut self, label: impl Into<String>) -> Self {
+        self.label = Some(label.into());
+        self
+    }
+
+    /// Says what to change.
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// `path:line:column` of the problem, when it has a location.
+    pub fn location(&self) -> Option<String> {
+        let file = self.file.as_ref()?;
+        let Some(span) = self.span else {
+            return Some(file.display.clone());
+        };
+        let (line, col) = line_col(file.text(), span.offset());
+        Some(format!("{}:{line}:{col}", file.display))
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.location() {
+            Some(loc) => write!(f, "{loc}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for Problem {}
+
+impl Diagnostic for Problem {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new(self.code))
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
+    }
+
+    fn source_code(&self) -> Option<&dyn SourceCode> {
+        self.file.as_ref().map(|f| &f.named as &dyn SourceCode)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        let span = self.span?;
+        Some(Box::new(std::iter::once(LabeledSpan::new_with_span(self.label.clone(), span))))
+    }
+}
+
+/// Every problem found in one run.
+#[derive(Debug, Default)]
+pub struct Problems(pub Vec<Problem>);
+
+impl Problems {
+    /// Adds one.
+    pub fn push(&mut self, p: Problem) {
+        self.0.push(p);
+    }
+
+    /// Nothing found.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `Ok(value)` when nothing was found, the problems otherwise.
+    pub fn into_result<T>(self, value: T) -> Result<T, Problems> {
+        if self.0.is_empty() { Ok(value) } else { Err(self) }
+    }
+}
+
+impl fmt::Display for Problems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.len() {
+            1 => write!(f, "{}", self.0[0]),
+            n => write!(f, "{n} problems found in Gear.toml files"),
+        }
+    }
+}
+
+impl std::error::Error for Problems {}
+
+impl Diagnostic for Problems {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        (self.0.len() == 1).then(|| Box::new(self.0[0].code) as Box<dyn fmt::Display>)
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        if self.0.len() == 1 { Diagnostic::help(&self.0[0]) } else { None }
+    }
+
+    fn source_code(&self) -> Option<&dyn SourceCode> {
+        if self.0.len() == 1 { Diagnostic::source_code(&self.0[0]) } else { None }
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        if self.0.len() == 1 { Diagnostic::labels(&self.0[0]) } else { None }
+    }
+
+    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn Diagnostic> + 'a>> {
+        if self.0.len() == 1 {
+            None
+        } else {
+            Some(Box::new(self.0.iter().map(|p| p as &dyn Diagnostic)))
+        }
+    }
+}
+
+/// The closest candidate to `word`, for "did you mean" help.
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::jaro_winkler(word, c), c))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}
+
+/// Shows `path` relative to `root` when it is inside it.
+pub fn display_path(path: &Path, root: &Path) -> String {
+    path.strip_prefix(root).unwrap_or(path).to_string_lossy().replace('\\', "/")
+}

@@ -1,0 +1,14 @@
+//! gear-spec: everything cargo-gear knows without a Docker engine.
+//!
+//! Gear.toml files are read into [`layer::Layer`]s, resolved into a [`graph::LayerGraph`],
+//! checked by [`validate`], and turned by [`plan`] into what a build consumes: for each
+//! layer its Dockerfile, its Flywheel manifest, its build context and its fingerprint.
+
+pub mod diagnostic;
+pub mod graph;
+pub mod layer;
+pub mod model;
+
+pub use diagnostic::{Problem, Problems};
+pub use graph::LayerGraph;
+pub use layer::{Layer, LayerKind};
