@@ -1,0 +1,177 @@
+//! Project automation (`cargo xtask …`): the test harness with its Docker engine and fixtures, the demo.
+
+mod cmd;
+mod demo;
+mod engine;
+mod fixtures;
+mod host;
+mod sys;
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use engine::{Engine, Lifetime};
+
+type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+  test [-- ARGS…]   run the whole test suite against a Docker engine with the fixture images
+                    (cargo nextest run --workspace ARGS…, then the doctests when no ARGS are given;
+                    cargo test --workspace ARGS… without nextest)
+  demo              build the example monorepo's gears with cargo-gear, then run one of them
+  engine start      start this workspace's engine (or find one), make the fixtures, leave it running
+  engine stop       stop this workspace's engine
+  engine env        print `export DOCKER_HOST=…` for the engine xtask would use
+
+The engine is $DOCKER_HOST, else /var/run/docker.sock, else a private dockerd under target/engine/
+that xtask starts as root (installing Debian's docker.io first if needed). With CI=true a missing
+engine fails `test`; otherwise the engine tests skip themselves.";
+
+/// The cargo workspace xtask belongs to.
+pub struct Workspace {
+    pub root: PathBuf,
+    pub target: PathBuf,
+}
+
+impl Workspace {
+    fn new() -> Workspace {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("xtask/ is in the workspace")
+            .to_owned();
+        let target = match env::var_os("CARGO_TARGET_DIR") {
+            Some(dir) => root.join(dir),
+            None => root.join("target"),
+        };
+        Workspace { root, target }
+    }
+
+    /// A `cargo` command (the one running xtask, when there is one) in the workspace root.
+    fn cargo(&self) -> Command {
+        let mut cmd = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+        cmd.current_dir(&self.root);
+        cmd
+    }
+}
+
+/// 64-bit FNV-1a: a stable hash for cache keys and short names.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+fn main() -> ExitCode {
+    sys::trap_signals();
+    let args: Vec<String> = env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let ws = Workspace::new();
+    let result = match args.as_slice() {
+        ["test", rest @ ..] => test(&ws, rest.strip_prefix(&["--"]).unwrap_or(rest)),
+        ["demo"] => demo::run(&ws).map(|()| ExitCode::SUCCESS),
+        ["engine", "start"] => engine_start(&ws).map(|()| ExitCode::SUCCESS),
+        ["engine", "stop"] => engine::stop_own(&ws).map(|()| ExitCode::SUCCESS),
+        ["engine", "env"] => engine_env(&ws),
+        ["help" | "--help" | "-h"] => {
+            println!("{USAGE}");
+            Ok(ExitCode::SUCCESS)
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            Ok(ExitCode::from(2))
+        }
+    };
+    result.unwrap_or_else(|e| {
+        eprintln!("xtask: error: {e}");
+        ExitCode::FAILURE
+    })
+}
+
+/// An engine with current fixtures, or `None` when there is none and xtask may not start one.
+fn prepare(ws: &Workspace, lifetime: Lifetime) -> Result<Option<Engine>> {
+    let _setup = engine::setup_lock(ws)?;
+    let Some(engine) = Engine::acquire(ws, lifetime)? else {
+        return Ok(None);
+    };
+    fixtures::ensure(&engine, ws)?;
+    Ok(Some(engine))
+}
+
+fn test(ws: &Workspace, args: &[&str]) -> Result<ExitCode> {
+    let ci = env::var("CI").is_ok_and(|v| v == "true");
+    let engine = prepare(ws, Lifetime::Ephemeral)?;
+    if engine.is_none() {
+        if ci {
+            return Err("CI=true and no Docker engine: the engine tests must run in CI".into());
+        }
+        eprintln!("xtask: running the tests WITHOUT an engine: the engine tests skip themselves");
+    }
+    let with_engine = |cmd: &mut Command| {
+        match &engine {
+            Some(engine) => cmd
+                .env("CARGO_GEAR_TEST_ENGINE", "1")
+                .env("CARGO_GEAR_TEST_FIXTURES", "1")
+                .env("DOCKER_HOST", &engine.host)
+                .env_remove("DOCKER_CONTEXT"),
+            None => cmd
+                .env_remove("CARGO_GEAR_TEST_ENGINE")
+                .env_remove("CARGO_GEAR_TEST_FIXTURES"),
+        };
+    };
+    let nextest = cmd::succeeds(ws.cargo().args(["nextest", "--version"]));
+    let mut tests = ws.cargo();
+    if nextest {
+        tests.args(["nextest", "run", "--workspace"]);
+    } else {
+        tests.args(["test", "--workspace"]);
+    }
+    tests.args(args);
+    with_engine(&mut tests);
+    eprintln!("xtask: $ {}", cmd::display(&tests));
+    let status = cmd::status(&mut tests)?;
+    let mut code = cmd::code(status);
+    if nextest && args.is_empty() {
+        // nextest does not run doctests.
+        let mut doctests = ws.cargo();
+        doctests.args(["test", "--workspace", "--doc"]);
+        with_engine(&mut doctests);
+        eprintln!("xtask: $ {}", cmd::display(&doctests));
+        let doc_code = cmd::code(cmd::status(&mut doctests)?);
+        if code == 0 {
+            code = doc_code;
+        }
+    }
+    Ok(ExitCode::from(code.clamp(0, 255) as u8))
+}
+
+fn engine_start(ws: &Workspace) -> Result {
+    let mut engine = prepare(ws, Lifetime::Persistent)?.ok_or("no Docker engine")?;
+    engine.persist();
+    println!("export DOCKER_HOST={}", engine.host);
+    Ok(())
+}
+
+fn engine_env(ws: &Workspace) -> Result<ExitCode> {
+    let paths = engine::Paths::new(ws);
+    let candidates = [
+        env::var("DOCKER_HOST").unwrap_or_default(),
+        "unix:///var/run/docker.sock".into(),
+        paths.host(),
+    ];
+    match candidates
+        .into_iter()
+        .find(|h| !h.is_empty() && engine::ping(h))
+    {
+        Some(host) => {
+            println!("export DOCKER_HOST={host}");
+            Ok(ExitCode::SUCCESS)
+        }
+        None => {
+            eprintln!("xtask: no Docker engine answers; start one with `cargo xtask engine start`");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
