@@ -7,6 +7,7 @@
 pub mod diagnostic;
 pub mod graph;
 pub mod layer;
+pub mod manifest;
 pub mod model;
 
 pub use diagnostic::{Problem, Problems};
