@@ -1,0 +1,111 @@
+//! Manifests of the example gears in `examples/monorepo`: snapshots, Flywheel's schema,
+//! and the gear-builder image rule.
+
+use std::path::{Path, PathBuf};
+
+use gear_spec::graph::LayerGraph;
+use gear_spec::layer::{GEAR_TOML, Layer, LayerKind};
+use gear_spec::manifest::Manifest;
+use indexmap::IndexMap;
+use serde_json::Value;
+
+fn monorepo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/monorepo")
+}
+
+/// Every layer and gear of the example monorepo, resolved.
+fn example_graph() -> LayerGraph {
+    let root = monorepo();
+    let mut layers = Vec::new();
+    for group in ["layers", "gears"] {
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(root.join(group))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.join(GEAR_TOML).is_file())
+            .collect();
+        dirs.sort();
+        for dir in dirs {
+            layers.push(Layer::load(&dir, &root).unwrap_or_else(|p| panic!("{p}")));
+        }
+    }
+    LayerGraph::resolve(layers).unwrap_or_else(|p| panic!("{p}"))
+}
+
+/// The environment of a layer: its ancestors' `env`, root first, overlaid by its own.
+fn environment(graph: &LayerGraph, i: usize) -> IndexMap<String, String> {
+    let mut chain: Vec<usize> = graph.ancestors(i).collect();
+    chain.reverse();
+    chain.push(i);
+    let mut env = IndexMap::new();
+    for j in chain {
+        for (k, v) in &graph.layer(j).decl.env {
+            env.insert(k.clone(), v.clone());
+        }
+    }
+    env
+}
+
+/// `(gear name, manifest)` for every example gear, in name order.
+fn example_manifests() -> Vec<(String, Manifest)> {
+    let graph = example_graph();
+    (0..graph.layers().len())
+        .filter(|&i| graph.kind(i) == LayerKind::Gear)
+        .map(|i| (graph.layer(i).name.clone(), Manifest::for_gear(graph.layer(i), environment(&graph, i))))
+        .collect()
+}
+
+fn flywheel_validator() -> jsonschema::Validator {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/flywheel/manifest.schema.json");
+    let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft4)
+        .should_validate_formats(true)
+        .build(&schema)
+        .expect("the Flywheel schema compiles offline")
+}
+
+#[test]
+fn examples_are_all_there() {
+    let names: Vec<String> = example_manifests().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["csv-summary", "fs-license-check", "hello", "recon-all"]);
+}
+
+#[test]
+fn example_manifests_snapshot() {
+    for (name, manifest) in example_manifests() {
+        insta::assert_snapshot!(name.clone(), manifest.render());
+    }
+}
+
+#[test]
+fn example_manifests_match_flywheel_schema() {
+    let validator = flywheel_validator();
+    for (name, manifest) in example_manifests() {
+        let value: Value = serde_json::from_str(&manifest.render()).unwrap();
+        let errors: Vec<String> = validator.iter_errors(&value).map(|e| format!("{e} at {}", e.instance_path)).collect();
+        assert!(errors.is_empty(), "{name}: {errors:#?}");
+    }
+}
+
+#[test]
+fn example_manifests_image_tag_is_version() {
+    for (name, manifest) in example_manifests() {
+        let image = manifest.custom["gear-builder"]["image"].as_str().unwrap_or_else(|| panic!("{name}: no gear-builder.image"));
+        let (repo, tag) = image.rsplit_once(':').unwrap();
+        assert!(!tag.contains('/'), "{name}: {image} has no tag");
+        assert_eq!(tag, manifest.version, "{name}");
+        assert!(repo.starts_with("example/"), "{name}: {image}");
+    }
+}
+
+/// Same content as the hand-written manifest.json next to each example Gear.toml (key
+/// order aside); the CLI regenerates those files, so this compares values, not bytes.
+#[test]
+fn example_manifests_agree_with_checked_in_values() {
+    for (name, manifest) in example_manifests() {
+        let path = monorepo().join("gears").join(&name).join("manifest.json");
+        let checked_in: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let generated: Value = serde_json::from_str(&manifest.render()).unwrap();
+        assert_eq!(generated, checked_in, "{name}");
+    }
+}
