@@ -4,7 +4,9 @@
 //! checked by [`validate`], and turned by [`plan`] into what a build consumes: for each
 //! layer its Dockerfile, its Flywheel manifest, its build context and its fingerprint.
 
+pub mod context;
 pub mod diagnostic;
+pub mod fingerprint;
 pub mod graph;
 pub mod layer;
 pub mod manifest;

@@ -1,0 +1,552 @@
+//! The stat cache of file digests: a file whose stat is unchanged is not read again.
+//!
+//! Keyed by absolute path; an entry is trusted only when size, mtime, ctime and inode all
+//! match the file's current stat. Like git's "racy git" rule, a file whose mtime or ctime
+//! is within [`RACY_WINDOW`] of the moment it was hashed is not recorded at all: it could
+//! change again within the same timestamp tick without the stat showing it.
+//!
+//! On disk (`target/gear/hash-cache`), little-endian binary:
+//!
+//! ```text
+//! magic     8 bytes  "GEARHC\0" + format version byte
+//! count     u64
+//! entries   sorted by path bytes, each:
+//!   shared  u32      bytes shared with the previous entry's path (prefix compression)
+//!   len     u32      length of the rest of the path
+//!   rest    len bytes
+//!   size    u64
+//!   mtime   i64      nanoseconds since the Unix epoch
+//!   ctime   i64      nanoseconds since the Unix epoch (0 where unknown)
+//!   inode   u64      (0 where unknown)
+//!   sha256  32 bytes
+//! check     32 bytes sha256 of everything before it
+//! ```
+//!
+//! A missing, truncated or corrupt file is an empty cache. Saving writes a temporary file
+//! beside the cache and renames it over the cache.
+
+use std::collections::HashMap;
+use std::fs::{self, File, Metadata};
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+
+use super::FingerprintError;
+
+/// Files modified this close to the moment they are hashed are not cached.
+pub const RACY_WINDOW: Duration = Duration::from_secs(2);
+
+const MAGIC: &[u8; 8] = b"GEARHC\0\x01";
+const SHARDS: usize = 64;
+const READ_BUF: usize = 256 * 1024;
+/// Fixed-size part of an encoded entry after the path.
+const ENTRY_TAIL: usize = 8 + 8 + 8 + 8 + 32;
+
+/// What a file's stat says about its content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stat {
+    size: u64,
+    mtime_ns: i64,
+    ctime_ns: i64,
+    inode: u64,
+}
+
+impl Stat {
+    fn of(meta: &Metadata) -> Stat {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            Stat {
+                size: meta.size(),
+                mtime_ns: meta.mtime().saturating_mul(1_000_000_000).saturating_add(meta.mtime_nsec()),
+                ctime_ns: meta.ctime().saturating_mul(1_000_000_000).saturating_add(meta.ctime_nsec()),
+                inode: meta.ino(),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            Stat { size: meta.len(), mtime_ns: meta.modified().map(ns_since_epoch).unwrap_or(i64::MAX), ctime_ns: 0, inode: 0 }
+        }
+    }
+
+    /// Whether the file changed too recently before `hashed_at` to trust its stat later.
+    fn is_racy(&self, hashed_at_ns: i64) -> bool {
+        let limit = hashed_at_ns.saturating_sub(RACY_WINDOW.as_nanos() as i64);
+        self.mtime_ns >= limit || self.ctime_ns >= limit
+    }
+}
+
+fn ns_since_epoch(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
+        Err(e) => -i64::try_from(e.duration().as_nanos()).unwrap_or(i64::MAX),
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    stat: Stat,
+    sha256: [u8; 32],
+    /// Looked up or recorded during this run.
+    used: bool,
+}
+
+/// Counters of one run, for messages ("hashed 3 files, 1200 unchanged") and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Files whose digest came from the cache.
+    pub hits: u64,
+    /// Files that were read and hashed.
+    pub misses: u64,
+    /// Bytes read to hash them.
+    pub bytes_hashed: u64,
+}
+
+/// Digests of files by path and stat; shared between threads (sharded locks).
+pub struct HashCache {
+    shards: Box<[Mutex<HashMap<PathBuf, Entry>>]>,
+    hasher: std::collections::hash_map::RandomState,
+    changed: AtomicBool,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    bytes_hashed: AtomicU64,
+}
+
+impl Default for HashCache {
+    fn default() -> Self {
+        HashCache {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            hasher: Default::default(),
+            changed: AtomicBool::new(false),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            bytes_hashed: AtomicU64::new(0),
+        }
+    }
+}
+
+impl std::fmt::Debug for HashCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HashCache").field("len", &self.len()).field("stats", &self.stats()).finish()
+    }
+}
+
+/// Why one file could not be digested (the caller adds the context).
+#[derive(Debug)]
+pub(super) enum DigestError {
+    Io(io::Error),
+    NotAFile,
+}
+
+impl HashCache {
+    /// An empty cache.
+    pub fn new() -> HashCache {
+        HashCache::default()
+    }
+
+    /// Reads the cache at `path`. A missing, unreadable or corrupt file is an empty cache:
+    /// the cache only saves time, it never makes a run fail.
+    pub fn load(path: &Path) -> HashCache {
+        let cache = HashCache::default();
+        if let Ok(bytes) = fs::read(path)
+            && let Some(entries) = decode(&bytes)
+        {
+            for (path, stat, sha256) in entries {
+                let shard = cache.shard(&path);
+                shard.lock().unwrap().insert(path, Entry { stat, sha256, used: false });
+            }
+        }
+        cache
+    }
+
+    /// Writes the cache to `path` (creating its directory) when it changed since it was
+    /// loaded: into a temporary file beside it, then renamed over it. Entries not used in
+    /// this run whose file no longer exists are dropped.
+    pub fn save(&self, path: &Path) -> Result<(), FingerprintError> {
+        if !self.changed.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let mut entries: Vec<(PathBuf, Entry)> = Vec::with_capacity(self.len());
+        for shard in self.shards.iter() {
+            entries.extend(shard.lock().unwrap().iter().map(|(p, e)| (p.clone(), *e)));
+        }
+        let entries: Vec<(PathBuf, Entry)> =
+            entries.into_par_iter().filter(|(p, e)| e.used || fs::symlink_metadata(p).is_ok()).collect();
+        let bytes = encode(entries);
+
+        let write_err = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| FingerprintError::CacheWrite { path, source }
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::create_dir_all(dir).map_err(write_err(dir))?;
+        }
+        let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+        tmp_name.push(format!(".tmp{}", std::process::id()));
+        let tmp = path.with_file_name(tmp_name);
+        let written = File::create(&tmp).and_then(|mut f| f.write_all(&bytes));
+        if let Err(e) = written.and_then(|()| fs::rename(&tmp, path)) {
+            let _ = fs::remove_file(&tmp);
+            return Err(write_err(path)(e));
+        }
+        self.changed.store(false, Ordering::Release);
+        Ok(())
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().unwrap().len()).sum()
+    }
+
+    /// Whether it has no entries.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Counters since the cache was created or loaded.
+    pub fn stats(&self) -> CacheStats {
+        CacheStats {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            bytes_hashed: self.bytes_hashed.load(Ordering::Relaxed),
+        }
+    }
+
+    fn shard(&self, path: &Path) -> &Mutex<HashMap<PathBuf, Entry>> {
+        let mut h = self.hasher.build_hasher();
+        path.hash(&mut h);
+        &self.shards[(h.finish() as usize) % SHARDS]
+    }
+
+    /// Size and sha256 of the file at `path` (symlinks followed), from the cache when its
+    /// stat is unchanged, otherwise read and hashed (and recorded unless racy).
+    pub(super) fn digest(&self, path: &Path) -> Result<(u64, [u8; 32]), DigestError> {
+        let meta = fs::metadata(path).map_err(DigestError::Io)?;
+        if !meta.is_file() {
+            return Err(DigestError::NotAFile);
+        }
+        let stat = Stat::of(&meta);
+        {
+            let mut shard = self.shard(path).lock().unwrap();
+            if let Some(entry) = shard.get_mut(path)
+                && entry.stat == stat
+            {
+                entry.used = true;
+                self.hits.fetch_add(1, Ordering::Relaxed);
+                return Ok((stat.size, entry.sha256));
+            }
+        }
+
+        let hashed_at = ns_since_epoch(SystemTime::now());
+        let mut file = File::open(path).map_err(DigestError::Io)?;
+        let before = Stat::of(&file.metadata().map_err(DigestError::Io)?);
+        let (size, sha256) = hash_reader(&mut file).map_err(DigestError::Io)?;
+        self.misses.fetch_add(1, Ordering::Relaxed);
+        self.bytes_hashed.fetch_add(size, Ordering::Relaxed);
+        let after = file.metadata().map(|m| Stat::of(&m)).ok();
+        // Record only what is safe to trust later: unchanged while read, fully read, not racy.
+        if after == Some(before) && size == before.size && !before.is_racy(hashed_at) {
+            let mut shard = self.shard(path).lock().unwrap();
+            shard.insert(path.to_path_buf(), Entry { stat: before, sha256, used: true });
+            self.changed.store(true, Ordering::Release);
+        }
+        Ok((size, sha256))
+    }
+}
+
+/// Streams `reader` through sha256 with a fixed buffer. Returns (bytes read, digest).
+fn hash_reader(reader: &mut impl Read) -> io::Result<(u64, [u8; 32])> {
+    thread_local! {
+        static BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; READ_BUF]);
+    }
+    BUF.with_borrow_mut(|buf| {
+        let mut hasher = Sha256::new();
+        let mut total = 0u64;
+        loop {
+            let n = match reader.read(buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            hasher.update(&buf[..n]);
+            total += n as u64;
+        }
+        Ok((total, hasher.finalize().into()))
+    })
+}
+
+#[cfg(unix)]
+fn path_bytes(p: &Path) -> Option<&[u8]> {
+    use std::os::unix::ffi::OsStrExt;
+    Some(p.as_os_str().as_bytes())
+}
+
+#[cfg(not(unix))]
+fn path_bytes(p: &Path) -> Option<&[u8]> {
+    p.to_str().map(str::as_bytes)
+}
+
+#[cfg(unix)]
+fn bytes_path(b: &[u8]) -> Option<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    Some(PathBuf::from(std::ffi::OsStr::from_bytes(b)))
+}
+
+#[cfg(not(unix))]
+fn bytes_path(b: &[u8]) -> Option<PathBuf> {
+    std::str::from_utf8(b).ok().map(PathBuf::from)
+}
+
+fn encode(entries: Vec<(PathBuf, Entry)>) -> Vec<u8> {
+    let mut entries: Vec<(&[u8], Entry)> =
+        entries.iter().filter_map(|(p, e)| Some((path_bytes(p)?, *e))).collect();
+    entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    let mut out = Vec::with_capacity(16 + entries.len() * (ENTRY_TAIL + 40) + 32);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&(entries.len() as u64).to_le_bytes());
+    let mut prev: &[u8] = &[];
+    for (path, e) in &entries {
+        let shared = path.iter().zip(prev).take_while(|(a, b)| a == b).count();
+        let rest = &path[shared..];
+        out.extend_from_slice(&(shared as u32).to_le_bytes());
+        out.extend_from_slice(&(rest.len() as u32).to_le_bytes());
+        out.extend_from_slice(rest);
+        out.extend_from_slice(&e.stat.size.to_le_bytes());
+        out.extend_from_slice(&e.stat.mtime_ns.to_le_bytes());
+        out.extend_from_slice(&e.stat.ctime_ns.to_le_bytes());
+        out.extend_from_slice(&e.stat.inode.to_le_bytes());
+        out.extend_from_slice(&e.sha256);
+        prev = path;
+    }
+    let check: [u8; 32] = Sha256::digest(&out).into();
+    out.extend_from_slice(&check);
+    out
+}
+
+fn decode(bytes: &[u8]) -> Option<Vec<(PathBuf, Stat, [u8; 32])>> {
+    let (body, check) = bytes.split_at_checked(bytes.len().checked_sub(32)?)?;
+    if Sha256::digest(body).as_slice() != check {
+        return None;
+    }
+    let mut r = Cursor(body);
+    if r.take(8)? != MAGIC {
+        return None;
+    }
+    let count = usize::try_from(r.u64()?).ok()?;
+    // Every entry takes at least ENTRY_TAIL + 8 bytes: refuse absurd counts up front.
+    if count > body.len() / (ENTRY_TAIL + 8) {
+        return None;
+    }
+    let mut entries = Vec::with_capacity(count);
+    let mut prev: Vec<u8> = Vec::new();
+    for _ in 0..count {
+        let shared = r.u32()? as usize;
+        let len = r.u32()? as usize;
+        if shared > prev.len() {
+            return None;
+        }
+        prev.truncate(shared);
+        prev.extend_from_slice(r.take(len)?);
+        let stat = Stat { size: r.u64()?, mtime_ns: r.u64()? as i64, ctime_ns: r.u64()? as i64, inode: r.u64()? };
+        let sha256: [u8; 32] = r.take(32)?.try_into().ok()?;
+        entries.push((bytes_path(&prev)?, stat, sha256));
+    }
+    r.0.is_empty().then_some(entries)
+}
+
+struct Cursor<'a>(&'a [u8]);
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let (head, tail) = self.0.split_at_checked(n)?;
+        self.0 = tail;
+        Some(head)
+    }
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sets a file's mtime well in the past, so it is not racy.
+    fn age(path: &Path, secs_ago: u64) {
+        let t = SystemTime::now() - Duration::from_secs(secs_ago);
+        File::options().write(true).open(path).unwrap().set_modified(t).unwrap();
+    }
+
+    /// Waits until the file's ctime is out of the racy window (ctime cannot be set).
+    fn wait_out_racy_window() {
+        std::thread::sleep(RACY_WINDOW + Duration::from_millis(100));
+    }
+
+    #[test]
+    fn encode_decode_roundtrip() {
+        let e = |size, fill| Entry {
+            stat: Stat { size, mtime_ns: -5, ctime_ns: 1_700_000_000_123_456_789, inode: 42 },
+            sha256: [fill; 32],
+            used: true,
+        };
+        let entries = vec![
+            (PathBuf::from("/a/b/c.txt"), e(1, 1)),
+            (PathBuf::from("/a/b/cd.txt"), e(2, 2)),
+            (PathBuf::from("/a/x"), e(3, 3)),
+            (PathBuf::from("/"), e(4, 4)),
+        ];
+        let bytes = encode(entries.clone());
+        let mut decoded = decode(&bytes).unwrap();
+        decoded.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut expected: Vec<_> = entries.iter().map(|(p, e)| (p.clone(), e.stat, e.sha256)).collect();
+        expected.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(decoded, expected);
+
+        // Any damage makes it unreadable.
+        assert!(decode(&bytes[..bytes.len() - 1]).is_none());
+        for i in [0, 9, 20, bytes.len() / 2, bytes.len() - 1] {
+            let mut bad = bytes.clone();
+            bad[i] ^= 1;
+            assert!(decode(&bad).is_none(), "flip at {i}");
+        }
+        assert!(decode(b"").is_none());
+        assert!(decode(&encode(Vec::new())).unwrap().is_empty());
+    }
+
+    #[test]
+    fn missing_or_corrupt_file_is_empty_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(HashCache::load(&dir.path().join("nope")).is_empty());
+        let junk = dir.path().join("junk");
+        fs::write(&junk, b"GEARHC\0\x01 not really").unwrap();
+        assert!(HashCache::load(&junk).is_empty());
+        assert!(HashCache::load(dir.path()).is_empty()); // a directory
+    }
+
+    #[test]
+    fn hit_miss_and_same_size_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f.txt");
+        fs::write(&file, b"hello").unwrap();
+        age(&file, 3600);
+        wait_out_racy_window();
+
+        let cache = HashCache::new();
+        let (size, d1) = cache.digest(&file).unwrap();
+        assert_eq!(size, 5);
+        assert_eq!(d1, <[u8; 32]>::from(Sha256::digest(b"hello")));
+        assert_eq!(cache.stats(), CacheStats { hits: 0, misses: 1, bytes_hashed: 5 });
+        assert_eq!(cache.digest(&file).unwrap().1, d1);
+        assert_eq!(cache.stats().hits, 1);
+
+        // Same size, different content and mtime: re-hashed.
+        fs::write(&file, b"jello").unwrap();
+        age(&file, 1800);
+        let (_, d2) = cache.digest(&file).unwrap();
+        assert_eq!(d2, <[u8; 32]>::from(Sha256::digest(b"jello")));
+        assert_eq!(cache.stats().misses, 2);
+    }
+
+    #[test]
+    fn mtime_restored_is_still_detected_by_ctime() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f.txt");
+        fs::write(&file, b"hello").unwrap();
+        let old = SystemTime::now() - Duration::from_secs(3600);
+        File::options().write(true).open(&file).unwrap().set_modified(old).unwrap();
+        wait_out_racy_window();
+        let cache = HashCache::new();
+        cache.digest(&file).unwrap();
+        assert_eq!(cache.len(), 1);
+
+        // Rewrite with the same size and put the old mtime back: only ctime tells.
+        fs::write(&file, b"jello").unwrap();
+        File::options().write(true).open(&file).unwrap().set_modified(old).unwrap();
+        let (_, d) = cache.digest(&file).unwrap();
+        assert_eq!(d, <[u8; 32]>::from(Sha256::digest(b"jello")));
+        assert_eq!(cache.stats().hits, 0);
+    }
+
+    #[test]
+    fn racy_files_are_not_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("fresh.txt");
+        fs::write(&file, b"just written").unwrap();
+        let cache = HashCache::new();
+        cache.digest(&file).unwrap();
+        cache.digest(&file).unwrap();
+        assert_eq!(cache.stats().misses, 2, "a file modified just now must be re-read");
+        assert!(cache.is_empty());
+        let saved = dir.path().join("cache");
+        cache.save(&saved).unwrap();
+        assert!(!saved.exists(), "nothing changed, nothing written");
+    }
+
+    #[test]
+    fn save_load_and_hit_without_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a");
+        let gone = dir.path().join("gone");
+        fs::write(&a, b"aaa").unwrap();
+        fs::write(&gone, b"bbb").unwrap();
+        age(&a, 3600);
+        age(&gone, 3600);
+        wait_out_racy_window();
+        let cache_path = dir.path().join("target/gear/hash-cache");
+
+        let cache = HashCache::new();
+        cache.digest(&a).unwrap();
+        cache.digest(&gone).unwrap();
+        cache.save(&cache_path).unwrap();
+        let written = fs::metadata(&cache_path).unwrap().modified().unwrap();
+
+        let loaded = HashCache::load(&cache_path);
+        assert_eq!(loaded.len(), 2);
+        let (size, d) = loaded.digest(&a).unwrap();
+        assert_eq!((size, d), (3, <[u8; 32]>::from(Sha256::digest(b"aaa"))));
+        assert_eq!(loaded.stats(), CacheStats { hits: 1, misses: 0, bytes_hashed: 0 });
+        // Unchanged cache: save does not rewrite the file.
+        loaded.save(&cache_path).unwrap();
+        assert_eq!(fs::metadata(&cache_path).unwrap().modified().unwrap(), written);
+
+        // A change: saved again, and the unused entry of a deleted file is dropped.
+        fs::remove_file(&gone).unwrap();
+        let c = dir.path().join("c");
+        fs::write(&c, b"c").unwrap();
+        age(&c, 3600);
+        wait_out_racy_window();
+        loaded.digest(&c).unwrap();
+        loaded.save(&cache_path).unwrap();
+        let reloaded = HashCache::load(&cache_path);
+        assert_eq!(reloaded.len(), 2);
+        assert!(!dir.path().join("target/gear").read_dir().unwrap().any(|e| {
+            e.unwrap().file_name().to_string_lossy().contains(".tmp")
+        }));
+    }
+
+    #[test]
+    fn errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = HashCache::new();
+        assert!(matches!(cache.digest(&dir.path().join("missing")), Err(DigestError::Io(_))));
+        assert!(matches!(cache.digest(dir.path()), Err(DigestError::NotAFile)));
+    }
+
+    #[test]
+    fn hashes_large_files_in_chunks() {
+        let data: Vec<u8> = (0..(READ_BUF * 3 + 17)).map(|i| (i % 251) as u8).collect();
+        let (n, d) = hash_reader(&mut &data[..]).unwrap();
+        assert_eq!(n, data.len() as u64);
+        assert_eq!(d, <[u8; 32]>::from(Sha256::digest(&data)));
+    }
+}
