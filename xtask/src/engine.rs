@@ -188,6 +188,11 @@ impl Own {
             }));
         }
         stop_stale(&paths)?;
+        // Two dockerds fight over the docker0 bridge and the iptables chains: use one that runs.
+        if let Some(host) = running_dockerd() {
+            eprintln!("xtask: using the running dockerd at {host} (another workspace's engine?)");
+            return Ok(Some(Engine { host, own: None }));
+        }
         if !sys::is_root() {
             eprintln!(
                 "xtask: no Docker engine answers (DOCKER_HOST unset, {DEFAULT_SOCKET} absent)."
@@ -362,6 +367,11 @@ fn stop(paths: &Paths, mut child: Option<Child>) -> Result {
         sleep(Duration::from_millis(100));
     }
     let _ = fs::remove_file(&paths.ephemeral);
+    // dockerd removes its pidfile when it exits cleanly; after a SIGKILL a stale one would stop the
+    // next dockerd from starting while a process (or zombie) with that pid exists.
+    if fs::read_to_string(&paths.pidfile).is_ok_and(|p| p.trim() == pid.to_string()) {
+        let _ = fs::remove_file(&paths.pidfile);
+    }
     Ok(())
 }
 
@@ -370,6 +380,9 @@ fn stop_stale(paths: &Paths) -> Result {
     if read_pid(paths).is_some() {
         eprintln!("xtask: this workspace's dockerd runs but does not answer; stopping it");
         stop(paths, None)?;
+    } else if paths.pidfile.exists() {
+        // Left by a dockerd that was killed; its pid may now be a zombie or another program.
+        fs::remove_file(&paths.pidfile)?;
     }
     Ok(())
 }
@@ -393,6 +406,39 @@ fn is_dockerd(pid: i32) -> bool {
         return false;
     };
     comm.ends_with("(dockerd") && !rest.starts_with('Z')
+}
+
+/// The first `unix://` host of a running dockerd that answers there.
+fn running_dockerd() -> Option<String> {
+    let mut pids: Vec<i32> = fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect();
+    pids.sort();
+    pids.into_iter()
+        .filter(|&pid| is_dockerd(pid))
+        .find_map(|pid| {
+            let cmdline = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let args: Vec<String> = cmdline
+                .split(|&b| b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            let hosts = args
+                .iter()
+                .enumerate()
+                .filter_map(|(i, arg)| match arg.as_str() {
+                    "-H" | "--host" => args.get(i + 1).cloned(),
+                    _ => arg
+                        .strip_prefix("--host=")
+                        .or_else(|| arg.strip_prefix("-H="))
+                        .map(str::to_owned),
+                });
+            hosts
+                .into_iter()
+                .filter(|h| h.starts_with("unix://"))
+                .find(|h| ping(h))
+        })
 }
 
 /// Whether a Docker engine answers at `host` (`unix://…` directly, anything else through the CLI).

@@ -133,16 +133,13 @@ fn test(ws: &Workspace, args: &[&str]) -> Result<ExitCode> {
     eprintln!("xtask: $ {}", cmd::display(&tests));
     let status = cmd::status(&mut tests)?;
     let mut code = cmd::code(status);
-    if nextest && args.is_empty() {
+    if nextest && args.is_empty() && code == 0 {
         // nextest does not run doctests.
         let mut doctests = ws.cargo();
         doctests.args(["test", "--workspace", "--doc"]);
         with_engine(&mut doctests);
         eprintln!("xtask: $ {}", cmd::display(&doctests));
-        let doc_code = cmd::code(cmd::status(&mut doctests)?);
-        if code == 0 {
-            code = doc_code;
-        }
+        code = cmd::code(cmd::status(&mut doctests)?);
     }
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }
