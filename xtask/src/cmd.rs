@@ -73,6 +73,12 @@ pub fn check(cmd: &Command, status: ExitStatus) -> Result {
     }
 }
 
+/// Runs `cmd` (echoed first) with its output captured, shown only if it fails.
+pub fn run_quiet(cmd: &mut Command) -> Result {
+    eprintln!("xtask: $ {}", display(cmd));
+    stdout(cmd).map(drop)
+}
+
 /// Runs `cmd` quietly and returns its trimmed stdout; a non-zero exit is an error carrying stderr.
 pub fn stdout(cmd: &mut Command) -> Result<String> {
     let what = display(cmd);
@@ -84,8 +90,17 @@ pub fn stdout(cmd: &mut Command) -> Result<String> {
         .output()
         .map_err(|e| format!("cannot run `{what}`: {e}"))?;
     if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        return Err(format!("`{what}` failed ({}): {}", describe(out.status), err.trim()).into());
+        let (out_text, err) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        let output = format!("{}\n{}", out_text.trim(), err.trim());
+        return Err(format!(
+            "`{what}` failed ({}):\n{}",
+            describe(out.status),
+            output.trim()
+        )
+        .into());
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }

@@ -201,16 +201,15 @@ impl Own {
             return Ok(None);
         }
         let missing = host::missing_packages();
-        if !missing.is_empty() {
-            if host::program("apt-get").is_none() {
-                eprintln!(
-                    "xtask: no Docker engine answers, and xtask cannot install {missing:?} without apt-get."
-                );
-                eprintln!("{}", host::HOW_TO_GET_AN_ENGINE);
-                return Ok(None);
-            }
+        if !missing.is_empty() && host::program("apt-get").is_some() {
             eprintln!("xtask: installing {}", missing.join(" "));
             host::apt_install(&missing)?;
+        } else if host::program("dockerd").is_none() {
+            eprintln!(
+                "xtask: no Docker engine answers, and xtask cannot install dockerd without apt-get."
+            );
+            eprintln!("{}", host::HOW_TO_GET_AN_ENGINE);
+            return Ok(None);
         }
         let child = start(&paths)?;
         users.lock_shared()?;

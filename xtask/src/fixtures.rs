@@ -163,7 +163,7 @@ fn debian_python(engine: &Engine, paths: &Paths) -> Result<bool> {
         } else {
             debootstrap(paths, &config.debian_mirror, &tarball)?;
         }
-        cmd::run(
+        cmd::run_quiet(
             engine
                 .docker()
                 .args([
@@ -176,8 +176,7 @@ fn debian_python(engine: &Engine, paths: &Paths) -> Result<bool> {
                 .args(["--change", r#"CMD ["/bin/bash"]"#])
                 .args(["--change", &format!("LABEL {RECIPE_LABEL}={rootfs_recipe}")])
                 .arg(&tarball)
-                .arg(DEBIAN_ROOTFS)
-                .stdout(Stdio::null()),
+                .arg(DEBIAN_ROOTFS),
         )?;
     }
     let context = paths.cache.join("debian-python-context");
@@ -187,7 +186,7 @@ fn debian_python(engine: &Engine, paths: &Paths) -> Result<bool> {
         fs::create_dir_all(file.parent().expect("a file in the context"))?;
         fs::write(file, content)?;
     }
-    cmd::run(
+    cmd::run_quiet(
         engine
             .docker()
             .args([
@@ -198,8 +197,7 @@ fn debian_python(engine: &Engine, paths: &Paths) -> Result<bool> {
                 "--tag",
                 DEBIAN_PYTHON,
             ])
-            .arg(&context)
-            .stdout(Stdio::null()),
+            .arg(&context),
     )?;
     fs::remove_dir_all(&context)?;
     Ok(true)
@@ -279,7 +277,7 @@ fn freesurfer(engine: &Engine) -> Result<bool> {
     if current(engine, FREESURFER, &recipe) {
         return Ok(false);
     }
-    cmd::run(
+    cmd::run_quiet(
         engine
             .docker()
             .args([
@@ -290,8 +288,7 @@ fn freesurfer(engine: &Engine) -> Result<bool> {
                 "--tag",
                 FREESURFER,
             ])
-            .arg(&context)
-            .stdout(Stdio::null()),
+            .arg(&context),
     )?;
     Ok(true)
 }
