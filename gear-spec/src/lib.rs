@@ -11,6 +11,7 @@ pub mod graph;
 pub mod layer;
 pub mod manifest;
 pub mod model;
+pub mod validate;
 
 pub use diagnostic::{Problem, Problems};
 pub use graph::LayerGraph;
