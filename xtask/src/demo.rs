@@ -130,3 +130,53 @@ fn parse(text: &str) -> Entry {
     }
     entry
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn picks_the_python_gear_with_an_entrypoint() {
+        let dir = std::env::temp_dir().join(format!("xtask-demo-test-{}", std::process::id()));
+        let files = [
+            (
+                "layers/python",
+                "[layer]\nname = \"python\"\nimage = \"python:3.12-slim\"\n",
+            ),
+            (
+                "layers/fs",
+                "[layer]\nname = \"fs\"\nimage = \"freesurfer/freesurfer:7.3.2\"\n",
+            ),
+            (
+                "layers/fw-python",
+                "[layer]\nname = \"fw-python\"\nfrom = \"python\"\nimage = \"example/fw-python\"\n",
+            ),
+            (
+                "gears/a-fs",
+                "[gear]\nname = \"a-fs\"\nfrom = \"fs\"\nimage = \"example/a\"\nversion = \"1\"\nentrypoint = [\"/x\"]\n",
+            ),
+            (
+                "gears/b-py",
+                "[gear]\nname = \"b-py\"\nfrom = \"fw-python\"\nimage = \"example/b\"\nversion = \"0.1.0\"\n",
+            ),
+            (
+                "gears/c-py",
+                "# c\n[gear]\nname = \"c-py\"\nfrom = \"fw-python\"\nimage = \"example/c\"\nversion = \"2.0.0\"\nentrypoint = [\"/bin/sh\"]\n\n[gear.config.x]\nimage = \"no\"\n",
+            ),
+        ];
+        for (sub, text) in files {
+            fs::create_dir_all(dir.join(sub)).unwrap();
+            fs::write(dir.join(sub).join("Gear.toml"), text).unwrap();
+        }
+        let gear = python_gear(&dir).unwrap();
+        fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(
+            (
+                gear.name.as_str(),
+                gear.image.as_str(),
+                gear.version.as_str()
+            ),
+            ("c-py", "example/c", "2.0.0")
+        );
+    }
+}
