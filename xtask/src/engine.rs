@@ -26,8 +26,8 @@ pub struct Paths {
     pub dir: PathBuf,
     /// Downloads and root file systems that outlive the engine's data (target/engine/cache/).
     pub cache: PathBuf,
-    pub data: PathBuf,
-    pub log: PathBuf,
+    data: PathBuf,
+    log: PathBuf,
     pidfile: PathBuf,
     socket: PathBuf,
     exec: PathBuf,
