@@ -1,1 +1,5 @@
-fn main() {}
+//! The `cargo-gear` binary: `cargo gear …`.
+
+fn main() -> std::process::ExitCode {
+    cargo_gear::main()
+}

@@ -6,11 +6,15 @@
 
 pub mod context;
 pub mod diagnostic;
+pub mod dockerfile;
 pub mod fingerprint;
 pub mod graph;
 pub mod layer;
 pub mod manifest;
 pub mod model;
+pub mod plan;
+pub mod schema;
+pub mod state;
 pub mod validate;
 
 pub use diagnostic::{Problem, Problems};

@@ -1,0 +1,176 @@
+//! Command-line arguments, as clap parses them (cargo's subcommand pattern).
+//!
+//! `cargo gear build` runs `cargo-gear gear build`; both spellings work. Nothing here
+//! does work: [`crate::request`] turns these raw arguments into a validated request.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// `cargo` as seen by cargo-gear: the only subcommand is `gear`.
+#[derive(Debug, Parser)]
+#[command(name = "cargo", bin_name = "cargo", version, styles = clap_cargo_styles())]
+pub enum Cargo {
+    /// Build, check and run Flywheel gears declared in Gear.toml files.
+    Gear(GearArgs),
+}
+
+/// `cargo gear …`.
+#[derive(Debug, Args)]
+#[command(version, about, long_about = None)]
+pub struct GearArgs {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args, Clone)]
+pub struct GlobalArgs {
+    /// Path to the workspace's Cargo.toml.
+    #[arg(long, value_name = "PATH", global = true)]
+    pub manifest_path: Option<PathBuf>,
+    /// Scan this directory for Gear.toml files instead of using a Cargo workspace.
+    #[arg(long, value_name = "DIR", global = true)]
+    pub root: Option<PathBuf>,
+    /// Coloring: auto, always, never (also CARGO_TERM_COLOR and NO_COLOR).
+    #[arg(long, value_name = "WHEN", global = true, env = "CARGO_TERM_COLOR")]
+    pub color: Option<ColorChoice>,
+    /// Print less on stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Replace an external image reference by another: FROM=TO (repeatable).
+    #[arg(long, value_name = "FROM=TO", global = true)]
+    pub substitute: Vec<String>,
+}
+
+/// Which layers a command works on.
+#[derive(Debug, Args, Clone, Default)]
+pub struct Selection {
+    /// Only this layer or gear (with its ancestors where needed); repeatable.
+    #[arg(short = 'p', long = "package", value_name = "NAME")]
+    pub packages: Vec<String>,
+    /// All layers of the workspace (the default).
+    #[arg(long, conflicts_with = "packages")]
+    pub workspace: bool,
+}
+
+/// Output format of data commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    /// For people.
+    Human,
+    /// One JSON document on stdout.
+    Json,
+}
+
+/// Output format of `graph`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    /// An indented tree.
+    Tree,
+    /// Graphviz dot.
+    Dot,
+    /// JSON.
+    Json,
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// Color when stderr is a terminal.
+    Auto,
+    /// Always color.
+    Always,
+    /// Never color.
+    Never,
+}
+
+/// `--message-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MessageFormat {
+    /// Progress for people on stderr.
+    Human,
+    /// JSON lines on stdout.
+    Json,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check every Gear.toml: fields, graph, paths, manifests.
+    Validate(SelectionArgs),
+    /// Show the layer graph.
+    Graph {
+        /// Output format.
+        #[arg(long, value_enum, default_value = "tree")]
+        format: GraphFormat,
+    },
+    /// Print a layer's generated Dockerfile.
+    Dockerfile {
+        #[command(flatten)]
+        selection: Selection,
+        /// Write it to target/gear/dockerfiles/NAME.Dockerfile instead of printing it.
+        #[arg(long)]
+        write: bool,
+    },
+    /// Write each gear's manifest.json into its directory.
+    Manifest {
+        #[command(flatten)]
+        selection: Selection,
+        /// Write nothing; exit 1 with a diff when a manifest.json is stale.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Show the layers in build order with their fingerprints and status.
+    Plan {
+        #[command(flatten)]
+        selection: Selection,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "human")]
+        format: PlanFormat,
+    },
+    /// Scaffold a new gear directory in the standard Flywheel layout.
+    Init {
+        /// Name of the gear (lowercase letters, digits and dashes).
+        name: String,
+        /// The layer the gear is built on.
+        #[arg(long, value_name = "PARENT")]
+        from: String,
+        /// Directory to create (default: gears/NAME under the workspace root, or ./NAME).
+        #[arg(long, value_name = "DIR")]
+        path: Option<PathBuf>,
+    },
+}
+
+/// Just a selection.
+#[derive(Debug, Args)]
+pub struct SelectionArgs {
+    #[command(flatten)]
+    pub selection: Selection,
+}
+
+/// cargo's help colors.
+fn clap_cargo_styles() -> clap::builder::Styles {
+    use anstyle::{AnsiColor, Effects};
+    clap::builder::Styles::styled()
+        .header(AnsiColor::Green.on_default().effects(Effects::BOLD))
+        .usage(AnsiColor::Green.on_default().effects(Effects::BOLD))
+        .literal(AnsiColor::Cyan.on_default().effects(Effects::BOLD))
+        .placeholder(AnsiColor::Cyan.on_default())
+        .error(AnsiColor::Red.on_default().effects(Effects::BOLD))
+        .valid(AnsiColor::Cyan.on_default().effects(Effects::BOLD))
+        .invalid(AnsiColor::Yellow.on_default().effects(Effects::BOLD))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cargo::command().debug_assert();
+    }
+}

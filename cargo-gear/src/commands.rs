@@ -1,0 +1,8 @@
+//! One module per `cargo gear` command; each takes a validated [`Session`](crate::request::Session).
+
+pub mod dockerfile;
+pub mod graph;
+pub mod init;
+pub mod manifest;
+pub mod plan;
+pub mod validate;

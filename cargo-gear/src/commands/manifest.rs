@@ -1,0 +1,57 @@
+//! `cargo gear manifest`: write each gear's manifest.json, or check that it is current.
+
+use similar::TextDiff;
+
+use crate::cli::Selection;
+use crate::error::CliError;
+use crate::output;
+use crate::request::Session;
+
+/// Writes (or with `check`, compares) the manifest.json of every selected gear.
+pub fn run(session: &Session, selection: &Selection, check: bool) -> Result<(), CliError> {
+    let selected = session.select(selection)?;
+    let plan = session.plan(&selected)?;
+    let mut stale = Vec::new();
+    let mut gears = 0;
+    for planned in &plan.layers {
+        let Some(manifest) = &planned.manifest else { continue };
+        if !selected.contains(&planned.index) {
+            continue;
+        }
+        gears += 1;
+        let layer = session.graph.layer(planned.index);
+        let path = layer.dir.join("manifest.json");
+        let shown = format!("{}/manifest.json", layer.rel_dir);
+        let new = manifest.render();
+        let old = match std::fs::read_to_string(&path) {
+            Ok(s) => Some(s),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(CliError::io("read", &path, e)),
+        };
+        if old.as_deref() == Some(new.as_str()) {
+            continue;
+        }
+        if check {
+            let old_text = old.unwrap_or_default();
+            let diff = TextDiff::from_lines(&old_text, &new)
+                .unified_diff()
+                .header(&format!("a/{shown}"), &format!("b/{shown}"))
+                .to_string();
+            output::stdout(&diff);
+            stale.push(shown);
+        } else {
+            std::fs::write(&path, &new).map_err(|e| CliError::io("write", &path, e))?;
+            session.out.status("Wrote", &shown);
+        }
+    }
+    if !stale.is_empty() {
+        return Err(CliError::CheckFailed {
+            message: format!("{} of {gears} gear manifests are stale: {}", stale.len(), stale.join(", ")),
+            help: "run `cargo gear manifest` to regenerate them from Gear.toml, and commit the result".into(),
+        });
+    }
+    if check {
+        session.out.status("Checked", format!("{gears} gear manifests: up to date"));
+    }
+    Ok(())
+}

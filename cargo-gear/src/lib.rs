@@ -1,0 +1,71 @@
+//! cargo-gear: build Flywheel gears from declarative `Gear.toml` files.
+//!
+//! The binary is a thin shell: [`cli`] parses, [`request`] validates, [`commands`] do
+//! the work over `gear-spec`'s plan, [`engine`] talks to Docker, [`error`] maps
+//! failures to exit codes and [`output`] keeps data on stdout and people on stderr.
+
+pub mod cli;
+pub mod commands;
+pub mod engine;
+pub mod error;
+pub mod output;
+pub mod request;
+pub mod workspace;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cargo, Command, GlobalArgs};
+use crate::error::CliError;
+use crate::request::Session;
+
+/// Runs `cargo gear` with the process arguments and returns its exit code.
+pub fn main() -> ExitCode {
+    let Cargo::Gear(args) = Cargo::parse();
+    install_report_handler(&args.global);
+    match run(args.global, args.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let code = e.exit_code();
+            eprintln!("{:?}", miette::Report::new(e));
+            ExitCode::from(code)
+        }
+    }
+}
+
+/// Runs one command.
+pub fn run(global: GlobalArgs, command: Command) -> Result<(), CliError> {
+    let cwd = std::env::current_dir().map_err(|e| CliError::io("read", ".", e))?;
+    if let Command::Init { name, from, path } = &command {
+        return commands::init::run(&global, &cwd, name, from, path.as_deref());
+    }
+    let session = Session::load(&global, &cwd)?;
+    match command {
+        Command::Validate(a) => commands::validate::run(&session, &a.selection),
+        Command::Graph { format } => {
+            commands::graph::run(&session, format);
+            Ok(())
+        }
+        Command::Dockerfile { selection, write } => commands::dockerfile::run(&session, &selection, write),
+        Command::Manifest { selection, check } => commands::manifest::run(&session, &selection, check),
+        Command::Plan { selection, format } => commands::plan::run(&session, &selection, format),
+        Command::Init { .. } => unreachable!("handled above"),
+    }
+}
+
+/// Diagnostics like cargo's: colored when allowed, plain graphical otherwise, 100 columns.
+fn install_report_handler(global: &GlobalArgs) {
+    let color = output::Output::new(global.color, global.quiet).color;
+    let _ = miette::set_hook(Box::new(move |_| {
+        Box::new(
+            miette::MietteHandlerOpts::new()
+                .force_graphical(true)
+                .color(color)
+                .unicode(true)
+                .terminal_links(false)
+                .width(100)
+                .build(),
+        )
+    }));
+}

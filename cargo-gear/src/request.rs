@@ -1,0 +1,99 @@
+//! Raw arguments turned into a validated request: the workspace found, its Gear.toml
+//! files loaded into a layer graph, substitutions parsed and layer names resolved —
+//! all before any command does work.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use gear_spec::plan::{self, Plan, PlanOptions};
+use gear_spec::{Layer, LayerGraph, Problems};
+
+use crate::cli::{GlobalArgs, Selection};
+use crate::error::CliError;
+use crate::output::Output;
+use crate::workspace::{self, Workspace};
+
+/// A loaded workspace, ready for a command.
+#[derive(Debug)]
+pub struct Session {
+    /// Where things are.
+    pub ws: Workspace,
+    /// The resolved layers.
+    pub graph: LayerGraph,
+    /// Image substitutions: the workspace's, overridden by `--substitute`.
+    pub substitutions: BTreeMap<String, String>,
+    /// Output settings.
+    pub out: Output,
+}
+
+impl Session {
+    /// Finds the workspace, loads and resolves every Gear.toml.
+    pub fn load(global: &GlobalArgs, cwd: &Path) -> Result<Session, CliError> {
+        let out = Output::new(global.color, global.quiet);
+        let ws = workspace::discover(cwd, global.manifest_path.as_deref(), global.root.as_deref())?;
+        let mut substitutions = ws.substitutions.clone();
+        for s in &global.substitute {
+            let Some((from, to)) = s.split_once('=').filter(|(f, t)| !f.is_empty() && !t.is_empty()) else {
+                return Err(CliError::usage(
+                    format!("invalid --substitute `{s}`"),
+                    "write it as FROM=TO, e.g. --substitute freesurfer/freesurfer:7.3.2=mirror.example/freesurfer:7.3.2",
+                ));
+            };
+            substitutions.insert(from.to_string(), to.to_string());
+        }
+        if ws.layer_dirs.is_empty() {
+            return Err(CliError::usage(
+                format!("no Gear.toml found in {}", ws.root.display()),
+                if ws.cargo {
+                    "list the layer directories under [workspace.metadata.gear] members = [\"layers/*\", \"gears/*\"] in the workspace Cargo.toml, or create one with `cargo gear init NAME --from PARENT`"
+                } else {
+                    "run inside a directory tree holding Gear.toml files, pass --root DIR, or create one with `cargo gear init NAME --from PARENT`"
+                },
+            ));
+        }
+        let mut problems = Problems::default();
+        let mut layers: Vec<Layer> = Vec::with_capacity(ws.layer_dirs.len());
+        for dir in &ws.layer_dirs {
+            match Layer::load(dir, &ws.root) {
+                Ok(l) => layers.push(l),
+                Err(p) => problems.push(p),
+            }
+        }
+        let graph = match LayerGraph::resolve(layers) {
+            Ok(g) => g,
+            Err(more) => {
+                problems.0.extend(more.0);
+                return Err(problems.into());
+            }
+        };
+        if !problems.is_empty() {
+            return Err(problems.into());
+        }
+        Ok(Session { ws, graph, substitutions, out })
+    }
+
+    /// The layers a selection names (all when empty), as graph indices.
+    pub fn select(&self, selection: &Selection) -> Result<Vec<usize>, CliError> {
+        if selection.packages.is_empty() {
+            return Ok(self.graph.build_order().to_vec());
+        }
+        let mut problems = Problems::default();
+        let mut out = Vec::new();
+        for name in &selection.packages {
+            match self.graph.find(name) {
+                Some(i) => out.push(i),
+                None => problems.push(plan::unknown_layer(&self.graph, name)),
+            }
+        }
+        problems.into_result(out).map_err(CliError::from)
+    }
+
+    /// Plans the selected layers (with their ancestors).
+    pub fn plan(&self, selected: &[usize]) -> Result<Plan, CliError> {
+        let opts = PlanOptions {
+            substitutions: self.substitutions.clone(),
+            hash_cache: Some(self.ws.gear_dir().join("hash-cache")),
+        };
+        Ok(plan::plan(&self.graph, selected, &opts)?)
+    }
+}

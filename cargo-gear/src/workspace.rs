@@ -1,0 +1,192 @@
+//! Finding the workspace: a Cargo workspace (via cargo_metadata) or a scanned directory tree.
+//!
+//! In a Cargo workspace, Gear.toml files are found in the directories matched by
+//! `[workspace.metadata.gear] members` and in the directory of every workspace package
+//! that has one. Outside one, the `--root` tree (default: the enclosing git repository,
+//! else the current directory) is scanned.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::CliError;
+use gear_spec::layer::GEAR_TOML;
+
+/// Where the Gear.toml files are and the settings around them.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    /// The workspace root; paths in messages are shown relative to it.
+    pub root: PathBuf,
+    /// Directories holding a Gear.toml, sorted.
+    pub layer_dirs: Vec<PathBuf>,
+    /// `[workspace.metadata.gear.substitute]`.
+    pub substitutions: BTreeMap<String, String>,
+    /// cargo's target directory; cargo-gear's files go under `target/gear/`.
+    pub target_dir: PathBuf,
+    /// Whether this is a Cargo workspace (else a scanned tree).
+    pub cargo: bool,
+}
+
+impl Workspace {
+    /// `target/gear`.
+    pub fn gear_dir(&self) -> PathBuf {
+        self.target_dir.join("gear")
+    }
+}
+
+/// `[workspace.metadata.gear]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct GearMetadata {
+    #[serde(default)]
+    members: Vec<String>,
+    #[serde(default)]
+    exclude: Vec<String>,
+    #[serde(default)]
+    substitute: BTreeMap<String, String>,
+}
+
+/// Finds the workspace for a command run in `cwd`.
+pub fn discover(cwd: &Path, manifest_path: Option<&Path>, root: Option<&Path>) -> Result<Workspace, CliError> {
+    if let Some(root) = root {
+        let root = absolute(cwd, root);
+        if !root.is_dir() {
+            return Err(CliError::usage(
+                format!("--root {} is not a directory", root.display()),
+                "pass a directory that holds Gear.toml files",
+            ));
+        }
+        return Ok(scan(root));
+    }
+    let manifest = match manifest_path {
+        Some(p) => Some(absolute(cwd, p)),
+        None => find_upwards(cwd, "Cargo.toml"),
+    };
+    match manifest {
+        Some(manifest) => cargo_workspace(&manifest),
+        None => {
+            let root = find_upwards(cwd, ".git").and_then(|g| g.parent().map(Path::to_path_buf)).unwrap_or_else(|| cwd.to_path_buf());
+            Ok(scan(root))
+        }
+    }
+}
+
+fn absolute(cwd: &Path, p: &Path) -> PathBuf {
+    let p = if p.is_absolute() { p.to_path_buf() } else { cwd.join(p) };
+    p.canonicalize().unwrap_or(p)
+}
+
+fn find_upwards(start: &Path, name: &str) -> Option<PathBuf> {
+    start.ancestors().map(|d| d.join(name)).find(|p| p.exists())
+}
+
+fn cargo_workspace(manifest: &Path) -> Result<Workspace, CliError> {
+    let metadata = cargo_metadata::MetadataCommand::new()
+        .manifest_path(manifest)
+        .no_deps()
+        .exec()
+        .map_err(|e| CliError::Workspace {
+            message: format!("cannot read the Cargo workspace of {}: {e}", manifest.display()),
+            help: "fix the Cargo.toml, or pass --root DIR to scan a directory for Gear.toml files instead".into(),
+        })?;
+    let root: PathBuf = metadata.workspace_root.clone().into_std_path_buf();
+    let root_manifest = root.join("Cargo.toml");
+    let gear: GearMetadata = match metadata.workspace_metadata.get("gear") {
+        Some(v) => serde_json::from_value(v.clone()).map_err(|e| CliError::Workspace {
+            message: format!("invalid [workspace.metadata.gear] in {}: {e}", root_manifest.display()),
+            help: "allowed keys: members = [\"layers/*\", …], exclude = [\"…\"], substitute = { \"FROM\" = \"TO\" }".into(),
+        })?,
+        None => GearMetadata::default(),
+    };
+
+    let excluded: Vec<PathBuf> = gear.exclude.iter().map(|e| root.join(e)).collect();
+    let mut dirs = Vec::new();
+    for pattern in &gear.members {
+        let full = root.join(pattern);
+        let entries = glob::glob(&full.to_string_lossy()).map_err(|e| CliError::Workspace {
+            message: format!("invalid pattern `{pattern}` in [workspace.metadata.gear] members of {}: {e}", root_manifest.display()),
+            help: "use glob patterns relative to the workspace root, like \"gears/*\"".into(),
+        })?;
+        for entry in entries.flatten() {
+            if !entry.is_dir() || excluded.iter().any(|x| entry.starts_with(x)) {
+                continue;
+            }
+            if !entry.join(GEAR_TOML).is_file() {
+                return Err(CliError::Workspace {
+                    message: format!(
+                        "{} matches gear member pattern `{pattern}` but has no Gear.toml",
+                        gear_spec::diagnostic::display_path(&entry, &root)
+                    ),
+                    help: format!("add a Gear.toml there, or list it in `exclude` under [workspace.metadata.gear] in {}", root_manifest.display()),
+                });
+            }
+            dirs.push(entry);
+        }
+    }
+    for package in &metadata.packages {
+        if let Some(dir) = package.manifest_path.parent() {
+            let dir = dir.as_std_path();
+            if dir.join(GEAR_TOML).is_file() {
+                dirs.push(dir.to_path_buf());
+            }
+        }
+    }
+    dirs.sort();
+    dirs.dedup();
+    Ok(Workspace {
+        root,
+        layer_dirs: dirs,
+        substitutions: gear.substitute,
+        target_dir: metadata.target_directory.into_std_path_buf(),
+        cargo: true,
+    })
+}
+
+/// Every directory under `root` holding a Gear.toml, skipping build output and hidden dirs.
+fn scan(root: PathBuf) -> Workspace {
+    let mut dirs = Vec::new();
+    let mut stack = vec![root.clone()];
+    while let Some(dir) = stack.pop() {
+        if dir.join(GEAR_TOML).is_file() {
+            dirs.push(dir.clone());
+        }
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') || name == "target" || name == "node_modules" {
+                continue;
+            }
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(entry.path());
+            }
+        }
+    }
+    dirs.sort();
+    Workspace {
+        target_dir: root.join("target"),
+        root,
+        layer_dirs: dirs,
+        substitutions: BTreeMap::new(),
+        cargo: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scan_skips_target_and_hidden() {
+        let t = tempfile::tempdir().unwrap();
+        for d in ["a", "b/c", "target/x", ".hidden/y"] {
+            std::fs::create_dir_all(t.path().join(d)).unwrap();
+            std::fs::write(t.path().join(d).join(GEAR_TOML), "").unwrap();
+        }
+        let ws = discover(t.path(), None, Some(t.path())).unwrap();
+        let rel: Vec<String> = ws.layer_dirs.iter().map(|d| gear_spec::diagnostic::display_path(d, &ws.root)).collect();
+        assert_eq!(rel, ["a", "b/c"]);
+        assert!(!ws.cargo);
+    }
+}

@@ -1,0 +1,286 @@
+//! What was built, and why a layer is stale: build records under `target/gear/state/`
+//! and the precise reasons a planned layer differs from its record.
+//!
+//! A record is written only after a layer is built and tagged, atomically, so a record
+//! never claims an image that does not exist.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::fingerprint::{FileDigest, Fingerprint};
+use crate::plan::PlannedLayer;
+
+/// Version of the record format; records of another version are ignored.
+pub const RECORD_FORMAT: u32 = 1;
+
+/// Everything that went into a built layer, kept to explain the next rebuild.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// [`RECORD_FORMAT`].
+    pub format: u32,
+    /// Layer name.
+    pub name: String,
+    /// Fingerprint of the built image.
+    pub fingerprint: Fingerprint,
+    /// Parent layer name and fingerprint.
+    pub parent: Option<(String, Fingerprint)>,
+    /// The parent's image reference (external parents: after substitution).
+    pub parent_reference: String,
+    /// The declared reference a substitution replaced, if any.
+    pub substituted_from: Option<String>,
+    /// Digest of each Dockerfile-relevant section of the declaration.
+    pub sections: BTreeMap<String, String>,
+    /// sha256 of the generated Dockerfile.
+    pub dockerfile_sha256: String,
+    /// The generated manifest's top-level values (gears).
+    pub manifest: Option<serde_json::Value>,
+    /// Context files.
+    pub files: Vec<FileDigest>,
+    /// Build arguments.
+    pub args: BTreeMap<String, String>,
+    /// Image ID the engine gave the build.
+    pub image_id: String,
+}
+
+impl Record {
+    /// The record of a layer just built as `image_id`.
+    pub fn new(layer: &PlannedLayer, parent: Option<&PlannedLayer>, image_id: &str) -> Record {
+        Record {
+            format: RECORD_FORMAT,
+            name: layer.name.clone(),
+            fingerprint: layer.fingerprint,
+            parent: parent.map(|p| (p.name.clone(), p.fingerprint)),
+            parent_reference: parent.map(|p| p.reference().to_string()).unwrap_or_default(),
+            substituted_from: parent.and_then(|p| p.substituted_from.clone()),
+            sections: layer.sections.clone(),
+            dockerfile_sha256: crate::fingerprint::sha256_hex(layer.dockerfile.as_deref().unwrap_or("").as_bytes()),
+            manifest: layer.manifest.as_ref().map(|m| m.to_value()),
+            files: layer.digests.clone(),
+            args: layer.args.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            image_id: image_id.to_string(),
+        }
+    }
+
+    /// Where the record of `name` lives in `state_dir`.
+    pub fn path(state_dir: &Path, name: &str) -> PathBuf {
+        state_dir.join(format!("{name}.json"))
+    }
+
+    /// Reads a record; a missing, unreadable or other-format record is `None`.
+    pub fn load(state_dir: &Path, name: &str) -> Option<Record> {
+        let text = std::fs::read_to_string(Self::path(state_dir, name)).ok()?;
+        let record: Record = serde_json::from_str(&text).ok()?;
+        (record.format == RECORD_FORMAT).then_some(record)
+    }
+
+    /// Writes the record atomically (temporary file, then rename).
+    pub fn save(&self, state_dir: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(state_dir)?;
+        let path = Self::path(state_dir, &self.name);
+        let tmp = state_dir.join(format!(".{}.json.tmp-{}", self.name, std::process::id()));
+        let mut text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+        text.push('\n');
+        std::fs::write(&tmp, text)?;
+        let file = std::fs::File::open(&tmp)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, &path)
+    }
+
+    /// Removes the record of `name`, if any.
+    pub fn remove(state_dir: &Path, name: &str) -> std::io::Result<()> {
+        match std::fs::remove_file(Self::path(state_dir, name)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// What the engine has for a layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageState {
+    /// No engine was asked.
+    Unknown,
+    /// An image with the layer's content tag and fingerprint label exists.
+    Present,
+    /// No such image.
+    Missing,
+}
+
+/// Why a layer must be built (or pulled).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "reason", rename_all = "kebab-case")]
+pub enum Reason {
+    /// No record and no image.
+    NeverBuilt,
+    /// The record matches but the image is gone.
+    ImageMissing,
+    /// An external image is not in the engine yet.
+    NotPulled,
+    /// A context file's content changed.
+    FileChanged { path: String },
+    /// A context file appeared.
+    FileAdded { path: String },
+    /// A context file disappeared.
+    FileRemoved { path: String },
+    /// A context file's executable bit changed.
+    ModeChanged { path: String },
+    /// The parent's fingerprint changed.
+    ParentChanged { parent: String },
+    /// The parent is now another layer.
+    ParentReplaced { old: String, new: String },
+    /// The external parent reference changed.
+    BaseImageChanged { old: String, new: String },
+    /// A substitution for the base image changed.
+    SubstitutionChanged,
+    /// Declared sections that reach the Dockerfile changed.
+    DockerfileChanged { sections: Vec<String> },
+    /// Manifest fields changed.
+    ManifestChanged { fields: Vec<String> },
+    /// Build arguments changed.
+    ArgsChanged,
+    /// The inputs are the same but the generated output differs (a different cargo-gear).
+    GeneratorChanged,
+    /// `--force`.
+    Forced,
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let strip = |p: &str| p.trim_start_matches("copy/").trim_start_matches("files/").to_string();
+        match self {
+            Reason::NeverBuilt => f.write_str("never built"),
+            Reason::ImageMissing => f.write_str("image missing from engine"),
+            Reason::NotPulled => f.write_str("image not present in the engine"),
+            Reason::FileChanged { path } => write!(f, "file {} changed", strip(path)),
+            Reason::FileAdded { path } => write!(f, "file {} added", strip(path)),
+            Reason::FileRemoved { path } => write!(f, "file {} removed", strip(path)),
+            Reason::ModeChanged { path } => write!(f, "file {} changed mode", strip(path)),
+            Reason::ParentChanged { parent } => write!(f, "parent {parent} changed"),
+            Reason::ParentReplaced { old, new } => write!(f, "parent changed from {old} to {new}"),
+            Reason::BaseImageChanged { old, new } => write!(f, "base image changed from {old} to {new}"),
+            Reason::SubstitutionChanged => f.write_str("substitution changed"),
+            Reason::DockerfileChanged { sections } => write!(f, "Dockerfile changed ({})", sections.join(", ")),
+            Reason::ManifestChanged { fields } => write!(f, "manifest changed ({})", fields.join(", ")),
+            Reason::ArgsChanged => f.write_str("build args changed"),
+            Reason::GeneratorChanged => f.write_str("generated files changed (another cargo-gear version)"),
+            Reason::Forced => f.write_str("--force"),
+        }
+    }
+}
+
+/// Fresh, stale with reasons, or unknown (no engine).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    /// Nothing to do. `recorded` is false when the image exists but no record does.
+    Fresh { recorded: bool },
+    /// Must be built or pulled, for these reasons.
+    Stale(Vec<Reason>),
+    /// No engine was consulted.
+    Unknown,
+}
+
+impl Status {
+    /// `fresh`, `stale` or `unknown`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Status::Fresh { .. } => "fresh",
+            Status::Stale(_) => "stale",
+            Status::Unknown => "unknown",
+        }
+    }
+
+    /// The reasons, empty unless stale.
+    pub fn reasons(&self) -> &[Reason] {
+        match self {
+            Status::Stale(r) => r,
+            _ => &[],
+        }
+    }
+}
+
+/// The status of a planned layer, given its record and what the engine has.
+pub fn explain(layer: &PlannedLayer, parent: Option<&PlannedLayer>, record: Option<&Record>, image: ImageState) -> Status {
+    match image {
+        ImageState::Present => return Status::Fresh { recorded: record.is_some_and(|r| r.fingerprint == layer.fingerprint) },
+        ImageState::Unknown => return Status::Unknown,
+        ImageState::Missing => {}
+    }
+    if !layer.kind.is_built() {
+        return Status::Stale(vec![Reason::NotPulled]);
+    }
+    let Some(record) = record else {
+        return Status::Stale(vec![Reason::NeverBuilt]);
+    };
+    if record.fingerprint == layer.fingerprint {
+        return Status::Stale(vec![Reason::ImageMissing]);
+    }
+    Status::Stale(differences(layer, parent, record))
+}
+
+/// Every difference between a record and the planned layer, most telling first.
+pub fn differences(layer: &PlannedLayer, parent: Option<&PlannedLayer>, record: &Record) -> Vec<Reason> {
+    let mut reasons = Vec::new();
+    match (parent, &record.parent) {
+        (Some(p), Some((old_name, _))) if p.name != *old_name => {
+            reasons.push(Reason::ParentReplaced { old: old_name.clone(), new: p.name.clone() });
+        }
+        (Some(p), Some((_, old_fp))) if p.fingerprint != *old_fp => {
+            if p.kind.is_built() {
+                reasons.push(Reason::ParentChanged { parent: p.name.clone() });
+            } else if p.substituted_from != record.substituted_from {
+                reasons.push(Reason::SubstitutionChanged);
+            } else {
+                reasons.push(Reason::BaseImageChanged { old: record.parent_reference.clone(), new: p.reference().to_string() });
+            }
+        }
+        _ => {}
+    }
+
+    let old: BTreeMap<&str, &FileDigest> = record.files.iter().map(|f| (f.tar_path.as_str(), f)).collect();
+    let new: BTreeMap<&str, &FileDigest> = layer.digests.iter().map(|f| (f.tar_path.as_str(), f)).collect();
+    for (path, f) in &new {
+        match old.get(path) {
+            None => reasons.push(Reason::FileAdded { path: path.to_string() }),
+            Some(o) if o.sha256 != f.sha256 => reasons.push(Reason::FileChanged { path: path.to_string() }),
+            Some(o) if o.executable != f.executable => reasons.push(Reason::ModeChanged { path: path.to_string() }),
+            Some(_) => {}
+        }
+    }
+    for path in old.keys().filter(|p| !new.contains_key(*p)) {
+        reasons.push(Reason::FileRemoved { path: path.to_string() });
+    }
+
+    let mut sections: Vec<String> = layer
+        .sections
+        .iter()
+        .filter(|(k, v)| record.sections.get(*k) != Some(*v))
+        .map(|(k, _)| k.clone())
+        .collect();
+    sections.extend(record.sections.keys().filter(|k| !layer.sections.contains_key(*k)).cloned());
+    if !sections.is_empty() {
+        reasons.push(Reason::DockerfileChanged { sections });
+    }
+
+    if let (Some(m), Some(old)) = (&layer.manifest, &record.manifest) {
+        let new = m.to_value();
+        let keys = |v: &serde_json::Value| v.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()).unwrap_or_default();
+        let mut fields: Vec<String> = keys(&new).into_iter().filter(|k| new.get(k) != old.get(k)).collect();
+        fields.extend(keys(old).into_iter().filter(|k| new.get(k).is_none()));
+        // `custom.gear-builder.image` follows `version`: report the declared field only.
+        if !fields.is_empty() {
+            reasons.push(Reason::ManifestChanged { fields });
+        }
+    }
+
+    let args: BTreeMap<String, String> = layer.args.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    if args != record.args {
+        reasons.push(Reason::ArgsChanged);
+    }
+    if reasons.is_empty() {
+        reasons.push(Reason::GeneratorChanged);
+    }
+    reasons
+}
