@@ -23,7 +23,7 @@ use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use miette::SourceSpan;
 use rayon::prelude::*;
 
-use crate::diagnostic::{Problem, Problems, did_you_mean};
+use crate::diagnostic::{Problem, Problems, SourceFile, did_you_mean};
 use crate::layer::{GEAR_TOML, Layer, LayerKind};
 
 /// Tar directory of the copied files.
@@ -121,7 +121,7 @@ pub fn select(layer: &Layer) -> Result<Context, Problems> {
     // copy/
     match &layer.decl.copy {
         None if layer.kind == LayerKind::Gear => {
-            let found = walker.walk_root();
+            let found = walker.walk_root().sorted();
             add(&mut files, found, COPY_DIR, Origin::Default, &mut problems);
         }
         None => {}
@@ -130,7 +130,7 @@ pub fn select(layer: &Layer) -> Result<Context, Problems> {
                 let span = layer.source.array_item_span(&[layer.table(), "copy"], i);
                 let origin = Origin::Copy { entry: entry.clone(), span };
                 match cx.check_rel(entry, "copy", &root, &origin, &mut problems) {
-                    Some(rel) => add(&mut files, walker.walk_entry(&rel), COPY_DIR, origin, &mut problems),
+                    Some(rel) => add(&mut files, walker.walk_entry(&rel).sorted(), COPY_DIR, origin, &mut problems),
                     None => continue,
                 }
             }
@@ -162,7 +162,7 @@ pub fn select(layer: &Layer) -> Result<Context, Problems> {
                 );
                 continue;
             }
-            add(&mut files, plain.walk_entry(&rel), FILES_DIR, origin, &mut problems);
+            add(&mut files, plain.walk_entry(&rel).sorted(), FILES_DIR, origin, &mut problems);
             placed.push((dest.clone(), join_rel(FILES_DIR, &rel)));
         }
     }
@@ -216,27 +216,51 @@ pub fn select(layer: &Layer) -> Result<Context, Problems> {
     problems.into_result(context)
 }
 
-/// Reads `.gearignore` and `.dockerignore` from the layer directory.
+/// Reads `.gearignore` and `.dockerignore` from the layer directory. A bad pattern is a
+/// problem pointing at its line.
 fn read_ignore_rules(layer: &Layer, root: &Path, problems: &mut Problems) -> Gitignore {
     let mut builder = GitignoreBuilder::new(root);
     for name in IGNORE_FILES {
         let path = root.join(name);
-        if !path.is_file() {
-            continue;
-        }
-        if let Some(err) = builder.add(&path) {
-            problems.push(
-                Problem::new("gear::ignore-file", format!("cannot use {}/{name}: {err}", layer.rel_dir))
-                    .at(&layer.source, layer.span(&[]))
-                    .label(format!("this {}'s files are filtered by {name}", layer.table()))
-                    .help(format!("fix the pattern in {}/{name} (gitignore syntax)", layer.rel_dir)),
-            );
+        let display = format!("{}/{name}", layer.rel_dir);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                problems.push(
+                    Problem::new("gear::read", format!("cannot read {display}: {e}"))
+                        .at(&layer.source, layer.span(&[]))
+                        .label(format!("this {}'s files are filtered by {name}", layer.table()))
+                        .help(format!("make {display} a readable UTF-8 file, or remove it")),
+                );
+                continue;
+            }
+        };
+        let mut offset = 0;
+        let mut source = None;
+        for line in text.split_inclusive('\n') {
+            let start = offset;
+            offset += line.len();
+            let pattern = line.trim_end_matches(['\n', '\r']);
+            let pattern = if start == 0 { pattern.trim_start_matches('\u{feff}') } else { pattern };
+            if let Err(err) = builder.add_line(Some(path.clone()), pattern) {
+                let source = source.get_or_insert_with(|| SourceFile::new(path.clone(), display.clone(), text.clone()));
+                let why = err.to_string();
+                let why = why.rsplit_once(": ").map_or(why.as_str(), |(_, w)| w).to_string();
+                problems.push(
+                    Problem::new("gear::ignore-file", format!("invalid pattern `{pattern}` in {display}: {why}"))
+                        .at(source, Some((start..start + pattern.len()).into()))
+                        .label("invalid pattern")
+                        .help(format!("fix or remove the pattern (gitignore syntax; it filters what {} copies)", layer.rel_dir)),
+                );
+            }
         }
     }
     builder.build().unwrap_or_else(|err| {
         problems.push(
             Problem::new("gear::ignore-file", format!("cannot use the ignore files of {}: {err}", layer.rel_dir))
                 .at(&layer.source, layer.span(&[]))
+                .label("filtered by .gearignore / .dockerignore")
                 .help("fix the patterns in .gearignore / .dockerignore (gitignore syntax)"),
         );
         Gitignore::empty()
@@ -249,23 +273,23 @@ fn join_rel(prefix: &str, rel: &str) -> String {
 }
 
 /// A path written in Gear.toml, made relative and normalized (`./a//b/../c` → `a/c`).
-/// `Err` when it is absolute or leaves the directory. `Ok("")` is the directory itself.
-pub fn normalize_rel(path: &str) -> Result<String, ()> {
+/// `None` when it is absolute or leaves the directory. `Some("")` is the directory itself.
+pub fn normalize_rel(path: &str) -> Option<String> {
     if path.starts_with('/') || path.starts_with('\\') {
-        return Err(());
+        return None;
     }
     let mut parts: Vec<&str> = Vec::new();
     for c in Path::new(path).components() {
         match c {
-            Component::Prefix(_) | Component::RootDir => return Err(()),
+            Component::Prefix(_) | Component::RootDir => return None,
             Component::CurDir => {}
             Component::ParentDir => {
-                parts.pop().ok_or(())?;
+                parts.pop()?;
             }
-            Component::Normal(s) => parts.push(s.to_str().ok_or(())?),
+            Component::Normal(s) => parts.push(s.to_str()?),
         }
     }
-    Ok(parts.join("/"))
+    Some(parts.join("/"))
 }
 
 /// Where a set of walked files came from, to point problems at the right place.
@@ -303,7 +327,7 @@ impl<'a> Cx<'a> {
     /// Checks a relative path written in Gear.toml: inside the directory, existing.
     /// Returns it normalized.
     fn check_rel(&self, written: &str, key: &str, root: &Path, origin: &Origin, problems: &mut Problems) -> Option<String> {
-        let Ok(rel) = normalize_rel(written) else {
+        let Some(rel) = normalize_rel(written) else {
             let why = if Path::new(written).has_root() || written.starts_with('\\') { "is absolute" } else { "leaves the directory" };
             problems.push(self.escape_problem(written, key, origin, why));
             return None;
@@ -431,6 +455,18 @@ enum Issue {
     Read { rel: String, error: io::Error },
 }
 
+impl Issue {
+    /// Sort key: where it was found.
+    fn key(&self) -> (&str, &Path) {
+        match self {
+            Issue::SymlinkEscape { rel, .. } | Issue::SymlinkBroken { rel, .. } | Issue::SymlinkLoop { rel } | Issue::Read { rel, .. } => {
+                (rel, Path::new(""))
+            }
+            Issue::NotUtf8 { path } => ("", path),
+        }
+    }
+}
+
 /// What a walk found.
 #[derive(Debug, Default)]
 struct Found {
@@ -439,6 +475,12 @@ struct Found {
 }
 
 impl Found {
+    /// Issues in path order, whatever order the directories were read in.
+    fn sorted(mut self) -> Found {
+        self.issues.sort_by(|a, b| a.key().cmp(&b.key()));
+        self
+    }
+
     fn merge(&mut self, other: Found) {
         self.files.extend(other.files);
         self.issues.extend(other.issues);
@@ -455,7 +497,7 @@ struct Walker {
 impl Walker {
     /// Everything in the directory.
     fn walk_root(&self) -> Found {
-        self.walk_dir(&self.root, "", &[self.root.clone()])
+        self.walk_dir(&self.root, "", std::slice::from_ref(&self.root))
     }
 
     /// One entry (file or directory) named in Gear.toml, `rel` normalized and existing.
@@ -635,12 +677,12 @@ mod tests {
 
     #[test]
     fn normalizes_relative_paths() {
-        assert_eq!(normalize_rel("./a//b/../c/"), Ok("a/c".to_string()));
-        assert_eq!(normalize_rel("."), Ok(String::new()));
-        assert_eq!(normalize_rel("a/.."), Ok(String::new()));
-        assert_eq!(normalize_rel("../a"), Err(()));
-        assert_eq!(normalize_rel("a/../../b"), Err(()));
-        assert_eq!(normalize_rel("/etc/passwd"), Err(()));
+        assert_eq!(normalize_rel("./a//b/../c/").as_deref(), Some("a/c"));
+        assert_eq!(normalize_rel(".").as_deref(), Some(""));
+        assert_eq!(normalize_rel("a/..").as_deref(), Some(""));
+        assert_eq!(normalize_rel("../a"), None);
+        assert_eq!(normalize_rel("a/../../b"), None);
+        assert_eq!(normalize_rel("/etc/passwd"), None);
     }
 
     #[test]

@@ -135,7 +135,14 @@ pub struct FingerprintInput<'a> {
 /// Fingerprints a layer. Sorted where order does not reach the image (files, generated
 /// files, args); every variable-length field is length-prefixed and every list counted.
 pub fn fingerprint(input: &FingerprintInput) -> Fingerprint {
-    let mut e = Encoder(Sha256::new());
+    let mut hasher = Sha256::new();
+    encode(input, &mut hasher);
+    Fingerprint(hasher.finalize().into())
+}
+
+/// Writes the canonical encoding of `input` into `sink`.
+fn encode<S: Sink>(input: &FingerprintInput, sink: &mut S) {
+    let mut e = Encoder(sink);
     e.bytes(DOMAIN);
     e.u64(FORMAT_VERSION);
 
@@ -191,36 +198,52 @@ pub fn fingerprint(input: &FingerprintInput) -> Fingerprint {
         e.bytes(k.as_bytes());
         e.bytes(v.as_bytes());
     }
-
-    Fingerprint(e.0.finalize().into())
 }
 
-/// Writes the canonical encoding into a hasher.
-struct Encoder(Sha256);
+/// Where the encoding goes: a hasher, or (in tests) a buffer.
+trait Sink {
+    fn put(&mut self, b: &[u8]);
+}
 
-impl Encoder {
+impl Sink for Sha256 {
+    fn put(&mut self, b: &[u8]) {
+        self.update(b);
+    }
+}
+
+impl Sink for Vec<u8> {
+    fn put(&mut self, b: &[u8]) {
+        self.extend_from_slice(b);
+    }
+}
+
+/// Writes the encoding's primitives.
+struct Encoder<'a, S>(&'a mut S);
+
+impl<S: Sink> Encoder<'_, S> {
     fn tag(&mut self, t: u8) {
-        self.0.update([t]);
+        self.0.put(&[t]);
     }
     fn u64(&mut self, n: u64) {
-        self.0.update(n.to_le_bytes());
+        self.0.put(&n.to_le_bytes());
     }
     /// Fixed-size data.
     fn raw(&mut self, b: &[u8]) {
-        self.0.update(b);
+        self.0.put(b);
     }
     /// Variable-size data: length, then bytes.
     fn bytes(&mut self, b: &[u8]) {
         self.u64(b.len() as u64);
-        self.0.update(b);
+        self.0.put(b);
     }
 }
 
 /// Why context files could not be hashed, or the hash cache not saved.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum FingerprintError {
     /// A context file could not be read.
     #[error("cannot read {} (build context `{tar_path}`)", path.display())]
+    #[diagnostic(code(gear::hash), help("check that the file is readable, or exclude it in .gearignore"))]
     Read {
         /// The file on disk.
         path: PathBuf,
@@ -232,6 +255,7 @@ pub enum FingerprintError {
     },
     /// A context file is not a regular file any more.
     #[error("{} (build context `{tar_path}`) is not a regular file", path.display())]
+    #[diagnostic(code(gear::hash), help("the directory changed while cargo-gear was reading it; run the command again"))]
     NotAFile {
         /// The file on disk.
         path: PathBuf,
@@ -240,6 +264,7 @@ pub enum FingerprintError {
     },
     /// The hash cache could not be written.
     #[error("cannot write the hash cache {}", path.display())]
+    #[diagnostic(code("gear::hash-cache"), help("check that the directory is writable; deleting the cache file is always safe"))]
     CacheWrite {
         /// The cache file (or its temporary file).
         path: PathBuf,
@@ -401,6 +426,122 @@ mod tests {
         let a1: IndexMap<String, String> = [("AB".into(), "C".into())].into();
         let a2: IndexMap<String, String> = [("A".into(), "BC".into())].into();
         assert_ne!(base_fp(&[], &a1), base_fp(&[], &a2));
+    }
+
+    /// An input in canonical form: what the encoding claims to capture, nothing more.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    struct Canonical {
+        parent: (u8, Vec<u8>, Option<Vec<u8>>),
+        dockerfile: Vec<u8>,
+        generated: Vec<(Vec<u8>, Vec<u8>)>,
+        files: Vec<(Vec<u8>, bool, u64, [u8; 32])>,
+        args: Vec<(Vec<u8>, Vec<u8>)>,
+    }
+
+    fn canonical(input: &FingerprintInput) -> Canonical {
+        let parent = match input.parent {
+            ParentInput::Built(fp) => (1, fp.0.to_vec(), None),
+            ParentInput::External { reference, digest } => (2, reference.into(), digest.map(Into::into)),
+        };
+        let mut generated: Vec<_> = input.generated.iter().map(|(p, b)| (p.as_bytes().to_vec(), b.to_vec())).collect();
+        generated.sort();
+        let mut files: Vec<_> =
+            input.files.iter().map(|f| (f.tar_path.as_bytes().to_vec(), f.executable, f.size, f.sha256)).collect();
+        files.sort();
+        let mut args: Vec<_> = input.args.iter().map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec())).collect();
+        args.sort();
+        Canonical { parent, dockerfile: input.dockerfile.into(), generated, files, args }
+    }
+
+    /// Reads an encoding back. That this exists (and round-trips) proves the encoding is
+    /// unambiguous: two different canonical inputs cannot share an encoding.
+    fn decode(mut b: &[u8]) -> Option<Canonical> {
+        fn take<'a>(b: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+            let (head, tail) = b.split_at_checked(n)?;
+            *b = tail;
+            Some(head)
+        }
+        fn u64(b: &mut &[u8]) -> Option<u64> {
+            Some(u64::from_le_bytes(take(b, 8)?.try_into().ok()?))
+        }
+        fn tag(b: &mut &[u8]) -> Option<u8> {
+            Some(take(b, 1)?[0])
+        }
+        fn bytes(b: &mut &[u8]) -> Option<Vec<u8>> {
+            let n = usize::try_from(u64(b)?).ok()?;
+            Some(take(b, n)?.to_vec())
+        }
+        fn expect(b: &mut &[u8], t: u8) -> Option<()> {
+            (tag(b)? == t).then_some(())
+        }
+        let b = &mut b;
+        (bytes(b)? == DOMAIN && u64(b)? == FORMAT_VERSION).then_some(())?;
+        expect(b, b'P')?;
+        let parent = match tag(b)? {
+            1 => (1, take(b, 32)?.to_vec(), None),
+            2 => {
+                let reference = bytes(b)?;
+                let digest = match tag(b)? {
+                    0 => None,
+                    1 => Some(bytes(b)?),
+                    _ => return None,
+                };
+                (2, reference, digest)
+            }
+            _ => return None,
+        };
+        expect(b, b'D')?;
+        let dockerfile = bytes(b)?;
+        expect(b, b'G')?;
+        let generated = (0..u64(b)?).map(|_| Some((bytes(b)?, bytes(b)?))).collect::<Option<Vec<_>>>()?;
+        expect(b, b'F')?;
+        let files = (0..u64(b)?)
+            .map(|_| {
+                let path = bytes(b)?;
+                let exec = match tag(b)? {
+                    0 => false,
+                    1 => true,
+                    _ => return None,
+                };
+                Some((path, exec, u64(b)?, take(b, 32)?.try_into().ok()?))
+            })
+            .collect::<Option<Vec<_>>>()?;
+        expect(b, b'A')?;
+        let args = (0..u64(b)?).map(|_| Some((bytes(b)?, bytes(b)?))).collect::<Option<Vec<_>>>()?;
+        b.is_empty().then_some(Canonical { parent, dockerfile, generated, files, args })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(500))]
+
+        #[test]
+        fn encoding_round_trips(
+            built in proptest::option::of(proptest::prelude::any::<[u8; 32]>()),
+            // Short strings over a small alphabet that includes length-like bytes, so
+            // boundary confusions would show up.
+            reference in "[a\\x00\\x01]{0,4}",
+            digest in proptest::option::of("[a\\x00\\x01]{0,4}"),
+            dockerfile in "[a\\x00\\x01]{0,6}",
+            generated in proptest::collection::vec(("[a\\x01]{0,3}", proptest::collection::vec(0u8..3, 0..4)), 0..3),
+            files in proptest::collection::vec(("[a\\x01]{0,3}", proptest::prelude::any::<bool>(), 0u64..3, 0u8..2), 0..3),
+            args in proptest::collection::btree_map("[a\\x01]{0,3}", "[a\\x01]{0,3}", 0..3),
+        ) {
+            let fp = built.map(Fingerprint);
+            let parent = match &fp {
+                Some(fp) => ParentInput::Built(fp),
+                None => ParentInput::External { reference: &reference, digest: digest.as_deref() },
+            };
+            let generated: Vec<(&str, &[u8])> = generated.iter().map(|(p, b)| (p.as_str(), b.as_slice())).collect();
+            let files: Vec<FileDigest> = files
+                .into_iter()
+                .map(|(tar_path, executable, size, fill)| FileDigest { tar_path, executable, size, sha256: [fill; 32] })
+                .collect();
+            let args: IndexMap<String, String> = args.into_iter().collect();
+            let input = FingerprintInput { parent, dockerfile: &dockerfile, generated: &generated, files: &files, args: &args };
+            let mut bytes = Vec::new();
+            encode(&input, &mut bytes);
+            proptest::prop_assert_eq!(decode(&bytes), Some(canonical(&input)));
+        }
     }
 
     #[test]

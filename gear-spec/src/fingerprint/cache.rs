@@ -27,7 +27,7 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File, Metadata};
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -219,9 +219,7 @@ impl HashCache {
     }
 
     fn shard(&self, path: &Path) -> &Mutex<HashMap<PathBuf, Entry>> {
-        let mut h = self.hasher.build_hasher();
-        path.hash(&mut h);
-        &self.shards[(h.finish() as usize) % SHARDS]
+        &self.shards[(self.hasher.hash_one(path) as usize) % SHARDS]
     }
 
     /// Size and sha256 of the file at `path` (symlinks followed), from the cache when its
@@ -497,10 +495,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let a = dir.path().join("a");
         let gone = dir.path().join("gone");
+        let c = dir.path().join("c");
         fs::write(&a, b"aaa").unwrap();
         fs::write(&gone, b"bbb").unwrap();
-        age(&a, 3600);
-        age(&gone, 3600);
+        fs::write(&c, b"c").unwrap();
+        for f in [&a, &gone, &c] {
+            age(f, 3600);
+        }
         wait_out_racy_window();
         let cache_path = dir.path().join("target/gear/hash-cache");
 
@@ -521,10 +522,6 @@ mod tests {
 
         // A change: saved again, and the unused entry of a deleted file is dropped.
         fs::remove_file(&gone).unwrap();
-        let c = dir.path().join("c");
-        fs::write(&c, b"c").unwrap();
-        age(&c, 3600);
-        wait_out_racy_window();
         loaded.digest(&c).unwrap();
         loaded.save(&cache_path).unwrap();
         let reloaded = HashCache::load(&cache_path);
