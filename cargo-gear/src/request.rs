@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use gear_spec::plan::{self, Plan, PlanOptions};
-use gear_spec::{Layer, LayerGraph, Problems};
+use gear_spec::{LayerGraph, Problems};
 
 use crate::cli::{GlobalArgs, Selection};
 use crate::error::CliError;
@@ -51,24 +51,7 @@ impl Session {
                 },
             ));
         }
-        let mut problems = Problems::default();
-        let mut layers: Vec<Layer> = Vec::with_capacity(ws.layer_dirs.len());
-        for dir in &ws.layer_dirs {
-            match Layer::load(dir, &ws.root) {
-                Ok(l) => layers.push(l),
-                Err(p) => problems.push(p),
-            }
-        }
-        let graph = match LayerGraph::resolve(layers) {
-            Ok(g) => g,
-            Err(more) => {
-                problems.0.extend(more.0);
-                return Err(problems.into());
-            }
-        };
-        if !problems.is_empty() {
-            return Err(problems.into());
-        }
+        let graph = LayerGraph::load(&ws.layer_dirs, &ws.root)?;
         Ok(Session { ws, graph, substitutions, out })
     }
 

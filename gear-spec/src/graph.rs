@@ -1,6 +1,7 @@
 //! The layer graph: parents resolved by name into a DAG (petgraph), build order, selection.
 
 use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
 
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
@@ -23,6 +24,30 @@ pub struct LayerGraph {
 }
 
 impl LayerGraph {
+    /// Reads the Gear.toml of every directory, checks each layer ([`crate::validate`])
+    /// and resolves the graph, reporting every problem found in all of them together.
+    /// `root` is the directory paths are shown relative to.
+    pub fn load(dirs: &[PathBuf], root: &Path) -> Result<LayerGraph, Problems> {
+        let mut problems = Problems::default();
+        let mut layers = Vec::with_capacity(dirs.len());
+        for dir in dirs {
+            match Layer::load(dir, root) {
+                Ok(layer) => {
+                    problems.0.extend(crate::validate::check_layer(&layer));
+                    layers.push(layer);
+                }
+                Err(p) => problems.push(p),
+            }
+        }
+        match LayerGraph::resolve(layers) {
+            Ok(graph) => problems.into_result(graph),
+            Err(more) => {
+                problems.0.extend(more.0);
+                Err(problems)
+            }
+        }
+    }
+
     /// Resolves every layer's `from` and checks the graph: one layer per name, known
     /// parents, no cycles. All problems are reported together.
     pub fn resolve(mut layers: Vec<Layer>) -> Result<LayerGraph, Problems> {

@@ -14,7 +14,6 @@ use crate::graph::LayerGraph;
 use crate::layer::LayerKind;
 use crate::manifest::Manifest;
 use crate::model::{Decl, Distro};
-use crate::validate;
 
 /// Settings that change what is planned.
 #[derive(Debug, Clone, Default)]
@@ -110,13 +109,13 @@ impl Plan {
     }
 }
 
-/// Problems in the selected layers' declarations and contexts, without hashing anything.
-pub fn check(graph: &LayerGraph, order: &[usize]) -> Result<Vec<Option<Context>>, Problems> {
+/// The build contexts of the layers in `order` (None for external ones), with every
+/// path problem found. Declarations were checked when the graph was loaded.
+pub fn contexts(graph: &LayerGraph, order: &[usize]) -> Result<Vec<Option<Context>>, Problems> {
     let mut problems = Problems::default();
     let mut contexts = Vec::with_capacity(order.len());
     for &i in order {
         let layer = graph.layer(i);
-        problems.0.extend(validate::check_layer(layer));
         if layer.kind.is_built() {
             match context::select(layer) {
                 Ok(c) => contexts.push(Some(c)),
@@ -135,7 +134,7 @@ pub fn check(graph: &LayerGraph, order: &[usize]) -> Result<Vec<Option<Context>>
 /// Plans the selected layers and their ancestors.
 pub fn plan(graph: &LayerGraph, selected: &[usize], opts: &PlanOptions) -> Result<Plan, PlanError> {
     let order = graph.with_ancestors(selected);
-    let contexts = check(graph, &order)?;
+    let contexts = contexts(graph, &order)?;
 
     // Hash every context file of every layer in one parallel batch.
     let cache = opts.hash_cache.as_deref().map(HashCache::load).unwrap_or_default();
