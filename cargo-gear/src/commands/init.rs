@@ -156,9 +156,14 @@ pub fn run(global: &GlobalArgs, cwd: &Path, name: &str, from: &str, path: Option
     let out = crate::output::Output::new(global.color, global.quiet);
     out.status("Created", format!("gear `{name}` in {}", dir.display()));
     if parent_image.is_none() {
-        out.warn(format!("no layer named `{from}` was found in this workspace yet: declare it before building `{name}`"));
+        out.warn(format!("no layer named `{from}` was found in this workspace yet: declare it, then run `cargo gear manifest -p {name}`"));
+        return Ok(());
     }
-    Ok(())
+    // The new gear is part of the workspace now: write its manifest.json, which also
+    // proves that it validates.
+    let session = Session::load(global, &dir)?;
+    let selection = crate::cli::Selection { packages: vec![name.to_string()], workspace: false };
+    crate::commands::manifest::run(&session, &selection, false)
 }
 
 #[cfg(unix)]

@@ -1,0 +1,258 @@
+//! The engine-free commands on the example monorepo and on scratch copies of it.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+fn monorepo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/monorepo").canonicalize().unwrap()
+}
+
+/// `cargo-gear gear ARGS` in `dir`, colors off.
+fn gear(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::cargo_bin("cargo-gear")
+        .unwrap()
+        .current_dir(dir)
+        .arg("gear")
+        .args(args)
+        .env("CARGO_TERM_COLOR", "never")
+        .output()
+        .unwrap()
+}
+
+fn stdout_of(out: &std::process::Output) -> String {
+    assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+/// Copies a directory tree (files and executable bits), skipping `target/`.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if name == "target" {
+            continue;
+        }
+        let (src, dst) = (entry.path(), to.join(&name));
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&src, &dst);
+        } else {
+            std::fs::copy(&src, &dst).unwrap();
+        }
+    }
+}
+
+fn scratch_monorepo() -> (tempfile::TempDir, PathBuf) {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("monorepo");
+    copy_tree(&monorepo(), &root);
+    (t, root)
+}
+
+#[test]
+fn graph_formats() {
+    let root = monorepo();
+    insta::assert_snapshot!("graph_tree", stdout_of(&gear(&root, &["graph"])));
+    insta::assert_snapshot!("graph_dot", stdout_of(&gear(&root, &["graph", "--format", "dot"])));
+    let json: serde_json::Value = serde_json::from_str(&stdout_of(&gear(&root, &["graph", "--format", "json"]))).unwrap();
+    let layers = json["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 8);
+    let recon = layers.iter().find(|l| l["name"] == "recon-all").unwrap();
+    assert_eq!(recon["kind"], "gear");
+    assert_eq!(recon["parent"], "fw-freesurfer");
+    assert_eq!(recon["image"], "example/recon-all");
+    let fs = layers.iter().find(|l| l["name"] == "freesurfer").unwrap();
+    assert_eq!(fs["kind"], "external");
+    assert!(fs["parent"].is_null());
+}
+
+#[test]
+fn plan_json_lists_layers_in_build_order() {
+    let root = monorepo();
+    let json: serde_json::Value = serde_json::from_str(&stdout_of(&gear(&root, &["plan", "--format", "json"]))).unwrap();
+    let layers = json["layers"].as_array().unwrap();
+    let names: Vec<&str> = layers.iter().map(|l| l["name"].as_str().unwrap()).collect();
+    let pos = |n: &str| names.iter().position(|x| *x == n).unwrap();
+    assert!(pos("freesurfer") < pos("fw-freesurfer") && pos("fw-freesurfer") < pos("recon-all"));
+    assert!(pos("python") < pos("fw-python") && pos("fw-python") < pos("csv-summary"));
+    for l in layers {
+        let fp = l["fingerprint"].as_str().unwrap();
+        assert!(fp.starts_with("sha256:") && fp.len() == 71, "{fp}");
+        assert_eq!(l["status"], "unknown");
+        assert!(l["reasons"].as_array().unwrap().is_empty());
+    }
+    // A child's content tag is derived from its own fingerprint.
+    let recon = layers.iter().find(|l| l["name"] == "recon-all").unwrap();
+    let short = &recon["fingerprint"].as_str().unwrap()[7..19];
+    assert_eq!(recon["content_tag"], format!("example/recon-all:gear-{short}"));
+    assert_eq!(recon["version_tag"], "example/recon-all:0.1.0");
+}
+
+#[test]
+fn plan_selection_includes_ancestors_only() {
+    let root = monorepo();
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout_of(&gear(&root, &["plan", "-p", "csv-summary", "--format", "json"]))).unwrap();
+    let names: Vec<&str> = json["layers"].as_array().unwrap().iter().map(|l| l["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["python", "fw-python", "csv-summary"]);
+}
+
+#[test]
+fn substitution_changes_from_and_fingerprint() {
+    let root = monorepo();
+    let plain = stdout_of(&gear(&root, &["dockerfile", "-p", "fw-python"]));
+    let subst = stdout_of(&gear(&root, &["dockerfile", "-p", "fw-python", "--substitute", "python:3.12-slim=mirror.local/python:3.12-slim"]));
+    assert!(plain.contains("FROM python:3.12-slim\n"), "{plain}");
+    assert!(subst.contains("FROM mirror.local/python:3.12-slim\n"), "{subst}");
+    let fp = |args: &[&str]| -> String {
+        let json: serde_json::Value = serde_json::from_str(&stdout_of(&gear(&root, args))).unwrap();
+        json["layers"].as_array().unwrap().iter().find(|l| l["name"] == "csv-summary").unwrap()["fingerprint"].as_str().unwrap().to_string()
+    };
+    assert_ne!(
+        fp(&["plan", "--format", "json"]),
+        fp(&["plan", "--format", "json", "--substitute", "python:3.12-slim=mirror.local/python:3.12-slim"])
+    );
+}
+
+#[test]
+fn dockerfile_of_external_layer_is_refused() {
+    let out = gear(&monorepo(), &["dockerfile", "-p", "freesurfer"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("external image freesurfer/freesurfer:7.3.2"), "{err}");
+}
+
+#[test]
+fn unknown_package_suggests() {
+    let out = gear(&monorepo(), &["plan", "-p", "csv-sumary"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("no layer named `csv-sumary`") && err.contains("did you mean `csv-summary`?"), "{err}");
+}
+
+#[test]
+fn dockerfile_write_and_determinism() {
+    let (_t, root) = scratch_monorepo();
+    let first = stdout_of(&gear(&root, &["dockerfile", "-p", "recon-all"]));
+    let second = stdout_of(&gear(&root, &["dockerfile", "-p", "recon-all"]));
+    assert_eq!(first, second);
+    let out = gear(&root, &["dockerfile", "--write"]);
+    assert!(out.status.success());
+    let written = std::fs::read_to_string(root.join("target/gear/dockerfiles/recon-all.Dockerfile")).unwrap();
+    assert_eq!(written, first);
+    assert!(!root.join("target/gear/dockerfiles/freesurfer.Dockerfile").exists());
+}
+
+#[test]
+fn committed_manifests_are_current() {
+    let out = gear(&monorepo(), &["manifest", "--check"]);
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn manifest_check_shows_diff_then_manifest_fixes_it() {
+    let (_t, root) = scratch_monorepo();
+    let toml = root.join("gears/csv-summary/Gear.toml");
+    let text = std::fs::read_to_string(&toml).unwrap().replace("version = \"0.1.0\"", "version = \"0.2.0\"");
+    std::fs::write(&toml, text).unwrap();
+
+    let out = gear(&root, &["manifest", "--check"]);
+    assert_eq!(out.status.code(), Some(1));
+    let diff = String::from_utf8(out.stdout).unwrap();
+    assert!(diff.contains("--- a/gears/csv-summary/manifest.json"), "{diff}");
+    assert!(diff.contains("-  \"version\": \"0.1.0\",") && diff.contains("+  \"version\": \"0.2.0\","), "{diff}");
+    assert!(diff.contains("+      \"image\": \"example/csv-summary:0.2.0\""), "{diff}");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("1 of 4 gear manifests are stale"), "{err}");
+
+    assert!(gear(&root, &["manifest"]).status.success());
+    assert!(gear(&root, &["manifest", "--check"]).status.success());
+    let written = std::fs::read_to_string(root.join("gears/csv-summary/manifest.json")).unwrap();
+    assert!(written.ends_with("}\n"));
+}
+
+#[test]
+fn init_scaffolds_a_gear_that_validates() {
+    let (_t, root) = scratch_monorepo();
+    let out = gear(&root, &["init", "my-gear", "--from", "fw-python"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let dir = root.join("gears/my-gear");
+    for f in ["Gear.toml", "run.py", "app/main.py", "utils/__init__.py", "docs/usage.md", "README.md", "manifest.json"] {
+        assert!(dir.join(f).is_file(), "missing {f}");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_ne!(std::fs::metadata(dir.join("run.py")).unwrap().permissions().mode() & 0o111, 0);
+    }
+    let toml = std::fs::read_to_string(dir.join("Gear.toml")).unwrap();
+    assert!(toml.contains("image = \"example/my-gear\""), "{toml}");
+    let out = gear(&root, &["validate"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(gear(&root, &["manifest", "--check"]).status.success());
+    // Never overwrites.
+    assert_eq!(gear(&root, &["init", "my-gear", "--from", "fw-python"]).status.code(), Some(2));
+    assert_eq!(gear(&root, &["init", "My_Gear", "--from", "fw-python"]).status.code(), Some(2));
+}
+
+#[test]
+fn both_spellings_and_help() {
+    let out = Command::cargo_bin("cargo-gear").unwrap().args(["gear", "--help"]).env("CARGO_TERM_COLOR", "never").output().unwrap();
+    insta::assert_snapshot!("help", String::from_utf8(out.stdout).unwrap());
+    let out = Command::cargo_bin("cargo-gear").unwrap().arg("--help").output().unwrap();
+    assert!(String::from_utf8(out.stdout).unwrap().contains("gear"));
+}
+
+#[cfg(unix)]
+#[test]
+fn broken_pipe_exits_zero() {
+    use std::process::{Command as Std, Stdio};
+    // Enough layers that the JSON plan is far larger than a pipe buffer: with the reading
+    // end closed and never read, the write must fail with EPIPE.
+    let t = tempfile::tempdir().unwrap();
+    let mut files = vec![("base/Gear.toml".to_string(), "[layer]\nname = \"base\"\nimage = \"debian:bookworm\"\n".to_string())];
+    for i in 0..400 {
+        files.push((format!("l{i}/Gear.toml"), format!("[layer]\nname = \"l{i}\"\nfrom = \"base\"\nimage = \"x/l{i}\"\n")));
+    }
+    for (path, text) in &files {
+        let p = t.path().join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    let bin = assert_cmd::cargo::cargo_bin("cargo-gear");
+    let mut child = Std::new(bin)
+        .current_dir(t.path())
+        .args(["gear", "plan", "--format", "json", "--root", "."])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn no_color_is_honoured() {
+    let (_t, root) = scratch_monorepo();
+    std::fs::write(root.join("gears/hello/Gear.toml"), "[gear]\nname = \"hello\"\nfrom = \"nope\"\n").unwrap();
+    let out = Command::cargo_bin("cargo-gear")
+        .unwrap()
+        .current_dir(&root)
+        .args(["gear", "validate", "--color", "always"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains('\u{1b}'));
+    let out = Command::cargo_bin("cargo-gear")
+        .unwrap()
+        .current_dir(&root)
+        .args(["gear", "validate"])
+        .env_remove("CARGO_TERM_COLOR")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains('\u{1b}'));
+}
