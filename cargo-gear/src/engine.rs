@@ -1,0 +1,289 @@
+//! Docker Engine API client: connection, images, classic-builder builds and containers, over
+//! bollard.
+//!
+//! [`Engine::connect`] finds the engine like the docker CLI does (`DOCKER_HOST`, TLS from
+//! `DOCKER_TLS_VERIFY`/`DOCKER_CERT_PATH`, else `/var/run/docker.sock`), negotiates the API
+//! version down to what the engine speaks (Debian's docker.io speaks 1.41) and pings it. Builds
+//! stream a deterministic tar of the context ([`write_tar`]) to the engine while it is being
+//! generated.
+
+mod address;
+mod build;
+mod container;
+mod context;
+mod image;
+
+use std::time::Duration;
+
+use bollard::Docker;
+
+pub use address::{DEFAULT_SOCKET, EngineAddress, TlsFiles};
+pub use build::{BuildError, BuildOutput, BuildRequest};
+pub use container::{RunSpec, StdStream};
+pub use context::{ContextError, TAR_MTIME, TarEntry, TarSource, write_tar};
+pub use image::{ImageInfo, ImageSummary, PullProgress};
+
+/// How long [`Engine::connect`] waits for the engine to answer.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// bollard's timeout runs until the response headers arrive. For a build those come after the
+/// engine has read the whole context (minutes for a big one), so long-running requests get a
+/// client whose limit is never the one that matters.
+const LONG_REQUEST_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Default timeout of short requests (inspect, tag, remove, create…).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A connected Docker engine.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    docker: Docker,
+    /// The same connection with [`LONG_REQUEST_TIMEOUT`].
+    long: Docker,
+    address: String,
+    api_version: String,
+    server_version: String,
+}
+
+/// Errors talking to the engine. Every one names the engine's address or the object involved.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum EngineError {
+    /// `DOCKER_HOST` (or the given address) is not something we can connect to.
+    #[error("DOCKER_HOST `{value}` is not a usable Docker engine address: {reason}")]
+    #[diagnostic(code(cargo_gear::engine::invalid_host))]
+    InvalidHost { value: String, reason: String },
+
+    /// The TLS client certificates could not be loaded.
+    #[error("could not set up TLS for the Docker engine at {address}")]
+    #[diagnostic(
+        code(cargo_gear::engine::tls),
+        help(
+            "DOCKER_TLS_VERIFY is set: ca.pem, cert.pem and key.pem must be in DOCKER_CERT_PATH (default ~/.docker)"
+        )
+    )]
+    Tls {
+        address: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+
+    /// Nothing answered at the address.
+    #[error("no Docker engine answers at {address}")]
+    #[diagnostic(
+        code(cargo_gear::engine::unreachable),
+        help(
+            "start Docker (e.g. `sudo systemctl start docker`), or set DOCKER_HOST to a running \
+             engine (unix:///path/to/docker.sock or tcp://host:port); in the cargo-gear \
+             repository, `cargo xtask engine start` starts a private engine and prints its DOCKER_HOST"
+        )
+    )]
+    Unreachable {
+        address: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
+    /// A request the engine answered with an error (or that broke off).
+    #[error("Docker engine at {address}: could not {action}")]
+    #[diagnostic(code(cargo_gear::engine::request))]
+    Request {
+        address: String,
+        /// What was being done, naming the object: "inspect image `x:1`".
+        action: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+
+    /// Pulling an image failed.
+    #[error("could not pull `{image}`: {message}")]
+    #[diagnostic(
+        code(cargo_gear::engine::pull),
+        help(
+            "check the image reference and that the engine can reach its registry (and is logged in to it)"
+        )
+    )]
+    Pull { image: String, message: String },
+
+    /// The image does not exist.
+    #[error("no image `{image}` in the Docker engine at {address}")]
+    #[diagnostic(code(cargo_gear::engine::no_image))]
+    NoImage { image: String, address: String },
+}
+
+impl Engine {
+    /// Connects to the engine the environment names (see [`EngineAddress::from_env`]),
+    /// negotiates the API version and pings it, all within [`CONNECT_TIMEOUT`].
+    pub async fn connect() -> Result<Engine, EngineError> {
+        Self::connect_to(&EngineAddress::from_env()?).await
+    }
+
+    /// [`Engine::connect`] to an explicit address.
+    pub async fn connect_to(address: &EngineAddress) -> Result<Engine, EngineError> {
+        let shown = address.to_string();
+        let unreachable =
+            |source: Box<dyn std::error::Error + Send + Sync>| EngineError::Unreachable {
+                address: shown.clone(),
+                source,
+            };
+        let timeout = REQUEST_TIMEOUT.as_secs();
+        let version = bollard::API_DEFAULT_VERSION;
+        let docker = match address {
+            EngineAddress::Unix(path) => {
+                if !path.exists() {
+                    return Err(unreachable(Box::new(std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        format!("the socket {} does not exist", path.display()),
+                    ))));
+                }
+                Docker::connect_with_unix(&path.to_string_lossy(), timeout, version)
+                    .map_err(|e| unreachable(Box::new(e)))?
+            }
+            EngineAddress::Tcp {
+                host,
+                port,
+                tls: None,
+            } => Docker::connect_with_http(&format!("tcp://{host}:{port}"), timeout, version)
+                .map_err(|e| unreachable(Box::new(e)))?,
+            EngineAddress::Tcp {
+                host,
+                port,
+                tls: Some(tls),
+            } => Docker::connect_with_ssl(
+                &format!("tcp://{host}:{port}"),
+                &tls.key,
+                &tls.cert,
+                &tls.ca,
+                timeout,
+                version,
+            )
+            .map_err(|source| EngineError::Tls {
+                address: shown.clone(),
+                source,
+            })?,
+        };
+
+        let handshake = async {
+            docker.ping().await.map_err(|e| unreachable(Box::new(e)))?;
+            let docker =
+                docker
+                    .negotiate_version()
+                    .await
+                    .map_err(|source| EngineError::Request {
+                        address: shown.clone(),
+                        action: "negotiate the API version".into(),
+                        source,
+                    })?;
+            let server = docker
+                .version()
+                .await
+                .map_err(|source| EngineError::Request {
+                    address: shown.clone(),
+                    action: "read the engine version".into(),
+                    source,
+                })?;
+            Ok::<_, EngineError>((docker, server))
+        };
+        let (docker, server) = tokio::time::timeout(CONNECT_TIMEOUT, handshake)
+            .await
+            .map_err(|_| {
+                unreachable(
+                    format!("no answer within {} seconds", CONNECT_TIMEOUT.as_secs()).into(),
+                )
+            })??;
+
+        let api = docker.client_version();
+        Ok(Engine {
+            long: docker.clone().with_timeout(LONG_REQUEST_TIMEOUT),
+            docker,
+            address: shown,
+            api_version: format!("{}.{}", api.major_version, api.minor_version),
+            server_version: server.version.unwrap_or_default(),
+        })
+    }
+
+    /// The address connected to, e.g. `unix:///var/run/docker.sock` or `tcp://host:2376`.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// The negotiated API version, e.g. `1.41`.
+    pub fn api_version(&self) -> &str {
+        &self.api_version
+    }
+
+    /// The engine's own version, e.g. `20.10.24+dfsg1`.
+    pub fn server_version(&self) -> &str {
+        &self.server_version
+    }
+
+    /// The underlying bollard client, for what this module does not wrap.
+    pub fn docker(&self) -> &Docker {
+        &self.docker
+    }
+
+    /// A [`EngineError::Request`] for `action` at this engine.
+    fn request_error(
+        &self,
+        action: impl Into<String>,
+    ) -> impl FnOnce(bollard::errors::Error) -> EngineError + '_ {
+        let action = action.into();
+        move |source| EngineError::Request {
+            address: self.address.clone(),
+            action,
+            source,
+        }
+    }
+}
+
+/// The HTTP status of an error the engine answered with.
+fn status_of(error: &bollard::errors::Error) -> Option<u16> {
+    match error {
+        bollard::errors::Error::DockerResponseServerError { status_code, .. } => Some(*status_code),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_missing_socket_is_unreachable_and_says_what_to_do() {
+        let address = EngineAddress::Unix("/nonexistent/cargo-gear/docker.sock".into());
+        let err = Engine::connect_to(&address).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "no Docker engine answers at unix:///nonexistent/cargo-gear/docker.sock"
+        );
+        let help = miette::Diagnostic::help(&err).unwrap().to_string();
+        assert!(
+            help.contains("DOCKER_HOST") && help.contains("cargo xtask engine start"),
+            "{help}"
+        );
+        let source = std::error::Error::source(&err).unwrap().to_string();
+        assert!(source.contains("does not exist"), "{source}");
+    }
+
+    #[tokio::test]
+    async fn a_closed_tcp_port_is_unreachable() {
+        // Port 9 (discard) is closed on loopback: the connection is refused at once.
+        let address = EngineAddress::parse("tcp://127.0.0.1:9", None).unwrap();
+        let started = std::time::Instant::now();
+        let err = Engine::connect_to(&address).await.unwrap_err();
+        assert!(matches!(err, EngineError::Unreachable { .. }), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "no Docker engine answers at tcp://127.0.0.1:9"
+        );
+        assert!(started.elapsed() <= CONNECT_TIMEOUT + Duration::from_secs(1));
+    }
+
+    #[tokio::test]
+    async fn missing_tls_certificates_are_a_tls_error() {
+        let tls = TlsFiles::in_dir(std::path::Path::new("/nonexistent/certs"));
+        let address = EngineAddress::parse("tcp://127.0.0.1:9", Some(tls)).unwrap();
+        let err = Engine::connect_to(&address).await.unwrap_err();
+        assert!(matches!(err, EngineError::Tls { .. }), "{err:?}");
+        assert!(err.to_string().contains("tcp://127.0.0.1:9"));
+    }
+}

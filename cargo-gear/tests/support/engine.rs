@@ -1,0 +1,81 @@
+//! Shared by the tests that need a real Docker engine: whether they run, the connection, the
+//! fixture images and unique names. Include it with
+//! `#[path = "support/engine.rs"] mod support;`.
+//!
+//! `CARGO_GEAR_TEST_ENGINE=1` (set by `cargo xtask test`): the tests run and fail when no engine
+//! answers. `CARGO_GEAR_TEST_ENGINE=0`: they are skipped. Unset: skipped with a note, except
+//! with `CI=true`, where they run (and so fail without an engine).
+
+#![allow(dead_code)] // Each test crate uses a different part.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use cargo_gear::engine::{Engine, EngineAddress};
+
+/// The busybox image `cargo xtask engine start` creates.
+pub const BUSYBOX: &str = "cargo-gear-fixture/busybox:1";
+/// The Debian bookworm + python3 image `cargo xtask engine start` creates.
+pub const DEBIAN_PYTHON: &str = "cargo-gear-fixture/debian-python:bookworm";
+/// Label put on everything the tests create, for cleaning up after a crashed run.
+pub const TEST_LABEL: &str = "cargo-gear.test";
+
+/// Whether the engine tests must run: `Some(reason)` when they are to be skipped.
+pub fn skip_reason() -> Option<&'static str> {
+    match std::env::var("CARGO_GEAR_TEST_ENGINE").as_deref() {
+        Ok("1") => None,
+        Ok("0") => Some("CARGO_GEAR_TEST_ENGINE=0"),
+        Ok(other) => panic!("CARGO_GEAR_TEST_ENGINE must be 0 or 1, not `{other}`"),
+        Err(_) if std::env::var("CI").as_deref() == Ok("true") => None,
+        Err(_) => Some(
+            "CARGO_GEAR_TEST_ENGINE is unset (`cargo xtask test` sets it and starts an engine)",
+        ),
+    }
+}
+
+/// The engine to test against, or `None` (after printing why) when the engine tests are
+/// skipped. Panics when they must run and no engine answers. Use as
+/// `let Some(engine) = support::engine().await else { return };`.
+pub async fn engine() -> Option<Engine> {
+    if let Some(reason) = skip_reason() {
+        eprintln!("note: skipping a Docker engine test: {reason}");
+        return None;
+    }
+    let address =
+        EngineAddress::from_env().unwrap_or_else(|e| panic!("{:?}", miette::Report::new(e)));
+    match Engine::connect_to(&address).await {
+        Ok(engine) => Some(engine),
+        Err(e) => panic!(
+            "the engine tests must run here (CARGO_GEAR_TEST_ENGINE=1 or CI=true) but:\n{:?}",
+            miette::Report::new(e)
+        ),
+    }
+}
+
+/// Panics unless the fixture image exists, saying how to make it.
+pub async fn require_fixture(engine: &Engine, image: &str) {
+    let found = engine
+        .image(image)
+        .await
+        .unwrap_or_else(|e| panic!("{:?}", miette::Report::new(e)));
+    assert!(
+        found.is_some(),
+        "fixture image `{image}` is missing from the engine at {}: `cargo xtask engine start` creates it",
+        engine.address()
+    );
+}
+
+/// A name no other test (or concurrent test run) uses: `{prefix}-{pid}-{n}-{nanos}`.
+pub fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!("{prefix}-{}-{n}-{nanos}", std::process::id())
+}
+
+/// A unique `cargo-gear-test/{name}:{tag}` image reference.
+pub fn unique_tag(name: &str) -> String {
+    format!("cargo-gear-test/{name}:{}", unique("t"))
+}
