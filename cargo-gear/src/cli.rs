@@ -131,6 +131,13 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "human")]
         format: PlanFormat,
     },
+    /// Build every stale layer of the selection, parents first, in parallel.
+    Build(BuildArgs),
+    /// Explain in full why a layer is fresh or stale.
+    Why {
+        /// The layer or gear.
+        name: String,
+    },
     /// Scaffold a new gear directory in the standard Flywheel layout.
     Init {
         /// Name of the gear (lowercase letters, digits and dashes).
@@ -142,6 +149,28 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         path: Option<PathBuf>,
     },
+}
+
+/// `cargo gear build`.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    #[command(flatten)]
+    pub selection: Selection,
+    /// Layers built at once (default: the number of CPUs).
+    #[arg(short, long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// After a failure, go on building layers that do not depend on it.
+    #[arg(long)]
+    pub keep_going: bool,
+    /// Rebuild even fresh layers (with -p: only those named).
+    #[arg(long)]
+    pub force: bool,
+    /// Never pull: a missing external image is an error.
+    #[arg(long)]
+    pub offline: bool,
+    /// `human` progress on stderr, or `json` lines on stdout.
+    #[arg(long, value_enum, default_value = "human")]
+    pub message_format: MessageFormat,
 }
 
 /// Just a selection.

@@ -1,8 +1,10 @@
 //! One module per `cargo gear` command; each takes a validated [`Session`](crate::request::Session).
 
+pub mod build;
 pub mod dockerfile;
 pub mod graph;
 pub mod init;
 pub mod manifest;
 pub mod plan;
 pub mod validate;
+pub mod why;

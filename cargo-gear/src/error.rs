@@ -46,6 +46,23 @@ pub enum CliError {
         #[source]
         source: std::io::Error,
     },
+    /// The Docker engine could not be used.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Engine(#[from] crate::engine::EngineError),
+    /// Layers failed to build; they were reported as they failed.
+    #[error("{failed} layer(s) failed to build; {skipped} skipped")]
+    #[diagnostic(code(gear::build_failed), help("the failing step and its output are shown above; full logs are under target/gear/logs/"))]
+    BuildFailed {
+        /// How many failed.
+        failed: usize,
+        /// How many were not attempted.
+        skipped: usize,
+    },
+    /// Ctrl-C.
+    #[error("interrupted")]
+    #[diagnostic(code(gear::interrupted), help("nothing was recorded for layers that did not finish; run the command again to continue"))]
+    Interrupted,
     /// A check found differences (`manifest --check`); details were already printed.
     #[error("{message}")]
     #[diagnostic(code(gear::check), help("{help}"))]
@@ -72,6 +89,7 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Usage { .. } => 2,
+            CliError::Interrupted => 130,
             _ => 1,
         }
     }

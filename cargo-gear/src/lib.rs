@@ -4,11 +4,14 @@
 //! the work over `gear-spec`'s plan, [`engine`] talks to Docker, [`error`] maps
 //! failures to exit codes and [`output`] keeps data on stdout and people on stderr.
 
+pub mod build;
 pub mod cli;
 pub mod commands;
 pub mod engine;
 pub mod error;
+pub mod lock;
 pub mod output;
+pub mod progress;
 pub mod request;
 pub mod workspace;
 
@@ -50,8 +53,18 @@ pub fn run(global: GlobalArgs, command: Command) -> Result<(), CliError> {
         Command::Dockerfile { selection, write } => commands::dockerfile::run(&session, &selection, write),
         Command::Manifest { selection, check } => commands::manifest::run(&session, &selection, check),
         Command::Plan { selection, format } => commands::plan::run(&session, &selection, format),
+        Command::Build(args) => commands::build::run(&session, &args),
+        Command::Why { name } => commands::why::run(&session, &name),
         Command::Init { .. } => unreachable!("handled above"),
     }
+}
+
+/// The async runtime of commands that talk to the engine.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::io("start", "the async runtime", e))
 }
 
 /// Diagnostics like cargo's: colored when allowed, plain graphical otherwise, 100 columns.

@@ -37,6 +37,26 @@ impl Output {
         self.line(style, verb, message);
     }
 
+    /// A red status line, for failures.
+    pub fn status_failed(&self, verb: &str, message: impl std::fmt::Display) {
+        let style = Style::new().fg_color(Some(AnsiColor::Red.into())).effects(Effects::BOLD);
+        self.line(style, verb, message);
+    }
+
+    /// An error on stderr.
+    pub fn error(&self, message: impl std::fmt::Display) {
+        let style = Style::new().fg_color(Some(AnsiColor::Red.into())).effects(Effects::BOLD);
+        self.prefixed(style, "error", message);
+    }
+
+    /// A note on stderr (not shown with --quiet).
+    pub fn note(&self, message: impl std::fmt::Display) {
+        if !self.quiet {
+            let style = Style::new().fg_color(Some(AnsiColor::Cyan.into())).effects(Effects::BOLD);
+            self.prefixed(style, "note", message);
+        }
+    }
+
     /// A warning on stderr.
     pub fn warn(&self, message: impl std::fmt::Display) {
         let style = Style::new().fg_color(Some(AnsiColor::Yellow.into())).effects(Effects::BOLD);

@@ -44,6 +44,8 @@ pub struct PlannedLayer {
     pub index: usize,
     /// Layer name.
     pub name: String,
+    /// The directory holding its Gear.toml.
+    pub dir: PathBuf,
     /// External, layer or gear.
     pub kind: LayerKind,
     /// Parent layer name.
@@ -173,6 +175,7 @@ pub fn plan(graph: &LayerGraph, selected: &[usize], opts: &PlanOptions) -> Resul
                 PlannedLayer {
                     index: i,
                     name: layer.name.clone(),
+                    dir: layer.dir.clone(),
                     kind: layer.kind,
                     parent: None,
                     image: reference,
@@ -218,6 +221,7 @@ pub fn plan(graph: &LayerGraph, selected: &[usize], opts: &PlanOptions) -> Resul
                 PlannedLayer {
                     index: i,
                     name: layer.name.clone(),
+                    dir: layer.dir.clone(),
                     kind,
                     parent: Some(parent.name.clone()),
                     image: decl.image.clone(),

@@ -43,6 +43,9 @@ pub struct Record {
     pub args: BTreeMap<String, String>,
     /// Image ID the engine gave the build.
     pub image_id: String,
+    /// Gears: the manifest `environment` written into the image (the parent image's
+    /// environment overlaid by the declared one).
+    pub environment: Option<indexmap::IndexMap<String, String>>,
 }
 
 impl Record {
@@ -61,6 +64,7 @@ impl Record {
             files: layer.digests.clone(),
             args: layer.args.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             image_id: image_id.to_string(),
+            environment: None,
         }
     }
 

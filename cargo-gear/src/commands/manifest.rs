@@ -1,5 +1,15 @@
 //! `cargo gear manifest`: write each gear's manifest.json, or check that it is current.
+//!
+//! A build writes the manifest with the parent image's real environment underneath the
+//! declared one. Without an engine that environment is only known from a build record
+//! of the same fingerprint; failing that, a committed manifest whose `environment`
+//! holds every declared variable with its declared value (plus variables of the base
+//! image) is kept as it is, so a fresh clone agrees with what a build wrote.
 
+use gear_spec::manifest::Manifest;
+use gear_spec::plan::PlannedLayer;
+use gear_spec::state::Record;
+use indexmap::IndexMap;
 use similar::TextDiff;
 
 use crate::cli::Selection;
@@ -22,12 +32,13 @@ pub fn run(session: &Session, selection: &Selection, check: bool) -> Result<(), 
         let layer = session.graph.layer(planned.index);
         let path = layer.dir.join("manifest.json");
         let shown = format!("{}/manifest.json", layer.rel_dir);
-        let new = manifest.render();
         let old = match std::fs::read_to_string(&path) {
             Ok(s) => Some(s),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(CliError::io("read", &path, e)),
         };
+        let record = Record::load(&session.ws.gear_dir().join("state"), &planned.name);
+        let new = expected(planned, manifest, record.as_ref(), old.as_deref()).render();
         if old.as_deref() == Some(new.as_str()) {
             continue;
         }
@@ -54,4 +65,22 @@ pub fn run(session: &Session, selection: &Selection, check: bool) -> Result<(), 
         session.out.status("Checked", format!("{gears} gear manifests: up to date"));
     }
     Ok(())
+}
+
+/// The manifest a gear's directory should hold (see the module docs).
+fn expected(planned: &PlannedLayer, declared: &Manifest, record: Option<&Record>, committed: Option<&str>) -> Manifest {
+    let mut m = declared.clone();
+    if let Some(env) = record.filter(|r| r.fingerprint == planned.fingerprint).and_then(|r| r.environment.clone()) {
+        m.environment = env;
+        return m;
+    }
+    let committed_env: Option<IndexMap<String, String>> = committed
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
+        .and_then(|v| serde_json::from_value(v.get("environment")?.clone()).ok());
+    if let Some(env) = committed_env {
+        if declared.environment.iter().all(|(k, v)| env.get(k) == Some(v)) {
+            m.environment = env;
+        }
+    }
+    m
 }

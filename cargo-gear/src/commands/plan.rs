@@ -3,49 +3,64 @@
 use std::fmt::Write;
 
 use gear_spec::plan::Plan;
+use gear_spec::state::Status;
 use serde_json::json;
+
+use crate::engine::Engine;
 
 use crate::cli::{PlanFormat, Selection};
 use crate::error::CliError;
 use crate::output;
 use crate::request::Session;
 
-/// Status of a layer when no engine is consulted.
-pub const UNKNOWN: &str = "unknown";
-
 /// Prints the plan.
 pub fn run(session: &Session, selection: &Selection, format: PlanFormat) -> Result<(), CliError> {
     let selected = session.select(selection)?;
     let plan = session.plan(&selected)?;
+    let statuses = engine_statuses(session, &plan)?.unwrap_or_else(|| vec![Status::Unknown; plan.layers.len()]);
     let text = match format {
-        PlanFormat::Human => human(&plan),
-        PlanFormat::Json => json_text(&plan),
+        PlanFormat::Human => human(&plan, &statuses),
+        PlanFormat::Json => json_text(&plan, &statuses),
     };
     output::stdout(&text);
     Ok(())
 }
 
-fn human(plan: &Plan) -> String {
+/// Each planned layer's status from the engine and the build records, or None (with a
+/// note on stderr) when no engine answers: commands that only plan keep working.
+pub fn engine_statuses(session: &Session, plan: &Plan) -> Result<Option<Vec<Status>>, CliError> {
+    let state_dir = session.ws.gear_dir().join("state");
+    let runtime = crate::runtime()?;
+    runtime.block_on(async {
+        let engine = match Engine::connect().await {
+            Ok(e) => e,
+            Err(e) => {
+                session.out.note(format!("status unknown: {e}"));
+                return Ok(None);
+            }
+        };
+        Ok(Some(crate::build::statuses(&engine, plan, &state_dir).await?))
+    })
+}
+
+fn human(plan: &Plan, statuses: &[Status]) -> String {
     let width = plan.layers.iter().map(|l| l.name.len()).max().unwrap_or(0);
     let mut out = String::new();
-    for l in &plan.layers {
-        let _ = writeln!(
-            out,
-            "{:<width$}  {:<8}  {}  {UNKNOWN}  {}",
-            l.name,
-            l.kind.as_str(),
-            l.fingerprint.short(),
-            l.reference(),
-        );
+    for (l, st) in plan.layers.iter().zip(statuses) {
+        let _ = writeln!(out, "{:<width$}  {:<8}  {}  {:<7}  {}", l.name, l.kind.as_str(), l.fingerprint.short(), st.as_str(), l.reference());
+        for r in st.reasons() {
+            let _ = writeln!(out, "{:<width$}    - {r}", "");
+        }
     }
     out
 }
 
-fn json_text(plan: &Plan) -> String {
+fn json_text(plan: &Plan, statuses: &[Status]) -> String {
     let layers: Vec<serde_json::Value> = plan
         .layers
         .iter()
-        .map(|l| {
+        .zip(statuses)
+        .map(|(l, st)| {
             json!({
                 "name": l.name,
                 "kind": l.kind.as_str(),
@@ -56,8 +71,8 @@ fn json_text(plan: &Plan) -> String {
                 "version_tag": l.version_tag,
                 "fingerprint": l.fingerprint.to_string(),
                 "files": l.context.len(),
-                "status": UNKNOWN,
-                "reasons": [],
+                "status": st.as_str(),
+                "reasons": st.reasons().iter().map(ToString::to_string).collect::<Vec<_>>(),
             })
         })
         .collect();

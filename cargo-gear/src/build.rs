@@ -1,0 +1,356 @@
+//! Building a plan on the engine: what is fresh, what to build, pull or skip, in
+//! dependency order and in parallel, with build records written only after a layer is
+//! built and tagged.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use gear_spec::dockerfile::{DOCKERFILE_PATH, MANIFEST_PATH};
+use gear_spec::plan::{Plan, PlannedLayer};
+use gear_spec::state::{ImageState, Reason, Record, Status};
+use gear_spec::LayerKind;
+use indexmap::IndexMap;
+
+use crate::engine::{BuildError, BuildRequest, Engine, EngineError, TarEntry};
+use crate::progress::{Event, Outcome, Reporter};
+
+/// Label holding a built image's full fingerprint.
+pub const FINGERPRINT_LABEL: &str = "org.cargo-gear.fingerprint";
+
+/// How to build.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// Layers built at once.
+    pub jobs: usize,
+    /// After a failure, go on with layers that do not depend on it.
+    pub keep_going: bool,
+    /// Rebuild these layers (plan slots) even when fresh.
+    pub force: Vec<bool>,
+    /// Never pull.
+    pub offline: bool,
+}
+
+/// Where build records, logs and manifests go.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    /// `target/gear/state`.
+    pub state: PathBuf,
+    /// `target/gear/logs`.
+    pub logs: PathBuf,
+}
+
+/// Why one layer failed.
+#[derive(Debug)]
+pub struct Failure {
+    /// One line.
+    pub message: String,
+    /// The failing Dockerfile step, when a step failed.
+    pub step: Option<String>,
+    /// The last output lines.
+    pub tail: Vec<String>,
+}
+
+impl From<EngineError> for Failure {
+    fn from(e: EngineError) -> Failure {
+        Failure { message: e.to_string(), step: None, tail: Vec::new() }
+    }
+}
+
+/// The status of every planned layer as the engine and the records see it.
+pub async fn statuses(engine: &Engine, plan: &Plan, state_dir: &std::path::Path) -> Result<Vec<Status>, EngineError> {
+    let mut out = Vec::with_capacity(plan.layers.len());
+    for layer in &plan.layers {
+        let image = image_state(engine, layer).await?;
+        let parent = layer.parent.as_deref().and_then(|p| plan.get(p));
+        let record = layer.kind.is_built().then(|| Record::load(state_dir, &layer.name)).flatten();
+        out.push(gear_spec::state::explain(layer, parent, record.as_ref(), image));
+    }
+    Ok(out)
+}
+
+/// Whether the engine has the layer's image: for a built layer, its content tag carrying
+/// its fingerprint label; for an external one, its reference.
+pub async fn image_state(engine: &Engine, layer: &PlannedLayer) -> Result<ImageState, EngineError> {
+    let info = engine.image(layer.reference()).await?;
+    Ok(match (info, layer.kind.is_built()) {
+        (None, _) => ImageState::Missing,
+        (Some(_), false) => ImageState::Present,
+        (Some(info), true) => {
+            if info.labels.get(FINGERPRINT_LABEL).map(String::as_str) == Some(&layer.fingerprint.to_string()) {
+                ImageState::Present
+            } else {
+                ImageState::Missing
+            }
+        }
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Pending,
+    Running,
+    Done(Outcome),
+}
+
+/// Builds every layer of the plan that is not fresh (`status` comes from [`statuses`]).
+/// Returns the outcome of each layer, in plan order. Dropping the future (Ctrl-C) drops
+/// the running builds' connections, which makes the engine cancel them; nothing is
+/// recorded for a layer that was not built and tagged.
+pub async fn run(engine: &Engine, plan: &Plan, status: &[Status], opts: &BuildOptions, paths: &Paths, reporter: &Reporter) -> Vec<Outcome> {
+    let n = plan.layers.len();
+    let parent_slot: Vec<Option<usize>> = plan
+        .layers
+        .iter()
+        .map(|l| l.parent.as_deref().and_then(|p| plan.layers.iter().position(|x| x.name == p)))
+        .collect();
+    let mut slots = vec![Slot::Pending; n];
+    let mut stopping = false;
+    let mut running = FuturesUnordered::new();
+    let jobs = opts.jobs.max(1);
+
+    loop {
+        // Start or settle everything that can be, in plan order.
+        for i in 0..n {
+            if slots[i] != Slot::Pending {
+                continue;
+            }
+            let parent_outcome = parent_slot[i].map(|p| slots[p]);
+            match parent_outcome {
+                Some(Slot::Done(Outcome::Failed | Outcome::Skipped)) => {
+                    slots[i] = Slot::Done(Outcome::Skipped);
+                    reporter.event(&plan.layers[i], Event::Finished { outcome: Outcome::Skipped, seconds: 0.0, failure: None });
+                    continue;
+                }
+                Some(Slot::Pending | Slot::Running) => continue,
+                _ => {}
+            }
+            if stopping {
+                continue;
+            }
+            let layer = &plan.layers[i];
+            let forced = opts.force.get(i).copied().unwrap_or(false);
+            let st = &status[i];
+            if matches!(st, Status::Fresh { .. }) && !forced {
+                if layer.kind == LayerKind::Gear {
+                    if let Err(e) = ensure_version_tag(engine, layer, reporter).await {
+                        reporter.warn(&format!("cannot tag {}: {e}", layer.version_tag.as_deref().unwrap_or("")));
+                    }
+                }
+                slots[i] = Slot::Done(Outcome::Fresh);
+                reporter.event(layer, Event::Finished { outcome: Outcome::Fresh, seconds: 0.0, failure: None });
+                continue;
+            }
+            if running.len() >= jobs {
+                continue;
+            }
+            let mut reasons = st.reasons().to_vec();
+            if forced {
+                reasons.insert(0, Reason::Forced);
+            }
+            reporter.event(layer, Event::Started { reasons: &reasons });
+            slots[i] = Slot::Running;
+            let parent = parent_slot[i].map(|p| &plan.layers[p]);
+            running.push(async move {
+                let start = Instant::now();
+                let result = build_one(engine, layer, parent, opts, paths, reporter).await;
+                (i, result, start.elapsed().as_secs_f64())
+            });
+        }
+        // Layers never started because a failure stopped the build.
+        if running.is_empty() {
+            for i in 0..n {
+                if slots[i] == Slot::Pending {
+                    slots[i] = Slot::Done(Outcome::Skipped);
+                    reporter.event(&plan.layers[i], Event::Finished { outcome: Outcome::Skipped, seconds: 0.0, failure: None });
+                }
+            }
+            break;
+        }
+        let Some((i, result, seconds)) = running.next().await else { break };
+        let layer = &plan.layers[i];
+        match result {
+            Ok(outcome) => {
+                slots[i] = Slot::Done(outcome);
+                reporter.event(layer, Event::Finished { outcome, seconds, failure: None });
+            }
+            Err(failure) => {
+                slots[i] = Slot::Done(Outcome::Failed);
+                reporter.event(layer, Event::Finished { outcome: Outcome::Failed, seconds, failure: Some(&failure) });
+                if !opts.keep_going {
+                    stopping = true;
+                }
+            }
+        }
+    }
+    slots
+        .into_iter()
+        .map(|s| match s {
+            Slot::Done(o) => o,
+            _ => Outcome::Skipped,
+        })
+        .collect()
+}
+
+/// Pulls an external layer or builds a built one.
+async fn build_one(
+    engine: &Engine,
+    layer: &PlannedLayer,
+    parent: Option<&PlannedLayer>,
+    opts: &BuildOptions,
+    paths: &Paths,
+    reporter: &Reporter,
+) -> Result<Outcome, Failure> {
+    if !layer.kind.is_built() {
+        if opts.offline {
+            return Err(Failure {
+                message: format!("image {} is not in the engine and --offline forbids pulling it", layer.image),
+                step: None,
+                tail: Vec::new(),
+            });
+        }
+        engine.pull(&layer.image, &mut |p| reporter.pull_progress(layer, p)).await?;
+        return Ok(Outcome::Pulled);
+    }
+    let parent = parent.expect("built layers have a parent");
+    let mut context: Vec<TarEntry> = layer
+        .context
+        .iter()
+        .map(|f| {
+            let e = TarEntry::file(f.tar_path.clone(), f.source.clone());
+            if f.executable { e.executable() } else { e }
+        })
+        .collect();
+    context.push(TarEntry::bytes(DOCKERFILE_PATH, layer.dockerfile.clone().unwrap_or_default()));
+
+    // A gear's manifest gets the parent image's real environment underneath its own.
+    let mut environment = None;
+    if let Some(manifest) = &layer.manifest {
+        let parent_env = match engine.image(parent.reference()).await? {
+            Some(info) => info.env,
+            None => Vec::new(),
+        };
+        let env = image_environment(&parent_env, &layer.environment);
+        let mut m = manifest.clone();
+        m.environment = env.clone();
+        context.push(TarEntry::bytes(MANIFEST_PATH, m.render()));
+        environment = Some(env);
+    }
+
+    let content_tag = layer.content_tag.clone().expect("built layers have a content tag");
+    let request = BuildRequest {
+        context,
+        dockerfile: DOCKERFILE_PATH.to_string(),
+        tags: vec![content_tag],
+        labels: HashMap::from([
+            (FINGERPRINT_LABEL.to_string(), layer.fingerprint.to_string()),
+            ("org.cargo-gear.layer".to_string(), layer.name.clone()),
+        ]),
+        build_args: HashMap::new(),
+    };
+    let log_path = paths.logs.join(format!("{}.log", layer.name));
+    let mut log = LogFile::create(&log_path);
+    let output = engine
+        .build(request, &mut |line| {
+            log.write(line);
+            reporter.build_line(layer, line);
+        })
+        .await
+        .map_err(|e| {
+            let tail = e.tail().to_vec();
+            let step = match &e {
+                BuildError::Step { step, .. } => Some(step.clone()),
+                _ => None,
+            };
+            log.write(&format!("error: {e}"));
+            Failure { message: e.to_string(), step, tail }
+        })?;
+
+    if layer.kind == LayerKind::Gear {
+        ensure_version_tag(engine, layer, reporter).await?;
+    }
+    // Only now, with the image built and tagged, is the layer recorded as built.
+    let mut record = Record::new(layer, Some(parent), &output.image_id);
+    record.environment = environment.clone();
+    if let Err(e) = record.save(&paths.state) {
+        reporter.warn(&format!("cannot write the build record of {}: {e}", layer.name));
+    }
+    if let (Some(env), Some(manifest)) = (environment, &layer.manifest) {
+        let mut m = manifest.clone();
+        m.environment = env;
+        let path = layer.dir.join("manifest.json");
+        let text = m.render();
+        if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+            if let Err(e) = std::fs::write(&path, text) {
+                reporter.warn(&format!("cannot write {}: {e}", path.display()));
+            }
+        }
+    }
+    Ok(Outcome::Built)
+}
+
+/// Tags a gear's content image with its version; warns when that version already named
+/// different contents (Flywheel versions are immutable).
+async fn ensure_version_tag(engine: &Engine, layer: &PlannedLayer, reporter: &Reporter) -> Result<(), EngineError> {
+    let (Some(version_tag), Some(content_tag)) = (&layer.version_tag, &layer.content_tag) else { return Ok(()) };
+    if let Some(existing) = engine.image(version_tag).await? {
+        let fp = layer.fingerprint.to_string();
+        if existing.labels.get(FINGERPRINT_LABEL) == Some(&fp) {
+            return Ok(());
+        }
+        reporter.warn(&format!(
+            "{version_tag} already exists with other contents; Flywheel gear versions are immutable: bump `version` in the Gear.toml of {} before uploading",
+            layer.name
+        ));
+    }
+    let (repo, tag) = version_tag.rsplit_once(':').expect("version tags have a tag");
+    engine.tag(content_tag, repo, tag).await
+}
+
+/// The parent image's environment (`NAME=value` lines) overlaid by the declared one.
+pub fn image_environment(parent_env: &[String], declared: &IndexMap<String, String>) -> IndexMap<String, String> {
+    let mut env: IndexMap<String, String> = parent_env
+        .iter()
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    for (k, v) in declared {
+        env.insert(k.clone(), v.clone());
+    }
+    env
+}
+
+/// A layer's build log under `target/gear/logs/`; logging never fails a build.
+struct LogFile(Option<std::io::BufWriter<std::fs::File>>);
+
+impl LogFile {
+    fn create(path: &std::path::Path) -> LogFile {
+        let file = path.parent().map(std::fs::create_dir_all).and_then(|r| r.ok()).and_then(|()| std::fs::File::create(path).ok());
+        LogFile(file.map(std::io::BufWriter::new))
+    }
+
+    fn write(&mut self, line: &str) {
+        use std::io::Write;
+        if let Some(w) = &mut self.0 {
+            let _ = writeln!(w, "{}", line.trim_end_matches('\n'));
+            let _ = w.flush();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn declared_env_wins_over_parent_env() {
+        let parent = vec!["PATH=/usr/bin".to_string(), "LANG=C.UTF-8".to_string(), "FLYWHEEL=/old".to_string()];
+        let declared = IndexMap::from([("FLYWHEEL".to_string(), "/flywheel/v0".to_string())]);
+        let env = image_environment(&parent, &declared);
+        assert_eq!(env.get("FLYWHEEL").unwrap(), "/flywheel/v0");
+        assert_eq!(env.get("PATH").unwrap(), "/usr/bin");
+        assert_eq!(env.keys().collect::<Vec<_>>(), ["PATH", "LANG", "FLYWHEEL"]);
+    }
+}

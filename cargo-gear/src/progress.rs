@@ -1,0 +1,236 @@
+//! Reporting a build as it happens: a live line per layer on a terminal (indicatif),
+//! plain lines otherwise or in CI, JSON lines on stdout with `--message-format json`.
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use gear_spec::plan::PlannedLayer;
+use gear_spec::state::Reason;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::build::Failure;
+use crate::engine::PullProgress;
+use crate::output::{self, Output};
+
+/// What happened to a layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Built now.
+    Built,
+    /// Already built; nothing sent.
+    Fresh,
+    /// An external image pulled now.
+    Pulled,
+    /// The build or pull failed.
+    Failed,
+    /// Not attempted: its parent failed, or a failure stopped the build.
+    Skipped,
+}
+
+impl Outcome {
+    const ALL: [Outcome; 5] = [Outcome::Built, Outcome::Fresh, Outcome::Pulled, Outcome::Failed, Outcome::Skipped];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Built => "built",
+            Outcome::Fresh => "fresh",
+            Outcome::Pulled => "pulled",
+            Outcome::Failed => "failed",
+            Outcome::Skipped => "skipped",
+        }
+    }
+}
+
+/// A moment in a layer's build.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// Building or pulling starts, for these reasons.
+    Started { reasons: &'a [Reason] },
+    /// Done.
+    Finished { outcome: Outcome, seconds: f64, failure: Option<&'a Failure> },
+}
+
+/// Counts of each outcome.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub built: usize,
+    pub fresh: usize,
+    pub pulled: usize,
+    pub failed: usize,
+    pub skipped: usize,
+}
+
+impl Counts {
+    fn add(&mut self, o: Outcome) {
+        match o {
+            Outcome::Built => self.built += 1,
+            Outcome::Fresh => self.fresh += 1,
+            Outcome::Pulled => self.pulled += 1,
+            Outcome::Failed => self.failed += 1,
+            Outcome::Skipped => self.skipped += 1,
+        }
+    }
+}
+
+/// Reports one build.
+pub struct Reporter {
+    json: bool,
+    out: Output,
+    logs: PathBuf,
+    bars: Option<MultiProgress>,
+    live: Mutex<HashMap<String, ProgressBar>>,
+    counts: Mutex<Counts>,
+    start: Instant,
+}
+
+impl Reporter {
+    /// `json`: events as JSON lines on stdout; people still get warnings on stderr.
+    pub fn new(json: bool, out: Output, logs: PathBuf) -> Reporter {
+        let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false");
+        let live = !json && !out.quiet && !ci && std::io::stderr().is_terminal();
+        let bars = live.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+        Reporter { json, out, logs, bars, live: Mutex::new(HashMap::new()), counts: Mutex::new(Counts::default()), start: Instant::now() }
+    }
+
+    /// Reports an event of a layer.
+    pub fn event(&self, layer: &PlannedLayer, event: Event<'_>) {
+        match event {
+            Event::Started { reasons } => {
+                if self.json {
+                    let reasons: Vec<String> = reasons.iter().map(ToString::to_string).collect();
+                    self.json_line(json!({"event": "layer-started", "name": layer.name, "kind": layer.kind.as_str(), "fingerprint": layer.fingerprint.to_string(), "reasons": reasons}));
+                    return;
+                }
+                let verb = if layer.kind.is_built() { "Building" } else { "Pulling" };
+                let why = reasons.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+                let message = if why.is_empty() { layer.name.clone() } else { format!("{} ({why})", layer.name) };
+                match &self.bars {
+                    Some(bars) => {
+                        let bar = bars.add(ProgressBar::new_spinner());
+                        bar.set_style(ProgressStyle::with_template("{spinner:.green} {prefix:.bold} {wide_msg}").expect("valid template"));
+                        bar.set_prefix(layer.name.clone());
+                        bar.enable_steady_tick(Duration::from_millis(120));
+                        bars.suspend(|| self.out.status(verb, &message));
+                        self.live.lock().expect("lock").insert(layer.name.clone(), bar);
+                    }
+                    None => self.out.status(verb, &message),
+                }
+            }
+            Event::Finished { outcome, seconds, failure } => {
+                self.counts.lock().expect("lock").add(outcome);
+                if let Some(bar) = self.live.lock().expect("lock").remove(&layer.name) {
+                    bar.finish_and_clear();
+                }
+                if self.json {
+                    let mut v = json!({"event": "layer-finished", "name": layer.name, "outcome": outcome, "fingerprint": layer.fingerprint.to_string(), "seconds": (seconds * 1000.0).round() / 1000.0, "image": layer.reference()});
+                    if let Some(f) = failure {
+                        v["error"] = json!(f.message);
+                        v["step"] = json!(f.step);
+                    }
+                    self.json_line(v);
+                }
+                let text = match outcome {
+                    Outcome::Built => Some(("Built", format!("{} in {seconds:.1}s → {}", layer.name, layer.reference()))),
+                    Outcome::Pulled => Some(("Pulled", format!("{} in {seconds:.1}s", layer.reference()))),
+                    Outcome::Fresh => Some(("Fresh", format!("{} ({})", layer.name, layer.reference()))),
+                    Outcome::Skipped => Some(("Skipped", format!("{} (not built: a layer it depends on failed or the build stopped)", layer.name))),
+                    Outcome::Failed => None,
+                };
+                self.suspend(|| {
+                    if !self.json {
+                        if let Some((verb, msg)) = text {
+                            self.out.status(verb, msg);
+                        }
+                    }
+                    if let Some(f) = failure {
+                        self.report_failure(layer, f);
+                    }
+                });
+            }
+        }
+    }
+
+    fn report_failure(&self, layer: &PlannedLayer, f: &Failure) {
+        let mut text = format!("failed to build `{}`", layer.name);
+        if let Some(step) = &f.step {
+            text.push_str(&format!(" at `{step}`"));
+        }
+        text.push_str(&format!("\n  {}", f.message));
+        if !f.tail.is_empty() {
+            text.push_str("\n  last lines of output:");
+            for line in &f.tail {
+                text.push_str(&format!("\n  │ {line}"));
+            }
+        }
+        if layer.kind.is_built() {
+            text.push_str(&format!("\n  full log: {}", self.logs.join(format!("{}.log", layer.name)).display()));
+        }
+        self.out.error(text);
+    }
+
+    /// A line of build output: shown as the layer's live status on a terminal.
+    pub fn build_line(&self, layer: &PlannedLayer, line: &str) {
+        let line = line.trim();
+        if line.is_empty() {
+            return;
+        }
+        if let Some(bar) = self.live.lock().expect("lock").get(&layer.name) {
+            bar.set_message(line.to_string());
+        }
+    }
+
+    /// Progress of a pull.
+    pub fn pull_progress(&self, layer: &PlannedLayer, p: &PullProgress) {
+        let msg = match (p.current, p.total) {
+            (Some(c), Some(t)) if t > 0 => format!("{} {}: {}/{} MB", p.status, p.id.as_deref().unwrap_or(""), c / 1_000_000, t / 1_000_000),
+            _ => format!("{} {}", p.status, p.id.as_deref().unwrap_or("")),
+        };
+        self.build_line(layer, &msg);
+    }
+
+    /// A warning on stderr (above the live lines).
+    pub fn warn(&self, message: &str) {
+        self.suspend(|| self.out.warn(message));
+    }
+
+    /// Ends the build: the summary line, or the final JSON event. Returns the counts.
+    pub fn finish(&self) -> Counts {
+        let c = *self.counts.lock().expect("lock");
+        let seconds = self.start.elapsed().as_secs_f64();
+        if let Some(bars) = &self.bars {
+            let _ = bars.clear();
+        }
+        if self.json {
+            self.json_line(json!({"event": "build-finished", "built": c.built, "fresh": c.fresh, "pulled": c.pulled, "failed": c.failed, "skipped": c.skipped, "seconds": (seconds * 1000.0).round() / 1000.0}));
+        } else {
+            let parts: Vec<String> = Outcome::ALL
+                .iter()
+                .zip([c.built, c.fresh, c.pulled, c.failed, c.skipped])
+                .filter(|(_, n)| *n > 0)
+                .map(|(o, n)| format!("{n} {}", o.as_str()))
+                .collect();
+            let summary = format!("{} in {seconds:.1}s", parts.join(", "));
+            if c.failed > 0 { self.out.status_failed("Failed", summary) } else { self.out.status("Finished", summary) }
+        }
+        c
+    }
+
+    fn suspend(&self, f: impl FnOnce()) {
+        match &self.bars {
+            Some(bars) => bars.suspend(f),
+            None => f(),
+        }
+    }
+
+    fn json_line(&self, v: serde_json::Value) {
+        let mut line = v.to_string();
+        line.push('\n');
+        output::stdout(&line);
+    }
+}
