@@ -16,6 +16,8 @@ fn gear(dir: &Path, args: &[&str]) -> std::process::Output {
         .arg("gear")
         .args(args)
         .env("CARGO_TERM_COLOR", "never")
+        // No engine: commands that only plan must keep working, with status "unknown".
+        .env("DOCKER_HOST", "unix:///nonexistent/cargo-gear-test.sock")
         .output()
         .unwrap()
 }
@@ -208,7 +210,7 @@ fn both_spellings_and_help() {
 #[test]
 fn broken_pipe_exits_zero() {
     use std::process::{Command as Std, Stdio};
-    // Enough layers that the JSON plan is far larger than a pipe buffer: with the reading
+    // Enough layers that the JSON graph is far larger than a pipe buffer: with the reading
     // end closed and never read, the write must fail with EPIPE.
     let t = tempfile::tempdir().unwrap();
     let mut files = vec![("base/Gear.toml".to_string(), "[layer]\nname = \"base\"\nimage = \"debian:bookworm\"\n".to_string())];
@@ -223,7 +225,7 @@ fn broken_pipe_exits_zero() {
     let bin = assert_cmd::cargo::cargo_bin("cargo-gear");
     let mut child = Std::new(bin)
         .current_dir(t.path())
-        .args(["gear", "plan", "--format", "json", "--root", "."])
+        .args(["gear", "graph", "--format", "json", "--root", "."])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
