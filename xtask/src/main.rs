@@ -19,7 +19,7 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
   test [-- ARGS…]   run the whole test suite against a Docker engine with the fixture images
-                    (cargo nextest run --workspace ARGS…, then the doctests when no ARGS are given;
+                    (the doctests when no ARGS are given, then cargo nextest run --workspace ARGS…;
                     cargo test --workspace ARGS… without nextest)
   demo              build the example monorepo's gears with cargo-gear, then run one of them
   engine start      start this workspace's engine (or find one), make the fixtures, leave it running
@@ -122,6 +122,15 @@ fn test(ws: &Workspace, args: &[&str]) -> Result<ExitCode> {
         };
     };
     let nextest = cmd::succeeds(ws.cargo().args(["nextest", "--version"]));
+    // nextest does not run doctests: they run first, so that the main suite's summary ends the output.
+    let mut doc_code = 0;
+    if nextest && args.is_empty() {
+        let mut doctests = ws.cargo();
+        doctests.args(["test", "--workspace", "--doc"]);
+        with_engine(&mut doctests);
+        eprintln!("xtask: $ {}", cmd::display(&doctests));
+        doc_code = cmd::code(cmd::status(&mut doctests)?);
+    }
     let mut tests = ws.cargo();
     if nextest {
         tests.args(["nextest", "run", "--workspace"]);
@@ -131,15 +140,10 @@ fn test(ws: &Workspace, args: &[&str]) -> Result<ExitCode> {
     tests.args(args);
     with_engine(&mut tests);
     eprintln!("xtask: $ {}", cmd::display(&tests));
-    let status = cmd::status(&mut tests)?;
-    let mut code = cmd::code(status);
-    if nextest && args.is_empty() && code == 0 {
-        // nextest does not run doctests.
-        let mut doctests = ws.cargo();
-        doctests.args(["test", "--workspace", "--doc"]);
-        with_engine(&mut doctests);
-        eprintln!("xtask: $ {}", cmd::display(&doctests));
-        code = cmd::code(cmd::status(&mut doctests)?);
+    let mut code = cmd::code(cmd::status(&mut tests)?);
+    if code == 0 && doc_code != 0 {
+        eprintln!("xtask: the tests passed but the doctests failed (exit code {doc_code})");
+        code = doc_code;
     }
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }
