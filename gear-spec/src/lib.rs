@@ -4,6 +4,7 @@
 //! checked by [`validate`], and turned by [`plan`] into what a build consumes: for each
 //! layer its Dockerfile, its Flywheel manifest, its build context and its fingerprint.
 
+pub mod config;
 pub mod context;
 pub mod diagnostic;
 pub mod dockerfile;

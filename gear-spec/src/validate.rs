@@ -13,6 +13,7 @@ use miette::SourceSpan;
 use regex::Regex;
 use serde_json::Value;
 
+use crate::config::{Violation, check_value, describe, list, show, type_matches};
 use crate::diagnostic::{Problem, did_you_mean};
 use crate::layer::{Layer, LayerKind};
 use crate::manifest::{GEAR_BUILDER, json_number};
@@ -20,18 +21,107 @@ use crate::model::{ConfigDecl, ConfigType, EXTERNAL_KEYS, GEAR_ONLY_KEYS, InputB
 
 /// Licenses Flywheel's manifest schema accepts (its `license` enum, in schema order).
 pub const FLYWHEEL_LICENSES: &[&str] = &[
-    "AFL-1.1", "AFL-1.2", "AFL-2.0", "AFL-2.1", "AFL-3.0", "APL-1.0", "Apache-1.1", "Apache-2.0", "APSL-1.0",
-    "APSL-1.1", "APSL-1.2", "APSL-2.0", "Artistic-1.0", "Artistic-1.0-Perl", "Artistic-1.0-cl8", "Artistic-2.0",
-    "AAL", "BSL-1.0", "BSD-2-Clause", "BSD-3-Clause", "0BSD", "CECILL-2.1", "CNRI-Python", "CDDL-1.0",
-    "CPAL-1.0", "CPL-1.0", "CATOSL-1.1", "CUA-OPL-1.0", "EPL-1.0", "ECL-1.0", "ECL-2.0", "EFL-1.0", "EFL-2.0",
-    "Entessa", "EUDatagrid", "EUPL-1.1", "Fair", "Flywheel MSA", "Frameworx-1.0", "AGPL-3.0", "GPL-2.0",
-    "GPL-3.0", "LGPL-2.1", "LGPL-3.0", "LGPL-2.0", "HPND", "IPL-1.0", "Intel", "IPA", "ISC", "LPPL-1.3c",
-    "LiLiQ-P-1.1", "LiLiQ-Rplus-1.1", "LiLiQ-R-1.1", "LPL-1.02", "LPL-1.0", "MS-PL", "MS-RL", "MirOS", "MIT",
-    "Motosoto", "MPL-1.0", "MPL-1.1", "MPL-2.0", "MPL-2.0-no-copyleft-exception", "Multics", "NASA-1.3",
-    "Naumen", "NGPL", "Nokia", "NPOSL-3.0", "NTP", "OCLC-2.0", "OGTSL", "OSL-1.0", "OSL-2.0", "OSL-2.1",
-    "OSL-3.0", "OSET-PL-2.1", "PHP-3.0", "PostgreSQL", "Python-2.0", "QPL-1.0", "RPSL-1.0", "RPL-1.1",
-    "RPL-1.5", "RSCPL", "OFL-1.1", "SimPL-2.0", "Sleepycat", "SISSL", "SPL-1.0", "Watcom-1.0", "UPL-1.0",
-    "NCSA", "VSL-1.0", "W3C", "Xnet", "Zlib", "ZPL-2.0", "Other",
+    "AFL-1.1",
+    "AFL-1.2",
+    "AFL-2.0",
+    "AFL-2.1",
+    "AFL-3.0",
+    "APL-1.0",
+    "Apache-1.1",
+    "Apache-2.0",
+    "APSL-1.0",
+    "APSL-1.1",
+    "APSL-1.2",
+    "APSL-2.0",
+    "Artistic-1.0",
+    "Artistic-1.0-Perl",
+    "Artistic-1.0-cl8",
+    "Artistic-2.0",
+    "AAL",
+    "BSL-1.0",
+    "BSD-2-Clause",
+    "BSD-3-Clause",
+    "0BSD",
+    "CECILL-2.1",
+    "CNRI-Python",
+    "CDDL-1.0",
+    "CPAL-1.0",
+    "CPL-1.0",
+    "CATOSL-1.1",
+    "CUA-OPL-1.0",
+    "EPL-1.0",
+    "ECL-1.0",
+    "ECL-2.0",
+    "EFL-1.0",
+    "EFL-2.0",
+    "Entessa",
+    "EUDatagrid",
+    "EUPL-1.1",
+    "Fair",
+    "Flywheel MSA",
+    "Frameworx-1.0",
+    "AGPL-3.0",
+    "GPL-2.0",
+    "GPL-3.0",
+    "LGPL-2.1",
+    "LGPL-3.0",
+    "LGPL-2.0",
+    "HPND",
+    "IPL-1.0",
+    "Intel",
+    "IPA",
+    "ISC",
+    "LPPL-1.3c",
+    "LiLiQ-P-1.1",
+    "LiLiQ-Rplus-1.1",
+    "LiLiQ-R-1.1",
+    "LPL-1.02",
+    "LPL-1.0",
+    "MS-PL",
+    "MS-RL",
+    "MirOS",
+    "MIT",
+    "Motosoto",
+    "MPL-1.0",
+    "MPL-1.1",
+    "MPL-2.0",
+    "MPL-2.0-no-copyleft-exception",
+    "Multics",
+    "NASA-1.3",
+    "Naumen",
+    "NGPL",
+    "Nokia",
+    "NPOSL-3.0",
+    "NTP",
+    "OCLC-2.0",
+    "OGTSL",
+    "OSL-1.0",
+    "OSL-2.0",
+    "OSL-2.1",
+    "OSL-3.0",
+    "OSET-PL-2.1",
+    "PHP-3.0",
+    "PostgreSQL",
+    "Python-2.0",
+    "QPL-1.0",
+    "RPSL-1.0",
+    "RPL-1.1",
+    "RPL-1.5",
+    "RSCPL",
+    "OFL-1.1",
+    "SimPL-2.0",
+    "Sleepycat",
+    "SISSL",
+    "SPL-1.0",
+    "Watcom-1.0",
+    "UPL-1.0",
+    "NCSA",
+    "VSL-1.0",
+    "W3C",
+    "Xnet",
+    "Zlib",
+    "ZPL-2.0",
+    "Other",
 ];
 
 /// Values of `custom.gear-builder.category` Flywheel knows.
@@ -72,17 +162,23 @@ pub const CODES: &[&str] = &[
 static NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[a-z0-9-]+$").unwrap());
 /// A Docker tag, length aside (Flywheel's 100-character `version` limit is stricter than
 /// Docker's 128 and is checked separately).
-static DOCKER_TAG: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$").unwrap());
+static DOCKER_TAG: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$").unwrap());
 /// An absolute http(s) URL: a scheme, a host, then no whitespace or characters that are
 /// never allowed in a URI.
-static HTTP_URL: LazyLock<Regex> = LazyLock::new(|| Regex::new(r#"^https?://[^\s/?#@<>"{}|\\^`]+(?:[/?#][^\s<>"{}|\\^`]*)?$"#).unwrap());
+static HTTP_URL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"^https?://[^\s/?#@<>"{}|\\^`]+(?:[/?#][^\s<>"{}|\\^`]*)?$"#).unwrap()
+});
 
 /// Manifest fields a gear must declare.
 const REQUIRED: &[&str] = &["version", "label", "description", "author", "license"];
 
 /// Checks one layer on its own and returns every problem found, in file order.
 pub fn check_layer(layer: &Layer) -> Vec<Problem> {
-    let mut c = Checker { layer, problems: Vec::new() };
+    let mut c = Checker {
+        layer,
+        problems: Vec::new(),
+    };
     c.name();
     c.table_keys();
     c.parent_and_digest();
@@ -110,9 +206,21 @@ struct Checker<'a> {
 }
 
 impl Checker<'_> {
-    fn push(&mut self, code: &'static str, message: String, span: Option<SourceSpan>, label: &str, help: String) {
+    fn push(
+        &mut self,
+        code: &'static str,
+        message: String,
+        span: Option<SourceSpan>,
+        label: &str,
+        help: String,
+    ) {
         debug_assert!(CODES.contains(&code), "{code} missing from CODES");
-        self.problems.push(Problem::new(code, message).at(&self.layer.source, span).label(label).help(help));
+        self.problems.push(
+            Problem::new(code, message)
+                .at(&self.layer.source, span)
+                .label(label)
+                .help(help),
+        );
     }
 
     /// Span of the value at `keys` inside this layer's table.
@@ -134,8 +242,16 @@ impl Checker<'_> {
 
     /// The keys written in this layer's table, in file order.
     fn written_keys(&self) -> Vec<String> {
-        let Ok(doc) = toml_edit::Document::parse(self.layer.source.text()) else { return Vec::new() };
-        let Some(table) = doc.as_table().get(self.layer.table()).and_then(|t| t.as_table_like()) else { return Vec::new() };
+        let Ok(doc) = toml_edit::Document::parse(self.layer.source.text()) else {
+            return Vec::new();
+        };
+        let Some(table) = doc
+            .as_table()
+            .get(self.layer.table())
+            .and_then(|t| t.as_table_like())
+        else {
+            return Vec::new();
+        };
         table.iter().map(|(k, _)| k.to_string()).collect()
     }
 
@@ -148,23 +264,38 @@ impl Checker<'_> {
         let span = self.value(&["name"]);
         if !NAME.is_match(name) {
             let message = if self.layer.kind == LayerKind::Gear {
-                format!("gear name `{name}` is not allowed: Flywheel gear names must match `^[a-z0-9-]+$`")
+                format!(
+                    "gear name `{name}` is not allowed: Flywheel gear names must match `^[a-z0-9-]+$`"
+                )
             } else {
-                format!("layer name `{name}` is not allowed: layer names become image names, so they must match `^[a-z0-9-]+$` like gear names")
+                format!(
+                    "layer name `{name}` is not allowed: layer names become image names, so they must match `^[a-z0-9-]+$` like gear names"
+                )
             };
             let suggestion = sanitize_name(name);
             let help = if suggestion.is_empty() || suggestion == *name {
                 "use only lowercase letters (a-z), digits and `-`".to_string()
             } else {
-                format!("use only lowercase letters (a-z), digits and `-`, e.g. `name = \"{suggestion}\"`")
+                format!(
+                    "use only lowercase letters (a-z), digits and `-`, e.g. `name = \"{suggestion}\"`"
+                )
             };
-            self.push("gear::invalid-name", message, span, "only a-z, 0-9 and `-` are allowed", help);
+            self.push(
+                "gear::invalid-name",
+                message,
+                span,
+                "only a-z, 0-9 and `-` are allowed",
+                help,
+            );
         }
         let len = name.chars().count();
         if len > MAX_NAME_LEN {
             self.push(
                 "gear::invalid-name",
-                format!("{} name is {len} characters long; at most {MAX_NAME_LEN} are allowed", self.what()),
+                format!(
+                    "{} name is {len} characters long; at most {MAX_NAME_LEN} are allowed",
+                    self.what()
+                ),
                 span,
                 "too long",
                 format!("shorten the name to at most {MAX_NAME_LEN} characters"),
@@ -187,7 +318,9 @@ impl Checker<'_> {
                     "gear-only key in [layer]",
                     format!("rename [layer] to [gear] to make `{name}` a Flywheel gear (gears are built `from` a layer), or remove `{key}`"),
                 );
-            } else if self.layer.kind == LayerKind::External && !EXTERNAL_KEYS.contains(&key.as_str()) {
+            } else if self.layer.kind == LayerKind::External
+                && !EXTERNAL_KEYS.contains(&key.as_str())
+            {
                 self.push(
                     "gear::external-build-key",
                     format!("`{key}` needs a build, but `{name}` is an external image (a [layer] without `from`)"),
@@ -227,8 +360,14 @@ impl Checker<'_> {
             return;
         }
         let image = &self.layer.decl.image;
-        let Some((repo, what)) = split_reference(image) else { return };
-        let tag_from = if self.layer.kind == LayerKind::Gear { "a gear's tag is its `version`" } else { "a layer's tag is derived from its contents" };
+        let Some((repo, what)) = split_reference(image) else {
+            return;
+        };
+        let tag_from = if self.layer.kind == LayerKind::Gear {
+            "a gear's tag is its `version`"
+        } else {
+            "a layer's tag is derived from its contents"
+        };
         self.push(
             "gear::image-has-tag",
             format!("built image `{image}` has a {what}"),
@@ -275,13 +414,17 @@ impl Checker<'_> {
     }
 
     fn version(&mut self) {
-        let Some(version) = self.layer.decl.version.clone() else { return };
+        let Some(version) = self.layer.decl.version.clone() else {
+            return;
+        };
         if DOCKER_TAG.is_match(&version) {
             return;
         }
         let fixed = sanitize_tag(&version);
         let help = if DOCKER_TAG.is_match(&fixed) {
-            format!("use only letters, digits, `_`, `.` and `-`, not starting with `.` or `-`, e.g. `version = \"{fixed}\"`")
+            format!(
+                "use only letters, digits, `_`, `.` and `-`, not starting with `.` or `-`, e.g. `version = \"{fixed}\"`"
+            )
         } else {
             "use only letters, digits, `_`, `.` and `-`, not starting with `.` or `-`, e.g. `version = \"1.0.0\"`".to_string()
         };
@@ -332,7 +475,9 @@ impl Checker<'_> {
     }
 
     fn license(&mut self) {
-        let Some(license) = self.layer.decl.license.clone() else { return };
+        let Some(license) = self.layer.decl.license.clone() else {
+            return;
+        };
         if FLYWHEEL_LICENSES.contains(&license.as_str()) {
             return;
         }
@@ -364,7 +509,9 @@ impl Checker<'_> {
                 (
                     format!("`{field}` is empty"),
                     "empty",
-                    format!("remove `{field}` (cargo-gear writes \"\" when it is not set), or set it to an http(s) URL"),
+                    format!(
+                        "remove `{field}` (cargo-gear writes \"\" when it is not set), or set it to an http(s) URL"
+                    ),
                 )
             } else if trimmed != value && HTTP_URL.is_match(trimmed) {
                 (
@@ -382,10 +529,18 @@ impl Checker<'_> {
                 (
                     format!("`{field}` `{value}` is not an http(s) URL"),
                     "not an http(s) URL",
-                    format!("set `{field}` to a full http:// or https:// address without spaces, e.g. `{field} = \"https://github.com/…\"`"),
+                    format!(
+                        "set `{field}` to a full http:// or https:// address without spaces, e.g. `{field} = \"https://github.com/…\"`"
+                    ),
                 )
             };
-            self.push("gear::invalid-url", message, self.value(&[field]), label, help);
+            self.push(
+                "gear::invalid-url",
+                message,
+                self.value(&[field]),
+                label,
+                help,
+            );
         }
     }
 
@@ -438,13 +593,24 @@ impl Checker<'_> {
         if let Some(allowed) = &c.allowed {
             for (n, v) in allowed.iter().enumerate() {
                 if !type_matches(c.kind, v) {
-                    let span = self.layer.source.array_item_span(&[self.layer.table(), "config", key, "enum"], n).or_else(|| self.value(&["config", key, "enum"]));
+                    let span = self
+                        .layer
+                        .source
+                        .array_item_span(&[self.layer.table(), "config", key, "enum"], n)
+                        .or_else(|| self.value(&["config", key, "enum"]));
                     self.push(
                         "gear::config-enum-type",
-                        format!("`enum` value {v} of config `{key}` is {}, not {}", describe(v), a_type(c.kind)),
+                        format!(
+                            "`enum` value {v} of config `{key}` is {}, not {}",
+                            describe(v),
+                            a_type(c.kind)
+                        ),
                         span,
                         "wrong type",
-                        format!("make every `enum` value {} (the config's `type`), or change `type`", a_type(c.kind)),
+                        format!(
+                            "make every `enum` value {} (the config's `type`), or change `type`",
+                            a_type(c.kind)
+                        ),
                     );
                 }
             }
@@ -452,119 +618,83 @@ impl Checker<'_> {
 
         self.empty_ranges(key, c);
 
-        let pattern = match &c.pattern {
-            Some(p) => match Regex::new(p) {
-                Ok(re) => Some(re),
-                Err(e) => {
-                    self.push(
+        if let Some(Err(e)) = c.pattern.as_deref().map(Regex::new) {
+            self.push(
                         "gear::config-invalid-pattern",
                         format!("`pattern` of config `{key}` is not a valid regular expression: {}", regex_error(&e)),
                         self.value(&["config", key, "pattern"]),
                         "invalid regular expression",
                         "fix the pattern (it is checked with Rust's `regex` syntax, which has no look-around or backreferences; remember to double backslashes in TOML basic strings)".into(),
                     );
-                    None
-                }
-            },
-            None => None,
-        };
+        }
 
         let Some(default) = &c.default else { return };
         let span = self.value(&["config", key, "default"]);
-        if !type_matches(c.kind, default) {
-            self.push(
-                "gear::config-default-type",
-                format!("`default` of config `{key}` is {}, but its `type` is {ty}", describe(default)),
-                span,
-                "wrong type",
-                retype_help(c.kind, default),
-            );
-            return;
-        }
-
-        if let Some(allowed) = &c.allowed
-            && !allowed.iter().any(|a| json_eq(a, default))
-        {
-            let list = allowed.iter().map(Value::to_string).collect::<Vec<_>>().join(", ");
-            let close = default.as_str().and_then(|s| did_you_mean(s, allowed.iter().filter_map(Value::as_str)));
-            let help = match close {
-                Some(best) => format!("did you mean `default = \"{best}\"`? (allowed: {list})"),
-                None => format!("set `default` to one of the `enum` values ({list}), or add it to `enum`"),
-            };
-            self.push("gear::config-default-enum", format!("`default` {default} of config `{key}` is not one of its `enum` values"), span, "not in `enum`", help);
-        }
-
-        if let Some(x) = default.as_f64()
-            && matches!(c.kind, ConfigType::Integer | ConfigType::Number)
-        {
-            let bounds = [
-                ("minimum", c.minimum, x < c.minimum.unwrap_or(f64::NEG_INFINITY), "below"),
-                ("exclusiveMinimum", c.exclusive_minimum, x <= c.exclusive_minimum.unwrap_or(f64::NEG_INFINITY), "not above"),
-                ("maximum", c.maximum, x > c.maximum.unwrap_or(f64::INFINITY), "above"),
-                ("exclusiveMaximum", c.exclusive_maximum, x >= c.exclusive_maximum.unwrap_or(f64::INFINITY), "not below"),
-            ];
-            for (name, bound, violated, relation) in bounds {
-                let Some(bound) = bound else { continue };
-                if violated {
-                    self.push(
-                        "gear::config-default-range",
-                        format!("`default` {default} of config `{key}` is {relation} its `{name}` {}", show(bound)),
-                        span,
-                        "out of range",
-                        format!("change `default` to a value in the allowed range, or change `{name}`"),
-                    );
+        for violation in check_value(c, default) {
+            match violation {
+                Violation::Type { found, .. } => self.push(
+                    "gear::config-default-type",
+                    format!("`default` of config `{key}` is {found}, but its `type` is {ty}"),
+                    span,
+                    "wrong type",
+                    retype_help(c.kind, default),
+                ),
+                Violation::NotInEnum { allowed, suggestion } => {
+                    let help = match suggestion {
+                        Some(best) => format!("did you mean `default = \"{best}\"`? (allowed: {})", list(&allowed)),
+                        None => format!("set `default` to one of the `enum` values ({}), or add it to `enum`", list(&allowed)),
+                    };
+                    self.push("gear::config-default-enum", format!("`default` {default} of config `{key}` is not one of its `enum` values"), span, "not in `enum`", help);
                 }
-            }
-        }
-
-        if let Some(s) = default.as_str() {
-            if let Some(re) = &pattern
-                && !re.is_match(s)
-            {
-                self.push(
+                Violation::Range { name, bound, relation } => self.push(
+                    "gear::config-default-range",
+                    format!("`default` {default} of config `{key}` is {relation} its `{name}` {}", show(bound)),
+                    span,
+                    "out of range",
+                    format!("change `default` to a value in the allowed range, or change `{name}`"),
+                ),
+                Violation::Pattern { pattern } => self.push(
                     "gear::config-default-pattern",
-                    format!("`default` \"{s}\" of config `{key}` does not match its `pattern` `{}`", re.as_str()),
+                    format!("`default` {default} of config `{key}` does not match its `pattern` `{pattern}`"),
                     span,
                     "does not match `pattern`",
                     "change `default` so that it matches `pattern`, or fix `pattern`".into(),
-                );
+                ),
+                Violation::Length { name, bound, len, unit, short } => self.push(
+                    "gear::config-default-length",
+                    format!("`default` of config `{key}` has {len} {unit}, but its `{name}` is {bound}"),
+                    span,
+                    if short { "too short" } else { "too long" },
+                    format!("change `default` to have {} {bound} {unit}, or change `{name}`", if short { "at least" } else { "at most" }),
+                ),
             }
-            let len = s.chars().count() as u64;
-            self.length(key, span, len, c.min_length, c.max_length, "characters", ("minLength", "maxLength"));
         }
-        if let Some(items) = default.as_array() {
-            self.length(key, span, items.len() as u64, c.min_items, c.max_items, "items", ("minItems", "maxItems"));
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn length(&mut self, key: &str, span: Option<SourceSpan>, len: u64, min: Option<u64>, max: Option<u64>, unit: &str, names: (&str, &str)) {
-        let (short, long) = (min.is_some_and(|m| len < m), max.is_some_and(|m| len > m));
-        if !short && !long {
-            return;
-        }
-        let (name, bound) = if short { (names.0, min.unwrap()) } else { (names.1, max.unwrap()) };
-        self.push(
-            "gear::config-default-length",
-            format!("`default` of config `{key}` has {len} {unit}, but its `{name}` is {bound}"),
-            span,
-            if short { "too short" } else { "too long" },
-            format!("change `default` to have {} {bound} {unit}, or change `{name}`", if short { "at least" } else { "at most" }),
-        );
     }
 
     /// Bounds that leave no allowed value.
     fn empty_ranges(&mut self, key: &str, c: &ConfigDecl) {
         // The tighter of each side's inclusive and exclusive bound: (name, value, exclusive).
-        let lower = tighter(("minimum", c.minimum, false), ("exclusiveMinimum", c.exclusive_minimum, true), |a, b| a > b);
-        let upper = tighter(("maximum", c.maximum, false), ("exclusiveMaximum", c.exclusive_maximum, true), |a, b| a < b);
+        let lower = tighter(
+            ("minimum", c.minimum, false),
+            ("exclusiveMinimum", c.exclusive_minimum, true),
+            |a, b| a > b,
+        );
+        let upper = tighter(
+            ("maximum", c.maximum, false),
+            ("exclusiveMaximum", c.exclusive_maximum, true),
+            |a, b| a < b,
+        );
         if let (Some((lo_name, lo, lo_ex)), Some((hi_name, hi, hi_ex))) = (lower, upper)
             && (lo > hi || (lo == hi && (lo_ex || hi_ex)))
         {
             let relation = if lo > hi { "greater than" } else { "equal to" };
             self.push(
                 "gear::config-empty-range",
-                format!("config `{key}` allows no value: `{lo_name}` {} is {relation} `{hi_name}` {}", show(lo), show(hi)),
+                format!(
+                    "config `{key}` allows no value: `{lo_name}` {} is {relation} `{hi_name}` {}",
+                    show(lo),
+                    show(hi)
+                ),
                 self.value(&["config", key, lo_name]),
                 "no number satisfies both bounds",
                 format!("fix the bounds so that `{lo_name}` is below `{hi_name}` (swapped?)"),
@@ -589,7 +719,9 @@ impl Checker<'_> {
     }
 
     fn custom(&mut self) {
-        let Some(builder) = self.layer.decl.custom.get(GEAR_BUILDER).cloned() else { return };
+        let Some(builder) = self.layer.decl.custom.get(GEAR_BUILDER).cloned() else {
+            return;
+        };
         let Value::Object(builder) = builder else {
             self.push(
                 "gear::custom-gear-builder",
@@ -603,23 +735,41 @@ impl Checker<'_> {
         if builder.contains_key("image") {
             self.push(
                 "gear::custom-image",
-                format!("`custom.{GEAR_BUILDER}.image` is derived from `image` and `version`; remove it"),
+                format!(
+                    "`custom.{GEAR_BUILDER}.image` is derived from `image` and `version`; remove it"
+                ),
                 self.key(&["custom", GEAR_BUILDER, "image"]),
                 "set by cargo-gear",
-                format!("remove it: cargo-gear sets it to `image:version` (`\"{}:{}\"`)", untagged(&self.layer.decl.image), self.layer.decl.version.as_deref().unwrap_or("<version>")),
+                format!(
+                    "remove it: cargo-gear sets it to `image:version` (`\"{}:{}\"`)",
+                    untagged(&self.layer.decl.image),
+                    self.layer.decl.version.as_deref().unwrap_or("<version>")
+                ),
             );
         }
         if let Some(category) = builder.get("category") {
-            let known = category.as_str().is_some_and(|c| FLYWHEEL_CATEGORIES.contains(&c));
+            let known = category
+                .as_str()
+                .is_some_and(|c| FLYWHEEL_CATEGORIES.contains(&c));
             if !known {
                 let list = FLYWHEEL_CATEGORIES.join(", ");
-                let help = match category.as_str().and_then(|c| suggest_ignoring_case(c, FLYWHEEL_CATEGORIES)) {
-                    Some(best) => format!("did you mean `category = \"{best}\"`? (Flywheel's categories: {list})"),
+                let help = match category
+                    .as_str()
+                    .and_then(|c| suggest_ignoring_case(c, FLYWHEEL_CATEGORIES))
+                {
+                    Some(best) => format!(
+                        "did you mean `category = \"{best}\"`? (Flywheel's categories: {list})"
+                    ),
                     None => format!("use one of Flywheel's categories: {list}"),
                 };
                 self.push(
                     "gear::unknown-category",
-                    format!("`{}` is not a Flywheel gear category", category.as_str().map_or_else(|| category.to_string(), str::to_string)),
+                    format!(
+                        "`{}` is not a Flywheel gear category",
+                        category
+                            .as_str()
+                            .map_or_else(|| category.to_string(), str::to_string)
+                    ),
                     self.value(&["custom", GEAR_BUILDER, "category"]),
                     "unknown category",
                     help,
@@ -633,14 +783,22 @@ impl Checker<'_> {
 fn sanitize_name(name: &str) -> String {
     let mut out = String::new();
     for ch in name.chars().flat_map(char::to_lowercase) {
-        let ch = if ch.is_ascii_lowercase() || ch.is_ascii_digit() { ch } else { '-' };
+        let ch = if ch.is_ascii_lowercase() || ch.is_ascii_digit() {
+            ch
+        } else {
+            '-'
+        };
         if ch == '-' && (out.is_empty() || out.ends_with('-')) {
             continue;
         }
         out.push(ch);
     }
     let out = out.trim_end_matches('-');
-    out.chars().take(MAX_NAME_LEN).collect::<String>().trim_end_matches('-').to_string()
+    out.chars()
+        .take(MAX_NAME_LEN)
+        .collect::<String>()
+        .trim_end_matches('-')
+        .to_string()
 }
 
 /// A version made into a Docker tag: other characters turned into `-`, leading `.`/`-`
@@ -649,7 +807,13 @@ fn sanitize_tag(version: &str) -> String {
     let mapped: String = version
         .trim()
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     mapped.trim_start_matches(['.', '-']).to_string()
 }
@@ -663,7 +827,9 @@ fn split_reference(image: &str) -> Option<(&str, &'static str)> {
         return Some((split_reference(repo).map_or(repo, |(r, _)| r), "digest"));
     }
     let last = image.rfind('/').map_or(0, |i| i + 1);
-    image[last..].find(':').map(|colon| (&image[..last + colon], "tag"))
+    image[last..]
+        .find(':')
+        .map(|colon| (&image[..last + colon], "tag"))
 }
 
 /// The repository part of an image reference.
@@ -682,43 +848,16 @@ fn suggest_ignoring_case<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a s
 }
 
 /// The tighter of an inclusive and an exclusive bound on one side (exclusive on a tie).
-fn tighter<'n>(inclusive: (&'n str, Option<f64>, bool), exclusive: (&'n str, Option<f64>, bool), is_tighter: fn(f64, f64) -> bool) -> Option<(&'n str, f64, bool)> {
+fn tighter<'n>(
+    inclusive: (&'n str, Option<f64>, bool),
+    exclusive: (&'n str, Option<f64>, bool),
+    is_tighter: fn(f64, f64) -> bool,
+) -> Option<(&'n str, f64, bool)> {
     match (inclusive.1, exclusive.1) {
         (Some(i), Some(e)) if !is_tighter(e, i) && e != i => Some((inclusive.0, i, false)),
         (_, Some(e)) => Some((exclusive.0, e, true)),
         (Some(i), None) => Some((inclusive.0, i, false)),
         (None, None) => None,
-    }
-}
-
-fn type_matches(kind: ConfigType, v: &Value) -> bool {
-    match kind {
-        ConfigType::String => v.is_string(),
-        ConfigType::Integer => v.is_i64() || v.is_u64(),
-        ConfigType::Number => v.is_number(),
-        ConfigType::Boolean => v.is_boolean(),
-        ConfigType::Array => v.is_array(),
-    }
-}
-
-/// Equal as JSON values, numbers compared by value (`1` equals `1.0`).
-fn json_eq(a: &Value, b: &Value) -> bool {
-    match (a.as_f64(), b.as_f64()) {
-        (Some(x), Some(y)) if a.is_number() && b.is_number() => x == y,
-        _ => a == b,
-    }
-}
-
-/// "a string", "an integer", … for messages.
-fn describe(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(n) if n.is_f64() => "a float",
-        Value::Number(_) => "an integer",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "a table",
     }
 }
 
@@ -740,20 +879,34 @@ fn a_type(kind: ConfigType) -> &'static str {
     }
 }
 
-/// A bound as the user would write it (`1`, not `1.0`).
-fn show(x: f64) -> String {
-    json_number(x).map_or_else(|| x.to_string(), |n| n.to_string())
-}
-
 /// What to write instead of a `default` of the wrong type.
 fn retype_help(kind: ConfigType, v: &Value) -> String {
     let fix = match (kind, v) {
-        (ConfigType::Integer, Value::Number(n)) => n.as_f64().filter(|x| x.fract() == 0.0).and_then(json_number).map(|n| format!("write it without a decimal point: `default = {n}`")),
-        (ConfigType::Integer, Value::String(s)) => s.trim().parse::<i64>().ok().map(|n| format!("remove the quotes: `default = {n}`")),
-        (ConfigType::Number, Value::String(s)) => s.trim().parse::<f64>().ok().filter(|x| x.is_finite()).map(|_| format!("remove the quotes: `default = {}`", s.trim())),
-        (ConfigType::Boolean, Value::String(s)) if matches!(s.as_str(), "true" | "false") => Some(format!("remove the quotes: `default = {s}`")),
-        (ConfigType::String, Value::Number(_) | Value::Bool(_)) => Some(format!("quote it: `default = \"{v}\"`")),
-        (ConfigType::Array, Value::String(_) | Value::Number(_) | Value::Bool(_)) => Some(format!("make it a list: `default = [{v}]`")),
+        (ConfigType::Integer, Value::Number(n)) => n
+            .as_f64()
+            .filter(|x| x.fract() == 0.0)
+            .and_then(json_number)
+            .map(|n| format!("write it without a decimal point: `default = {n}`")),
+        (ConfigType::Integer, Value::String(s)) => s
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .map(|n| format!("remove the quotes: `default = {n}`")),
+        (ConfigType::Number, Value::String(s)) => s
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|x| x.is_finite())
+            .map(|_| format!("remove the quotes: `default = {}`", s.trim())),
+        (ConfigType::Boolean, Value::String(s)) if matches!(s.as_str(), "true" | "false") => {
+            Some(format!("remove the quotes: `default = {s}`"))
+        }
+        (ConfigType::String, Value::Number(_) | Value::Bool(_)) => {
+            Some(format!("quote it: `default = \"{v}\"`"))
+        }
+        (ConfigType::Array, Value::String(_) | Value::Number(_) | Value::Bool(_)) => {
+            Some(format!("make it a list: `default = [{v}]`"))
+        }
         _ => None,
     };
     fix.unwrap_or_else(|| format!("give `default` {} value, or change `type`", a_type(kind)))
@@ -834,8 +987,14 @@ license = "MIT"
     fn gear_name_pattern() {
         let (p, at) = one(&GEAR.replace("name = \"g\"", "name = \"GRP_14\""));
         assert_eq!(p.code, "gear::invalid-name");
-        assert_eq!(p.message, "gear name `GRP_14` is not allowed: Flywheel gear names must match `^[a-z0-9-]+$`");
-        assert_eq!(p.help.as_deref(), Some("use only lowercase letters (a-z), digits and `-`, e.g. `name = \"grp-14\"`"));
+        assert_eq!(
+            p.message,
+            "gear name `GRP_14` is not allowed: Flywheel gear names must match `^[a-z0-9-]+$`"
+        );
+        assert_eq!(
+            p.help.as_deref(),
+            Some("use only lowercase letters (a-z), digits and `-`, e.g. `name = \"grp-14\"`")
+        );
         assert_eq!(at, "\"GRP_14\"");
     }
 
@@ -843,7 +1002,13 @@ license = "MIT"
     fn layer_name_pattern_says_why() {
         let (p, at) = one("[layer]\nname = \"My Base!\"\nimage = \"x:1\"\n");
         assert_eq!(p.code, "gear::invalid-name");
-        assert!(p.message.starts_with("layer name `My Base!` is not allowed: layer names become image names"), "{}", p.message);
+        assert!(
+            p.message.starts_with(
+                "layer name `My Base!` is not allowed: layer names become image names"
+            ),
+            "{}",
+            p.message
+        );
         assert!(p.help.unwrap().ends_with("e.g. `name = \"my-base\"`"));
         assert_eq!(at, "\"My Base!\"");
     }
@@ -853,21 +1018,35 @@ license = "MIT"
         let long = "a".repeat(101);
         let (p, at) = one(&GEAR.replace("name = \"g\"", &format!("name = \"{long}\"")));
         assert_eq!(p.code, "gear::invalid-name");
-        assert_eq!(p.message, "gear name is 101 characters long; at most 100 are allowed");
-        assert_eq!(p.help.as_deref(), Some("shorten the name to at most 100 characters"));
+        assert_eq!(
+            p.message,
+            "gear name is 101 characters long; at most 100 are allowed"
+        );
+        assert_eq!(
+            p.help.as_deref(),
+            Some("shorten the name to at most 100 characters")
+        );
         assert_eq!(at, format!("\"{long}\""));
-        assert!(all(&GEAR.replace("name = \"g\"", &format!("name = \"{}\"", "a".repeat(100)))).1.is_empty());
+        assert!(
+            all(&GEAR.replace("name = \"g\"", &format!("name = \"{}\"", "a".repeat(100))))
+                .1
+                .is_empty()
+        );
     }
 
     #[test]
     fn gear_only_keys_in_layer() {
-        let (layer, ps) = all("[layer]\nname = \"mid\"\nfrom = \"base\"\nimage = \"x/mid\"\nversion = \"1\"\nrun-file = \"run\"\n\n[layer.config.n]\ntype = \"integer\"\n");
+        let (layer, ps) = all(
+            "[layer]\nname = \"mid\"\nfrom = \"base\"\nimage = \"x/mid\"\nversion = \"1\"\nrun-file = \"run\"\n\n[layer.config.n]\ntype = \"integer\"\n",
+        );
         let codes: Vec<_> = ps.iter().map(|p| p.code).collect();
         assert_eq!(codes, ["gear::gear-only-key"; 3]);
         assert_eq!(ps[0].message, "`version` is only for gears");
         assert_eq!(
             ps[0].help.as_deref(),
-            Some("rename [layer] to [gear] to make `mid` a Flywheel gear (gears are built `from` a layer), or remove `version`")
+            Some(
+                "rename [layer] to [gear] to make `mid` a Flywheel gear (gears are built `from` a layer), or remove `version`"
+            )
         );
         let at: Vec<&str> = ps.iter().map(|p| spanned(&layer, p)).collect();
         assert_eq!(at, ["version", "run-file", "config"]);
@@ -875,13 +1054,27 @@ license = "MIT"
 
     #[test]
     fn external_layer_with_build_keys() {
-        let (layer, ps) = all("[layer]\nname = \"base\"\nimage = \"python:3\"\npackages = [\"jq\"]\nenv = { A = \"1\" }\ndistro = \"debian\"\nlabel = \"L\"\n");
+        let (layer, ps) = all(
+            "[layer]\nname = \"base\"\nimage = \"python:3\"\npackages = [\"jq\"]\nenv = { A = \"1\" }\ndistro = \"debian\"\nlabel = \"L\"\n",
+        );
         let codes: Vec<_> = ps.iter().map(|p| p.code).collect();
-        assert_eq!(codes, ["gear::external-build-key", "gear::external-build-key", "gear::gear-only-key"]);
-        assert_eq!(ps[0].message, "`packages` needs a build, but `base` is an external image (a [layer] without `from`)");
+        assert_eq!(
+            codes,
+            [
+                "gear::external-build-key",
+                "gear::external-build-key",
+                "gear::gear-only-key"
+            ]
+        );
+        assert_eq!(
+            ps[0].message,
+            "`packages` needs a build, but `base` is an external image (a [layer] without `from`)"
+        );
         assert_eq!(
             ps[0].help.as_deref(),
-            Some("an external image is pulled, not built: move these keys to a layer built `from = \"base\"`, or add `from = …`")
+            Some(
+                "an external image is pulled, not built: move these keys to a layer built `from = \"base\"`, or add `from = …`"
+            )
         );
         let at: Vec<&str> = ps.iter().map(|p| spanned(&layer, p)).collect();
         assert_eq!(at, ["packages", "env", "label"]);
@@ -892,15 +1085,24 @@ license = "MIT"
         let (p, at) = one(&GEAR.replace("from = \"base\"\n", ""));
         assert_eq!(p.code, "gear::gear-without-from");
         assert_eq!(p.message, "gear `g` has no `from`");
-        assert!(p.help.unwrap().starts_with("add `from = \"<layer name>\"` to [gear]"));
+        assert!(
+            p.help
+                .unwrap()
+                .starts_with("add `from = \"<layer name>\"` to [gear]")
+        );
         assert_eq!(at, "gear");
     }
 
     #[test]
     fn digest_on_built_layer_and_gear() {
-        let (p, at) = one("[layer]\nname = \"mid\"\nfrom = \"base\"\nimage = \"x/mid\"\ndigest = \"sha256:0\"\n");
+        let (p, at) = one(
+            "[layer]\nname = \"mid\"\nfrom = \"base\"\nimage = \"x/mid\"\ndigest = \"sha256:0\"\n",
+        );
         assert_eq!(p.code, "gear::digest-on-built-layer");
-        assert_eq!(p.message, "`digest` pins an external image, but `mid` is built by cargo-gear");
+        assert_eq!(
+            p.message,
+            "`digest` pins an external image, but `mid` is built by cargo-gear"
+        );
         assert!(p.help.unwrap().starts_with("remove `digest`"));
         assert_eq!(at, "digest");
         let (p, at) = one(&gear("digest = \"sha256:0\"\n"));
@@ -913,38 +1115,78 @@ license = "MIT"
         let (p, at) = one(&GEAR.replace("image = \"lab/g\"", "image = \"lab/g:1.0.0\""));
         assert_eq!(p.code, "gear::image-has-tag");
         assert_eq!(p.message, "built image `lab/g:1.0.0` has a tag");
-        assert_eq!(p.help.as_deref(), Some("remove the tag: `image = \"lab/g\"`; cargo-gear tags the images it builds (a gear's tag is its `version`)"));
+        assert_eq!(
+            p.help.as_deref(),
+            Some(
+                "remove the tag: `image = \"lab/g\"`; cargo-gear tags the images it builds (a gear's tag is its `version`)"
+            )
+        );
         assert_eq!(at, "\"lab/g:1.0.0\"");
 
-        let (p, _) = one("[layer]\nname = \"mid\"\nfrom = \"base\"\nimage = \"localhost:5000/x/mid:v2@sha256:00\"\n");
-        assert_eq!(p.message, "built image `localhost:5000/x/mid:v2@sha256:00` has a digest");
-        assert!(p.help.unwrap().starts_with("remove the digest: `image = \"localhost:5000/x/mid\"`"));
+        let (p, _) = one(
+            "[layer]\nname = \"mid\"\nfrom = \"base\"\nimage = \"localhost:5000/x/mid:v2@sha256:00\"\n",
+        );
+        assert_eq!(
+            p.message,
+            "built image `localhost:5000/x/mid:v2@sha256:00` has a digest"
+        );
+        assert!(
+            p.help
+                .unwrap()
+                .starts_with("remove the digest: `image = \"localhost:5000/x/mid\"`")
+        );
 
         // A registry port is not a tag; external images may be tagged.
-        assert!(all("[layer]\nname = \"mid\"\nfrom = \"base\"\nimage = \"localhost:5000/x/mid\"\n").1.is_empty());
-        assert!(all("[layer]\nname = \"base\"\nimage = \"localhost:5000/x/base:1@sha256:00\"\n").1.is_empty());
+        assert!(
+            all("[layer]\nname = \"mid\"\nfrom = \"base\"\nimage = \"localhost:5000/x/mid\"\n")
+                .1
+                .is_empty()
+        );
+        assert!(
+            all("[layer]\nname = \"base\"\nimage = \"localhost:5000/x/base:1@sha256:00\"\n")
+                .1
+                .is_empty()
+        );
     }
 
     #[test]
     fn split_reference_cases() {
         assert_eq!(split_reference("a/b"), None);
         assert_eq!(split_reference("host:5000/a/b"), None);
-        assert_eq!(split_reference("host:5000/a/b:t"), Some(("host:5000/a/b", "tag")));
+        assert_eq!(
+            split_reference("host:5000/a/b:t"),
+            Some(("host:5000/a/b", "tag"))
+        );
         assert_eq!(split_reference("b:t"), Some(("b", "tag")));
         assert_eq!(split_reference("b@sha256:x"), Some(("b", "digest")));
     }
 
     #[test]
     fn missing_manifest_fields_all_reported() {
-        let (layer, ps) = all("[gear]\nname = \"g\"\nfrom = \"b\"\nimage = \"x/g\"\nauthor = \" \"\n");
+        let (layer, ps) =
+            all("[gear]\nname = \"g\"\nfrom = \"b\"\nimage = \"x/g\"\nauthor = \" \"\n");
         let msgs: Vec<&str> = ps.iter().map(|p| p.message.as_str()).collect();
         assert_eq!(
             msgs,
-            ["gear `g` has no `version`", "gear `g` has no `label`", "gear `g` has no `description`", "gear `g` has no `license`", "`author` of gear `g` is empty"]
+            [
+                "gear `g` has no `version`",
+                "gear `g` has no `label`",
+                "gear `g` has no `description`",
+                "gear `g` has no `license`",
+                "`author` of gear `g` is empty"
+            ]
         );
         assert!(ps.iter().all(|p| p.code == "gear::missing-manifest-field"));
-        assert_eq!(ps[0].help.as_deref(), Some("add `version = \"1.0.0\"` to [gear]: Flywheel requires `version` in manifest.json"));
-        assert_eq!(ps[1].help.as_deref(), Some("add `label = \"…\"` to [gear]: Flywheel requires `label` in manifest.json"));
+        assert_eq!(
+            ps[0].help.as_deref(),
+            Some(
+                "add `version = \"1.0.0\"` to [gear]: Flywheel requires `version` in manifest.json"
+            )
+        );
+        assert_eq!(
+            ps[1].help.as_deref(),
+            Some("add `label = \"…\"` to [gear]: Flywheel requires `label` in manifest.json")
+        );
         assert_eq!(spanned(&layer, &ps[0]), "gear");
         assert_eq!(spanned(&layer, &ps[4]), "\" \"");
     }
@@ -953,10 +1195,15 @@ license = "MIT"
     fn version_must_be_a_docker_tag() {
         let (p, at) = one(&GEAR.replace("version = \"1.0.0\"", "version = \"1.0.0+build 5\""));
         assert_eq!(p.code, "gear::invalid-version");
-        assert_eq!(p.message, "version `1.0.0+build 5` cannot be a Docker image tag, and the gear's image is tagged with its version");
+        assert_eq!(
+            p.message,
+            "version `1.0.0+build 5` cannot be a Docker image tag, and the gear's image is tagged with its version"
+        );
         assert_eq!(
             p.help.as_deref(),
-            Some("use only letters, digits, `_`, `.` and `-`, not starting with `.` or `-`, e.g. `version = \"1.0.0-build-5\"`")
+            Some(
+                "use only letters, digits, `_`, `.` and `-`, not starting with `.` or `-`, e.g. `version = \"1.0.0-build-5\"`"
+            )
         );
         assert_eq!(at, "\"1.0.0+build 5\"");
         let (p, _) = one(&GEAR.replace("version = \"1.0.0\"", "version = \".1\""));
@@ -964,7 +1211,11 @@ license = "MIT"
         let (p, _) = one(&GEAR.replace("version = \"1.0.0\"", "version = \"\""));
         assert_eq!(p.code, "gear::invalid-version");
         assert!(p.help.unwrap().ends_with("e.g. `version = \"1.0.0\"`"));
-        assert!(all(&GEAR.replace("version = \"1.0.0\"", "version = \"v1.2_rc-3.X\"")).1.is_empty());
+        assert!(
+            all(&GEAR.replace("version = \"1.0.0\"", "version = \"v1.2_rc-3.X\""))
+                .1
+                .is_empty()
+        );
     }
 
     #[test]
@@ -972,20 +1223,36 @@ license = "MIT"
         let label = "L".repeat(101);
         let (p, at) = one(&GEAR.replace("label = \"G\"", &format!("label = \"{label}\"")));
         assert_eq!(p.code, "gear::too-long");
-        assert_eq!(p.message, "`label` is 101 characters long; Flywheel allows at most 100");
-        assert_eq!(p.help.as_deref(), Some("shorten `label` to at most 100 characters (the description can say more)"));
+        assert_eq!(
+            p.message,
+            "`label` is 101 characters long; Flywheel allows at most 100"
+        );
+        assert_eq!(
+            p.help.as_deref(),
+            Some("shorten `label` to at most 100 characters (the description can say more)")
+        );
         assert_eq!(at, format!("\"{label}\""));
 
         // Characters, not bytes: 100 × "é" is fine.
-        assert!(all(&GEAR.replace("label = \"G\"", &format!("label = \"{}\"", "é".repeat(100)))).1.is_empty());
+        assert!(
+            all(&GEAR.replace("label = \"G\"", &format!("label = \"{}\"", "é".repeat(100))))
+                .1
+                .is_empty()
+        );
 
         let (_, ps) = all(&gear(&format!(
             "maintainer = \"{}\"\ncite = \"{}\"\n",
             "m".repeat(101),
             "c".repeat(5001)
         ))
-        .replace("description = \"Does g.\"", &format!("description = \"{}\"", "d".repeat(5001)))
-        .replace("author = \"A\"", &format!("author = \"{}\"", "a".repeat(101))));
+        .replace(
+            "description = \"Does g.\"",
+            &format!("description = \"{}\"", "d".repeat(5001)),
+        )
+        .replace(
+            "author = \"A\"",
+            &format!("author = \"{}\"", "a".repeat(101)),
+        ));
         let msgs: Vec<&str> = ps.iter().map(|p| p.message.as_str()).collect();
         assert_eq!(
             msgs,
@@ -1000,29 +1267,60 @@ license = "MIT"
 
     #[test]
     fn license_suggestions() {
-        for (written, suggested) in [("mit", "MIT"), ("apache-2.0", "Apache-2.0"), ("other", "Other")] {
-            let (p, at) = one(&GEAR.replace("license = \"MIT\"", &format!("license = \"{written}\"")));
+        for (written, suggested) in [
+            ("mit", "MIT"),
+            ("apache-2.0", "Apache-2.0"),
+            ("other", "Other"),
+        ] {
+            let (p, at) =
+                one(&GEAR.replace("license = \"MIT\"", &format!("license = \"{written}\"")));
             assert_eq!(p.code, "gear::unknown-license");
-            assert_eq!(p.message, format!("license `{written}` is not one Flywheel accepts"));
+            assert_eq!(
+                p.message,
+                format!("license `{written}` is not one Flywheel accepts")
+            );
             assert_eq!(
                 p.help.unwrap(),
-                format!("did you mean `{suggested}`? License identifiers are case-sensitive: `license = \"{suggested}\"`")
+                format!(
+                    "did you mean `{suggested}`? License identifiers are case-sensitive: `license = \"{suggested}\"`"
+                )
             );
             assert_eq!(at, format!("\"{written}\""));
         }
         let (p, _) = one(&GEAR.replace("license = \"MIT\"", "license = \"GPL-3.0-or-later\""));
-        assert_eq!(p.help.as_deref(), Some("did you mean `GPL-3.0`? (`license = \"GPL-3.0\"`)"));
+        assert_eq!(
+            p.help.as_deref(),
+            Some("did you mean `GPL-3.0`? (`license = \"GPL-3.0\"`)")
+        );
         let (p, _) = one(&GEAR.replace("license = \"MIT\"", "license = \"proprietary\""));
-        assert!(p.help.unwrap().starts_with("use an SPDX identifier from Flywheel's list"));
+        assert!(
+            p.help
+                .unwrap()
+                .starts_with("use an SPDX identifier from Flywheel's list")
+        );
     }
 
     #[test]
     fn licenses_are_the_schema_enum() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/flywheel/manifest.schema.json");
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/flywheel/manifest.schema.json");
         let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-        let licenses: Vec<&str> = schema["properties"]["license"]["enum"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        let licenses: Vec<&str> = schema["properties"]["license"]["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
         assert_eq!(licenses, FLYWHEEL_LICENSES);
-        for (field, max) in [("label", 100), ("description", 5000), ("author", 100), ("maintainer", 100), ("cite", 5000), ("version", 100), ("name", MAX_NAME_LEN)] {
+        for (field, max) in [
+            ("label", 100),
+            ("description", 5000),
+            ("author", 100),
+            ("maintainer", 100),
+            ("cite", 5000),
+            ("version", 100),
+            ("name", MAX_NAME_LEN),
+        ] {
             assert_eq!(schema["properties"][field]["maxLength"], max, "{field}");
         }
         assert_eq!(schema["definitions"]["uriOrEmpty"]["maxLength"], 1000);
@@ -1035,24 +1333,50 @@ license = "MIT"
         ));
         assert!(ps.iter().all(|p| p.code == "gear::invalid-url"), "{ps:#?}");
         assert_eq!(ps[0].message, "`source` has leading or trailing whitespace");
-        assert_eq!(ps[0].help.as_deref(), Some("remove the whitespace: `source = \"https://github.com/BBillot/SynthSeg\"`"));
-        assert_eq!(spanned(&layer, &ps[0]), "\"https://github.com/BBillot/SynthSeg \"");
-        assert_eq!(ps[1].message, "`url` `github.com/lab/g` is not an http(s) URL");
-        assert_eq!(ps[1].help.as_deref(), Some("add the scheme: `url = \"https://github.com/lab/g\"`"));
+        assert_eq!(
+            ps[0].help.as_deref(),
+            Some("remove the whitespace: `source = \"https://github.com/BBillot/SynthSeg\"`")
+        );
+        assert_eq!(
+            spanned(&layer, &ps[0]),
+            "\"https://github.com/BBillot/SynthSeg \""
+        );
+        assert_eq!(
+            ps[1].message,
+            "`url` `github.com/lab/g` is not an http(s) URL"
+        );
+        assert_eq!(
+            ps[1].help.as_deref(),
+            Some("add the scheme: `url = \"https://github.com/lab/g\"`")
+        );
 
         let (_, ps) = all(&gear("source = \"\"\nurl = \"ftp://x/y\"\n"));
         assert_eq!(ps[0].message, "`source` is empty");
         assert_eq!(ps[1].message, "`url` `ftp://x/y` is not an http(s) URL");
-        assert!(ps[1].help.as_deref().unwrap().starts_with("set `url` to a full http:// or https:// address"));
+        assert!(
+            ps[1]
+                .help
+                .as_deref()
+                .unwrap()
+                .starts_with("set `url` to a full http:// or https:// address")
+        );
         let (_, ps) = all(&gear("url = \"https://example.org/a b\"\n"));
         assert_eq!(ps.len(), 1);
 
-        assert!(all(&gear("source = \"http://localhost:8080/x?y=1#z\"\nurl = \"https://example.org\"\n")).1.is_empty());
+        assert!(
+            all(&gear(
+                "source = \"http://localhost:8080/x?y=1#z\"\nurl = \"https://example.org\"\n"
+            ))
+            .1
+            .is_empty()
+        );
     }
 
     #[test]
     fn config_default_and_optional() {
-        let (p, at) = one(&gear("[gear.config.n]\ntype = \"integer\"\ndefault = 1\noptional = false\n"));
+        let (p, at) = one(&gear(
+            "[gear.config.n]\ntype = \"integer\"\ndefault = 1\noptional = false\n",
+        ));
         assert_eq!(p.code, "gear::config-default-and-optional");
         assert_eq!(p.message, "config `n` has both `default` and `optional`");
         assert!(p.help.unwrap().starts_with("remove `optional`"));
@@ -1062,109 +1386,279 @@ license = "MIT"
     #[test]
     fn config_default_type() {
         let cases = [
-            ("integer", "3.0", "`default` of config `c` is a float, but its `type` is integer", "write it without a decimal point: `default = 3`"),
-            ("integer", "\"3\"", "`default` of config `c` is a string, but its `type` is integer", "remove the quotes: `default = 3`"),
-            ("number", "\"0.5\"", "`default` of config `c` is a string, but its `type` is number", "remove the quotes: `default = 0.5`"),
-            ("boolean", "\"true\"", "`default` of config `c` is a string, but its `type` is boolean", "remove the quotes: `default = true`"),
-            ("string", "3", "`default` of config `c` is an integer, but its `type` is string", "quote it: `default = \"3\"`"),
-            ("array", "\"x\"", "`default` of config `c` is a string, but its `type` is array", "make it a list: `default = [\"x\"]`"),
-            ("boolean", "1", "`default` of config `c` is an integer, but its `type` is boolean", "give `default` a boolean value, or change `type`"),
+            (
+                "integer",
+                "3.0",
+                "`default` of config `c` is a float, but its `type` is integer",
+                "write it without a decimal point: `default = 3`",
+            ),
+            (
+                "integer",
+                "\"3\"",
+                "`default` of config `c` is a string, but its `type` is integer",
+                "remove the quotes: `default = 3`",
+            ),
+            (
+                "number",
+                "\"0.5\"",
+                "`default` of config `c` is a string, but its `type` is number",
+                "remove the quotes: `default = 0.5`",
+            ),
+            (
+                "boolean",
+                "\"true\"",
+                "`default` of config `c` is a string, but its `type` is boolean",
+                "remove the quotes: `default = true`",
+            ),
+            (
+                "string",
+                "3",
+                "`default` of config `c` is an integer, but its `type` is string",
+                "quote it: `default = \"3\"`",
+            ),
+            (
+                "array",
+                "\"x\"",
+                "`default` of config `c` is a string, but its `type` is array",
+                "make it a list: `default = [\"x\"]`",
+            ),
+            (
+                "boolean",
+                "1",
+                "`default` of config `c` is an integer, but its `type` is boolean",
+                "give `default` a boolean value, or change `type`",
+            ),
         ];
         for (ty, default, message, help) in cases {
-            let (p, at) = one(&gear(&format!("[gear.config.c]\ntype = \"{ty}\"\ndefault = {default}\n")));
+            let (p, at) = one(&gear(&format!(
+                "[gear.config.c]\ntype = \"{ty}\"\ndefault = {default}\n"
+            )));
             assert_eq!(p.code, "gear::config-default-type");
             assert_eq!(p.message, message);
             assert_eq!(p.help.as_deref(), Some(help));
             assert_eq!(at, default);
         }
-        for (ty, default) in [("integer", "-3"), ("number", "3"), ("number", "0.25"), ("boolean", "false"), ("string", "\"\""), ("array", "[1, \"a\"]")] {
-            assert!(all(&gear(&format!("[gear.config.c]\ntype = \"{ty}\"\ndefault = {default}\n"))).1.is_empty(), "{ty} {default}");
+        for (ty, default) in [
+            ("integer", "-3"),
+            ("number", "3"),
+            ("number", "0.25"),
+            ("boolean", "false"),
+            ("string", "\"\""),
+            ("array", "[1, \"a\"]"),
+        ] {
+            assert!(
+                all(&gear(&format!(
+                    "[gear.config.c]\ntype = \"{ty}\"\ndefault = {default}\n"
+                )))
+                .1
+                .is_empty(),
+                "{ty} {default}"
+            );
         }
     }
 
     #[test]
     fn config_default_enum() {
-        let (p, at) = one(&gear("[gear.config.d]\ntype = \"string\"\ndefault = \"autorecn1\"\nenum = [\"all\", \"autorecon1\", \"autorecon2\"]\n"));
+        let (p, at) = one(&gear(
+            "[gear.config.d]\ntype = \"string\"\ndefault = \"autorecn1\"\nenum = [\"all\", \"autorecon1\", \"autorecon2\"]\n",
+        ));
         assert_eq!(p.code, "gear::config-default-enum");
-        assert_eq!(p.message, "`default` \"autorecn1\" of config `d` is not one of its `enum` values");
-        assert_eq!(p.help.as_deref(), Some("did you mean `default = \"autorecon1\"`? (allowed: \"all\", \"autorecon1\", \"autorecon2\")"));
+        assert_eq!(
+            p.message,
+            "`default` \"autorecn1\" of config `d` is not one of its `enum` values"
+        );
+        assert_eq!(
+            p.help.as_deref(),
+            Some(
+                "did you mean `default = \"autorecon1\"`? (allowed: \"all\", \"autorecon1\", \"autorecon2\")"
+            )
+        );
         assert_eq!(at, "\"autorecn1\"");
-        let (p, _) = one(&gear("[gear.config.n]\ntype = \"integer\"\ndefault = 3\nenum = [1, 2]\n"));
-        assert_eq!(p.help.as_deref(), Some("set `default` to one of the `enum` values (1, 2), or add it to `enum`"));
-        assert!(all(&gear("[gear.config.x]\ntype = \"number\"\ndefault = 1\nenum = [1.0, 2.5]\n")).1.is_empty());
+        let (p, _) = one(&gear(
+            "[gear.config.n]\ntype = \"integer\"\ndefault = 3\nenum = [1, 2]\n",
+        ));
+        assert_eq!(
+            p.help.as_deref(),
+            Some("set `default` to one of the `enum` values (1, 2), or add it to `enum`")
+        );
+        assert!(
+            all(&gear(
+                "[gear.config.x]\ntype = \"number\"\ndefault = 1\nenum = [1.0, 2.5]\n"
+            ))
+            .1
+            .is_empty()
+        );
     }
 
     #[test]
     fn config_enum_values_of_wrong_type() {
-        let (layer, ps) = all(&gear("[gear.config.n]\ntype = \"integer\"\nenum = [1, \"two\", 3.5]\n"));
+        let (layer, ps) = all(&gear(
+            "[gear.config.n]\ntype = \"integer\"\nenum = [1, \"two\", 3.5]\n",
+        ));
         assert_eq!(ps.len(), 2, "{ps:#?}");
         assert!(ps.iter().all(|p| p.code == "gear::config-enum-type"));
-        assert_eq!(ps[0].message, "`enum` value \"two\" of config `n` is a string, not an integer");
-        assert_eq!(ps[0].help.as_deref(), Some("make every `enum` value an integer (the config's `type`), or change `type`"));
+        assert_eq!(
+            ps[0].message,
+            "`enum` value \"two\" of config `n` is a string, not an integer"
+        );
+        assert_eq!(
+            ps[0].help.as_deref(),
+            Some("make every `enum` value an integer (the config's `type`), or change `type`")
+        );
         assert_eq!(spanned(&layer, &ps[0]), "\"two\"");
         assert_eq!(spanned(&layer, &ps[1]), "3.5");
     }
 
     #[test]
     fn config_default_range() {
-        let (p, at) = one(&gear("[gear.config.t]\ntype = \"integer\"\ndefault = 0\nminimum = 1\nmaximum = 64\n"));
+        let (p, at) = one(&gear(
+            "[gear.config.t]\ntype = \"integer\"\ndefault = 0\nminimum = 1\nmaximum = 64\n",
+        ));
         assert_eq!(p.code, "gear::config-default-range");
-        assert_eq!(p.message, "`default` 0 of config `t` is below its `minimum` 1");
-        assert_eq!(p.help.as_deref(), Some("change `default` to a value in the allowed range, or change `minimum`"));
+        assert_eq!(
+            p.message,
+            "`default` 0 of config `t` is below its `minimum` 1"
+        );
+        assert_eq!(
+            p.help.as_deref(),
+            Some("change `default` to a value in the allowed range, or change `minimum`")
+        );
         assert_eq!(at, "0");
-        let (p, _) = one(&gear("[gear.config.r]\ntype = \"number\"\ndefault = 1.0\nexclusiveMaximum = 1\n"));
-        assert_eq!(p.message, "`default` 1.0 of config `r` is not below its `exclusiveMaximum` 1");
-        let (p, _) = one(&gear("[gear.config.r]\ntype = \"number\"\ndefault = 0\nexclusiveMinimum = 0\n"));
-        assert_eq!(p.message, "`default` 0 of config `r` is not above its `exclusiveMinimum` 0");
-        let (p, _) = one(&gear("[gear.config.r]\ntype = \"number\"\ndefault = 2.5\nmaximum = 2\n"));
-        assert_eq!(p.message, "`default` 2.5 of config `r` is above its `maximum` 2");
-        assert!(all(&gear("[gear.config.t]\ntype = \"integer\"\ndefault = 64\nminimum = 1\nmaximum = 64\n")).1.is_empty());
+        let (p, _) = one(&gear(
+            "[gear.config.r]\ntype = \"number\"\ndefault = 1.0\nexclusiveMaximum = 1\n",
+        ));
+        assert_eq!(
+            p.message,
+            "`default` 1.0 of config `r` is not below its `exclusiveMaximum` 1"
+        );
+        let (p, _) = one(&gear(
+            "[gear.config.r]\ntype = \"number\"\ndefault = 0\nexclusiveMinimum = 0\n",
+        ));
+        assert_eq!(
+            p.message,
+            "`default` 0 of config `r` is not above its `exclusiveMinimum` 0"
+        );
+        let (p, _) = one(&gear(
+            "[gear.config.r]\ntype = \"number\"\ndefault = 2.5\nmaximum = 2\n",
+        ));
+        assert_eq!(
+            p.message,
+            "`default` 2.5 of config `r` is above its `maximum` 2"
+        );
+        assert!(
+            all(&gear(
+                "[gear.config.t]\ntype = \"integer\"\ndefault = 64\nminimum = 1\nmaximum = 64\n"
+            ))
+            .1
+            .is_empty()
+        );
     }
 
     #[test]
     fn config_pattern() {
-        let (p, at) = one(&gear("[gear.config.s]\ntype = \"string\"\ndefault = \"-bad\"\npattern = \"^[A-Za-z0-9][A-Za-z0-9._-]*$\"\n"));
+        let (p, at) = one(&gear(
+            "[gear.config.s]\ntype = \"string\"\ndefault = \"-bad\"\npattern = \"^[A-Za-z0-9][A-Za-z0-9._-]*$\"\n",
+        ));
         assert_eq!(p.code, "gear::config-default-pattern");
-        assert_eq!(p.message, "`default` \"-bad\" of config `s` does not match its `pattern` `^[A-Za-z0-9][A-Za-z0-9._-]*$`");
-        assert_eq!(p.help.as_deref(), Some("change `default` so that it matches `pattern`, or fix `pattern`"));
+        assert_eq!(
+            p.message,
+            "`default` \"-bad\" of config `s` does not match its `pattern` `^[A-Za-z0-9][A-Za-z0-9._-]*$`"
+        );
+        assert_eq!(
+            p.help.as_deref(),
+            Some("change `default` so that it matches `pattern`, or fix `pattern`")
+        );
         assert_eq!(at, "\"-bad\"");
 
-        let (p, at) = one(&gear("[gear.config.s]\ntype = \"string\"\ndefault = \"x\"\npattern = \"(abc\"\n"));
+        let (p, at) = one(&gear(
+            "[gear.config.s]\ntype = \"string\"\ndefault = \"x\"\npattern = \"(abc\"\n",
+        ));
         assert_eq!(p.code, "gear::config-invalid-pattern");
-        assert_eq!(p.message, "`pattern` of config `s` is not a valid regular expression: unclosed group");
+        assert_eq!(
+            p.message,
+            "`pattern` of config `s` is not a valid regular expression: unclosed group"
+        );
         assert!(p.help.unwrap().starts_with("fix the pattern"));
         assert_eq!(at, "\"(abc\"");
 
         // JSON-Schema patterns are unanchored searches.
-        assert!(all(&gear("[gear.config.s]\ntype = \"string\"\ndefault = \"sub-01\"\npattern = \"[0-9]+\"\n")).1.is_empty());
+        assert!(
+            all(&gear(
+                "[gear.config.s]\ntype = \"string\"\ndefault = \"sub-01\"\npattern = \"[0-9]+\"\n"
+            ))
+            .1
+            .is_empty()
+        );
     }
 
     #[test]
     fn config_lengths() {
-        let (p, at) = one(&gear("[gear.config.s]\ntype = \"string\"\ndefault = \"\"\nminLength = 1\n"));
+        let (p, at) = one(&gear(
+            "[gear.config.s]\ntype = \"string\"\ndefault = \"\"\nminLength = 1\n",
+        ));
         assert_eq!(p.code, "gear::config-default-length");
-        assert_eq!(p.message, "`default` of config `s` has 0 characters, but its `minLength` is 1");
-        assert_eq!(p.help.as_deref(), Some("change `default` to have at least 1 characters, or change `minLength`"));
+        assert_eq!(
+            p.message,
+            "`default` of config `s` has 0 characters, but its `minLength` is 1"
+        );
+        assert_eq!(
+            p.help.as_deref(),
+            Some("change `default` to have at least 1 characters, or change `minLength`")
+        );
         assert_eq!(at, "\"\"");
-        let (p, _) = one(&gear("[gear.config.s]\ntype = \"string\"\ndefault = \"éé\"\nmaxLength = 1\n"));
-        assert_eq!(p.message, "`default` of config `s` has 2 characters, but its `maxLength` is 1");
-        let (p, _) = one(&gear("[gear.config.a]\ntype = \"array\"\ndefault = [1, 2]\nmaxItems = 1\n"));
-        assert_eq!(p.message, "`default` of config `a` has 2 items, but its `maxItems` is 1");
+        let (p, _) = one(&gear(
+            "[gear.config.s]\ntype = \"string\"\ndefault = \"éé\"\nmaxLength = 1\n",
+        ));
+        assert_eq!(
+            p.message,
+            "`default` of config `s` has 2 characters, but its `maxLength` is 1"
+        );
+        let (p, _) = one(&gear(
+            "[gear.config.a]\ntype = \"array\"\ndefault = [1, 2]\nmaxItems = 1\n",
+        ));
+        assert_eq!(
+            p.message,
+            "`default` of config `a` has 2 items, but its `maxItems` is 1"
+        );
     }
 
     #[test]
     fn config_empty_range() {
-        let (p, at) = one(&gear("[gear.config.n]\ntype = \"integer\"\nminimum = 10\nmaximum = 5\n"));
+        let (p, at) = one(&gear(
+            "[gear.config.n]\ntype = \"integer\"\nminimum = 10\nmaximum = 5\n",
+        ));
         assert_eq!(p.code, "gear::config-empty-range");
-        assert_eq!(p.message, "config `n` allows no value: `minimum` 10 is greater than `maximum` 5");
-        assert_eq!(p.help.as_deref(), Some("fix the bounds so that `minimum` is below `maximum` (swapped?)"));
+        assert_eq!(
+            p.message,
+            "config `n` allows no value: `minimum` 10 is greater than `maximum` 5"
+        );
+        assert_eq!(
+            p.help.as_deref(),
+            Some("fix the bounds so that `minimum` is below `maximum` (swapped?)")
+        );
         assert_eq!(at, "10");
-        let (p, _) = one(&gear("[gear.config.n]\ntype = \"number\"\nexclusiveMinimum = 1\nmaximum = 1\n"));
-        assert_eq!(p.message, "config `n` allows no value: `exclusiveMinimum` 1 is equal to `maximum` 1");
-        let (p, at) = one(&gear("[gear.config.s]\ntype = \"string\"\nminLength = 3\nmaxLength = 2\n"));
-        assert_eq!(p.message, "config `s` allows no value: `minLength` 3 is greater than `maxLength` 2");
+        let (p, _) = one(&gear(
+            "[gear.config.n]\ntype = \"number\"\nexclusiveMinimum = 1\nmaximum = 1\n",
+        ));
+        assert_eq!(
+            p.message,
+            "config `n` allows no value: `exclusiveMinimum` 1 is equal to `maximum` 1"
+        );
+        let (p, at) = one(&gear(
+            "[gear.config.s]\ntype = \"string\"\nminLength = 3\nmaxLength = 2\n",
+        ));
+        assert_eq!(
+            p.message,
+            "config `s` allows no value: `minLength` 3 is greater than `maxLength` 2"
+        );
         assert_eq!(at, "3");
-        assert!(all(&gear("[gear.config.n]\ntype = \"integer\"\nminimum = 5\nmaximum = 5\n")).1.is_empty());
+        assert!(
+            all(&gear(
+                "[gear.config.n]\ntype = \"integer\"\nminimum = 5\nmaximum = 5\n"
+            ))
+            .1
+            .is_empty()
+        );
     }
 
     #[test]
@@ -1173,37 +1667,84 @@ license = "MIT"
             "[gear.inputs.key]\nbase = \"api-key\"\noptional = true\nread-only = true\n\n[gear.inputs.ctx]\nbase = \"context\"\ntype = { enum = [\"x\"] }\nread-only = false\n\n[gear.inputs.f]\nread-only = true\noptional = true\n",
         ));
         let codes: Vec<_> = ps.iter().map(|p| p.code).collect();
-        assert_eq!(codes, ["gear::input-file-key", "gear::input-file-key", "gear::input-read-only", "gear::input-read-only"]);
-        assert_eq!(ps[0].message, "`optional` is only for file inputs, but input `key` is an api-key input");
-        assert_eq!(ps[0].help.as_deref(), Some("remove `optional`: Flywheel accepts it only on inputs with `base = \"file\"`"));
-        assert_eq!(ps[2].message, "`read-only` is only for api-key inputs, but input `ctx` is a context input");
-        assert_eq!(ps[2].help.as_deref(), Some("remove `read-only`, or set `base = \"api-key\"` if this input is the gear's API key"));
+        assert_eq!(
+            codes,
+            [
+                "gear::input-file-key",
+                "gear::input-file-key",
+                "gear::input-read-only",
+                "gear::input-read-only"
+            ]
+        );
+        assert_eq!(
+            ps[0].message,
+            "`optional` is only for file inputs, but input `key` is an api-key input"
+        );
+        assert_eq!(
+            ps[0].help.as_deref(),
+            Some("remove `optional`: Flywheel accepts it only on inputs with `base = \"file\"`")
+        );
+        assert_eq!(
+            ps[2].message,
+            "`read-only` is only for api-key inputs, but input `ctx` is a context input"
+        );
+        assert_eq!(
+            ps[2].help.as_deref(),
+            Some(
+                "remove `read-only`, or set `base = \"api-key\"` if this input is the gear's API key"
+            )
+        );
         let at: Vec<&str> = ps.iter().map(|p| spanned(&layer, p)).collect();
         assert_eq!(at, ["optional", "type", "read-only", "read-only"]);
-        assert_eq!(ps[3].message, "`read-only` is only for api-key inputs, but input `f` is a file input");
+        assert_eq!(
+            ps[3].message,
+            "`read-only` is only for api-key inputs, but input `f` is a file input"
+        );
     }
 
     #[test]
     fn custom_gear_builder() {
-        let (layer, ps) = all(&gear("[gear.custom.gear-builder]\nimage = \"lab/g:0.9\"\ncategory = \"Analysis\"\n"));
+        let (layer, ps) = all(&gear(
+            "[gear.custom.gear-builder]\nimage = \"lab/g:0.9\"\ncategory = \"Analysis\"\n",
+        ));
         let codes: Vec<_> = ps.iter().map(|p| p.code).collect();
         assert_eq!(codes, ["gear::custom-image", "gear::unknown-category"]);
-        assert_eq!(ps[0].message, "`custom.gear-builder.image` is derived from `image` and `version`; remove it");
-        assert_eq!(ps[0].help.as_deref(), Some("remove it: cargo-gear sets it to `image:version` (`\"lab/g:1.0.0\"`)"));
+        assert_eq!(
+            ps[0].message,
+            "`custom.gear-builder.image` is derived from `image` and `version`; remove it"
+        );
+        assert_eq!(
+            ps[0].help.as_deref(),
+            Some("remove it: cargo-gear sets it to `image:version` (`\"lab/g:1.0.0\"`)")
+        );
         assert_eq!(spanned(&layer, &ps[0]), "image");
         assert_eq!(ps[1].message, "`Analysis` is not a Flywheel gear category");
         assert_eq!(
             ps[1].help.as_deref(),
-            Some("did you mean `category = \"analysis\"`? (Flywheel's categories: analysis, converter, utility, classifier, qa)")
+            Some(
+                "did you mean `category = \"analysis\"`? (Flywheel's categories: analysis, converter, utility, classifier, qa)"
+            )
         );
         assert_eq!(spanned(&layer, &ps[1]), "\"Analysis\"");
 
-        let (p, _) = one(&gear("[gear.custom]\n\"gear-builder\" = { category = \"convertor\" }\n"));
-        assert!(p.help.unwrap().starts_with("did you mean `category = \"converter\"`?"));
+        let (p, _) = one(&gear(
+            "[gear.custom]\n\"gear-builder\" = { category = \"convertor\" }\n",
+        ));
+        assert!(
+            p.help
+                .unwrap()
+                .starts_with("did you mean `category = \"converter\"`?")
+        );
         let (p, at) = one(&gear("[gear.custom]\n\"gear-builder\" = \"analysis\"\n"));
         assert_eq!(p.code, "gear::custom-gear-builder");
         assert_eq!(at, "\"analysis\"");
-        assert!(all(&gear("[gear.custom]\n\"gear-builder\" = { category = \"qa\", other = 1 }\n")).1.is_empty());
+        assert!(
+            all(&gear(
+                "[gear.custom]\n\"gear-builder\" = { category = \"qa\", other = 1 }\n"
+            ))
+            .1
+            .is_empty()
+        );
     }
 
     #[test]
@@ -1270,7 +1811,16 @@ image = "lab/my-gear:1.0"
         let (_, ps) = all(text);
         let report: Vec<String> = ps
             .iter()
-            .map(|p| format!("{} [{}] {}\n    label: {}\n    help: {}", p.location().unwrap(), p.code, p.message, p.label.as_deref().unwrap(), p.help.as_deref().unwrap()))
+            .map(|p| {
+                format!(
+                    "{} [{}] {}\n    label: {}\n    help: {}",
+                    p.location().unwrap(),
+                    p.code,
+                    p.message,
+                    p.label.as_deref().unwrap(),
+                    p.help.as_deref().unwrap()
+                )
+            })
             .collect();
         insta::assert_snapshot!(report.join("\n"));
     }
