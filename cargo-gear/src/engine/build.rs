@@ -11,8 +11,9 @@ use std::io::{self, Write};
 use bollard::models::BuildInfo;
 use bollard::query_parameters::{BuildImageOptions, BuilderVersion};
 use bytes::Bytes;
-use futures_util::StreamExt;
+use futures_util::{Stream, StreamExt};
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use super::context::{self, ContextError, TarEntry};
 use super::image::split_tag;
@@ -98,25 +99,7 @@ impl Engine {
             labels,
             build_args,
         } = req;
-        let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(CHANNEL_CHUNKS);
-        let writer = tokio::task::spawn_blocking(move || {
-            let mut body = ChannelWriter {
-                tx,
-                buf: Vec::with_capacity(CHUNK_SIZE),
-            };
-            let result = context::write_context(&context, &mut body);
-            if result.is_err() {
-                // Break the request off: ending the body cleanly would hand the engine a
-                // truncated context that still reads as a valid archive.
-                let _ = body
-                    .tx
-                    .blocking_send(Err(io::Error::other("build context aborted")));
-            }
-            result
-        });
-        let body = futures_util::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|chunk| (chunk, rx))
-        });
+        let (body, writer) = stream_context(context);
 
         let options = BuildImageOptions {
             dockerfile,
@@ -192,6 +175,36 @@ impl Engine {
         }
         Ok(BuildOutput { image_id })
     }
+}
+
+/// Archives `context` on a blocking thread into a bounded channel: the returned stream is the
+/// request body, and the writer waits whenever the engine has not taken the last chunks yet.
+fn stream_context(
+    context: Vec<TarEntry>,
+) -> (
+    impl Stream<Item = io::Result<Bytes>> + Send + 'static,
+    JoinHandle<Result<(), ContextError>>,
+) {
+    let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(CHANNEL_CHUNKS);
+    let writer = tokio::task::spawn_blocking(move || {
+        let mut body = ChannelWriter {
+            tx,
+            buf: Vec::with_capacity(CHUNK_SIZE),
+        };
+        let result = context::write_context(&context, &mut body);
+        if result.is_err() {
+            // Break the request off: ending the body cleanly would hand the engine a
+            // truncated context that still reads as a valid archive.
+            let _ = body
+                .tx
+                .blocking_send(Err(io::Error::other("build context aborted")));
+        }
+        result
+    });
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    });
+    (body, writer)
 }
 
 fn describe(tags: &[String]) -> String {
@@ -495,5 +508,52 @@ mod tests {
         drop(rx);
         w.write_all(b"x").unwrap();
         assert_eq!(w.flush().unwrap_err().kind(), io::ErrorKind::BrokenPipe);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_context_is_streamed_with_backpressure_not_built_in_memory() {
+        // 64 MiB of context, far more than the channel holds.
+        let entries: Vec<_> = (0..16)
+            .map(|i| TarEntry::bytes(format!("f{i}"), vec![i as u8; 4 << 20]))
+            .collect();
+        let (body, writer) = stream_context(entries);
+        let mut body = Box::pin(body);
+        let first = body.next().await.unwrap().unwrap();
+        assert_eq!(first.len(), CHUNK_SIZE);
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert!(!writer.is_finished(), "the writer ran ahead of the reader");
+
+        let mut archive = first.to_vec();
+        while let Some(chunk) = body.next().await {
+            archive.extend_from_slice(&chunk.unwrap());
+        }
+        writer.await.unwrap().unwrap();
+        let mut expected = Vec::new();
+        let entries: Vec<_> = (0..16)
+            .map(|i| TarEntry::bytes(format!("f{i}"), vec![i as u8; 4 << 20]))
+            .collect();
+        context::write_tar(&entries, &mut expected).unwrap();
+        assert!(
+            archive == expected,
+            "the streamed archive differs from write_tar's"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_context_error_breaks_the_body_off() {
+        let entries = vec![
+            TarEntry::bytes("a", "x"),
+            TarEntry::file("b", "/nonexistent/cargo-gear/b"),
+        ];
+        let (body, writer) = stream_context(entries);
+        let chunks: Vec<_> = body.collect().await;
+        assert!(
+            chunks.last().unwrap().is_err(),
+            "the body must end in an error, not cleanly"
+        );
+        assert!(matches!(
+            writer.await.unwrap(),
+            Err(ContextError::Read { .. })
+        ));
     }
 }
