@@ -10,6 +10,7 @@ pub mod diagnostic;
 pub mod dockerfile;
 pub mod fingerprint;
 pub mod graph;
+pub mod job;
 pub mod layer;
 pub mod manifest;
 pub mod model;
