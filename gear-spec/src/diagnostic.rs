@@ -26,7 +26,12 @@ impl SourceFile {
     pub fn new(path: PathBuf, display: String, text: String) -> Arc<Self> {
         let doc = toml_edit::Document::parse(text.clone()).ok();
         let named = NamedSource::new(display.clone(), text).with_language("toml");
-        Arc::new(SourceFile { path, display, named, doc })
+        Arc::new(SourceFile {
+            path,
+            display,
+            named,
+            doc,
+        })
     }
 
     /// The file's text.
@@ -95,7 +100,14 @@ pub struct Problem {
 impl Problem {
     /// A problem with a message and no location yet.
     pub fn new(code: &'static str, message: impl Into<String>) -> Self {
-        Problem { code, message: message.into(), file: None, span: None, label: None, help: None }
+        Problem {
+            code,
+            message: message.into(),
+            file: None,
+            span: None,
+            label: None,
+            help: None,
+        }
     }
 
     /// Points the problem at a span of a file.
@@ -153,7 +165,9 @@ impl Diagnostic for Problem {
     }
 
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        self.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
+        self.help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn SourceCode> {
@@ -162,7 +176,10 @@ impl Diagnostic for Problem {
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
         let span = self.span?;
-        Some(Box::new(std::iter::once(LabeledSpan::new_with_span(self.label.clone(), span))))
+        Some(Box::new(std::iter::once(LabeledSpan::new_with_span(
+            self.label.clone(),
+            span,
+        ))))
     }
 }
 
@@ -183,7 +200,11 @@ impl Problems {
 
     /// `Ok(value)` when nothing was found, the problems otherwise.
     pub fn into_result<T>(self, value: T) -> Result<T, Problems> {
-        if self.0.is_empty() { Ok(value) } else { Err(self) }
+        if self.0.is_empty() {
+            Ok(value)
+        } else {
+            Err(self)
+        }
     }
 }
 
@@ -204,15 +225,27 @@ impl Diagnostic for Problems {
     }
 
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        if self.0.len() == 1 { Diagnostic::help(&self.0[0]) } else { None }
+        if self.0.len() == 1 {
+            Diagnostic::help(&self.0[0])
+        } else {
+            None
+        }
     }
 
     fn source_code(&self) -> Option<&dyn SourceCode> {
-        if self.0.len() == 1 { Diagnostic::source_code(&self.0[0]) } else { None }
+        if self.0.len() == 1 {
+            Diagnostic::source_code(&self.0[0])
+        } else {
+            None
+        }
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        if self.0.len() == 1 { Diagnostic::labels(&self.0[0]) } else { None }
+        if self.0.len() == 1 {
+            Diagnostic::labels(&self.0[0])
+        } else {
+            None
+        }
     }
 
     fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn Diagnostic> + 'a>> {
@@ -225,7 +258,10 @@ impl Diagnostic for Problems {
 }
 
 /// The closest candidate to `word`, for "did you mean" help.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(word, c), c))
@@ -236,5 +272,8 @@ pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str
 
 /// Shows `path` relative to `root` when it is inside it.
 pub fn display_path(path: &Path, root: &Path) -> String {
-    path.strip_prefix(root).unwrap_or(path).to_string_lossy().replace('\\', "/")
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .replace('\\', "/")
 }

@@ -3,10 +3,10 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
+use petgraph::Direction;
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
-use petgraph::Direction;
 
 use crate::diagnostic::{Problem, Problems, did_you_mean};
 use crate::layer::{Layer, LayerKind};
@@ -59,10 +59,16 @@ impl LayerGraph {
             if let Some(&first) = by_name.get(&layer.name) {
                 let other = &layers[first];
                 problems.push(
-                    Problem::new("gear::duplicate-name", format!("two layers are named `{}`", layer.name))
-                        .at(&layer.source, layer.span(&["name"]))
-                        .label(format!("also declared in {}", other.source.display))
-                        .help(format!("rename one of them: names must be unique in the workspace ({} and {})", other.source.display, layer.source.display)),
+                    Problem::new(
+                        "gear::duplicate-name",
+                        format!("two layers are named `{}`", layer.name),
+                    )
+                    .at(&layer.source, layer.span(&["name"]))
+                    .label(format!("also declared in {}", other.source.display))
+                    .help(format!(
+                        "rename one of them: names must be unique in the workspace ({} and {})",
+                        other.source.display, layer.source.display
+                    )),
                 );
             } else {
                 by_name.insert(layer.name.clone(), i);
@@ -73,7 +79,9 @@ impl LayerGraph {
         let nodes: Vec<NodeIndex> = (0..layers.len()).map(|i| graph.add_node(i)).collect();
         let mut parents = vec![None; layers.len()];
         for (i, layer) in layers.iter().enumerate() {
-            let Some(from) = layer.decl.from.as_deref() else { continue };
+            let Some(from) = layer.decl.from.as_deref() else {
+                continue;
+            };
             match by_name.get(from) {
                 Some(&p) => {
                     parents[i] = Some(p);
@@ -88,10 +96,16 @@ impl LayerGraph {
                         ),
                     };
                     problems.push(
-                        Problem::new("gear::unknown-parent", format!("layer `{}` is built `from` unknown layer `{from}`", layer.name))
-                            .at(&layer.source, layer.span(&["from"]))
-                            .label("no layer has this name")
-                            .help(help),
+                        Problem::new(
+                            "gear::unknown-parent",
+                            format!(
+                                "layer `{}` is built `from` unknown layer `{from}`",
+                                layer.name
+                            ),
+                        )
+                        .at(&layer.source, layer.span(&["from"]))
+                        .label("no layer has this name")
+                        .help(help),
                     );
                 }
             }
@@ -106,10 +120,18 @@ impl LayerGraph {
             let names: Vec<&str> = cycle.iter().map(|&i| layers[i].name.as_str()).collect();
             let start = &layers[cycle[0]];
             problems.push(
-                Problem::new("gear::cycle", format!("layers depend on each other in a cycle: {}", names.join(" → ")))
-                    .at(&start.source, start.span(&["from"]))
-                    .label("this `from` closes the cycle")
-                    .help("a layer cannot be built on its own descendant: change one `from` in the cycle"),
+                Problem::new(
+                    "gear::cycle",
+                    format!(
+                        "layers depend on each other in a cycle: {}",
+                        names.join(" → ")
+                    ),
+                )
+                .at(&start.source, start.span(&["from"]))
+                .label("this `from` closes the cycle")
+                .help(
+                    "a layer cannot be built on its own descendant: change one `from` in the cycle",
+                ),
             );
         }
 
@@ -117,7 +139,13 @@ impl LayerGraph {
             return Err(problems);
         }
         let order = build_order(&layers, &graph);
-        Ok(LayerGraph { layers, graph, parents, order, by_name })
+        Ok(LayerGraph {
+            layers,
+            graph,
+            parents,
+            order,
+            by_name,
+        })
     }
 
     /// All layers, in name order.
@@ -215,7 +243,12 @@ fn cycle_path(parents: &[Option<usize>], start: usize) -> Vec<usize> {
     let mut cycle: Vec<usize> = walk[seen[cur]..].to_vec();
     cycle.reverse();
     // Start at the smallest index so the message does not depend on where we entered.
-    let min = cycle.iter().enumerate().min_by_key(|(_, i)| **i).map(|(k, _)| k).unwrap_or(0);
+    let min = cycle
+        .iter()
+        .enumerate()
+        .min_by_key(|(_, i)| **i)
+        .map(|(k, _)| k)
+        .unwrap_or(0);
     cycle.rotate_left(min);
     cycle.push(cycle[0]);
     cycle
@@ -223,7 +256,10 @@ fn cycle_path(parents: &[Option<usize>], start: usize) -> Vec<usize> {
 
 /// Kahn's algorithm, always taking the ready layer with the smallest index (name order).
 fn build_order(layers: &[Layer], graph: &DiGraph<usize, ()>) -> Vec<usize> {
-    let mut indegree: Vec<usize> = graph.node_indices().map(|n| graph.neighbors_directed(n, Direction::Incoming).count()).collect();
+    let mut indegree: Vec<usize> = graph
+        .node_indices()
+        .map(|n| graph.neighbors_directed(n, Direction::Incoming).count())
+        .collect();
     let mut ready: BTreeSet<usize> = (0..layers.len()).filter(|&i| indegree[i] == 0).collect();
     let mut order = Vec::with_capacity(layers.len());
     while let Some(i) = ready.pop_first() {
@@ -264,24 +300,43 @@ mod tests {
     fn order_and_distro() {
         let (_root, ls) = layers(&[
             ("c", &built("c", "b")),
-            ("a", "[layer]\nname = \"a\"\nimage = \"a:1\"\ndistro = \"centos\"\n"),
+            (
+                "a",
+                "[layer]\nname = \"a\"\nimage = \"a:1\"\ndistro = \"centos\"\n",
+            ),
             ("b", &built("b", "a")),
             ("d", &built("d", "a")),
         ]);
         let g = LayerGraph::resolve(ls).unwrap();
-        let names: Vec<&str> = g.build_order().iter().map(|&i| g.layer(i).name.as_str()).collect();
+        let names: Vec<&str> = g
+            .build_order()
+            .iter()
+            .map(|&i| g.layer(i).name.as_str())
+            .collect();
         assert_eq!(names, ["a", "b", "c", "d"]);
         assert_eq!(g.distro(g.find("c").unwrap()), Distro::Centos);
         let sel = g.with_ancestors(&[g.find("c").unwrap()]);
-        assert_eq!(sel.iter().map(|&i| g.layer(i).name.as_str()).collect::<Vec<_>>(), ["a", "b", "c"]);
+        assert_eq!(
+            sel.iter()
+                .map(|&i| g.layer(i).name.as_str())
+                .collect::<Vec<_>>(),
+            ["a", "b", "c"]
+        );
     }
 
     #[test]
     fn cycle_is_printed_whole() {
-        let (_root, ls) = layers(&[("a", &built("a", "c")), ("b", &built("b", "a")), ("c", &built("c", "b"))]);
+        let (_root, ls) = layers(&[
+            ("a", &built("a", "c")),
+            ("b", &built("b", "a")),
+            ("c", &built("c", "b")),
+        ]);
         let errs = LayerGraph::resolve(ls).unwrap_err();
         assert_eq!(errs.0.len(), 1);
-        assert_eq!(errs.0[0].message, "layers depend on each other in a cycle: a → b → c → a");
+        assert_eq!(
+            errs.0[0].message,
+            "layers depend on each other in a cycle: a → b → c → a"
+        );
     }
 
     #[test]

@@ -59,7 +59,11 @@ pub struct Layer {
 impl Layer {
     /// The table name in Gear.toml (`layer` or `gear`).
     pub fn table(&self) -> &'static str {
-        if self.kind == LayerKind::Gear { "gear" } else { "layer" }
+        if self.kind == LayerKind::Gear {
+            "gear"
+        } else {
+            "layer"
+        }
     }
 
     /// Span of a key's value in this layer's table, for diagnostics.
@@ -83,18 +87,26 @@ impl Layer {
                 .help("check that the file exists and is readable UTF-8")
         })?;
         let source = SourceFile::new(path, display, text);
-        let file: GearFile = toml::from_str(source.text()).map_err(|e| toml_problem(&source, &e))?;
+        let file: GearFile =
+            toml::from_str(source.text()).map_err(|e| toml_problem(&source, &e))?;
         let (kind, decl) = match (file.layer, file.gear) {
             (Some(decl), None) => {
-                let kind = if decl.from.is_some() { LayerKind::Layer } else { LayerKind::External };
+                let kind = if decl.from.is_some() {
+                    LayerKind::Layer
+                } else {
+                    LayerKind::External
+                };
                 (kind, decl)
             }
             (None, Some(decl)) => (LayerKind::Gear, decl),
             (Some(_), Some(_)) => {
-                return Err(Problem::new("gear::two-tables", "a Gear.toml declares one layer, but this one has both [layer] and [gear]")
-                    .at(&source, source.key_span(&["gear"]))
-                    .label("second declaration")
-                    .help("move one of them into its own directory with its own Gear.toml"));
+                return Err(Problem::new(
+                    "gear::two-tables",
+                    "a Gear.toml declares one layer, but this one has both [layer] and [gear]",
+                )
+                .at(&source, source.key_span(&["gear"]))
+                .label("second declaration")
+                .help("move one of them into its own directory with its own Gear.toml"));
             }
             (None, None) => {
                 return Err(Problem::new("gear::empty", "this Gear.toml declares nothing")
@@ -129,7 +141,10 @@ fn toml_problem(source: &Arc<SourceFile>, e: &toml::de::Error) -> Problem {
     ] {
         if let Some(caps) = re.captures(&message) {
             let word = &caps[1];
-            let expected: Vec<&str> = BACKTICKED.captures_iter(caps.get(2).unwrap().as_str()).map(|c| c.get(1).unwrap().as_str()).collect();
+            let expected: Vec<&str> = BACKTICKED
+                .captures_iter(caps.get(2).unwrap().as_str())
+                .map(|c| c.get(1).unwrap().as_str())
+                .collect();
             let help = match did_you_mean(word, expected.iter().copied()) {
                 Some(best) => format!("did you mean `{best}`?"),
                 None => format!("expected one of: {}", expected.join(", ")),
@@ -141,7 +156,10 @@ fn toml_problem(source: &Arc<SourceFile>, e: &toml::de::Error) -> Problem {
         }
     }
     if message.starts_with("missing field") {
-        let field = BACKTICKED.captures(&message).map(|c| c[1].to_string()).unwrap_or_default();
+        let field = BACKTICKED
+            .captures(&message)
+            .map(|c| c[1].to_string())
+            .unwrap_or_default();
         return Problem::new("gear::missing-field", message.clone())
             .at(source, span)
             .label("in this table")
@@ -169,13 +187,16 @@ mod tests {
         assert_eq!(ext.kind, LayerKind::External);
         let built = load_str("[layer]\nname = \"b\"\nfrom = \"a\"\nimage = \"x/b\"\n").unwrap();
         assert_eq!(built.kind, LayerKind::Layer);
-        let gear = load_str("[gear]\nname = \"c\"\nfrom = \"b\"\nimage = \"x/c\"\nversion = \"1\"\n").unwrap();
+        let gear =
+            load_str("[gear]\nname = \"c\"\nfrom = \"b\"\nimage = \"x/c\"\nversion = \"1\"\n")
+                .unwrap();
         assert_eq!(gear.kind, LayerKind::Gear);
     }
 
     #[test]
     fn unknown_field_suggests() {
-        let p = load_str("[layer]\nname = \"b\"\nfrom = \"a\"\nimage = \"x/b\"\npakages = []\n").unwrap_err();
+        let p = load_str("[layer]\nname = \"b\"\nfrom = \"a\"\nimage = \"x/b\"\npakages = []\n")
+            .unwrap_err();
         assert_eq!(p.code, "gear::unknown-field");
         assert_eq!(p.message, "unknown field `pakages`");
         assert_eq!(p.help.as_deref(), Some("did you mean `packages`?"));
@@ -186,6 +207,10 @@ mod tests {
     fn syntax_error_located() {
         let p = load_str("[layer]\nname = \"b\nimage = 1\n").unwrap_err();
         assert_eq!(p.code, "gear::toml");
-        assert!(p.location().unwrap().starts_with("Gear.toml:2:"), "{:?}", p.location());
+        assert!(
+            p.location().unwrap().starts_with("Gear.toml:2:"),
+            "{:?}",
+            p.location()
+        );
     }
 }

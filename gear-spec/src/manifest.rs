@@ -175,8 +175,16 @@ impl Manifest {
             version: text(&d.version),
             environment,
             custom: custom_with_image(&d.custom, &image_tag(layer)),
-            inputs: d.inputs.iter().map(|(k, v)| (k.clone(), Input::from_decl(v))).collect(),
-            config: d.config.iter().map(|(k, v)| (k.clone(), Config::from_decl(v))).collect(),
+            inputs: d
+                .inputs
+                .iter()
+                .map(|(k, v)| (k.clone(), Input::from_decl(v)))
+                .collect(),
+            config: d
+                .config
+                .iter()
+                .map(|(k, v)| (k.clone(), Config::from_decl(v)))
+                .collect(),
             command: d.command.clone(),
             capabilities: d.capabilities.clone(),
         }
@@ -190,7 +198,8 @@ impl Manifest {
     /// Pretty JSON, 2-space indent, with a trailing newline. Deterministic: the same
     /// manifest always renders to the same bytes.
     pub fn render(&self) -> String {
-        let mut out = serde_json::to_string_pretty(self).expect("a manifest is always representable as JSON");
+        let mut out =
+            serde_json::to_string_pretty(self).expect("a manifest is always representable as JSON");
         out.push('\n');
         out
     }
@@ -215,8 +224,10 @@ impl Config {
     /// The manifest form of a declared config option (see the module docs for the
     /// translation of exclusive bounds to draft-04).
     pub fn from_decl(d: &ConfigDecl) -> Config {
-        let (minimum, exclusive_minimum) = draft4_bound(d.minimum, d.exclusive_minimum, |a, b| a > b);
-        let (maximum, exclusive_maximum) = draft4_bound(d.maximum, d.exclusive_maximum, |a, b| a < b);
+        let (minimum, exclusive_minimum) =
+            draft4_bound(d.minimum, d.exclusive_minimum, |a, b| a > b);
+        let (maximum, exclusive_maximum) =
+            draft4_bound(d.maximum, d.exclusive_maximum, |a, b| a < b);
         Config {
             kind: d.kind,
             description: d.description.clone(),
@@ -241,7 +252,11 @@ impl Config {
 /// Draft-04 form of one side's bounds: the inclusive bound and the numeric exclusive
 /// one become `(bound, Some(true))` when the exclusive one is tighter (`tighter(e, i)`)
 /// or alone.
-fn draft4_bound(inclusive: Option<f64>, exclusive: Option<f64>, tighter: fn(f64, f64) -> bool) -> (Option<Number>, Option<bool>) {
+fn draft4_bound(
+    inclusive: Option<f64>,
+    exclusive: Option<f64>,
+    tighter: fn(f64, f64) -> bool,
+) -> (Option<Number>, Option<bool>) {
     match (inclusive, exclusive) {
         (Some(i), Some(e)) if !tighter(e, i) && e != i => (json_number(i), None),
         (_, Some(e)) => (json_number(e), Some(true)),
@@ -277,7 +292,11 @@ pub fn image_tag(layer: &Layer) -> String {
 fn custom_with_image(declared: &Map<String, Value>, image: &str) -> Map<String, Value> {
     let builder = |user: Option<&Value>| {
         let mut b: Map<String, Value> = match user {
-            Some(Value::Object(m)) => m.iter().filter(|(k, _)| k.as_str() != "image").map(|(k, v)| (k.clone(), v.clone())).collect(),
+            Some(Value::Object(m)) => m
+                .iter()
+                .filter(|(k, _)| k.as_str() != "image")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             _ => Map::new(),
         };
         b.insert("image".into(), Value::String(image.into()));
@@ -288,7 +307,11 @@ fn custom_with_image(declared: &Map<String, Value>, image: &str) -> Map<String, 
         out.insert(GEAR_BUILDER.into(), builder(None));
     }
     for (k, v) in declared {
-        let v = if k == GEAR_BUILDER { builder(Some(v)) } else { v.clone() };
+        let v = if k == GEAR_BUILDER {
+            builder(Some(v))
+        } else {
+            v.clone()
+        };
         out.insert(k.clone(), v);
     }
     out
@@ -331,7 +354,23 @@ license = "MIT"
         assert!(out.contains("\n  \"name\": \"g\",\n"));
         assert_eq!(out, m.render());
         let keys: Vec<String> = m.to_value().as_object().unwrap().keys().cloned().collect();
-        assert_eq!(keys, ["name", "label", "description", "author", "license", "url", "source", "version", "environment", "custom", "inputs", "config"]);
+        assert_eq!(
+            keys,
+            [
+                "name",
+                "label",
+                "description",
+                "author",
+                "license",
+                "url",
+                "source",
+                "version",
+                "environment",
+                "custom",
+                "inputs",
+                "config"
+            ]
+        );
     }
 
     #[test]
@@ -402,7 +441,10 @@ image = "user/set:1"
 category = "analysis"
 "#
         );
-        let env = IndexMap::from([("FLYWHEEL".to_string(), "/flywheel/v0".to_string()), ("OWN".to_string(), "1".to_string())]);
+        let env = IndexMap::from([
+            ("FLYWHEEL".to_string(), "/flywheel/v0".to_string()),
+            ("OWN".to_string(), "1".to_string()),
+        ]);
         let m = Manifest::for_gear(&load(&text), env);
         insta::assert_snapshot!(m.render());
     }
@@ -411,13 +453,22 @@ category = "analysis"
     fn gear_builder_image_goes_after_user_keys() {
         let mut declared = Map::new();
         declared.insert("flywheel".into(), json!({"suite": "S"}));
-        declared.insert(GEAR_BUILDER.into(), json!({"image": "old", "category": "qa", "x": 1}));
+        declared.insert(
+            GEAR_BUILDER.into(),
+            json!({"image": "old", "category": "qa", "x": 1}),
+        );
         let out = custom_with_image(&declared, "r/g:1");
-        assert_eq!(Value::Object(out.clone()).to_string(), r#"{"flywheel":{"suite":"S"},"gear-builder":{"category":"qa","x":1,"image":"r/g:1"}}"#);
+        assert_eq!(
+            Value::Object(out.clone()).to_string(),
+            r#"{"flywheel":{"suite":"S"},"gear-builder":{"category":"qa","x":1,"image":"r/g:1"}}"#
+        );
         // Not declared: gear-builder first.
         declared.shift_remove(GEAR_BUILDER);
         let out = custom_with_image(&declared, "r/g:1");
-        assert_eq!(Value::Object(out).to_string(), r#"{"gear-builder":{"image":"r/g:1"},"flywheel":{"suite":"S"}}"#);
+        assert_eq!(
+            Value::Object(out).to_string(),
+            r#"{"gear-builder":{"image":"r/g:1"},"flywheel":{"suite":"S"}}"#
+        );
         // Not a table: replaced.
         declared.insert(GEAR_BUILDER.into(), json!("oops"));
         let out = custom_with_image(&declared, "r/g:1");
@@ -438,13 +489,25 @@ category = "analysis"
     fn exclusive_bounds_become_draft4() {
         let gt = |a: f64, b: f64| a > b;
         // Alone.
-        assert_eq!(draft4_bound(None, Some(0.0), gt), (Some(Number::from(0)), Some(true)));
+        assert_eq!(
+            draft4_bound(None, Some(0.0), gt),
+            (Some(Number::from(0)), Some(true))
+        );
         // Equal: exclusive is tighter.
-        assert_eq!(draft4_bound(Some(5.0), Some(5.0), gt), (Some(Number::from(5)), Some(true)));
+        assert_eq!(
+            draft4_bound(Some(5.0), Some(5.0), gt),
+            (Some(Number::from(5)), Some(true))
+        );
         // Inclusive tighter.
-        assert_eq!(draft4_bound(Some(6.0), Some(5.0), gt), (Some(Number::from(6)), None));
+        assert_eq!(
+            draft4_bound(Some(6.0), Some(5.0), gt),
+            (Some(Number::from(6)), None)
+        );
         // Exclusive tighter.
-        assert_eq!(draft4_bound(Some(5.0), Some(5.5), gt), (json_number(5.5), Some(true)));
+        assert_eq!(
+            draft4_bound(Some(5.0), Some(5.5), gt),
+            (json_number(5.5), Some(true))
+        );
     }
 
     #[test]

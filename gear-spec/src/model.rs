@@ -12,7 +12,10 @@ use serde::{Deserialize, Serialize};
 /// One `Gear.toml` file: exactly one of `[layer]` or `[gear]`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(title = "Gear.toml", description = "A cargo-gear layer or Flywheel gear declaration")]
+#[schemars(
+    title = "Gear.toml",
+    description = "A cargo-gear layer or Flywheel gear declaration"
+)]
 pub struct GearFile {
     /// An external image (no `from`) or a layer built on a parent layer.
     pub layer: Option<Decl>,
@@ -139,8 +142,20 @@ pub struct Decl {
 
 /// Keys that only a `[gear]` may have (Gear.toml spelling).
 pub const GEAR_ONLY_KEYS: &[&str] = &[
-    "version", "label", "author", "maintainer", "license", "source", "url", "cite", "command",
-    "capabilities", "run-file", "inputs", "config", "custom",
+    "version",
+    "label",
+    "author",
+    "maintainer",
+    "license",
+    "source",
+    "url",
+    "cite",
+    "command",
+    "capabilities",
+    "run-file",
+    "inputs",
+    "config",
+    "custom",
 ];
 
 /// Keys an external layer (a `[layer]` without `from`) may have.

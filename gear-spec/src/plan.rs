@@ -9,7 +9,9 @@ use indexmap::IndexMap;
 use crate::context::{self, Context, ContextFile};
 use crate::diagnostic::{Problem, Problems};
 use crate::dockerfile::{self, DockerfileInput};
-use crate::fingerprint::{self, FileDigest, Fingerprint, FingerprintError, FingerprintInput, HashCache, ParentInput};
+use crate::fingerprint::{
+    self, FileDigest, Fingerprint, FingerprintError, FingerprintInput, HashCache, ParentInput,
+};
 use crate::graph::LayerGraph;
 use crate::layer::LayerKind;
 use crate::manifest::Manifest;
@@ -139,8 +141,16 @@ pub fn plan(graph: &LayerGraph, selected: &[usize], opts: &PlanOptions) -> Resul
     let contexts = contexts(graph, &order)?;
 
     // Hash every context file of every layer in one parallel batch.
-    let cache = opts.hash_cache.as_deref().map(HashCache::load).unwrap_or_default();
-    let all: Vec<ContextFile> = contexts.iter().flatten().flat_map(|c| c.files.iter().cloned()).collect();
+    let cache = opts
+        .hash_cache
+        .as_deref()
+        .map(HashCache::load)
+        .unwrap_or_default();
+    let all: Vec<ContextFile> = contexts
+        .iter()
+        .flatten()
+        .flat_map(|c| c.files.iter().cloned())
+        .collect();
     let mut digests = fingerprint::digest_files(&all, &cache)?.into_iter();
     if let Some(path) = &opts.hash_cache {
         // The cache only saves time: failing to write it must not fail the plan.
@@ -161,9 +171,16 @@ pub fn plan(graph: &LayerGraph, selected: &[usize], opts: &PlanOptions) -> Resul
             (LayerKind::External, _) | (_, None) => {
                 let substitute = opts.substitutions.get(&decl.image);
                 let mut reference = substitute.cloned().unwrap_or_else(|| decl.image.clone());
-                let digest = if substitute.is_some() { None } else { decl.digest.as_deref() };
+                let digest = if substitute.is_some() {
+                    None
+                } else {
+                    decl.digest.as_deref()
+                };
                 let fingerprint = fingerprint::fingerprint(&FingerprintInput {
-                    parent: ParentInput::External { reference: &reference, digest },
+                    parent: ParentInput::External {
+                        reference: &reference,
+                        digest,
+                    },
                     dockerfile: "",
                     generated: &[],
                     files: &[],
@@ -206,10 +223,13 @@ pub fn plan(graph: &LayerGraph, selected: &[usize], opts: &PlanOptions) -> Resul
                     copy_dest: context.copy_dest.as_deref(),
                     placed: &context.placed,
                 });
-                let manifest = (kind == LayerKind::Gear).then(|| Manifest::for_gear(layer, environment.clone()));
+                let manifest = (kind == LayerKind::Gear)
+                    .then(|| Manifest::for_gear(layer, environment.clone()));
                 let manifest_bytes = manifest.as_ref().map(|m| m.render().into_bytes());
-                let generated: Vec<(&str, &[u8])> =
-                    manifest_bytes.iter().map(|b| (dockerfile::MANIFEST_PATH, b.as_slice())).collect();
+                let generated: Vec<(&str, &[u8])> = manifest_bytes
+                    .iter()
+                    .map(|b| (dockerfile::MANIFEST_PATH, b.as_slice()))
+                    .collect();
                 let fingerprint = fingerprint::fingerprint(&FingerprintInput {
                     parent: ParentInput::Built(&parent.fingerprint),
                     dockerfile: &dockerfile,
@@ -217,7 +237,10 @@ pub fn plan(graph: &LayerGraph, selected: &[usize], opts: &PlanOptions) -> Resul
                     files: &layer_digests,
                     args: &decl.args,
                 });
-                let version_tag = manifest.as_ref().and_then(|_| decl.version.as_ref()).map(|v| format!("{}:{v}", decl.image));
+                let version_tag = manifest
+                    .as_ref()
+                    .and_then(|_| decl.version.as_ref())
+                    .map(|v| format!("{}:{v}", decl.image));
                 PlannedLayer {
                     index: i,
                     name: layer.name.clone(),
@@ -250,25 +273,43 @@ pub fn plan(graph: &LayerGraph, selected: &[usize], opts: &PlanOptions) -> Resul
 fn sections(decl: &Decl, distro: Distro) -> BTreeMap<String, String> {
     let digest = |v: serde_json::Value| fingerprint::sha256_hex(v.to_string().as_bytes());
     BTreeMap::from([
-        ("distro".to_string(), digest(serde_json::json!(distro.as_str()))),
-        ("packages".to_string(), digest(serde_json::json!(decl.packages))),
+        (
+            "distro".to_string(),
+            digest(serde_json::json!(distro.as_str())),
+        ),
+        (
+            "packages".to_string(),
+            digest(serde_json::json!(decl.packages)),
+        ),
         ("pip".to_string(), digest(serde_json::json!(decl.pip))),
         ("env".to_string(), digest(serde_json::json!(decl.env))),
         ("labels".to_string(), digest(serde_json::json!(decl.labels))),
         ("user".to_string(), digest(serde_json::json!(decl.user))),
-        ("workdir".to_string(), digest(serde_json::json!(decl.workdir))),
+        (
+            "workdir".to_string(),
+            digest(serde_json::json!(decl.workdir)),
+        ),
         ("run".to_string(), digest(serde_json::json!(decl.run))),
         ("copy".to_string(), digest(serde_json::json!(decl.copy))),
         ("files".to_string(), digest(serde_json::json!(decl.files))),
-        ("dockerfile".to_string(), digest(serde_json::json!(decl.dockerfile))),
-        ("entrypoint".to_string(), digest(serde_json::json!(decl.entrypoint))),
+        (
+            "dockerfile".to_string(),
+            digest(serde_json::json!(decl.dockerfile)),
+        ),
+        (
+            "entrypoint".to_string(),
+            digest(serde_json::json!(decl.entrypoint)),
+        ),
         ("cmd".to_string(), digest(serde_json::json!(decl.cmd))),
     ])
 }
 
 /// A problem for a `-p NAME` that names no layer.
 pub fn unknown_layer(graph: &LayerGraph, name: &str) -> Problem {
-    let p = Problem::new("gear::unknown-layer", format!("no layer named `{name}` in this workspace"));
+    let p = Problem::new(
+        "gear::unknown-layer",
+        format!("no layer named `{name}` in this workspace"),
+    );
     match graph.suggest(name) {
         Some(best) => p.help(format!("did you mean `{best}`?")),
         None => p.help("`cargo gear graph` lists the layers"),

@@ -56,13 +56,21 @@ impl Record {
             name: layer.name.clone(),
             fingerprint: layer.fingerprint,
             parent: parent.map(|p| (p.name.clone(), p.fingerprint)),
-            parent_reference: parent.map(|p| p.reference().to_string()).unwrap_or_default(),
+            parent_reference: parent
+                .map(|p| p.reference().to_string())
+                .unwrap_or_default(),
             substituted_from: parent.and_then(|p| p.substituted_from.clone()),
             sections: layer.sections.clone(),
-            dockerfile_sha256: crate::fingerprint::sha256_hex(layer.dockerfile.as_deref().unwrap_or("").as_bytes()),
+            dockerfile_sha256: crate::fingerprint::sha256_hex(
+                layer.dockerfile.as_deref().unwrap_or("").as_bytes(),
+            ),
             manifest: layer.manifest.as_ref().map(|m| m.to_value()),
             files: layer.digests.clone(),
-            args: layer.args.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            args: layer
+                .args
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             image_id: image_id.to_string(),
             environment: None,
         }
@@ -153,7 +161,11 @@ pub enum Reason {
 
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let strip = |p: &str| p.trim_start_matches("copy/").trim_start_matches("files/").to_string();
+        let strip = |p: &str| {
+            p.trim_start_matches("copy/")
+                .trim_start_matches("files/")
+                .to_string()
+        };
         match self {
             Reason::NeverBuilt => f.write_str("never built"),
             Reason::ImageMissing => f.write_str("image missing from engine"),
@@ -164,12 +176,20 @@ impl fmt::Display for Reason {
             Reason::ModeChanged { path } => write!(f, "file {} changed mode", strip(path)),
             Reason::ParentChanged { parent } => write!(f, "parent {parent} changed"),
             Reason::ParentReplaced { old, new } => write!(f, "parent changed from {old} to {new}"),
-            Reason::BaseImageChanged { old, new } => write!(f, "base image changed from {old} to {new}"),
+            Reason::BaseImageChanged { old, new } => {
+                write!(f, "base image changed from {old} to {new}")
+            }
             Reason::SubstitutionChanged => f.write_str("substitution changed"),
-            Reason::DockerfileChanged { sections } => write!(f, "Dockerfile changed ({})", sections.join(", ")),
-            Reason::ManifestChanged { fields } => write!(f, "manifest changed ({})", fields.join(", ")),
+            Reason::DockerfileChanged { sections } => {
+                write!(f, "Dockerfile changed ({})", sections.join(", "))
+            }
+            Reason::ManifestChanged { fields } => {
+                write!(f, "manifest changed ({})", fields.join(", "))
+            }
             Reason::ArgsChanged => f.write_str("build args changed"),
-            Reason::GeneratorChanged => f.write_str("generated files changed (another cargo-gear version)"),
+            Reason::GeneratorChanged => {
+                f.write_str("generated files changed (another cargo-gear version)")
+            }
             Reason::Forced => f.write_str("--force"),
         }
     }
@@ -206,9 +226,18 @@ impl Status {
 }
 
 /// The status of a planned layer, given its record and what the engine has.
-pub fn explain(layer: &PlannedLayer, parent: Option<&PlannedLayer>, record: Option<&Record>, image: ImageState) -> Status {
+pub fn explain(
+    layer: &PlannedLayer,
+    parent: Option<&PlannedLayer>,
+    record: Option<&Record>,
+    image: ImageState,
+) -> Status {
     match image {
-        ImageState::Present => return Status::Fresh { recorded: record.is_some_and(|r| r.fingerprint == layer.fingerprint) },
+        ImageState::Present => {
+            return Status::Fresh {
+                recorded: record.is_some_and(|r| r.fingerprint == layer.fingerprint),
+            };
+        }
         ImageState::Unknown => return Status::Unknown,
         ImageState::Missing => {}
     }
@@ -225,36 +254,64 @@ pub fn explain(layer: &PlannedLayer, parent: Option<&PlannedLayer>, record: Opti
 }
 
 /// Every difference between a record and the planned layer, most telling first.
-pub fn differences(layer: &PlannedLayer, parent: Option<&PlannedLayer>, record: &Record) -> Vec<Reason> {
+pub fn differences(
+    layer: &PlannedLayer,
+    parent: Option<&PlannedLayer>,
+    record: &Record,
+) -> Vec<Reason> {
     let mut reasons = Vec::new();
     match (parent, &record.parent) {
         (Some(p), Some((old_name, _))) if p.name != *old_name => {
-            reasons.push(Reason::ParentReplaced { old: old_name.clone(), new: p.name.clone() });
+            reasons.push(Reason::ParentReplaced {
+                old: old_name.clone(),
+                new: p.name.clone(),
+            });
         }
         (Some(p), Some((_, old_fp))) if p.fingerprint != *old_fp => {
             if p.kind.is_built() {
-                reasons.push(Reason::ParentChanged { parent: p.name.clone() });
+                reasons.push(Reason::ParentChanged {
+                    parent: p.name.clone(),
+                });
             } else if p.substituted_from != record.substituted_from {
                 reasons.push(Reason::SubstitutionChanged);
             } else {
-                reasons.push(Reason::BaseImageChanged { old: record.parent_reference.clone(), new: p.reference().to_string() });
+                reasons.push(Reason::BaseImageChanged {
+                    old: record.parent_reference.clone(),
+                    new: p.reference().to_string(),
+                });
             }
         }
         _ => {}
     }
 
-    let old: BTreeMap<&str, &FileDigest> = record.files.iter().map(|f| (f.tar_path.as_str(), f)).collect();
-    let new: BTreeMap<&str, &FileDigest> = layer.digests.iter().map(|f| (f.tar_path.as_str(), f)).collect();
+    let old: BTreeMap<&str, &FileDigest> = record
+        .files
+        .iter()
+        .map(|f| (f.tar_path.as_str(), f))
+        .collect();
+    let new: BTreeMap<&str, &FileDigest> = layer
+        .digests
+        .iter()
+        .map(|f| (f.tar_path.as_str(), f))
+        .collect();
     for (path, f) in &new {
         match old.get(path) {
-            None => reasons.push(Reason::FileAdded { path: path.to_string() }),
-            Some(o) if o.sha256 != f.sha256 => reasons.push(Reason::FileChanged { path: path.to_string() }),
-            Some(o) if o.executable != f.executable => reasons.push(Reason::ModeChanged { path: path.to_string() }),
+            None => reasons.push(Reason::FileAdded {
+                path: path.to_string(),
+            }),
+            Some(o) if o.sha256 != f.sha256 => reasons.push(Reason::FileChanged {
+                path: path.to_string(),
+            }),
+            Some(o) if o.executable != f.executable => reasons.push(Reason::ModeChanged {
+                path: path.to_string(),
+            }),
             Some(_) => {}
         }
     }
     for path in old.keys().filter(|p| !new.contains_key(*p)) {
-        reasons.push(Reason::FileRemoved { path: path.to_string() });
+        reasons.push(Reason::FileRemoved {
+            path: path.to_string(),
+        });
     }
 
     let mut sections: Vec<String> = layer
@@ -263,15 +320,28 @@ pub fn differences(layer: &PlannedLayer, parent: Option<&PlannedLayer>, record: 
         .filter(|(k, v)| record.sections.get(*k) != Some(*v))
         .map(|(k, _)| k.clone())
         .collect();
-    sections.extend(record.sections.keys().filter(|k| !layer.sections.contains_key(*k)).cloned());
+    sections.extend(
+        record
+            .sections
+            .keys()
+            .filter(|k| !layer.sections.contains_key(*k))
+            .cloned(),
+    );
     if !sections.is_empty() {
         reasons.push(Reason::DockerfileChanged { sections });
     }
 
     if let (Some(m), Some(old)) = (&layer.manifest, &record.manifest) {
         let new = m.to_value();
-        let keys = |v: &serde_json::Value| v.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()).unwrap_or_default();
-        let mut fields: Vec<String> = keys(&new).into_iter().filter(|k| new.get(k) != old.get(k)).collect();
+        let keys = |v: &serde_json::Value| {
+            v.as_object()
+                .map(|o| o.keys().cloned().collect::<Vec<_>>())
+                .unwrap_or_default()
+        };
+        let mut fields: Vec<String> = keys(&new)
+            .into_iter()
+            .filter(|k| new.get(k) != old.get(k))
+            .collect();
         fields.extend(keys(old).into_iter().filter(|k| new.get(k).is_none()));
         // `custom.gear-builder.image` follows `version`: report the declared field only.
         if !fields.is_empty() {
@@ -279,7 +349,11 @@ pub fn differences(layer: &PlannedLayer, parent: Option<&PlannedLayer>, record: 
         }
     }
 
-    let args: BTreeMap<String, String> = layer.args.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let args: BTreeMap<String, String> = layer
+        .args
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     if args != record.args {
         reasons.push(Reason::ArgsChanged);
     }

@@ -18,13 +18,18 @@ fn example_dirs(root: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn example_dockerfiles() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/monorepo").canonicalize().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/monorepo")
+        .canonicalize()
+        .unwrap();
     let graph = LayerGraph::load(&example_dirs(&root), &root).unwrap_or_else(|p| panic!("{p:?}"));
     let all = graph.build_order().to_vec();
     let plan = plan::plan(&graph, &all, &PlanOptions::default()).unwrap();
     let mut built = 0;
     for layer in &plan.layers {
-        let Some(dockerfile) = &layer.dockerfile else { continue };
+        let Some(dockerfile) = &layer.dockerfile else {
+            continue;
+        };
         built += 1;
         // FROM names the parent by content tag: stable as long as the parent's inputs are.
         let parent = plan.get(layer.parent.as_deref().unwrap()).unwrap();

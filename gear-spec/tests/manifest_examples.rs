@@ -50,12 +50,18 @@ fn example_manifests() -> Vec<(String, Manifest)> {
     let graph = example_graph();
     (0..graph.layers().len())
         .filter(|&i| graph.kind(i) == LayerKind::Gear)
-        .map(|i| (graph.layer(i).name.clone(), Manifest::for_gear(graph.layer(i), environment(&graph, i))))
+        .map(|i| {
+            (
+                graph.layer(i).name.clone(),
+                Manifest::for_gear(graph.layer(i), environment(&graph, i)),
+            )
+        })
         .collect()
 }
 
 fn flywheel_validator() -> jsonschema::Validator {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/flywheel/manifest.schema.json");
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/flywheel/manifest.schema.json");
     let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     jsonschema::options()
         .with_draft(jsonschema::Draft::Draft4)
@@ -67,7 +73,10 @@ fn flywheel_validator() -> jsonschema::Validator {
 #[test]
 fn examples_are_all_there() {
     let names: Vec<String> = example_manifests().into_iter().map(|(n, _)| n).collect();
-    assert_eq!(names, ["csv-summary", "fs-license-check", "hello", "recon-all"]);
+    assert_eq!(
+        names,
+        ["csv-summary", "fs-license-check", "hello", "recon-all"]
+    );
 }
 
 #[test]
@@ -82,7 +91,10 @@ fn example_manifests_match_flywheel_schema() {
     let validator = flywheel_validator();
     for (name, manifest) in example_manifests() {
         let value: Value = serde_json::from_str(&manifest.render()).unwrap();
-        let errors: Vec<String> = validator.iter_errors(&value).map(|e| format!("{e} at {}", e.instance_path)).collect();
+        let errors: Vec<String> = validator
+            .iter_errors(&value)
+            .map(|e| format!("{e} at {}", e.instance_path))
+            .collect();
         assert!(errors.is_empty(), "{name}: {errors:#?}");
     }
 }
@@ -90,7 +102,9 @@ fn example_manifests_match_flywheel_schema() {
 #[test]
 fn example_manifests_image_tag_is_version() {
     for (name, manifest) in example_manifests() {
-        let image = manifest.custom["gear-builder"]["image"].as_str().unwrap_or_else(|| panic!("{name}: no gear-builder.image"));
+        let image = manifest.custom["gear-builder"]["image"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name}: no gear-builder.image"));
         let (repo, tag) = image.rsplit_once(':').unwrap();
         assert!(!tag.contains('/'), "{name}: {image} has no tag");
         assert_eq!(tag, manifest.version, "{name}");
@@ -104,7 +118,8 @@ fn example_manifests_image_tag_is_version() {
 fn example_manifests_agree_with_checked_in_values() {
     for (name, manifest) in example_manifests() {
         let path = monorepo().join("gears").join(&name).join("manifest.json");
-        let checked_in: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let checked_in: Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         let generated: Value = serde_json::from_str(&manifest.render()).unwrap();
         assert_eq!(generated, checked_in, "{name}");
     }

@@ -11,7 +11,10 @@ fn fixtures() -> PathBuf {
 }
 
 fn validator(formats: bool) -> jsonschema::Validator {
-    let schema: Value = serde_json::from_str(&std::fs::read_to_string(fixtures().join("manifest.schema.json")).unwrap()).unwrap();
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("manifest.schema.json")).unwrap(),
+    )
+    .unwrap();
     jsonschema::options()
         .with_draft(jsonschema::Draft::Draft4)
         .should_validate_formats(formats)
@@ -20,13 +23,25 @@ fn validator(formats: bool) -> jsonschema::Validator {
 }
 
 fn real_gear(dir: &str) -> Value {
-    let path = fixtures().join("real-gears").join(dir).join("manifest.json");
-    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    let path = fixtures()
+        .join("real-gears")
+        .join(dir)
+        .join("manifest.json");
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// `(message, instance path, schema path)` of every error.
 fn errors(v: &jsonschema::Validator, instance: &Value) -> Vec<(String, String, String)> {
-    v.iter_errors(instance).map(|e| (e.to_string(), e.instance_path.to_string(), e.schema_path.to_string())).collect()
+    v.iter_errors(instance)
+        .map(|e| {
+            (
+                e.to_string(),
+                e.instance_path.to_string(),
+                e.schema_path.to_string(),
+            )
+        })
+        .collect()
 }
 
 /// Valid with and without format checking (SOURCES.md: "valid / valid").
@@ -46,7 +61,11 @@ fn every_fixture_is_classified() {
         .collect();
     dirs.sort();
     let mut known: Vec<&str> = VALID.to_vec();
-    known.extend(["Nialljb__fw-SynthSeg-gear", "flywheel-apps__GRP-14", "flywheel-apps__fmriprep"]);
+    known.extend([
+        "Nialljb__fw-SynthSeg-gear",
+        "flywheel-apps__GRP-14",
+        "flywheel-apps__fmriprep",
+    ]);
     known.sort();
     assert_eq!(dirs, known);
 }
@@ -78,7 +97,12 @@ fn fmriprep_has_a_malformed_file_input() {
         let errs = errors(&validator(formats), &real_gear("flywheel-apps__fmriprep"));
         assert_eq!(errs.len(), 1, "{errs:#?}");
         assert_eq!(errs[0].1, "/inputs/skull-strip-template");
-        assert!(errs[0].2.contains("/properties/inputs/additionalProperties/anyOf"), "{errs:#?}");
+        assert!(
+            errs[0]
+                .2
+                .contains("/properties/inputs/additionalProperties/anyOf"),
+            "{errs:#?}"
+        );
     }
 }
 
@@ -99,7 +123,8 @@ fn draft4_meta_schema_is_enforced_on_config() {
     let mut m = real_gear("flywheel-apps__debug-generatefile");
     m["config"]["n"] = serde_json::json!({ "type": "integer", "exclusiveMaximum": 5 });
     assert!(!errors(&v, &m).is_empty());
-    m["config"]["n"] = serde_json::json!({ "type": "integer", "maximum": 5, "exclusiveMaximum": true });
+    m["config"]["n"] =
+        serde_json::json!({ "type": "integer", "maximum": 5, "exclusiveMaximum": true });
     assert!(errors(&v, &m).is_empty(), "{:#?}", errors(&v, &m));
     m["config"]["n"] = serde_json::json!({ "type": "integer", "default": 1, "optional": true });
     assert!(!errors(&v, &m).is_empty());
