@@ -62,7 +62,7 @@ async fn env_workdir_user_binds_and_entrypoint_apply() {
         user: Some("1234:1234".into()),
         binds: vec![format!("{}:/data:ro", dir.path().display())],
         auto_remove: true,
-        name: None,
+        ..Default::default()
     };
     let mut out = Vec::new();
     let code = engine

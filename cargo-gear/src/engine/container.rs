@@ -32,7 +32,12 @@ pub struct RunSpec {
     /// Container name; give one to be able to kill the container from a Ctrl-C handler while
     /// [`Engine::run_container`] waits.
     pub name: Option<String>,
+    /// Allocate a terminal (interactive shells on a terminal); output then arrives as stdout.
+    pub tty: bool,
 }
+
+/// Where a container's standard input comes from ([`Engine::run_interactive`]).
+pub type Input = Box<dyn tokio::io::AsyncRead + Unpin + Send>;
 
 /// Which output stream a chunk of [`Engine::run_container`] output came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +57,26 @@ impl Engine {
         spec: RunSpec,
         output: &mut dyn FnMut(StdStream, &[u8]),
     ) -> Result<i64, EngineError> {
+        self.run(spec, None, output).await
+    }
+
+    /// Like [`Engine::run_container`], with `input` copied to the container's standard
+    /// input (closed at its end, so a shell fed a script exits).
+    pub async fn run_interactive(
+        &self,
+        spec: RunSpec,
+        input: Input,
+        output: &mut dyn FnMut(StdStream, &[u8]),
+    ) -> Result<i64, EngineError> {
+        self.run(spec, Some(input), output).await
+    }
+
+    async fn run(
+        &self,
+        spec: RunSpec,
+        input: Option<Input>,
+        output: &mut dyn FnMut(StdStream, &[u8]),
+    ) -> Result<i64, EngineError> {
         let auto_remove = spec.auto_remove;
         let image = spec.image.clone();
         let options = CreateContainerOptions {
@@ -67,7 +92,10 @@ impl Engine {
             user: spec.user,
             attach_stdout: Some(true),
             attach_stderr: Some(true),
-            tty: Some(false),
+            attach_stdin: Some(input.is_some()),
+            open_stdin: Some(input.is_some()),
+            stdin_once: Some(input.is_some()),
+            tty: Some(spec.tty),
             host_config: Some(HostConfig {
                 binds: (!spec.binds.is_empty()).then_some(spec.binds),
                 ..Default::default()
@@ -92,7 +120,7 @@ impl Engine {
         let shown = spec.name.unwrap_or_else(|| id.chars().take(12).collect());
 
         let result = self
-            .attach_start_wait(&id, &shown, auto_remove, output)
+            .attach_start_wait(&id, &shown, auto_remove, input, output)
             .await;
         if result.is_err() && auto_remove {
             let _ = self.remove_container(&id, true).await;
@@ -105,6 +133,7 @@ impl Engine {
         id: &str,
         shown: &str,
         auto_remove: bool,
+        input: Option<Input>,
         output: &mut dyn FnMut(StdStream, &[u8]),
     ) -> Result<i64, EngineError> {
         // Attach before starting so that no output is missed.
@@ -112,6 +141,7 @@ impl Engine {
             stream: true,
             stdout: true,
             stderr: true,
+            stdin: input.is_some(),
             ..Default::default()
         };
         let mut attached = self
@@ -123,6 +153,14 @@ impl Engine {
             .start_container(id, None::<bollard::query_parameters::StartContainerOptions>)
             .await
             .map_err(self.request_error(format!("start container `{shown}`")))?;
+        let feeder = input.map(|mut input| {
+            let mut stdin = attached.input;
+            tokio::spawn(async move {
+                use tokio::io::AsyncWriteExt;
+                let _ = tokio::io::copy(&mut input, &mut stdin).await;
+                let _ = stdin.shutdown().await;
+            })
+        });
 
         while let Some(chunk) = attached.output.next().await {
             match chunk
@@ -136,6 +174,9 @@ impl Engine {
             }
         }
 
+        if let Some(feeder) = feeder {
+            feeder.abort();
+        }
         // The output ends when the container's process does. `not-running` answers at once for
         // an exited container; asking before the start would need `next-exit`, which hangs if
         // the container exits before the engine has registered the request.
