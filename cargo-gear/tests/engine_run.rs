@@ -174,3 +174,55 @@ async fn a_missing_image_or_command_is_an_error() {
     // auto_remove also cleans up a container that never started.
     assert!(!engine.remove_container(&name, true).await.unwrap());
 }
+
+#[tokio::test]
+async fn standard_input_reaches_the_container_and_output_follows_its_end() {
+    let Some(engine) = support::engine().await else {
+        return;
+    };
+    support::require_fixture(&engine, support::BUSYBOX).await;
+    let spec = RunSpec {
+        image: support::BUSYBOX.into(),
+        cmd: Some(vec!["sh".into()]),
+        auto_remove: true,
+        ..Default::default()
+    };
+    // The shell reads the script to its end (stdin closes), then keeps writing.
+    let script = b"echo hi; read -r line || echo eof; sleep 0.3; echo done >&2; exit 4\n".to_vec();
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    let code = engine
+        .run_interactive(
+            spec,
+            Box::new(std::io::Cursor::new(script)),
+            &mut |s, b| match s {
+                StdStream::Stdout => stdout.extend_from_slice(b),
+                StdStream::Stderr => stderr.extend_from_slice(b),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(code, 4);
+    assert_eq!(String::from_utf8(stdout).unwrap(), "hi\neof\n");
+    assert_eq!(String::from_utf8(stderr).unwrap(), "done\n");
+}
+
+#[tokio::test]
+async fn with_a_terminal_everything_arrives_as_stdout() {
+    let Some(engine) = support::engine().await else {
+        return;
+    };
+    support::require_fixture(&engine, support::BUSYBOX).await;
+    let spec = RunSpec {
+        tty: true,
+        ..busybox("echo out; echo err >&2; exit 2")
+    };
+    let mut chunks = Vec::new();
+    let code = engine
+        .run_container(spec, &mut |s, b| chunks.push((s, b.to_vec())))
+        .await
+        .unwrap();
+    assert_eq!(code, 2);
+    assert!(chunks.iter().all(|(s, _)| *s == StdStream::Stdout));
+    let text: Vec<u8> = chunks.into_iter().flat_map(|(_, b)| b).collect();
+    assert_eq!(String::from_utf8(text).unwrap(), "out\r\nerr\r\n");
+}
