@@ -138,6 +138,12 @@ pub enum Command {
         /// The layer or gear.
         name: String,
     },
+    /// Run a gear locally as Flywheel runs it (building it first when stale).
+    Run(RunArgs),
+    /// An interactive shell in a gear's image, with the run layout mounted.
+    Shell(ShellArgs),
+    /// Write a validated config.json for a gear, like `fw-beta gear config`.
+    Config(ConfigArgs),
     /// Scaffold a new gear directory in the standard Flywheel layout.
     Init {
         /// Name of the gear (lowercase letters, digits and dashes).
@@ -171,6 +177,62 @@ pub struct BuildArgs {
     /// `human` progress on stderr, or `json` lines on stdout.
     #[arg(long, value_enum, default_value = "human")]
     pub message_format: MessageFormat,
+}
+
+/// Inputs and configuration of a gear run.
+#[derive(Debug, Args, Clone, Default)]
+pub struct JobArgs {
+    /// The gear.
+    #[arg(short = 'p', long = "package", value_name = "GEAR")]
+    pub gear: String,
+    /// A file input (NAME=PATH) or a context input (NAME=VALUE); repeatable.
+    #[arg(short, long = "input", value_name = "NAME=PATH")]
+    pub inputs: Vec<String>,
+    /// A configuration value (KEY=VALUE), parsed by the key's type; repeatable.
+    #[arg(short, long = "config", value_name = "KEY=VALUE")]
+    pub config: Vec<String>,
+    /// Configuration values from a JSON file: `{"KEY": value}` or a Flywheel config.json.
+    #[arg(long, value_name = "FILE.json")]
+    pub config_file: Option<PathBuf>,
+    /// The job's destination container, TYPE/ID.
+    #[arg(long, value_name = "TYPE/ID")]
+    pub destination: Option<String>,
+    /// Environment variable holding the API key for api-key inputs (never printed).
+    #[arg(long, value_name = "VAR")]
+    pub api_key_env: Option<String>,
+}
+
+/// `cargo gear run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub job: JobArgs,
+    /// Keep the container after it exits.
+    #[arg(long)]
+    pub keep: bool,
+    /// Arguments appended to the gear's command.
+    #[arg(last = true, value_name = "ARGS")]
+    pub args: Vec<String>,
+}
+
+/// `cargo gear shell`.
+#[derive(Debug, Args)]
+pub struct ShellArgs {
+    #[command(flatten)]
+    pub job: JobArgs,
+    /// Bind-mount the gear's source files over their places in /flywheel/v0, so host edits are live.
+    #[arg(long)]
+    pub mount_src: bool,
+}
+
+/// `cargo gear config`.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    #[command(flatten)]
+    pub job: JobArgs,
+    /// Where to write it (default: target/gear/config/GEAR.json, out of git and of build contexts).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 /// Just a selection.

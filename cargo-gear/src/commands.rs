@@ -1,10 +1,13 @@
 //! One module per `cargo gear` command; each takes a validated [`Session`](crate::request::Session).
 
 pub mod build;
+pub mod config;
 pub mod dockerfile;
 pub mod graph;
 pub mod init;
 pub mod manifest;
 pub mod plan;
+pub mod run;
+pub mod shell;
 pub mod validate;
 pub mod why;

@@ -59,6 +59,15 @@ pub enum CliError {
         /// How many were not attempted.
         skipped: usize,
     },
+    /// The gear ran and exited non-zero; `cargo gear run` exits with the same code.
+    #[error("gear `{gear}` exited with code {code}")]
+    #[diagnostic(code(gear::gear_failed), help("its output is above; its files are in the run directory"))]
+    GearFailed {
+        /// Which gear.
+        gear: String,
+        /// Its exit code.
+        code: i64,
+    },
     /// Ctrl-C.
     #[error("interrupted")]
     #[diagnostic(code(gear::interrupted), help("nothing was recorded for layers that did not finish; run the command again to continue"))]
@@ -90,6 +99,7 @@ impl CliError {
         match self {
             CliError::Usage { .. } => 2,
             CliError::Interrupted => 130,
+            CliError::GearFailed { code, .. } => u8::try_from(*code).ok().filter(|c| *c != 0).unwrap_or(1),
             _ => 1,
         }
     }

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod commands;
 pub mod engine;
 pub mod error;
+pub mod job;
 pub mod lock;
 pub mod output;
 pub mod progress;
@@ -55,6 +56,9 @@ pub fn run(global: GlobalArgs, command: Command) -> Result<(), CliError> {
         Command::Plan { selection, format } => commands::plan::run(&session, &selection, format),
         Command::Build(args) => commands::build::run(&session, &args),
         Command::Why { name } => commands::why::run(&session, &name),
+        Command::Run(args) => commands::run::run(&session, &args, &cwd),
+        Command::Shell(args) => commands::shell::run(&session, &args, &cwd),
+        Command::Config(args) => commands::config::run(&session, &args, &cwd),
         Command::Init { .. } => unreachable!("handled above"),
     }
 }

@@ -18,6 +18,8 @@ fn gear(dir: &Path, args: &[&str]) -> std::process::Output {
         .env("CARGO_TERM_COLOR", "never")
         // No engine: commands that only plan must keep working, with status "unknown".
         .env("DOCKER_HOST", "unix:///nonexistent/cargo-gear-test.sock")
+        // Files land in the scratch workspace's own target/.
+        .env_remove("CARGO_TARGET_DIR")
         .output()
         .unwrap()
 }

@@ -212,7 +212,7 @@ impl fmt::Display for Problems {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0.len() {
             1 => write!(f, "{}", self.0[0]),
-            n => write!(f, "{n} problems found in Gear.toml files"),
+            n => write!(f, "{n} problems found"),
         }
     }
 }

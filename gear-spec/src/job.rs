@@ -28,6 +28,9 @@ pub struct RunRequest {
     pub api_key: Option<Secret>,
     /// Directory relative input paths are resolved from.
     pub cwd: PathBuf,
+    /// Missing required inputs, config values and API keys are warnings, not problems
+    /// (for a debugging shell).
+    pub allow_missing: bool,
 }
 
 /// A value never shown in logs or debug output.
@@ -81,7 +84,13 @@ impl Job {
         let mut inputs = Map::new();
         for (name, input) in &self.inputs {
             let v = match input {
-                JobInput::File { basename, size, file_type, mimetype, .. } => json!({
+                JobInput::File {
+                    basename,
+                    size,
+                    file_type,
+                    mimetype,
+                    ..
+                } => json!({
                     "base": "file",
                     "hierarchy": { "type": self.destination.0, "id": self.destination.1 },
                     "location": { "path": format!("{FLYWHEEL_DIR}/input/{name}/{basename}"), "name": basename },
@@ -95,7 +104,9 @@ impl Job {
                         "info": {},
                     },
                 }),
-                JobInput::Context(value) => json!({ "base": "context", "found": value.is_some(), "value": value }),
+                JobInput::Context(value) => {
+                    json!({ "base": "context", "found": value.is_some(), "value": value })
+                }
                 JobInput::ApiKey(key) => json!({ "base": "api-key", "key": key.0 }),
             };
             inputs.insert(name.clone(), v);
@@ -114,6 +125,14 @@ pub fn prepare(gear: &Decl, req: &RunRequest) -> Result<Job, Problems> {
     let mut problems = Problems::default();
     let mut warnings = Vec::new();
     let name = gear.name.as_str();
+    let mut missing_notes = Vec::new();
+    let mut missing = |problems: &mut Problems, p: Problem| {
+        if req.allow_missing {
+            missing_notes.push(p.message);
+        } else {
+            problems.push(p);
+        }
+    };
 
     let mut given: IndexMap<&str, &str> = IndexMap::new();
     for (input, value) in &req.inputs {
@@ -144,7 +163,8 @@ pub fn prepare(gear: &Decl, req: &RunRequest) -> Result<Job, Problems> {
                     Err(p) => problems.push(p),
                 },
                 None if decl.optional == Some(true) => {}
-                None => problems.push(
+                None => missing(
+                    &mut problems,
                     Problem::new("run::missing-input", format!("gear `{name}` needs input `{input}`, which was not given"))
                         .help(format!("pass it: --input {input}=PATH")),
                 ),
@@ -157,7 +177,8 @@ pub fn prepare(gear: &Decl, req: &RunRequest) -> Result<Job, Problems> {
                 Some(key) => {
                     inputs.insert(input.clone(), JobInput::ApiKey(key.clone()));
                 }
-                None => problems.push(
+                None => missing(
+                    &mut problems,
                     Problem::new("run::missing-api-key", format!("gear `{name}` has API-key input `{input}`, but no key was supplied"))
                         .help("put the key in an environment variable and pass its name: --api-key-env VAR"),
                 ),
@@ -172,10 +193,12 @@ pub fn prepare(gear: &Decl, req: &RunRequest) -> Result<Job, Problems> {
             if gear.config.contains_key(key) {
                 values.insert(key.clone(), value.clone());
             } else {
-                problems.push(unknown("config", key, name, gear.config.keys()).help(format!(
-                    "remove `{key}` from the config file; {}",
-                    known("config keys", gear.config.keys())
-                )));
+                problems.push(
+                    unknown("config", key, name, gear.config.keys()).help(format!(
+                        "remove `{key}` from the config file; {}",
+                        known("config keys", gear.config.keys())
+                    )),
+                );
             }
         }
     }
@@ -208,9 +231,18 @@ pub fn prepare(gear: &Decl, req: &RunRequest) -> Result<Job, Problems> {
                 config.insert(key.clone(), v.clone());
             }
             None if decl.optional == Some(true) => {}
-            None => problems.push(
-                Problem::new("run::missing-config", format!("gear `{name}` needs config `{key}`, which has no default and was not given"))
-                    .help(format!("pass it: --config {key}=VALUE ({})", decl.kind.as_str())),
+            None => missing(
+                &mut problems,
+                Problem::new(
+                    "run::missing-config",
+                    format!(
+                        "gear `{name}` needs config `{key}`, which has no default and was not given"
+                    ),
+                )
+                .help(format!(
+                    "pass it: --config {key}=VALUE ({})",
+                    decl.kind.as_str()
+                )),
             ),
         }
     }
@@ -229,21 +261,41 @@ pub fn prepare(gear: &Decl, req: &RunRequest) -> Result<Job, Problems> {
         },
     };
 
-    problems.into_result(Job { config, inputs, destination, warnings })
+    warnings.extend(missing_notes);
+    problems.into_result(Job {
+        config,
+        inputs,
+        destination,
+        warnings,
+    })
 }
 
-fn file_input(input: &str, decl: &crate::model::InputDecl, path: &str, cwd: &Path) -> Result<(JobInput, Option<String>), Problem> {
+fn file_input(
+    input: &str,
+    decl: &crate::model::InputDecl,
+    path: &str,
+    cwd: &Path,
+) -> Result<(JobInput, Option<String>), Problem> {
     let host = cwd.join(path);
     let meta = std::fs::metadata(&host).map_err(|e| {
-        Problem::new("run::input-not-found", format!("input `{input}`: {} cannot be read: {e}", host.display()))
-            .help("pass the path of an existing file")
+        Problem::new(
+            "run::input-not-found",
+            format!("input `{input}`: {} cannot be read: {e}", host.display()),
+        )
+        .help("pass the path of an existing file")
     })?;
     if !meta.is_file() {
-        return Err(Problem::new("run::input-not-a-file", format!("input `{input}`: {} is not a file", host.display()))
-            .help("file inputs take one file; zip a directory to pass it"));
+        return Err(Problem::new(
+            "run::input-not-a-file",
+            format!("input `{input}`: {} is not a file", host.display()),
+        )
+        .help("file inputs take one file; zip a directory to pass it"));
     }
     let host = host.canonicalize().unwrap_or(host);
-    let basename = host.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let basename = host
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let detected = file_type(&basename);
     let allowed: Vec<&str> = decl
         .file_type
@@ -265,7 +317,16 @@ fn file_input(input: &str, decl: &crate::model::InputDecl, path: &str, cwd: &Pat
         (None, [only]) => Some(only.to_string()),
         (None, _) => None,
     };
-    Ok((JobInput::File { host, basename: basename.clone(), size: meta.len(), file_type, mimetype: mimetype(&basename).to_string() }, warning))
+    Ok((
+        JobInput::File {
+            host,
+            basename: basename.clone(),
+            size: meta.len(),
+            file_type,
+            mimetype: mimetype(&basename).to_string(),
+        },
+        warning,
+    ))
 }
 
 /// Flywheel's file type for a file name, from its extension.
@@ -286,7 +347,16 @@ pub fn file_type(name: &str) -> Option<&'static str> {
         (&[".bval"], "bval"),
         (&[".bvec"], "bvec"),
     ];
-    table.iter().filter(|(exts, _)| exts.iter().any(|e| lower.ends_with(e))).max_by_key(|(exts, _)| exts.iter().filter(|e| lower.ends_with(**e)).map(|e| e.len()).max()).map(|(_, t)| *t)
+    table
+        .iter()
+        .filter(|(exts, _)| exts.iter().any(|e| lower.ends_with(e)))
+        .max_by_key(|(exts, _)| {
+            exts.iter()
+                .filter(|e| lower.ends_with(**e))
+                .map(|e| e.len())
+                .max()
+        })
+        .map(|(_, t)| *t)
 }
 
 fn mimetype(name: &str) -> &'static str {
@@ -306,20 +376,33 @@ fn mimetype(name: &str) -> &'static str {
     }
 }
 
-fn unknown<'a>(what: &str, key: &str, gear: &str, known_keys: impl Iterator<Item = &'a String> + Clone) -> Problem {
+fn unknown<'a>(
+    what: &str,
+    key: &str,
+    gear: &str,
+    known_keys: impl Iterator<Item = &'a String> + Clone,
+) -> Problem {
     let p = Problem::new(
-        if what == "input" { "run::unknown-input" } else { "run::unknown-config" },
+        if what == "input" {
+            "run::unknown-input"
+        } else {
+            "run::unknown-config"
+        },
         format!("gear `{gear}` has no {what} `{key}`"),
     );
     match did_you_mean(key, known_keys.clone().map(String::as_str)) {
         Some(best) => p.help(format!("did you mean `{best}`?")),
-        None => p.help(known(&format!("{what}s"), known_keys)),
+        None => p.help(known(if what == "input" { "inputs" } else { "config keys" }, known_keys)),
     }
 }
 
 fn known<'a>(what: &str, keys: impl Iterator<Item = &'a String>) -> String {
     let keys: Vec<&str> = keys.map(String::as_str).collect();
-    if keys.is_empty() { format!("it has no {what}") } else { format!("its {what}: {}", keys.join(", ")) }
+    if keys.is_empty() {
+        format!("it has no {what}")
+    } else {
+        format!("its {what}: {}", keys.join(", "))
+    }
 }
 
 #[cfg(test)]
@@ -360,7 +443,11 @@ optional = true
     }
 
     fn request(dir: &Path) -> RunRequest {
-        RunRequest { cwd: dir.to_path_buf(), api_key: Some(Secret("s3cret".into())), ..Default::default() }
+        RunRequest {
+            cwd: dir.to_path_buf(),
+            api_key: Some(Secret("s3cret".into())),
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -368,16 +455,28 @@ optional = true
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("brain.nii.gz"), b"12345").unwrap();
         let mut req = request(dir.path());
-        req.inputs = vec![("t1".into(), "brain.nii.gz".into()), ("ctx".into(), "{\"a\":1}".into())];
+        req.inputs = vec![
+            ("t1".into(), "brain.nii.gz".into()),
+            ("ctx".into(), "{\"a\":1}".into()),
+        ];
         req.config = vec![("mode".into(), "fast".into())];
         let job = prepare(&gear(), &req).unwrap();
         let c = job.config_json();
         assert_eq!(c["config"], json!({"n": 2, "mode": "fast"}));
-        assert_eq!(c["inputs"]["t1"]["location"]["path"], "/flywheel/v0/input/t1/brain.nii.gz");
+        assert_eq!(
+            c["inputs"]["t1"]["location"]["path"],
+            "/flywheel/v0/input/t1/brain.nii.gz"
+        );
         assert_eq!(c["inputs"]["t1"]["object"]["type"], "nifti");
         assert_eq!(c["inputs"]["t1"]["object"]["size"], 5);
-        assert_eq!(c["inputs"]["key"], json!({"base": "api-key", "key": "s3cret"}));
-        assert_eq!(c["inputs"]["ctx"], json!({"base": "context", "found": true, "value": {"a": 1}}));
+        assert_eq!(
+            c["inputs"]["key"],
+            json!({"base": "api-key", "key": "s3cret"})
+        );
+        assert_eq!(
+            c["inputs"]["ctx"],
+            json!({"base": "context", "found": true, "value": {"a": 1}})
+        );
         assert!(c["inputs"].get("extra").is_none());
         assert!(!format!("{job:?}").contains("s3cret"));
     }
@@ -387,12 +486,32 @@ optional = true
         let dir = tempfile::tempdir().unwrap();
         let mut req = request(dir.path());
         req.api_key = None;
-        req.inputs = vec![("t2".into(), "x".into()), ("extra".into(), "missing.txt".into())];
-        req.config = vec![("n".into(), "64".into()), ("nn".into(), "1".into()), ("mode".into(), "medium".into())];
-        let codes: Vec<&str> = prepare(&gear(), &req).unwrap_err().0.iter().map(|p| p.code).collect();
+        req.inputs = vec![
+            ("t2".into(), "x".into()),
+            ("extra".into(), "missing.txt".into()),
+        ];
+        req.config = vec![
+            ("n".into(), "64".into()),
+            ("nn".into(), "1".into()),
+            ("mode".into(), "medium".into()),
+        ];
+        let codes: Vec<&str> = prepare(&gear(), &req)
+            .unwrap_err()
+            .0
+            .iter()
+            .map(|p| p.code)
+            .collect();
         assert_eq!(
             codes,
-            ["run::unknown-input", "run::missing-input", "run::input-not-found", "run::missing-api-key", "run::unknown-config", "run::config-invalid", "run::config-invalid"]
+            [
+                "run::unknown-input",
+                "run::missing-input",
+                "run::input-not-found",
+                "run::missing-api-key",
+                "run::unknown-config",
+                "run::config-invalid",
+                "run::config-invalid"
+            ]
         );
     }
 

@@ -1,5 +1,7 @@
 //! `cargo gear build`: build every stale layer of the selection on the Docker engine.
 
+use gear_spec::plan::Plan;
+
 use crate::build::{self, BuildOptions, Paths};
 use crate::cli::{BuildArgs, MessageFormat};
 use crate::engine::Engine;
@@ -7,37 +9,47 @@ use crate::error::CliError;
 use crate::progress::Reporter;
 use crate::request::Session;
 
-/// Builds, holding the workspace's build lock; fails when any layer failed.
+/// Builds the selection; fails when any layer failed.
 pub fn run(session: &Session, args: &BuildArgs) -> Result<(), CliError> {
     let selected = session.select(&args.selection)?;
     let plan = session.plan(&selected)?;
-    let gear_dir = session.ws.gear_dir();
-    let paths = Paths { state: gear_dir.join("state"), logs: gear_dir.join("logs") };
-    let _lock = crate::lock::BuildLock::acquire(&gear_dir, &session.out)?;
     let force: Vec<bool> = plan
         .layers
         .iter()
         .map(|l| args.force && (args.selection.packages.is_empty() || selected.contains(&l.index)))
         .collect();
-    let opts = BuildOptions {
-        jobs: args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
-        keep_going: args.keep_going,
-        force,
-        offline: args.offline,
-    };
-    let reporter = Reporter::new(args.message_format == MessageFormat::Json, session.out, paths.logs.clone());
-    let runtime = crate::runtime()?;
-    runtime.block_on(async {
+    let opts = BuildOptions { jobs: args.jobs.unwrap_or_else(default_jobs), keep_going: args.keep_going, force, offline: args.offline };
+    let reporter = Reporter::new(args.message_format == MessageFormat::Json, session.out, paths(session).logs);
+    crate::runtime()?.block_on(async {
         let engine = Engine::connect().await?;
-        let status = build::statuses(&engine, &plan, &paths.state).await?;
         tokio::select! {
-            _ = build::run(&engine, &plan, &status, &opts, &paths, &reporter) => Ok(()),
+            result = build_plan(&engine, session, &plan, &opts, &reporter) => result,
             _ = tokio::signal::ctrl_c() => Err(CliError::Interrupted),
         }
-    })?;
+    })
+}
+
+/// Builds what is stale in `plan` under the workspace's build lock, then reports the
+/// summary. Shared by `build` and `run`.
+pub async fn build_plan(engine: &Engine, session: &Session, plan: &Plan, opts: &BuildOptions, reporter: &Reporter) -> Result<(), CliError> {
+    let paths = paths(session);
+    let _lock = crate::lock::BuildLock::acquire(&session.ws.gear_dir(), &session.out)?;
+    let status = build::statuses(engine, plan, &paths.state).await?;
+    build::run(engine, plan, &status, opts, &paths, reporter).await;
     let counts = reporter.finish();
     if counts.failed > 0 {
         return Err(CliError::BuildFailed { failed: counts.failed, skipped: counts.skipped });
     }
     Ok(())
+}
+
+/// Where build records and logs go.
+pub fn paths(session: &Session) -> Paths {
+    let gear_dir = session.ws.gear_dir();
+    Paths { state: gear_dir.join("state"), logs: gear_dir.join("logs") }
+}
+
+/// One build per CPU.
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }

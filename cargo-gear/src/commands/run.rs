@@ -1,0 +1,61 @@
+//! `cargo gear run`: build the gear if stale, check the job, and run it as Flywheel does.
+
+use std::io::Write;
+
+use crate::build::BuildOptions;
+use crate::cli::RunArgs;
+use crate::commands::build::{build_plan, default_jobs, paths};
+use crate::engine::{Engine, StdStream};
+use crate::error::CliError;
+use crate::job::{self, RunDir};
+use crate::progress::Reporter;
+use crate::request::Session;
+
+/// Runs the gear; the process exits with the gear's exit code.
+pub fn run(session: &Session, args: &RunArgs, cwd: &std::path::Path) -> Result<(), CliError> {
+    // Everything is checked before anything is built or started.
+    let (index, job) = job::prepare(session, &args.job, cwd, false)?;
+    for w in &job.warnings {
+        session.out.warn(w);
+    }
+    let plan = session.plan(&[index])?;
+    let layer = plan.layers.last().expect("the gear is planned last").clone();
+    let version = session.graph.layer(index).decl.version.clone().unwrap_or_default();
+    let opts = BuildOptions { jobs: default_jobs(), force: vec![false; plan.layers.len()], ..Default::default() };
+    let reporter = Reporter::new(false, session.out, paths(session).logs);
+    crate::runtime()?.block_on(async {
+        let engine = Engine::connect().await?;
+        tokio::select! {
+            result = build_plan(&engine, session, &plan, &opts, &reporter) => result?,
+            _ = tokio::signal::ctrl_c() => return Err(CliError::Interrupted),
+        }
+        let dir = RunDir::create(&session.ws.gear_dir(), &layer, &version, &job)?;
+        let env = job::environment(&paths(session).state, &layer);
+        let name = job::container_name(&layer.name);
+        let mut spec = job::spec(&layer, env, dir.binds(), name.clone(), args.keep);
+        (spec.entrypoint, spec.cmd) = job::command(&layer, &args.args);
+        session.out.status("Running", format!("{} in {}", layer.reference(), dir.path.display()));
+        let mut print = |stream: StdStream, bytes: &[u8]| {
+            let _ = match stream {
+                StdStream::Stdout => std::io::stdout().lock().write_all(bytes),
+                StdStream::Stderr => std::io::stderr().lock().write_all(bytes),
+            };
+        };
+        let code = tokio::select! {
+            code = engine.run_container(spec, &mut print) => code?,
+            _ = tokio::signal::ctrl_c() => {
+                let _ = engine.remove_container(&name, true).await;
+                return Err(CliError::Interrupted);
+            }
+        };
+        let _ = std::io::stdout().flush();
+        dir.report_outputs(&session.out);
+        if args.keep {
+            session.out.note(format!("container kept: {name}"));
+        }
+        match code {
+            0 => Ok(()),
+            code => Err(CliError::GearFailed { gear: layer.name.clone(), code }),
+        }
+    })
+}
