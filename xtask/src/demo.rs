@@ -1,6 +1,10 @@
-//! `cargo xtask demo`: build the example monorepo with cargo-gear on the fixture images, then run a gear.
+//! `cargo xtask demo`: build the example monorepo with cargo-gear on the fixture images,
+//! then run a gear on a real input as Flywheel would.
+//!
+//! The demo works on a copy under `target/demo/monorepo` (a build writes each gear's
+//! manifest.json with the base image's real environment; the committed examples stay as
+//! they are), keeping the copy's `target/` so a second demo finds everything fresh.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 use std::process::Command;
@@ -14,121 +18,72 @@ const SUBSTITUTES: [(&str, &str); 2] = [
     ("python:3.12-slim", fixtures::DEBIAN_PYTHON),
 ];
 
-pub fn run(ws: &Workspace) -> Result {
-    let engine = prepare(ws, Lifetime::Ephemeral)?.ok_or_else(|| {
-        format!(
-            "the demo needs a Docker engine\n{}",
-            host::HOW_TO_GET_AN_ENGINE
-        )
-    })?;
-    cmd::run(ws.cargo().args(["build", "--package", "cargo-gear"]))?;
-    let monorepo = ws.root.join("examples/monorepo");
-    let mut build = Command::new(ws.target.join("debug/cargo-gear"));
-    build.args(["gear", "build"]);
-    for (external, fixture) in SUBSTITUTES {
-        build
-            .arg("--substitute")
-            .arg(format!("{external}={fixture}"));
-    }
-    build
-        .current_dir(&monorepo)
-        .env("DOCKER_HOST", &engine.host);
-    eprintln!(
-        "xtask: building every layer and gear of {}",
-        monorepo.display()
-    );
-    cmd::run(&mut build).map_err(|e| format!("building the example gears failed: {e}"))?;
+/// The gear the demo runs, and its input.
+const GEAR: &str = "csv-summary";
+const INPUT: &str = "table=gears/csv-summary/tests/data/example.csv";
 
-    let gear = python_gear(&monorepo)?;
-    eprintln!(
-        "xtask: running the gear `{}` (image {}:{}) on the python chain, with the image's own entrypoint",
-        gear.name, gear.image, gear.version
-    );
-    cmd::run(
-        engine
-            .docker()
-            .args(["run", "--rm", &format!("{}:{}", gear.image, gear.version)]),
-    )?;
+pub fn run(ws: &Workspace) -> Result {
+    let engine = prepare(ws, Lifetime::Ephemeral)?
+        .ok_or_else(|| format!("the demo needs a Docker engine\n{}", host::HOW_TO_GET_AN_ENGINE))?;
+    cmd::run(ws.cargo().args(["build", "--package", "cargo-gear"]))?;
+    let monorepo = ws.target.join("demo/monorepo");
+    refresh_copy(&ws.root.join("examples/monorepo"), &monorepo)?;
+
+    let cargo_gear = |args: &[&str]| {
+        let mut c = Command::new(ws.target.join("debug/cargo-gear"));
+        c.arg("gear").args(args).current_dir(&monorepo).env("DOCKER_HOST", &engine.host);
+        for (external, fixture) in SUBSTITUTES {
+            c.arg("--substitute").arg(format!("{external}={fixture}"));
+        }
+        c
+    };
+    eprintln!("xtask: the example monorepo's layers and gears, in {}", monorepo.display());
+    cmd::run(&mut cargo_gear(&["graph"]))?;
+    eprintln!("xtask: building every stale layer and gear");
+    cmd::run(&mut cargo_gear(&["build"])).map_err(|e| format!("building the example gears failed: {e}"))?;
+    eprintln!("xtask: running the gear `{GEAR}` on {INPUT}, as Flywheel would");
+    cmd::run(&mut cargo_gear(&["run", "-p", GEAR, "--input", INPUT]))
+        .map_err(|e| format!("running {GEAR} failed: {e}"))?;
+    let runs = monorepo.join("target/gear/runs");
+    let mut latest: Vec<_> = fs::read_dir(&runs)?.flatten().map(|e| e.path()).collect();
+    latest.sort();
+    if let Some(run) = latest.last() {
+        let summary = fs::read_to_string(run.join("output/summary.md"))?;
+        eprintln!("xtask: {}:\n{summary}", run.join("output/summary.md").display());
+    }
     eprintln!("xtask: demo done");
     Ok(())
 }
 
-/// The `[gear]` or `[layer]` table of a Gear.toml, as far as the demo needs it.
-#[derive(Clone, Default)]
-struct Entry {
-    is_gear: bool,
-    name: String,
-    from: Option<String>,
-    image: String,
-    version: String,
-    has_entrypoint: bool,
-}
-
-/// The first gear (by directory name) built on `python:3.12-slim`, preferring one with its own
-/// entrypoint, which runs without a Flywheel job's inputs and config.
-fn python_gear(monorepo: &Path) -> Result<Entry> {
-    let mut entries = BTreeMap::new();
-    for group in ["layers", "gears"] {
-        let mut dirs: Vec<_> = fs::read_dir(monorepo.join(group))?
-            .flatten()
-            .map(|e| e.path())
-            .collect();
-        dirs.sort();
-        for dir in dirs {
-            if let Ok(text) = fs::read_to_string(dir.join("Gear.toml")) {
-                let entry = parse(&text);
-                entries.insert(entry.name.clone(), entry);
+/// Makes `to` a copy of `from`'s files, leaving `to/target/` alone.
+fn refresh_copy(from: &Path, to: &Path) -> Result {
+    if to.exists() {
+        for entry in fs::read_dir(to)? {
+            let entry = entry?;
+            if entry.file_name() != "target" {
+                let p = entry.path();
+                if entry.file_type()?.is_dir() { fs::remove_dir_all(p)? } else { fs::remove_file(p)? }
             }
         }
     }
-    let on_python = |entry: &Entry| {
-        let mut current = entry;
-        for _ in 0..entries.len() {
-            match current.from.as_ref().and_then(|from| entries.get(from)) {
-                Some(parent) => current = parent,
-                None => break,
-            }
-        }
-        current.image == "python:3.12-slim"
-    };
-    let mut gears: Vec<&Entry> = entries
-        .values()
-        .filter(|e| e.is_gear && on_python(e))
-        .collect();
-    gears.sort_by_key(|e| !e.has_entrypoint);
-    let gear = gears
-        .first()
-        .ok_or("no gear of examples/monorepo is built on python:3.12-slim")?;
-    Ok((*gear).clone())
+    copy_tree(from, to)
 }
 
-/// Reads the top-level keys of the `[gear]` or `[layer]` table, line by line.
-fn parse(text: &str) -> Entry {
-    let mut entry = Entry::default();
-    let mut in_table = false;
-    for line in text.lines().map(str::trim) {
-        if line.starts_with('[') {
-            in_table = line == "[gear]" || line == "[layer]";
-            entry.is_gear |= line == "[gear]";
+fn copy_tree(from: &Path, to: &Path) -> Result {
+    fs::create_dir_all(to)?;
+    for entry in fs::read_dir(from)? {
+        let entry = entry?;
+        if entry.file_name() == "target" {
             continue;
         }
-        let Some((key, value)) = line.split_once('=') else {
-            continue;
-        };
-        if !in_table {
-            continue;
-        }
-        let value = value.trim().trim_matches('"').to_owned();
-        match key.trim() {
-            "name" => entry.name = value,
-            "from" => entry.from = Some(value),
-            "image" => entry.image = value,
-            "version" => entry.version = value,
-            "entrypoint" => entry.has_entrypoint = true,
-            _ => {}
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        if entry.file_type()?.is_dir() {
+            copy_tree(&src, &dst)?;
+        } else {
+            fs::copy(&src, &dst)?;
         }
     }
-    entry
+    Ok(())
 }
 
 #[cfg(test)]
@@ -136,47 +91,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn picks_the_python_gear_with_an_entrypoint() {
-        let dir = std::env::temp_dir().join(format!("xtask-demo-test-{}", std::process::id()));
-        let files = [
-            (
-                "layers/python",
-                "[layer]\nname = \"python\"\nimage = \"python:3.12-slim\"\n",
-            ),
-            (
-                "layers/fs",
-                "[layer]\nname = \"fs\"\nimage = \"freesurfer/freesurfer:7.3.2\"\n",
-            ),
-            (
-                "layers/fw-python",
-                "[layer]\nname = \"fw-python\"\nfrom = \"python\"\nimage = \"example/fw-python\"\n",
-            ),
-            (
-                "gears/a-fs",
-                "[gear]\nname = \"a-fs\"\nfrom = \"fs\"\nimage = \"example/a\"\nversion = \"1\"\nentrypoint = [\"/x\"]\n",
-            ),
-            (
-                "gears/b-py",
-                "[gear]\nname = \"b-py\"\nfrom = \"fw-python\"\nimage = \"example/b\"\nversion = \"0.1.0\"\n",
-            ),
-            (
-                "gears/c-py",
-                "# c\n[gear]\nname = \"c-py\"\nfrom = \"fw-python\"\nimage = \"example/c\"\nversion = \"2.0.0\"\nentrypoint = [\"/bin/sh\"]\n\n[gear.config.x]\nimage = \"no\"\n",
-            ),
-        ];
-        for (sub, text) in files {
-            fs::create_dir_all(dir.join(sub)).unwrap();
-            fs::write(dir.join(sub).join("Gear.toml"), text).unwrap();
-        }
-        let gear = python_gear(&dir).unwrap();
-        fs::remove_dir_all(&dir).unwrap();
-        assert_eq!(
-            (
-                gear.name.as_str(),
-                gear.image.as_str(),
-                gear.version.as_str()
-            ),
-            ("c-py", "example/c", "2.0.0")
-        );
+    fn refresh_keeps_target_and_replaces_the_rest() {
+        let t = std::env::temp_dir().join(format!("xtask-demo-test-{}", std::process::id()));
+        let (from, to) = (t.join("from"), t.join("to"));
+        fs::create_dir_all(from.join("gears/a")).unwrap();
+        fs::write(from.join("gears/a/Gear.toml"), "new").unwrap();
+        fs::create_dir_all(to.join("target/gear")).unwrap();
+        fs::write(to.join("target/gear/keep"), "cache").unwrap();
+        fs::create_dir_all(to.join("stale")).unwrap();
+        refresh_copy(&from, &to).unwrap();
+        assert_eq!(fs::read_to_string(to.join("gears/a/Gear.toml")).unwrap(), "new");
+        assert!(to.join("target/gear/keep").exists());
+        assert!(!to.join("stale").exists());
+        fs::remove_dir_all(&t).unwrap();
     }
 }
