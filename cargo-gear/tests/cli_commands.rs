@@ -192,6 +192,9 @@ fn init_scaffolds_a_gear_that_validates() {
     }
     let toml = std::fs::read_to_string(dir.join("Gear.toml")).unwrap();
     assert!(toml.contains("image = \"example/my-gear\""), "{toml}");
+    // Run directories (inputs, API keys) under target/ stay out of git.
+    let ignore = std::fs::read_to_string(root.join(".gitignore")).unwrap();
+    assert!(ignore.lines().any(|l| l.trim_end_matches('/').trim_start_matches('/') == "target"), "{ignore}");
     let out = gear(&root, &["validate"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(gear(&root, &["manifest", "--check"]).status.success());

@@ -155,6 +155,9 @@ pub fn run(global: &GlobalArgs, cwd: &Path, name: &str, from: &str, path: Option
     }
     let out = crate::output::Output::new(global.color, global.quiet);
     out.status("Created", format!("gear `{name}` in {}", dir.display()));
+    if let Some(ws) = &ws {
+        ignore_target(&ws.root, &out)?;
+    }
     if parent_image.is_none() {
         out.warn(format!("no layer named `{from}` was found in this workspace yet: declare it, then run `cargo gear manifest -p {name}`"));
         return Ok(());
@@ -164,6 +167,23 @@ pub fn run(global: &GlobalArgs, cwd: &Path, name: &str, from: &str, path: Option
     let session = Session::load(global, &dir)?;
     let selection = crate::cli::Selection { packages: vec![name.to_string()], workspace: false };
     crate::commands::manifest::run(&session, &selection, false)
+}
+
+/// Keeps `target/` (build records, run directories with inputs and API keys) out of git.
+fn ignore_target(root: &Path, out: &crate::output::Output) -> Result<(), CliError> {
+    let path = root.join(".gitignore");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(CliError::io("read", &path, e)),
+    };
+    if text.lines().map(str::trim).any(|l| matches!(l, "target" | "target/" | "/target" | "/target/")) {
+        return Ok(());
+    }
+    let sep = if text.is_empty() || text.ends_with('\n') { "" } else { "\n" };
+    std::fs::write(&path, format!("{text}{sep}/target/\n")).map_err(|e| CliError::io("write", &path, e))?;
+    out.status("Updated", format!("{}: ignoring /target/ (build records and run directories stay out of git)", path.display()));
+    Ok(())
 }
 
 #[cfg(unix)]
