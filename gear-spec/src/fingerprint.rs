@@ -70,7 +70,9 @@ impl FromStr for Fingerprint {
     type Err = ParseFingerprintError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = || ParseFingerprintError { input: s.to_string() };
+        let err = || ParseFingerprintError {
+            input: s.to_string(),
+        };
         let digits = s.strip_prefix("sha256:").ok_or_else(err)?;
         parse_hex32(digits).map(Fingerprint).ok_or_else(err)
     }
@@ -180,7 +182,12 @@ fn encode<S: Sink>(input: &FingerprintInput, sink: &mut S) {
     e.tag(b'F');
     let mut files: Vec<&FileDigest> = input.files.iter().collect();
     files.sort_by(|a, b| {
-        (a.tar_path.as_str(), a.executable, a.size, &a.sha256).cmp(&(b.tar_path.as_str(), b.executable, b.size, &b.sha256))
+        (a.tar_path.as_str(), a.executable, a.size, &a.sha256).cmp(&(
+            b.tar_path.as_str(),
+            b.executable,
+            b.size,
+            &b.sha256,
+        ))
     });
     e.u64(files.len() as u64);
     for f in files {
@@ -243,7 +250,10 @@ impl<S: Sink> Encoder<'_, S> {
 pub enum FingerprintError {
     /// A context file could not be read.
     #[error("cannot read {} (build context `{tar_path}`)", path.display())]
-    #[diagnostic(code(gear::hash), help("check that the file is readable, or exclude it in .gearignore"))]
+    #[diagnostic(
+        code(gear::hash),
+        help("check that the file is readable, or exclude it in .gearignore")
+    )]
     Read {
         /// The file on disk.
         path: PathBuf,
@@ -255,7 +265,10 @@ pub enum FingerprintError {
     },
     /// A context file is not a regular file any more.
     #[error("{} (build context `{tar_path}`) is not a regular file", path.display())]
-    #[diagnostic(code(gear::hash), help("the directory changed while cargo-gear was reading it; run the command again"))]
+    #[diagnostic(
+        code(gear::hash),
+        help("the directory changed while cargo-gear was reading it; run the command again")
+    )]
     NotAFile {
         /// The file on disk.
         path: PathBuf,
@@ -264,7 +277,10 @@ pub enum FingerprintError {
     },
     /// The hash cache could not be written.
     #[error("cannot write the hash cache {}", path.display())]
-    #[diagnostic(code("gear::hash-cache"), help("check that the directory is writable; deleting the cache file is always safe"))]
+    #[diagnostic(
+        code("gear::hash-cache"),
+        help("check that the directory is writable; deleting the cache file is always safe")
+    )]
     CacheWrite {
         /// The cache file (or its temporary file).
         path: PathBuf,
@@ -276,19 +292,30 @@ pub enum FingerprintError {
 
 /// Hashes every context file, in parallel, through `cache` (which it updates). The result
 /// is in the order of `files`.
-pub fn digest_files(files: &[ContextFile], cache: &HashCache) -> Result<Vec<FileDigest>, FingerprintError> {
+pub fn digest_files(
+    files: &[ContextFile],
+    cache: &HashCache,
+) -> Result<Vec<FileDigest>, FingerprintError> {
     files
         .par_iter()
         .map(|f| {
             let (size, sha256) = cache.digest(&f.source).map_err(|e| match e {
-                cache::DigestError::Io(source) => {
-                    FingerprintError::Read { path: f.source.clone(), tar_path: f.tar_path.clone(), source }
-                }
-                cache::DigestError::NotAFile => {
-                    FingerprintError::NotAFile { path: f.source.clone(), tar_path: f.tar_path.clone() }
-                }
+                cache::DigestError::Io(source) => FingerprintError::Read {
+                    path: f.source.clone(),
+                    tar_path: f.tar_path.clone(),
+                    source,
+                },
+                cache::DigestError::NotAFile => FingerprintError::NotAFile {
+                    path: f.source.clone(),
+                    tar_path: f.tar_path.clone(),
+                },
             })?;
-            Ok(FileDigest { tar_path: f.tar_path.clone(), executable: f.executable, size, sha256 })
+            Ok(FileDigest {
+                tar_path: f.tar_path.clone(),
+                executable: f.executable,
+                size,
+                sha256,
+            })
         })
         .collect()
 }
@@ -333,7 +360,8 @@ mod hex_digest {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
         let s = String::deserialize(d)?;
-        super::parse_hex32(&s).ok_or_else(|| serde::de::Error::custom(format!("expected 64 hex digits, got `{s}`")))
+        super::parse_hex32(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("expected 64 hex digits, got `{s}`")))
     }
 }
 
@@ -342,7 +370,12 @@ mod tests {
     use super::*;
 
     fn digest(path: &str, fill: u8) -> FileDigest {
-        FileDigest { tar_path: path.to_string(), executable: false, size: 3, sha256: [fill; 32] }
+        FileDigest {
+            tar_path: path.to_string(),
+            executable: false,
+            size: 3,
+            sha256: [fill; 32],
+        }
     }
 
     fn base_fp(files: &[FileDigest], args: &IndexMap<String, String>) -> Fingerprint {
@@ -364,8 +397,21 @@ mod tests {
         assert_eq!(s.len(), 7 + 64);
         assert_eq!(fp.short(), "00070e151c23");
         assert_eq!(s.parse::<Fingerprint>().unwrap(), fp);
-        assert_eq!(s.to_uppercase().replacen("SHA256", "sha256", 1).parse::<Fingerprint>().unwrap(), fp);
-        for bad in ["", "sha256:", "sha256:zz", &s[7..], &format!("{s}0"), "sha512:00"] {
+        assert_eq!(
+            s.to_uppercase()
+                .replacen("SHA256", "sha256", 1)
+                .parse::<Fingerprint>()
+                .unwrap(),
+            fp
+        );
+        for bad in [
+            "",
+            "sha256:",
+            "sha256:zz",
+            &s[7..],
+            &format!("{s}0"),
+            "sha512:00",
+        ] {
             assert!(bad.parse::<Fingerprint>().is_err(), "{bad}");
         }
     }
@@ -378,7 +424,12 @@ mod tests {
         assert_eq!(serde_json::from_str::<Fingerprint>(&json).unwrap(), fp);
         assert!(serde_json::from_str::<Fingerprint>("\"sha256:12\"").is_err());
 
-        let d = FileDigest { tar_path: "copy/run.py".into(), executable: true, size: 5, sha256: [1; 32] };
+        let d = FileDigest {
+            tar_path: "copy/run.py".into(),
+            executable: true,
+            size: 5,
+            sha256: [1; 32],
+        };
         let json = serde_json::to_value(&d).unwrap();
         assert_eq!(json["sha256"], "01".repeat(32));
         assert_eq!(serde_json::from_value::<FileDigest>(json).unwrap(), d);
@@ -386,13 +437,18 @@ mod tests {
 
     #[test]
     fn known_vector() {
-        assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]
     fn order_of_files_and_args_does_not_matter() {
-        let args1: IndexMap<String, String> = [("A".into(), "1".into()), ("B".into(), "2".into())].into();
-        let args2: IndexMap<String, String> = [("B".into(), "2".into()), ("A".into(), "1".into())].into();
+        let args1: IndexMap<String, String> =
+            [("A".into(), "1".into()), ("B".into(), "2".into())].into();
+        let args2: IndexMap<String, String> =
+            [("B".into(), "2".into()), ("A".into(), "1".into())].into();
         let f1 = [digest("copy/a", 1), digest("copy/b", 2)];
         let f2 = [digest("copy/b", 2), digest("copy/a", 1)];
         assert_eq!(base_fp(&f1, &args1), base_fp(&f2, &args2));
@@ -404,12 +460,21 @@ mod tests {
         let none = IndexMap::new();
         let parent = Fingerprint([0; 32]);
         let fp = |dockerfile: &str, generated: &[(&str, &[u8])]| {
-            fingerprint(&FingerprintInput { parent: ParentInput::Built(&parent), dockerfile, generated, files: &[], args: &none })
+            fingerprint(&FingerprintInput {
+                parent: ParentInput::Built(&parent),
+                dockerfile,
+                generated,
+                files: &[],
+                args: &none,
+            })
         };
         // Bytes moved between adjacent fields.
         assert_ne!(fp("ab", &[("c", b"")]), fp("a", &[("bc", b"")]));
         assert_ne!(fp("", &[("ab", b"c")]), fp("", &[("a", b"bc")]));
-        assert_ne!(fp("", &[("a", b"b"), ("c", b"d")]), fp("", &[("a", b"b\x01\0\0\0\0\0\0\0c\x01\0\0\0\0\0\0\0d")]));
+        assert_ne!(
+            fp("", &[("a", b"b"), ("c", b"d")]),
+            fp("", &[("a", b"b\x01\0\0\0\0\0\0\0c\x01\0\0\0\0\0\0\0d")])
+        );
         // External parent: reference vs digest.
         let ext = |reference, digest| {
             fingerprint(&FingerprintInput {
@@ -441,16 +506,42 @@ mod tests {
     fn canonical(input: &FingerprintInput) -> Canonical {
         let parent = match input.parent {
             ParentInput::Built(fp) => (1, fp.0.to_vec(), None),
-            ParentInput::External { reference, digest } => (2, reference.into(), digest.map(Into::into)),
+            ParentInput::External { reference, digest } => {
+                (2, reference.into(), digest.map(Into::into))
+            }
         };
-        let mut generated: Vec<_> = input.generated.iter().map(|(p, b)| (p.as_bytes().to_vec(), b.to_vec())).collect();
+        let mut generated: Vec<_> = input
+            .generated
+            .iter()
+            .map(|(p, b)| (p.as_bytes().to_vec(), b.to_vec()))
+            .collect();
         generated.sort();
-        let mut files: Vec<_> =
-            input.files.iter().map(|f| (f.tar_path.as_bytes().to_vec(), f.executable, f.size, f.sha256)).collect();
+        let mut files: Vec<_> = input
+            .files
+            .iter()
+            .map(|f| {
+                (
+                    f.tar_path.as_bytes().to_vec(),
+                    f.executable,
+                    f.size,
+                    f.sha256,
+                )
+            })
+            .collect();
         files.sort();
-        let mut args: Vec<_> = input.args.iter().map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec())).collect();
+        let mut args: Vec<_> = input
+            .args
+            .iter()
+            .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+            .collect();
         args.sort();
-        Canonical { parent, dockerfile: input.dockerfile.into(), generated, files, args }
+        Canonical {
+            parent,
+            dockerfile: input.dockerfile.into(),
+            generated,
+            files,
+            args,
+        }
     }
 
     /// Reads an encoding back. That this exists (and round-trips) proves the encoding is
@@ -493,7 +584,9 @@ mod tests {
         expect(b, b'D')?;
         let dockerfile = bytes(b)?;
         expect(b, b'G')?;
-        let generated = (0..u64(b)?).map(|_| Some((bytes(b)?, bytes(b)?))).collect::<Option<Vec<_>>>()?;
+        let generated = (0..u64(b)?)
+            .map(|_| Some((bytes(b)?, bytes(b)?)))
+            .collect::<Option<Vec<_>>>()?;
         expect(b, b'F')?;
         let files = (0..u64(b)?)
             .map(|_| {
@@ -507,8 +600,16 @@ mod tests {
             })
             .collect::<Option<Vec<_>>>()?;
         expect(b, b'A')?;
-        let args = (0..u64(b)?).map(|_| Some((bytes(b)?, bytes(b)?))).collect::<Option<Vec<_>>>()?;
-        b.is_empty().then_some(Canonical { parent, dockerfile, generated, files, args })
+        let args = (0..u64(b)?)
+            .map(|_| Some((bytes(b)?, bytes(b)?)))
+            .collect::<Option<Vec<_>>>()?;
+        b.is_empty().then_some(Canonical {
+            parent,
+            dockerfile,
+            generated,
+            files,
+            args,
+        })
     }
 
     proptest::proptest! {
@@ -549,6 +650,9 @@ mod tests {
         // Pins the encoding (value checked against an independent Python encoder). If it
         // changes, the encoding changed: that is deliberate only with a FORMAT_VERSION bump.
         let fp = base_fp(&[digest("copy/a", 1)], &[("A".into(), "1".into())].into());
-        assert_eq!(fp.to_string(), "sha256:70a799f1a01bb07407d2ba7bce45fc8717d8f2c797be857e0305957a88491a9d");
+        assert_eq!(
+            fp.to_string(),
+            "sha256:70a799f1a01bb07407d2ba7bce45fc8717d8f2c797be857e0305957a88491a9d"
+        );
     }
 }

@@ -56,7 +56,11 @@ version = "1"
 /// A gear directory with everything `select` must sort out.
 #[cfg(unix)]
 fn populate(dir: &Path) {
-    write(dir, ".gearignore", "# comments are fine\n*.log\ntests/\n!keep.log\n");
+    write(
+        dir,
+        ".gearignore",
+        "# comments are fine\n*.log\ntests/\n!keep.log\n",
+    );
     write(dir, ".dockerignore", "secret.txt\n/docs/draft.md\n");
     write(dir, "manifest.json", "{}");
     write(dir, "run.py", "print('run')\n");
@@ -67,7 +71,11 @@ fn populate(dir: &Path) {
     write(dir, "app/util/helpers.py", "helpers\n");
     write(dir, "app/debug.log", "noise\n");
     write(dir, "app/keep.log", "kept by a negated pattern\n");
-    write(dir, "app/target/keep.txt", "only the top-level target/ is excluded\n");
+    write(
+        dir,
+        "app/target/keep.txt",
+        "only the top-level target/ is excluded\n",
+    );
     write(dir, "app/Gear.toml", "# never copied, wherever it is\n");
     write(dir, "app/manifest.json", "{\"nested\": \"kept\"}\n");
     write(dir, "docs/draft.md", "draft\n");
@@ -113,7 +121,10 @@ fn whole_gear_directory() {
     let f = |p: &str| cx.get(p).unwrap();
     // A symlink: the link's path, the target's content.
     assert_eq!(f("copy/main-link.py").source, canon.join("app/main.py"));
-    assert_eq!(f("copy/util-link/helpers.py").source, canon.join("app/util/helpers.py"));
+    assert_eq!(
+        f("copy/util-link/helpers.py").source,
+        canon.join("app/util/helpers.py")
+    );
     // Executable: on-disk bit, or the run file.
     assert!(f("copy/tool.sh").executable);
     assert!(f("copy/run.py").executable);
@@ -124,7 +135,9 @@ fn whole_gear_directory() {
 #[cfg(unix)]
 #[test]
 fn copy_subset() {
-    let (root, dir) = layer_dir(&format!("{GEAR}copy = [\"app/util\", \"./run.py\", \"tests\", \"secret.txt\", \"app/util/helpers.py\", \"Gear.toml\"]\n"));
+    let (root, dir) = layer_dir(&format!(
+        "{GEAR}copy = [\"app/util\", \"./run.py\", \"tests\", \"secret.txt\", \"app/util/helpers.py\", \"Gear.toml\"]\n"
+    ));
     populate(&dir);
     let cx = context::select(&load(&root, &dir)).unwrap();
     // Ignored entries stay ignored even when named; duplicates collapse.
@@ -176,15 +189,28 @@ files = { "/usr/local/freesurfer/license.txt" = "license.txt", "/opt/conf" = "co
     write(&dir, ".gearignore", "license.txt\nconf/\n"); // ignore files do not apply to `files`
     write(&dir, "other.txt", "not copied\n");
     let cx = context::select(&load(&root, &dir)).unwrap();
-    assert_eq!(tar_paths(&cx), ["files/conf/a.yml", "files/conf/sub/b.yml", "files/license.txt"]);
+    assert_eq!(
+        tar_paths(&cx),
+        [
+            "files/conf/a.yml",
+            "files/conf/sub/b.yml",
+            "files/license.txt"
+        ]
+    );
     assert_eq!(cx.copy_dest, None);
     assert_eq!(cx.run_file, None);
     assert_eq!(
         cx.placed,
         [
-            ("/usr/local/freesurfer/license.txt".to_string(), "files/license.txt".to_string()),
+            (
+                "/usr/local/freesurfer/license.txt".to_string(),
+                "files/license.txt".to_string()
+            ),
             ("/opt/conf".to_string(), "files/conf".to_string()),
-            ("/etc/again.txt".to_string(), "files/license.txt".to_string()),
+            (
+                "/etc/again.txt".to_string(),
+                "files/license.txt".to_string()
+            ),
         ]
     );
 }
@@ -203,36 +229,62 @@ fn plain_layer_copy_goes_to_workdir() {
     let toml = "[layer]\nname = \"l\"\nfrom = \"base\"\nimage = \"x/l\"\ncopy = [\"src\"]\n";
     let (root, dir) = layer_dir(toml);
     write(&dir, "src/a.py", "a\n");
-    assert_eq!(context::select(&load(&root, &dir)).unwrap().copy_dest.as_deref(), Some("/"));
+    assert_eq!(
+        context::select(&load(&root, &dir))
+            .unwrap()
+            .copy_dest
+            .as_deref(),
+        Some("/")
+    );
 
     // An empty copy list, or one whose files are all ignored, copies nothing.
     let toml = "[layer]\nname = \"l\"\nfrom = \"base\"\nimage = \"x/l\"\ncopy = []\n";
     let (root, dir) = layer_dir(toml);
-    assert_eq!(context::select(&load(&root, &dir)).unwrap(), Context::default());
+    assert_eq!(
+        context::select(&load(&root, &dir)).unwrap(),
+        Context::default()
+    );
 }
 
 #[test]
 fn external_layer_has_no_context() {
     let (root, dir) = layer_dir("[layer]\nname = \"e\"\nimage = \"debian:12\"\n");
     write(&dir, "stuff.txt", "x");
-    assert_eq!(context::select(&load(&root, &dir)).unwrap(), Context::default());
+    assert_eq!(
+        context::select(&load(&root, &dir)).unwrap(),
+        Context::default()
+    );
 }
 
 #[test]
 fn the_example_monorepo() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/monorepo").canonicalize().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/monorepo")
+        .canonicalize()
+        .unwrap();
     let recon = Layer::load(&root.join("gears/recon-all"), &root).unwrap();
     let cx = context::select(&recon).unwrap();
     let paths = tar_paths(&cx);
     assert!(paths.contains(&"copy/run.py"), "{paths:?}");
-    assert!(!paths.iter().any(|p| p.starts_with("copy/tests/") || p.ends_with(".pyc")), "{paths:?}");
+    assert!(
+        !paths
+            .iter()
+            .any(|p| p.starts_with("copy/tests/") || p.ends_with(".pyc")),
+        "{paths:?}"
+    );
     assert!(!paths.contains(&"copy/manifest.json") && !paths.contains(&"copy/Gear.toml"));
     assert_eq!(cx.run_file.as_deref(), Some("copy/run.py"));
 
     let fw = Layer::load(&root.join("layers/fw-freesurfer"), &root).unwrap();
     let cx = context::select(&fw).unwrap();
     assert_eq!(tar_paths(&cx), ["files/license.txt"]);
-    assert_eq!(cx.placed, [("/usr/local/freesurfer/license.txt".to_string(), "files/license.txt".to_string())]);
+    assert_eq!(
+        cx.placed,
+        [(
+            "/usr/local/freesurfer/license.txt".to_string(),
+            "files/license.txt".to_string()
+        )]
+    );
 }
 
 #[cfg(unix)]
@@ -274,16 +326,32 @@ run-file = "rnu.py"
         ]
     );
     let by_entry = |text: &str| problems.iter().find(|p| span_text(p) == text).unwrap();
-    assert_eq!(by_entry("\"ap\"").help.as_deref(), Some("did you mean `app`?"));
-    assert_eq!(by_entry("\"app/mian.py\"").help.as_deref(), Some("did you mean `app/main.py`?"));
-    assert_eq!(by_entry("\"licnse.txt\"").help.as_deref(), Some("did you mean `license.txt`?"));
-    assert_eq!(by_entry("\"rnu.py\"").help.as_deref(), Some("did you mean `run.py`?"));
+    assert_eq!(
+        by_entry("\"ap\"").help.as_deref(),
+        Some("did you mean `app`?")
+    );
+    assert_eq!(
+        by_entry("\"app/mian.py\"").help.as_deref(),
+        Some("did you mean `app/main.py`?")
+    );
+    assert_eq!(
+        by_entry("\"licnse.txt\"").help.as_deref(),
+        Some("did you mean `license.txt`?")
+    );
+    assert_eq!(
+        by_entry("\"rnu.py\"").help.as_deref(),
+        Some("did you mean `run.py`?")
+    );
     let escape = by_entry("\"app\"");
     assert!(escape.message.contains("g/app/up"), "{}", escape.message);
     assert_eq!(escape.label.as_deref(), Some("copying `app`"));
     for p in &problems {
         assert!(p.help.is_some() && p.label.is_some(), "{p:?}");
-        assert!(p.location().unwrap().starts_with("g/Gear.toml:"), "{:?}", p.location());
+        assert!(
+            p.location().unwrap().starts_with("g/Gear.toml:"),
+            "{:?}",
+            p.location()
+        );
     }
 }
 
@@ -297,8 +365,17 @@ fn problems_while_walking_the_whole_gear_point_at_the_table() {
     symlink(&dir, ".", "self"); // a loop
     let problems = context::select(&load(&root, &dir)).unwrap_err().0;
     let got: Vec<(&str, &str)> = problems.iter().map(|p| (p.code, span_text(p))).collect();
-    assert_eq!(got, [("gear::symlink-escape", "[gear]"), ("gear::symlink-loop", "[gear]")]);
-    assert_eq!(problems[0].label.as_deref(), Some("this gear copies its whole directory"));
+    assert_eq!(
+        got,
+        [
+            ("gear::symlink-escape", "[gear]"),
+            ("gear::symlink-loop", "[gear]")
+        ]
+    );
+    assert_eq!(
+        problems[0].label.as_deref(),
+        Some("this gear copies its whole directory")
+    );
 }
 
 #[cfg(unix)]
@@ -328,7 +405,11 @@ fn unreadable_directory() {
     chmod(&dir, "locked", 0o755);
     assert_eq!(problems.len(), 1);
     assert_eq!(problems[0].code, "gear::read");
-    assert!(problems[0].message.contains("g/locked"), "{}", problems[0].message);
+    assert!(
+        problems[0].message.contains("g/locked"),
+        "{}",
+        problems[0].message
+    );
 }
 
 #[test]
@@ -351,5 +432,20 @@ fn bad_ignore_pattern() {
     assert_eq!(problems[0].code, "gear::ignore-file");
     assert_eq!(span_text(&problems[0]), "bad{a,b");
     assert_eq!(problems[0].location().unwrap(), "g/.gearignore:2:1");
-    assert!(problems[0].message.contains("unclosed alternate group"), "{}", problems[0].message);
+    assert!(
+        problems[0].message.contains("unclosed alternate group"),
+        "{}",
+        problems[0].message
+    );
+}
+
+#[test]
+fn files_source_without_files() {
+    let toml = "[layer]\nname = \"l\"\nfrom = \"base\"\nimage = \"x/l\"\nfiles = { \"/opt/empty\" = \"empty\" }\n";
+    let (root, dir) = layer_dir(toml);
+    fs::create_dir_all(dir.join("empty/nested")).unwrap();
+    let problems = context::select(&load(&root, &dir)).unwrap_err().0;
+    assert_eq!(problems.len(), 1);
+    assert_eq!(problems[0].code, "gear::path-empty");
+    assert_eq!(span_text(&problems[0]), "\"empty\"");
 }

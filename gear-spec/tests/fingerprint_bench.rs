@@ -5,9 +5,9 @@
 use std::fs;
 use std::time::{Duration, Instant};
 
+use gear_spec::Layer;
 use gear_spec::context;
 use gear_spec::fingerprint::{self, HashCache};
-use gear_spec::Layer;
 
 const DIRS: usize = 100;
 const FILES_PER_DIR: usize = 1000;
@@ -15,7 +15,10 @@ const FILES_PER_DIR: usize = 1000;
 fn time<T>(what: &str, f: impl FnOnce() -> T) -> T {
     let start = Instant::now();
     let value = f();
-    println!("{what:<44} {:>9.1} ms", start.elapsed().as_secs_f64() * 1000.0);
+    println!(
+        "{what:<44} {:>9.1} ms",
+        start.elapsed().as_secs_f64() * 1000.0
+    );
     value
 }
 
@@ -25,7 +28,11 @@ fn hundred_thousand_files() {
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("big-gear");
     fs::create_dir_all(&dir).unwrap();
-    fs::write(dir.join("Gear.toml"), "[gear]\nname = \"big\"\nfrom = \"base\"\nimage = \"x/big\"\nversion = \"1\"\n").unwrap();
+    fs::write(
+        dir.join("Gear.toml"),
+        "[gear]\nname = \"big\"\nfrom = \"base\"\nimage = \"x/big\"\nversion = \"1\"\n",
+    )
+    .unwrap();
     fs::write(dir.join(".gearignore"), "*.log\n").unwrap();
     time("create 100k files", || {
         for d in 0..DIRS {
@@ -46,18 +53,31 @@ fn hundred_thousand_files() {
 
     let cache_path = root.path().join("target/gear/hash-cache");
     let cache = HashCache::load(&cache_path);
-    let cold = time("digest_files, empty cache (reads everything)", || fingerprint::digest_files(&cx.files, &cache).unwrap());
+    let cold = time("digest_files, empty cache (reads everything)", || {
+        fingerprint::digest_files(&cx.files, &cache).unwrap()
+    });
     println!("  {:?}", cache.stats());
-    time("HashCache::save (100k entries)", || cache.save(&cache_path).unwrap());
-    println!("  cache file: {} bytes", fs::metadata(&cache_path).unwrap().len());
+    time("HashCache::save (100k entries)", || {
+        cache.save(&cache_path).unwrap()
+    });
+    println!(
+        "  cache file: {} bytes",
+        fs::metadata(&cache_path).unwrap().len()
+    );
 
-    let loaded = time("HashCache::load (100k entries)", || HashCache::load(&cache_path));
+    let loaded = time("HashCache::load (100k entries)", || {
+        HashCache::load(&cache_path)
+    });
     assert_eq!(loaded.len(), DIRS * FILES_PER_DIR);
-    let warm = time("digest_files, warm cache (stat only)", || fingerprint::digest_files(&cx.files, &loaded).unwrap());
+    let warm = time("digest_files, warm cache (stat only)", || {
+        fingerprint::digest_files(&cx.files, &loaded).unwrap()
+    });
     assert_eq!(cold, warm);
     println!("  {:?}", loaded.stats());
     assert_eq!(loaded.stats().misses, 0);
-    time("HashCache::save, nothing changed", || loaded.save(&cache_path).unwrap());
+    time("HashCache::save, nothing changed", || {
+        loaded.save(&cache_path).unwrap()
+    });
 
     // Median of a few runs for the cache file alone.
     let mut loads: Vec<f64> = (0..5)
@@ -69,7 +89,10 @@ fn hundred_thousand_files() {
         })
         .collect();
     loads.sort_by(f64::total_cmp);
-    println!("{:<44} {:>9.1} ms", "HashCache::load, median of 5", loads[2]);
+    println!(
+        "{:<44} {:>9.1} ms",
+        "HashCache::load, median of 5", loads[2]
+    );
 
     // The same data as JSON, for comparison.
     let rows: Vec<serde_json::Value> = cx
@@ -83,7 +106,11 @@ fn hundred_thousand_files() {
             })
         })
         .collect();
-    let json = time("JSON: serialize the same 100k entries", || serde_json::to_vec(&rows).unwrap());
+    let json = time("JSON: serialize the same 100k entries", || {
+        serde_json::to_vec(&rows).unwrap()
+    });
     println!("  JSON size: {} bytes", json.len());
-    time("JSON: parse them back", || serde_json::from_slice::<Vec<serde_json::Value>>(&json).unwrap());
+    time("JSON: parse them back", || {
+        serde_json::from_slice::<Vec<serde_json::Value>>(&json).unwrap()
+    });
 }

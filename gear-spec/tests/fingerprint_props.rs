@@ -7,7 +7,9 @@ use std::path::Path;
 
 use gear_spec::Layer;
 use gear_spec::context;
-use gear_spec::fingerprint::{self, FileDigest, Fingerprint, FingerprintInput, HashCache, ParentInput};
+use gear_spec::fingerprint::{
+    self, FileDigest, Fingerprint, FingerprintInput, HashCache, ParentInput,
+};
 use indexmap::IndexMap;
 use proptest::collection::{btree_map, vec};
 use proptest::prelude::*;
@@ -32,9 +34,16 @@ impl Input {
     fn fingerprint(&self) -> Fingerprint {
         let parent = match &self.parent {
             Parent::Built(fp) => ParentInput::Built(fp),
-            Parent::External(reference, digest) => ParentInput::External { reference, digest: digest.as_deref() },
+            Parent::External(reference, digest) => ParentInput::External {
+                reference,
+                digest: digest.as_deref(),
+            },
         };
-        let generated: Vec<(&str, &[u8])> = self.generated.iter().map(|(p, b)| (p.as_str(), b.as_slice())).collect();
+        let generated: Vec<(&str, &[u8])> = self
+            .generated
+            .iter()
+            .map(|(p, b)| (p.as_str(), b.as_slice()))
+            .collect();
         fingerprint::fingerprint(&FingerprintInput {
             parent,
             dockerfile: &self.dockerfile,
@@ -48,21 +57,36 @@ impl Input {
 fn input() -> impl Strategy<Value = Input> {
     let parent = prop_oneof![
         any::<[u8; 32]>().prop_map(|b| Parent::Built(Fingerprint(b))),
-        ("[a-z0-9./:-]{1,24}", proptest::option::of("sha256:[0-9a-f]{16}")).prop_map(|(r, d)| Parent::External(r, d)),
+        (
+            "[a-z0-9./:-]{1,24}",
+            proptest::option::of("sha256:[0-9a-f]{16}")
+        )
+            .prop_map(|(r, d)| Parent::External(r, d)),
     ];
     let generated = btree_map("[a-z./]{1,16}", vec(any::<u8>(), 0..24), 0..3);
-    let files = btree_map("(copy|files)/[a-z0-9/._-]{1,16}", (any::<bool>(), any::<u64>(), any::<[u8; 32]>()), 0..8);
+    let files = btree_map(
+        "(copy|files)/[a-z0-9/._-]{1,16}",
+        (any::<bool>(), any::<u64>(), any::<[u8; 32]>()),
+        0..8,
+    );
     let args = btree_map("[A-Z_]{1,8}", "[ -~]{0,12}", 0..4);
-    (parent, "[ -~\n]{0,120}", generated, files, args).prop_map(|(parent, dockerfile, generated, files, args)| Input {
-        parent,
-        dockerfile,
-        generated: generated.into_iter().collect(),
-        files: files
-            .into_iter()
-            .map(|(tar_path, (executable, size, sha256))| FileDigest { tar_path, executable, size, sha256 })
-            .collect(),
-        args: args.into_iter().collect(),
-    })
+    (parent, "[ -~\n]{0,120}", generated, files, args).prop_map(
+        |(parent, dockerfile, generated, files, args)| Input {
+            parent,
+            dockerfile,
+            generated: generated.into_iter().collect(),
+            files: files
+                .into_iter()
+                .map(|(tar_path, (executable, size, sha256))| FileDigest {
+                    tar_path,
+                    executable,
+                    size,
+                    sha256,
+                })
+                .collect(),
+            args: args.into_iter().collect(),
+        },
+    )
 }
 
 /// Number of kinds of single changes [`mutate`] knows.
@@ -83,7 +107,11 @@ fn mutate(input: &mut Input, kind: u8, at: usize, bit: u8) {
         0 | 1 => input.dockerfile.push(char::from(b' ' + bit % 90)),
         // Generated files: a content byte, the path, one removed, one added.
         2 if input.generated.iter().any(|(_, b)| !b.is_empty()) => {
-            let (_, bytes) = input.generated.iter_mut().find(|(_, b)| !b.is_empty()).unwrap();
+            let (_, bytes) = input
+                .generated
+                .iter_mut()
+                .find(|(_, b)| !b.is_empty())
+                .unwrap();
             let i = at % bytes.len();
             flip(&mut bytes[i]);
         }
@@ -119,7 +147,12 @@ fn mutate(input: &mut Input, kind: u8, at: usize, bit: u8) {
             let n = input.files.len();
             input.files.remove(at % n);
         }
-        6..=11 => input.files.push(FileDigest { tar_path: "copy/NEW".into(), executable: false, size: 0, sha256: [bit; 32] }),
+        6..=11 => input.files.push(FileDigest {
+            tar_path: "copy/NEW".into(),
+            executable: false,
+            size: 0,
+            sha256: [bit; 32],
+        }),
         // Args: a value, a key, one removed, one added.
         12 if !input.args.is_empty() => {
             let n = input.args.len();

@@ -26,10 +26,11 @@
 //! beside the cache and renames it over the cache.
 
 use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
 use std::fs::{self, File, Metadata};
 use std::hash::BuildHasher;
 use std::io::{self, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -64,14 +65,25 @@ impl Stat {
             use std::os::unix::fs::MetadataExt;
             Stat {
                 size: meta.size(),
-                mtime_ns: meta.mtime().saturating_mul(1_000_000_000).saturating_add(meta.mtime_nsec()),
-                ctime_ns: meta.ctime().saturating_mul(1_000_000_000).saturating_add(meta.ctime_nsec()),
+                mtime_ns: meta
+                    .mtime()
+                    .saturating_mul(1_000_000_000)
+                    .saturating_add(meta.mtime_nsec()),
+                ctime_ns: meta
+                    .ctime()
+                    .saturating_mul(1_000_000_000)
+                    .saturating_add(meta.ctime_nsec()),
                 inode: meta.ino(),
             }
         }
         #[cfg(not(unix))]
         {
-            Stat { size: meta.len(), mtime_ns: meta.modified().map(ns_since_epoch).unwrap_or(i64::MAX), ctime_ns: 0, inode: 0 }
+            Stat {
+                size: meta.len(),
+                mtime_ns: meta.modified().map(ns_since_epoch).unwrap_or(i64::MAX),
+                ctime_ns: 0,
+                inode: 0,
+            }
         }
     }
 
@@ -110,7 +122,9 @@ pub struct CacheStats {
 
 /// Digests of files by path and stat; shared between threads (sharded locks).
 pub struct HashCache {
-    shards: Box<[Mutex<HashMap<PathBuf, Entry>>]>,
+    /// Keyed by the path as an `OsString`: hashed as plain bytes, unlike `Path`, whose
+    /// `Hash` walks components (several times slower for 100k loads).
+    shards: Box<[Mutex<HashMap<OsString, Entry>>]>,
     hasher: std::collections::hash_map::RandomState,
     changed: AtomicBool,
     hits: AtomicU64,
@@ -133,7 +147,10 @@ impl Default for HashCache {
 
 impl std::fmt::Debug for HashCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HashCache").field("len", &self.len()).field("stats", &self.stats()).finish()
+        f.debug_struct("HashCache")
+            .field("len", &self.len())
+            .field("stats", &self.stats())
+            .finish()
     }
 }
 
@@ -154,13 +171,26 @@ impl HashCache {
     /// the cache only saves time, it never makes a run fail.
     pub fn load(path: &Path) -> HashCache {
         let cache = HashCache::default();
-        if let Ok(bytes) = fs::read(path)
-            && let Some(entries) = decode(&bytes)
-        {
-            for (path, stat, sha256) in entries {
-                let shard = cache.shard(&path);
-                shard.lock().unwrap().insert(path, Entry { stat, sha256, used: false });
-            }
+        let Ok(bytes) = fs::read(path) else {
+            return cache;
+        };
+        let Some(entries) = decode(&bytes) else {
+            return cache;
+        };
+        // Group by shard first: one lock and one allocation per shard.
+        let mut by_shard: Vec<Vec<(OsString, Entry)>> = (0..SHARDS).map(|_| Vec::new()).collect();
+        for (path, stat, sha256) in entries {
+            let entry = Entry {
+                stat,
+                sha256,
+                used: false,
+            };
+            by_shard[cache.shard_index(&path)].push((path, entry));
+        }
+        for (shard, entries) in cache.shards.iter().zip(by_shard) {
+            let mut map = shard.lock().unwrap();
+            map.reserve(entries.len());
+            map.extend(entries);
         }
         cache
     }
@@ -172,13 +202,33 @@ impl HashCache {
         if !self.changed.load(Ordering::Acquire) {
             return Ok(());
         }
-        let mut entries: Vec<(PathBuf, Entry)> = Vec::with_capacity(self.len());
-        for shard in self.shards.iter() {
-            entries.extend(shard.lock().unwrap().iter().map(|(p, e)| (p.clone(), *e)));
+        // Forget files that are gone (only entries unused this run can be: used ones were
+        // just stat'ed).
+        let unused: Vec<OsString> = self
+            .shards
+            .iter()
+            .flat_map(|shard| {
+                let map = shard.lock().unwrap();
+                map.iter()
+                    .filter(|(_, e)| !e.used)
+                    .map(|(p, _)| p.clone())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let gone: Vec<OsString> = unused
+            .into_par_iter()
+            .filter(|p| fs::symlink_metadata(p).is_err())
+            .collect();
+        for p in gone {
+            self.shards[self.shard_index(&p)].lock().unwrap().remove(&p);
         }
-        let entries: Vec<(PathBuf, Entry)> =
-            entries.into_par_iter().filter(|(p, e)| e.used || fs::symlink_metadata(p).is_ok()).collect();
-        let bytes = encode(entries);
+        let bytes = {
+            let maps: Vec<_> = self.shards.iter().map(|s| s.lock().unwrap()).collect();
+            encode(
+                maps.iter()
+                    .flat_map(|m| m.iter().map(|(p, e)| (p.as_os_str(), e))),
+            )
+        };
 
         let write_err = |path: &Path| {
             let path = path.to_path_buf();
@@ -218,8 +268,12 @@ impl HashCache {
         }
     }
 
-    fn shard(&self, path: &Path) -> &Mutex<HashMap<PathBuf, Entry>> {
-        &self.shards[(self.hasher.hash_one(path) as usize) % SHARDS]
+    fn shard_index(&self, path: &OsStr) -> usize {
+        (self.hasher.hash_one(path) as usize) % SHARDS
+    }
+
+    fn shard(&self, path: &Path) -> &Mutex<HashMap<OsString, Entry>> {
+        &self.shards[self.shard_index(path.as_os_str())]
     }
 
     /// Size and sha256 of the file at `path` (symlinks followed), from the cache when its
@@ -232,7 +286,7 @@ impl HashCache {
         let stat = Stat::of(&meta);
         {
             let mut shard = self.shard(path).lock().unwrap();
-            if let Some(entry) = shard.get_mut(path)
+            if let Some(entry) = shard.get_mut(path.as_os_str())
                 && entry.stat == stat
             {
                 entry.used = true;
@@ -251,7 +305,14 @@ impl HashCache {
         // Record only what is safe to trust later: unchanged while read, fully read, not racy.
         if after == Some(before) && size == before.size && !before.is_racy(hashed_at) {
             let mut shard = self.shard(path).lock().unwrap();
-            shard.insert(path.to_path_buf(), Entry { stat: before, sha256, used: true });
+            shard.insert(
+                path.as_os_str().to_owned(),
+                Entry {
+                    stat: before,
+                    sha256,
+                    used: true,
+                },
+            );
             self.changed.store(true, Ordering::Release);
         }
         Ok((size, sha256))
@@ -281,31 +342,33 @@ fn hash_reader(reader: &mut impl Read) -> io::Result<(u64, [u8; 32])> {
 }
 
 #[cfg(unix)]
-fn path_bytes(p: &Path) -> Option<&[u8]> {
+fn path_bytes(p: &OsStr) -> Option<&[u8]> {
     use std::os::unix::ffi::OsStrExt;
-    Some(p.as_os_str().as_bytes())
+    Some(p.as_bytes())
 }
 
 #[cfg(not(unix))]
-fn path_bytes(p: &Path) -> Option<&[u8]> {
+fn path_bytes(p: &OsStr) -> Option<&[u8]> {
     p.to_str().map(str::as_bytes)
 }
 
 #[cfg(unix)]
-fn bytes_path(b: &[u8]) -> Option<PathBuf> {
+fn bytes_path(b: &[u8]) -> Option<OsString> {
     use std::os::unix::ffi::OsStrExt;
-    Some(PathBuf::from(std::ffi::OsStr::from_bytes(b)))
+    Some(OsStr::from_bytes(b).to_owned())
 }
 
 #[cfg(not(unix))]
-fn bytes_path(b: &[u8]) -> Option<PathBuf> {
-    std::str::from_utf8(b).ok().map(PathBuf::from)
+fn bytes_path(b: &[u8]) -> Option<OsString> {
+    std::str::from_utf8(b).ok().map(OsString::from)
 }
 
-fn encode(entries: Vec<(PathBuf, Entry)>) -> Vec<u8> {
-    let mut entries: Vec<(&[u8], Entry)> =
-        entries.iter().filter_map(|(p, e)| Some((path_bytes(p)?, *e))).collect();
-    entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+/// The cache file's bytes (see the module docs).
+fn encode<'a>(entries: impl Iterator<Item = (&'a OsStr, &'a Entry)>) -> Vec<u8> {
+    let mut entries: Vec<(&[u8], &Entry)> = entries
+        .filter_map(|(p, e)| Some((path_bytes(p)?, e)))
+        .collect();
+    entries.par_sort_unstable_by(|a, b| a.0.cmp(b.0));
     let mut out = Vec::with_capacity(16 + entries.len() * (ENTRY_TAIL + 40) + 32);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&(entries.len() as u64).to_le_bytes());
@@ -328,7 +391,8 @@ fn encode(entries: Vec<(PathBuf, Entry)>) -> Vec<u8> {
     out
 }
 
-fn decode(bytes: &[u8]) -> Option<Vec<(PathBuf, Stat, [u8; 32])>> {
+/// The entries of a cache file; `None` when it is damaged in any way.
+fn decode(bytes: &[u8]) -> Option<Vec<(OsString, Stat, [u8; 32])>> {
     let (body, check) = bytes.split_at_checked(bytes.len().checked_sub(32)?)?;
     if Sha256::digest(body).as_slice() != check {
         return None;
@@ -352,7 +416,12 @@ fn decode(bytes: &[u8]) -> Option<Vec<(PathBuf, Stat, [u8; 32])>> {
         }
         prev.truncate(shared);
         prev.extend_from_slice(r.take(len)?);
-        let stat = Stat { size: r.u64()?, mtime_ns: r.u64()? as i64, ctime_ns: r.u64()? as i64, inode: r.u64()? };
+        let stat = Stat {
+            size: r.u64()?,
+            mtime_ns: r.u64()? as i64,
+            ctime_ns: r.u64()? as i64,
+            inode: r.u64()?,
+        };
         let sha256: [u8; 32] = r.take(32)?.try_into().ok()?;
         entries.push((bytes_path(&prev)?, stat, sha256));
     }
@@ -382,7 +451,12 @@ mod tests {
     /// Sets a file's mtime well in the past, so it is not racy.
     fn age(path: &Path, secs_ago: u64) {
         let t = SystemTime::now() - Duration::from_secs(secs_ago);
-        File::options().write(true).open(path).unwrap().set_modified(t).unwrap();
+        File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(t)
+            .unwrap();
     }
 
     /// Waits until the file's ctime is out of the racy window (ctime cannot be set).
@@ -393,20 +467,28 @@ mod tests {
     #[test]
     fn encode_decode_roundtrip() {
         let e = |size, fill| Entry {
-            stat: Stat { size, mtime_ns: -5, ctime_ns: 1_700_000_000_123_456_789, inode: 42 },
+            stat: Stat {
+                size,
+                mtime_ns: -5,
+                ctime_ns: 1_700_000_000_123_456_789,
+                inode: 42,
+            },
             sha256: [fill; 32],
             used: true,
         };
-        let entries = vec![
-            (PathBuf::from("/a/b/c.txt"), e(1, 1)),
-            (PathBuf::from("/a/b/cd.txt"), e(2, 2)),
-            (PathBuf::from("/a/x"), e(3, 3)),
-            (PathBuf::from("/"), e(4, 4)),
+        let entries = [
+            (OsString::from("/a/b/c.txt"), e(1, 1)),
+            (OsString::from("/a/b/cd.txt"), e(2, 2)),
+            (OsString::from("/a/x"), e(3, 3)),
+            (OsString::from("/"), e(4, 4)),
         ];
-        let bytes = encode(entries.clone());
+        let bytes = encode(entries.iter().map(|(p, e)| (p.as_os_str(), e)));
         let mut decoded = decode(&bytes).unwrap();
         decoded.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut expected: Vec<_> = entries.iter().map(|(p, e)| (p.clone(), e.stat, e.sha256)).collect();
+        let mut expected: Vec<_> = entries
+            .iter()
+            .map(|(p, e)| (p.clone(), e.stat, e.sha256))
+            .collect();
         expected.sort_by(|a, b| a.0.cmp(&b.0));
         assert_eq!(decoded, expected);
 
@@ -418,7 +500,7 @@ mod tests {
             assert!(decode(&bad).is_none(), "flip at {i}");
         }
         assert!(decode(b"").is_none());
-        assert!(decode(&encode(Vec::new())).unwrap().is_empty());
+        assert!(decode(&encode(std::iter::empty())).unwrap().is_empty());
     }
 
     #[test]
@@ -443,7 +525,14 @@ mod tests {
         let (size, d1) = cache.digest(&file).unwrap();
         assert_eq!(size, 5);
         assert_eq!(d1, <[u8; 32]>::from(Sha256::digest(b"hello")));
-        assert_eq!(cache.stats(), CacheStats { hits: 0, misses: 1, bytes_hashed: 5 });
+        assert_eq!(
+            cache.stats(),
+            CacheStats {
+                hits: 0,
+                misses: 1,
+                bytes_hashed: 5
+            }
+        );
         assert_eq!(cache.digest(&file).unwrap().1, d1);
         assert_eq!(cache.stats().hits, 1);
 
@@ -461,7 +550,12 @@ mod tests {
         let file = dir.path().join("f.txt");
         fs::write(&file, b"hello").unwrap();
         let old = SystemTime::now() - Duration::from_secs(3600);
-        File::options().write(true).open(&file).unwrap().set_modified(old).unwrap();
+        File::options()
+            .write(true)
+            .open(&file)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
         wait_out_racy_window();
         let cache = HashCache::new();
         cache.digest(&file).unwrap();
@@ -469,7 +563,12 @@ mod tests {
 
         // Rewrite with the same size and put the old mtime back: only ctime tells.
         fs::write(&file, b"jello").unwrap();
-        File::options().write(true).open(&file).unwrap().set_modified(old).unwrap();
+        File::options()
+            .write(true)
+            .open(&file)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
         let (_, d) = cache.digest(&file).unwrap();
         assert_eq!(d, <[u8; 32]>::from(Sha256::digest(b"jello")));
         assert_eq!(cache.stats().hits, 0);
@@ -483,7 +582,11 @@ mod tests {
         let cache = HashCache::new();
         cache.digest(&file).unwrap();
         cache.digest(&file).unwrap();
-        assert_eq!(cache.stats().misses, 2, "a file modified just now must be re-read");
+        assert_eq!(
+            cache.stats().misses,
+            2,
+            "a file modified just now must be re-read"
+        );
         assert!(cache.is_empty());
         let saved = dir.path().join("cache");
         cache.save(&saved).unwrap();
@@ -515,10 +618,20 @@ mod tests {
         assert_eq!(loaded.len(), 2);
         let (size, d) = loaded.digest(&a).unwrap();
         assert_eq!((size, d), (3, <[u8; 32]>::from(Sha256::digest(b"aaa"))));
-        assert_eq!(loaded.stats(), CacheStats { hits: 1, misses: 0, bytes_hashed: 0 });
+        assert_eq!(
+            loaded.stats(),
+            CacheStats {
+                hits: 1,
+                misses: 0,
+                bytes_hashed: 0
+            }
+        );
         // Unchanged cache: save does not rewrite the file.
         loaded.save(&cache_path).unwrap();
-        assert_eq!(fs::metadata(&cache_path).unwrap().modified().unwrap(), written);
+        assert_eq!(
+            fs::metadata(&cache_path).unwrap().modified().unwrap(),
+            written
+        );
 
         // A change: saved again, and the unused entry of a deleted file is dropped.
         fs::remove_file(&gone).unwrap();
@@ -526,17 +639,27 @@ mod tests {
         loaded.save(&cache_path).unwrap();
         let reloaded = HashCache::load(&cache_path);
         assert_eq!(reloaded.len(), 2);
-        assert!(!dir.path().join("target/gear").read_dir().unwrap().any(|e| {
-            e.unwrap().file_name().to_string_lossy().contains(".tmp")
-        }));
+        assert!(
+            !dir.path()
+                .join("target/gear")
+                .read_dir()
+                .unwrap()
+                .any(|e| { e.unwrap().file_name().to_string_lossy().contains(".tmp") })
+        );
     }
 
     #[test]
     fn errors() {
         let dir = tempfile::tempdir().unwrap();
         let cache = HashCache::new();
-        assert!(matches!(cache.digest(&dir.path().join("missing")), Err(DigestError::Io(_))));
-        assert!(matches!(cache.digest(dir.path()), Err(DigestError::NotAFile)));
+        assert!(matches!(
+            cache.digest(&dir.path().join("missing")),
+            Err(DigestError::Io(_))
+        ));
+        assert!(matches!(
+            cache.digest(dir.path()),
+            Err(DigestError::NotAFile)
+        ));
     }
 
     #[test]
@@ -545,5 +668,74 @@ mod tests {
         let (n, d) = hash_reader(&mut &data[..]).unwrap();
         assert_eq!(n, data.len() as u64);
         assert_eq!(d, <[u8; 32]>::from(Sha256::digest(&data)));
+    }
+}
+
+#[cfg(test)]
+mod bench {
+    use super::*;
+    use std::time::Instant;
+
+    /// Manual measurement of the cache format on 100k synthetic entries:
+    /// `cargo test -p gear-spec --release --lib fingerprint::cache::bench -- --ignored --nocapture`
+    #[test]
+    #[ignore = "measurement; run by hand with --release"]
+    fn load_save_100k() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = HashCache::new();
+        for i in 0..100_000u64 {
+            let path = OsString::from(format!(
+                "/home/user/src/neuro-gears/gears/recon-all/data/d{:03}/file-{:04}.txt",
+                i / 1000,
+                i % 1000
+            ));
+            let stat = Stat {
+                size: i,
+                mtime_ns: 1_700_000_000_000_000_000 + i as i64,
+                ctime_ns: 1_700_000_000_000_000_000,
+                inode: 1_000_000 + i,
+            };
+            cache.shard(Path::new(&path)).lock().unwrap().insert(
+                path,
+                Entry {
+                    stat,
+                    sha256: [i as u8; 32],
+                    used: true,
+                },
+            );
+        }
+        cache.changed.store(true, Ordering::Release);
+        let path = dir.path().join("hash-cache");
+        let ms = |t: Instant| t.elapsed().as_secs_f64() * 1000.0;
+        let mut best = [f64::MAX; 5];
+        let mut size = 0;
+        for _ in 0..15 {
+            cache.changed.store(true, Ordering::Release);
+            let t = Instant::now();
+            cache.save(&path).unwrap();
+            let save = ms(t);
+            let t = Instant::now();
+            let bytes = fs::read(&path).unwrap();
+            let read = ms(t);
+            size = bytes.len();
+            let t = Instant::now();
+            std::hint::black_box(Sha256::digest(&bytes[..bytes.len() - 32]));
+            let check = ms(t);
+            let t = Instant::now();
+            let entries = decode(&bytes).unwrap();
+            let decode_all = ms(t);
+            drop(entries);
+            let t = Instant::now();
+            let loaded = HashCache::load(&path);
+            let load = ms(t);
+            assert_eq!(loaded.len(), 100_000);
+            for (b, v) in best.iter_mut().zip([save, read, check, decode_all, load]) {
+                *b = b.min(v);
+            }
+        }
+        let [save, read, check, decode_all, load] = best;
+        println!(
+            "best of 15: save {save:.1} ms; file {size} bytes; load {load:.1} ms (read {read:.1}, checksum {check:.1}, decode incl. checksum {decode_all:.1}, rest is building the maps)"
+        );
     }
 }
