@@ -748,7 +748,16 @@ impl Walker {
             };
             let path = dirent.path();
             let Some(name) = dirent.file_name().to_str().map(str::to_owned) else {
-                found.issues.push(Issue::NotUtf8 { path });
+                // Only a problem when it would be copied: patterns may exclude it.
+                let is_dir = std::fs::metadata(&path).is_ok_and(|m| m.is_dir());
+                let rel_path = Path::new(rel).join(dirent.file_name());
+                let ignored = self
+                    .rules
+                    .as_ref()
+                    .is_some_and(|r| r.matched(&rel_path, is_dir).is_ignore());
+                if !ignored {
+                    found.issues.push(Issue::NotUtf8 { path });
+                }
                 continue;
             };
             let child_rel = if rel.is_empty() {

@@ -449,3 +449,52 @@ fn files_source_without_files() {
     assert_eq!(problems[0].code, "gear::path-empty");
     assert_eq!(span_text(&problems[0]), "\"empty\"");
 }
+
+#[test]
+fn read_problems_for_any_user() {
+    // An ignore file that cannot be read as text.
+    let (root, dir) = layer_dir(GEAR);
+    fs::write(dir.join(".dockerignore"), b"\xff\xfe not utf-8").unwrap();
+    let problems = context::select(&load(&root, &dir)).unwrap_err().0;
+    assert_eq!(problems.len(), 1);
+    assert_eq!(problems[0].code, "gear::read");
+    assert!(
+        problems[0]
+            .message
+            .starts_with("cannot read g/.dockerignore"),
+        "{}",
+        problems[0].message
+    );
+    assert_eq!(span_text(&problems[0]), "[gear]");
+
+    // The layer directory vanished after it was loaded.
+    let (root, dir) = layer_dir(GEAR);
+    let layer = load(&root, &dir);
+    fs::remove_dir_all(&dir).unwrap();
+    let problems = context::select(&layer).unwrap_err().0;
+    assert_eq!(problems.len(), 1);
+    assert_eq!(problems[0].code, "gear::read");
+    assert_eq!(span_text(&problems[0]), "[gear]");
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn non_utf8_file_names() {
+    use std::os::unix::ffi::OsStrExt;
+    let (root, dir) = layer_dir(GEAR);
+    write(&dir, "run.py", "");
+    fs::write(
+        dir.join(std::ffi::OsStr::from_bytes(b"caf\xe9.txt")),
+        "latin-1 name",
+    )
+    .unwrap();
+    let problems = context::select(&load(&root, &dir)).unwrap_err().0;
+    assert_eq!(problems.len(), 1);
+    assert_eq!(problems[0].code, "gear::path-encoding");
+    assert_eq!(span_text(&problems[0]), "[gear]");
+
+    // Excluding it is the way out.
+    write(&dir, ".gearignore", "caf*.txt\n");
+    let cx = context::select(&load(&root, &dir)).unwrap();
+    assert_eq!(tar_paths(&cx), ["copy/run.py"]);
+}
