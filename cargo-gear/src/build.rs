@@ -16,9 +16,13 @@ use indexmap::IndexMap;
 
 use crate::engine::{BuildError, BuildRequest, Engine, EngineError, TarEntry};
 use crate::progress::{Event, Outcome, Reporter};
+use crate::registry::Registry;
 
 /// Label holding a built image's full fingerprint.
 pub const FINGERPRINT_LABEL: &str = "org.cargo-gear.fingerprint";
+
+/// Label holding the name of the layer an image was built for.
+pub const LAYER_LABEL: &str = "org.cargo-gear.layer";
 
 /// How to build.
 #[derive(Debug, Clone, Default)]
@@ -31,6 +35,10 @@ pub struct BuildOptions {
     pub force: Vec<bool>,
     /// Never pull.
     pub offline: bool,
+    /// Look stale layers up in this registry and pull them instead of building.
+    pub cache_from: Option<Registry>,
+    /// Push newly built layers' content tags to this registry.
+    pub cache_to: Option<Registry>,
 }
 
 /// Where build records, logs and manifests go.
@@ -194,7 +202,8 @@ pub async fn run(engine: &Engine, plan: &Plan, status: &[Status], opts: &BuildOp
         .collect()
 }
 
-/// Pulls an external layer or builds a built one.
+/// Pulls an external layer, or gets a built one: from the registry cache when it has the
+/// content tag, else by building it.
 async fn build_one(
     engine: &Engine,
     layer: &PlannedLayer,
@@ -215,6 +224,27 @@ async fn build_one(
         return Ok(Outcome::Pulled);
     }
     let parent = parent.expect("built layers have a parent");
+
+    // A gear's manifest gets the parent image's real environment underneath its own.
+    let environment = match &layer.manifest {
+        Some(_) => {
+            let parent_env = engine.image(parent.reference()).await?.map(|i| i.env).unwrap_or_default();
+            Some(image_environment(&parent_env, &layer.environment))
+        }
+        None => None,
+    };
+
+    if let Some(registry) = &opts.cache_from {
+        match pull_cached(engine, registry, layer, reporter).await {
+            Ok(Some(image_id)) => {
+                finish(engine, layer, parent, &image_id, environment, paths, reporter).await?;
+                return Ok(Outcome::Pulled);
+            }
+            Ok(None) => {}
+            Err(e) => reporter.warn(&format!("registry cache {}: {e}; building {} instead", registry.base, layer.name)),
+        }
+    }
+
     let mut context: Vec<TarEntry> = layer
         .context
         .iter()
@@ -224,29 +254,20 @@ async fn build_one(
         })
         .collect();
     context.push(TarEntry::bytes(DOCKERFILE_PATH, layer.dockerfile.clone().unwrap_or_default()));
-
-    // A gear's manifest gets the parent image's real environment underneath its own.
-    let mut environment = None;
-    if let Some(manifest) = &layer.manifest {
-        let parent_env = match engine.image(parent.reference()).await? {
-            Some(info) => info.env,
-            None => Vec::new(),
-        };
-        let env = image_environment(&parent_env, &layer.environment);
+    if let (Some(manifest), Some(env)) = (&layer.manifest, &environment) {
         let mut m = manifest.clone();
         m.environment = env.clone();
         context.push(TarEntry::bytes(MANIFEST_PATH, m.render()));
-        environment = Some(env);
     }
 
     let content_tag = layer.content_tag.clone().expect("built layers have a content tag");
     let request = BuildRequest {
         context,
         dockerfile: DOCKERFILE_PATH.to_string(),
-        tags: vec![content_tag],
+        tags: vec![content_tag.clone()],
         labels: HashMap::from([
             (FINGERPRINT_LABEL.to_string(), layer.fingerprint.to_string()),
-            ("org.cargo-gear.layer".to_string(), layer.name.clone()),
+            (LAYER_LABEL.to_string(), layer.name.clone()),
         ]),
         build_args: HashMap::new(),
     };
@@ -267,12 +288,56 @@ async fn build_one(
             log.write(&format!("error: {e}"));
             Failure { message: e.to_string(), step, tail }
         })?;
+    finish(engine, layer, parent, &output.image_id, environment, paths, reporter).await?;
 
+    if let Some(registry) = &opts.cache_to {
+        let remote = registry.remote(&content_tag);
+        let pushed = async {
+            let (repo, tag) = split_reference(&remote);
+            engine.tag(&content_tag, repo, tag).await?;
+            engine.push(&remote, registry.credentials(), &mut |p| reporter.pull_progress(layer, p)).await
+        };
+        if let Err(e) = pushed.await {
+            reporter.warn(&format!("could not push {remote} to the registry cache: {e}"));
+        }
+    }
+    Ok(Outcome::Built)
+}
+
+/// Pulls the layer's content tag from the registry cache and tags it locally; the image's
+/// ID when the registry had it with the right fingerprint.
+async fn pull_cached(engine: &Engine, registry: &Registry, layer: &PlannedLayer, reporter: &Reporter) -> Result<Option<String>, EngineError> {
+    let content_tag = layer.content_tag.as_deref().expect("built layers have a content tag");
+    let remote = registry.remote(content_tag);
+    if engine.registry_digest(&remote, registry.credentials()).await?.is_none() {
+        return Ok(None);
+    }
+    engine.pull_with(&remote, registry.credentials(), &mut |p| reporter.pull_progress(layer, p)).await?;
+    let Some(info) = engine.image(&remote).await? else { return Ok(None) };
+    if info.labels.get(FINGERPRINT_LABEL) != Some(&layer.fingerprint.to_string()) {
+        reporter.warn(&format!("{remote} in the registry does not carry the fingerprint its tag names; building instead"));
+        return Ok(None);
+    }
+    let (repo, tag) = split_reference(content_tag);
+    engine.tag(&info.id, repo, tag).await?;
+    Ok(Some(info.id))
+}
+
+/// After a layer's image exists under its content tag: the version tag, the build record
+/// (only now), and the gear directory's manifest.json.
+async fn finish(
+    engine: &Engine,
+    layer: &PlannedLayer,
+    parent: &PlannedLayer,
+    image_id: &str,
+    environment: Option<IndexMap<String, String>>,
+    paths: &Paths,
+    reporter: &Reporter,
+) -> Result<(), Failure> {
     if layer.kind == LayerKind::Gear {
         ensure_version_tag(engine, layer, reporter).await?;
     }
-    // Only now, with the image built and tagged, is the layer recorded as built.
-    let mut record = Record::new(layer, Some(parent), &output.image_id);
+    let mut record = Record::new(layer, Some(parent), image_id);
     record.environment = environment.clone();
     if let Err(e) = record.save(&paths.state) {
         reporter.warn(&format!("cannot write the build record of {}: {e}", layer.name));
@@ -288,7 +353,16 @@ async fn build_one(
             }
         }
     }
-    Ok(Outcome::Built)
+    Ok(())
+}
+
+/// `repo:tag` split at the tag (a registry port is not a tag).
+pub fn split_reference(reference: &str) -> (&str, &str) {
+    let name_start = reference.rfind('/').map_or(0, |i| i + 1);
+    match reference[name_start..].rfind(':') {
+        Some(i) => (&reference[..name_start + i], &reference[name_start + i + 1..]),
+        None => (reference, "latest"),
+    }
 }
 
 /// Tags a gear's content image with its version; warns when that version already named
@@ -305,7 +379,7 @@ async fn ensure_version_tag(engine: &Engine, layer: &PlannedLayer, reporter: &Re
             layer.name
         ));
     }
-    let (repo, tag) = version_tag.rsplit_once(':').expect("version tags have a tag");
+    let (repo, tag) = split_reference(version_tag);
     engine.tag(content_tag, repo, tag).await
 }
 

@@ -43,6 +43,9 @@ pub struct GlobalArgs {
     /// Replace an external image reference by another: FROM=TO (repeatable).
     #[arg(long, value_name = "FROM=TO", global = true)]
     pub substitute: Vec<String>,
+    /// The team registry, HOST[:PORT]/PREFIX (default: [workspace.metadata.gear] registry).
+    #[arg(long, value_name = "REGISTRY", global = true)]
+    pub registry: Option<String>,
 }
 
 /// Which layers a command works on.
@@ -130,7 +133,14 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value = "human")]
         format: PlanFormat,
+        /// Also say which stale layers the registry has (status `in-registry`).
+        #[arg(long)]
+        check_registry: bool,
     },
+    /// Push layers' content tags, and gears' version tags, to the team registry.
+    Push(PushArgs),
+    /// Remove local images of this workspace's layers that are no longer current.
+    Prune(PruneArgs),
     /// Build every stale layer of the selection, parents first, in parallel.
     Build(BuildArgs),
     /// Explain in full why a layer is fresh or stale.
@@ -177,6 +187,35 @@ pub struct BuildArgs {
     /// `human` progress on stderr, or `json` lines on stdout.
     #[arg(long, value_enum, default_value = "human")]
     pub message_format: MessageFormat,
+    /// Pull stale layers from this registry when it has their content tag, instead of
+    /// building them (default with `cache = true`: the workspace registry).
+    #[arg(long, value_name = "REGISTRY")]
+    pub cache_from: Option<String>,
+    /// Push the content tag of every layer built to this registry.
+    #[arg(long, value_name = "REGISTRY")]
+    pub cache_to: Option<String>,
+}
+
+/// `cargo gear push`.
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    #[command(flatten)]
+    pub selection: Selection,
+    /// Overwrite a version tag the registry holds with other contents (Flywheel versions
+    /// are meant to be immutable: prefer bumping `version`).
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `cargo gear prune`.
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Keep this many of the most recent outdated images of each layer.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub keep: usize,
+    /// Say what would be removed, remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Inputs and configuration of a gear run.

@@ -7,6 +7,8 @@ pub mod graph;
 pub mod init;
 pub mod manifest;
 pub mod plan;
+pub mod prune;
+pub mod push;
 pub mod run;
 pub mod shell;
 pub mod validate;

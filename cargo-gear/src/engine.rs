@@ -12,6 +12,7 @@ mod build;
 mod container;
 mod context;
 mod image;
+mod registry;
 
 use std::time::Duration;
 
@@ -22,6 +23,7 @@ pub use build::{BuildError, BuildOutput, BuildRequest};
 pub use container::{Input, RunSpec, StdStream};
 pub use context::{ContextError, TAR_MTIME, TarEntry, TarSource, write_tar};
 pub use image::{ImageInfo, ImageSummary, PullProgress};
+pub use registry::{Credentials, registry_host};
 
 /// How long [`Engine::connect`] waits for the engine to answer.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -108,6 +110,21 @@ pub enum EngineError {
     #[error("no image `{image}` in the Docker engine at {address}")]
     #[diagnostic(code(cargo_gear::engine::no_image))]
     NoImage { image: String, address: String },
+
+    /// A registry refused the credentials (or asked for some).
+    #[error("registry {registry} refused access to `{reference}`: {message}")]
+    #[diagnostic(
+        code(cargo_gear::engine::registry_auth),
+        help(
+            "log in with `docker login {registry}` (credentials are read from $DOCKER_CONFIG/config.json or ~/.docker/config.json, including credential helpers)"
+        )
+    )]
+    RegistryAuth { registry: String, reference: String, message: String },
+
+    /// A registry could not be reached or answered with an error.
+    #[error("registry {registry}: could not {action} `{reference}`: {message}")]
+    #[diagnostic(code(cargo_gear::engine::registry), help("check that the registry is up and that the engine can reach it"))]
+    Registry { registry: String, action: &'static str, reference: String, message: String },
 }
 
 impl Engine {

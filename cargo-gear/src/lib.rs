@@ -7,12 +7,14 @@
 pub mod build;
 pub mod cli;
 pub mod commands;
+pub mod credentials;
 pub mod engine;
 pub mod error;
 pub mod job;
 pub mod lock;
 pub mod output;
 pub mod progress;
+pub mod registry;
 pub mod request;
 pub mod workspace;
 
@@ -53,7 +55,9 @@ pub fn run(global: GlobalArgs, command: Command) -> Result<(), CliError> {
         }
         Command::Dockerfile { selection, write } => commands::dockerfile::run(&session, &selection, write),
         Command::Manifest { selection, check } => commands::manifest::run(&session, &selection, check),
-        Command::Plan { selection, format } => commands::plan::run(&session, &selection, format),
+        Command::Plan { selection, format, check_registry } => commands::plan::run(&session, &selection, format, check_registry),
+        Command::Push(args) => commands::push::run(&session, &args),
+        Command::Prune(args) => commands::prune::run(&session, &args),
         Command::Build(args) => commands::build::run(&session, &args),
         Command::Why { name } => commands::why::run(&session, &name),
         Command::Run(args) => commands::run::run(&session, &args, &cwd),

@@ -11,6 +11,7 @@ use gear_spec::{LayerGraph, Problems};
 use crate::cli::{GlobalArgs, Selection};
 use crate::error::CliError;
 use crate::output::Output;
+use crate::registry::Registry;
 use crate::workspace::{self, Workspace};
 
 /// A loaded workspace, ready for a command.
@@ -24,6 +25,8 @@ pub struct Session {
     pub substitutions: BTreeMap<String, String>,
     /// Output settings.
     pub out: Output,
+    /// `--registry`, else the workspace's.
+    pub registry: Option<String>,
 }
 
 impl Session {
@@ -52,7 +55,8 @@ impl Session {
             ));
         }
         let graph = LayerGraph::load(&ws.layer_dirs, &ws.root)?;
-        Ok(Session { ws, graph, substitutions, out })
+        let registry = global.registry.clone().or_else(|| ws.registry.clone());
+        Ok(Session { ws, graph, substitutions, out, registry })
     }
 
     /// The layers a selection names (all when empty), as graph indices.
@@ -69,6 +73,17 @@ impl Session {
             }
         }
         problems.into_result(out).map_err(CliError::from)
+    }
+
+    /// The team registry, or an error saying how to name one.
+    pub fn registry(&self) -> Result<Registry, CliError> {
+        match &self.registry {
+            Some(r) => Registry::new(r),
+            None => Err(CliError::usage(
+                "no registry is configured",
+                "pass --registry HOST[:PORT]/PREFIX, or set registry = \"HOST[:PORT]/PREFIX\" under [workspace.metadata.gear] in the workspace Cargo.toml",
+            )),
+        }
     }
 
     /// Plans the selected layers (with their ancestors).

@@ -22,6 +22,10 @@ pub struct Workspace {
     pub layer_dirs: Vec<PathBuf>,
     /// `[workspace.metadata.gear.substitute]`.
     pub substitutions: BTreeMap<String, String>,
+    /// `[workspace.metadata.gear] registry`: the team registry, `HOST[:PORT]/PREFIX`.
+    pub registry: Option<String>,
+    /// `[workspace.metadata.gear] cache`: builds look stale layers up in the registry.
+    pub cache: bool,
     /// cargo's target directory; cargo-gear's files go under `target/gear/`.
     pub target_dir: PathBuf,
     /// Whether this is a Cargo workspace (else a scanned tree).
@@ -45,6 +49,9 @@ struct GearMetadata {
     exclude: Vec<String>,
     #[serde(default)]
     substitute: BTreeMap<String, String>,
+    registry: Option<String>,
+    #[serde(default)]
+    cache: bool,
 }
 
 /// Finds the workspace for a command run in `cwd`.
@@ -95,7 +102,7 @@ fn cargo_workspace(manifest: &Path) -> Result<Workspace, CliError> {
     let gear: GearMetadata = match metadata.workspace_metadata.get("gear") {
         Some(v) => serde_json::from_value(v.clone()).map_err(|e| CliError::Workspace {
             message: format!("invalid [workspace.metadata.gear] in {}: {e}", root_manifest.display()),
-            help: "allowed keys: members = [\"layers/*\", …], exclude = [\"…\"], substitute = { \"FROM\" = \"TO\" }".into(),
+            help: "allowed keys: members = [\"layers/*\", …], exclude = [\"…\"], substitute = { \"FROM\" = \"TO\" }, registry = \"HOST[:PORT]/PREFIX\", cache = true".into(),
         })?,
         None => GearMetadata::default(),
     };
@@ -138,6 +145,8 @@ fn cargo_workspace(manifest: &Path) -> Result<Workspace, CliError> {
         root,
         layer_dirs: dirs,
         substitutions: gear.substitute,
+        registry: gear.registry,
+        cache: gear.cache,
         target_dir: metadata.target_directory.into_std_path_buf(),
         cargo: true,
     })
@@ -169,6 +178,8 @@ fn scan(root: PathBuf) -> Workspace {
         root,
         layer_dirs: dirs,
         substitutions: BTreeMap::new(),
+        registry: None,
+        cache: false,
         cargo: false,
     }
 }

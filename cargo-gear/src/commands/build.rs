@@ -7,6 +7,7 @@ use crate::cli::{BuildArgs, MessageFormat};
 use crate::engine::Engine;
 use crate::error::CliError;
 use crate::progress::Reporter;
+use crate::registry::Registry;
 use crate::request::Session;
 
 /// Builds the selection; fails when any layer failed.
@@ -18,7 +19,20 @@ pub fn run(session: &Session, args: &BuildArgs) -> Result<(), CliError> {
         .iter()
         .map(|l| args.force && (args.selection.packages.is_empty() || selected.contains(&l.index)))
         .collect();
-    let opts = BuildOptions { jobs: args.jobs.unwrap_or_else(default_jobs), keep_going: args.keep_going, force, offline: args.offline };
+    let cache_from = match (&args.cache_from, session.ws.cache) {
+        (Some(r), _) => Some(Registry::new(r)?),
+        (None, true) => Some(session.registry()?),
+        (None, false) => None,
+    };
+    let cache_to = args.cache_to.as_deref().map(Registry::new).transpose()?;
+    let opts = BuildOptions {
+        jobs: args.jobs.unwrap_or_else(default_jobs),
+        keep_going: args.keep_going,
+        force,
+        offline: args.offline,
+        cache_from,
+        cache_to,
+    };
     let reporter = Reporter::new(args.message_format == MessageFormat::Json, session.out, paths(session).logs);
     crate::runtime()?.block_on(async {
         let engine = Engine::connect().await?;

@@ -14,13 +14,14 @@ use crate::output;
 use crate::request::Session;
 
 /// Prints the plan.
-pub fn run(session: &Session, selection: &Selection, format: PlanFormat) -> Result<(), CliError> {
+pub fn run(session: &Session, selection: &Selection, format: PlanFormat, check_registry: bool) -> Result<(), CliError> {
     let selected = session.select(selection)?;
     let plan = session.plan(&selected)?;
     let statuses = engine_statuses(session, &plan)?.unwrap_or_else(|| vec![Status::Unknown; plan.layers.len()]);
+    let in_registry = if check_registry { registry_check(session, &plan, &statuses)? } else { vec![false; plan.layers.len()] };
     let text = match format {
-        PlanFormat::Human => human(&plan, &statuses),
-        PlanFormat::Json => json_text(&plan, &statuses),
+        PlanFormat::Human => human(&plan, &statuses, &in_registry),
+        PlanFormat::Json => json_text(&plan, &statuses, &in_registry),
     };
     output::stdout(&text);
     Ok(())
@@ -43,11 +44,37 @@ pub fn engine_statuses(session: &Session, plan: &Plan) -> Result<Option<Vec<Stat
     })
 }
 
-fn human(plan: &Plan, statuses: &[Status]) -> String {
+/// Which stale built layers the registry has under their content tag. A registry that
+/// cannot be asked is a warning, not an error.
+fn registry_check(session: &Session, plan: &Plan, statuses: &[Status]) -> Result<Vec<bool>, CliError> {
+    let registry = session.registry()?;
+    crate::runtime()?.block_on(async {
+        let mut found = vec![false; plan.layers.len()];
+        let Ok(engine) = Engine::connect().await else { return Ok(found) };
+        for (i, (l, st)) in plan.layers.iter().zip(statuses).enumerate() {
+            let (Some(tag), Status::Stale(_)) = (&l.content_tag, st) else { continue };
+            match engine.registry_digest(&registry.remote(tag), registry.credentials()).await {
+                Ok(d) => found[i] = d.is_some(),
+                Err(e) => {
+                    session.out.warn(format!("cannot check the registry: {e}"));
+                    break;
+                }
+            }
+        }
+        Ok(found)
+    })
+}
+
+/// `in-registry` for stale layers the registry has, else the status.
+fn status_text(st: &Status, in_registry: bool) -> &'static str {
+    if in_registry { "in-registry" } else { st.as_str() }
+}
+
+fn human(plan: &Plan, statuses: &[Status], in_registry: &[bool]) -> String {
     let width = plan.layers.iter().map(|l| l.name.len()).max().unwrap_or(0);
     let mut out = String::new();
-    for (l, st) in plan.layers.iter().zip(statuses) {
-        let _ = writeln!(out, "{:<width$}  {:<8}  {}  {:<7}  {}", l.name, l.kind.as_str(), l.fingerprint.short(), st.as_str(), l.reference());
+    for ((l, st), reg) in plan.layers.iter().zip(statuses).zip(in_registry) {
+        let _ = writeln!(out, "{:<width$}  {:<8}  {}  {:<11}  {}", l.name, l.kind.as_str(), l.fingerprint.short(), status_text(st, *reg), l.reference());
         for r in st.reasons() {
             let _ = writeln!(out, "{:<width$}    - {r}", "");
         }
@@ -55,12 +82,13 @@ fn human(plan: &Plan, statuses: &[Status]) -> String {
     out
 }
 
-fn json_text(plan: &Plan, statuses: &[Status]) -> String {
+fn json_text(plan: &Plan, statuses: &[Status], in_registry: &[bool]) -> String {
     let layers: Vec<serde_json::Value> = plan
         .layers
         .iter()
         .zip(statuses)
-        .map(|(l, st)| {
+        .zip(in_registry)
+        .map(|((l, st), reg)| {
             json!({
                 "name": l.name,
                 "kind": l.kind.as_str(),
@@ -71,7 +99,7 @@ fn json_text(plan: &Plan, statuses: &[Status]) -> String {
                 "version_tag": l.version_tag,
                 "fingerprint": l.fingerprint.to_string(),
                 "files": l.context.len(),
-                "status": st.as_str(),
+                "status": status_text(st, *reg),
                 "reasons": st.reasons().iter().map(ToString::to_string).collect::<Vec<_>>(),
             })
         })

@@ -81,6 +81,16 @@ impl Engine {
         reference: &str,
         progress: &mut dyn FnMut(&PullProgress),
     ) -> Result<(), EngineError> {
+        self.pull_with(reference, None, progress).await
+    }
+
+    /// [`Engine::pull`] with registry credentials.
+    pub async fn pull_with(
+        &self,
+        reference: &str,
+        credentials: Option<super::Credentials>,
+        progress: &mut dyn FnMut(&PullProgress),
+    ) -> Result<(), EngineError> {
         let reference = with_default_tag(reference);
         let options = CreateImageOptions {
             from_image: Some(reference.clone()),
@@ -90,7 +100,7 @@ impl Engine {
             image: reference.clone(),
             message,
         };
-        let mut stream = self.long.create_image(Some(options), None, None);
+        let mut stream = self.long.create_image(Some(options), None, credentials);
         while let Some(event) = stream.next().await {
             let info = match event {
                 Ok(info) => info,

@@ -1,0 +1,77 @@
+//! `cargo gear push`: the selected layers' content tags (parents first, only those the
+//! registry lacks) and the selected gears' version tags, which are never overwritten with
+//! other contents unless `--force`.
+
+use crate::build::BuildOptions;
+use crate::cli::PushArgs;
+use crate::commands::build::{build_plan, default_jobs, paths};
+use crate::engine::Engine;
+use crate::error::CliError;
+use crate::progress::Reporter;
+use crate::request::Session;
+
+/// Builds what is stale, then pushes.
+pub fn run(session: &Session, args: &PushArgs) -> Result<(), CliError> {
+    let registry = session.registry()?;
+    let selected = session.select(&args.selection)?;
+    let plan = session.plan(&selected)?;
+    let opts = BuildOptions { jobs: default_jobs(), force: vec![false; plan.layers.len()], ..Default::default() };
+    let reporter = Reporter::new(false, session.out, paths(session).logs);
+    crate::runtime()?.block_on(async {
+        let engine = Engine::connect().await?;
+        build_plan(&engine, session, &plan, &opts, &reporter).await?;
+        let out = &session.out;
+        let creds = registry.credentials();
+        let mut progress = |_: &crate::engine::PullProgress| {};
+
+        // Content tags: content-addressed, so an existing one is the same image.
+        for layer in plan.layers.iter().filter(|l| l.kind.is_built()) {
+            let local = layer.content_tag.as_deref().expect("built layers have a content tag");
+            let remote = registry.remote(local);
+            if engine.registry_digest(&remote, creds.clone()).await?.is_some() {
+                out.status("Present", format!("{remote} (already in the registry)"));
+                continue;
+            }
+            let (repo, tag) = crate::build::split_reference(&remote);
+            engine.tag(local, repo, tag).await?;
+            out.status("Pushing", &remote);
+            engine.push(&remote, creds.clone(), &mut progress).await?;
+            out.status("Pushed", &remote);
+        }
+
+        // Version tags of the selected gears: Flywheel versions are immutable.
+        let mut refused = Vec::new();
+        for layer in plan.layers.iter().filter(|l| selected.contains(&l.index)) {
+            let (Some(version_tag), Some(content_tag)) = (&layer.version_tag, &layer.content_tag) else { continue };
+            let remote_version = registry.remote(version_tag);
+            let content_digest = engine.registry_digest(&registry.remote(content_tag), creds.clone()).await?;
+            match engine.registry_digest(&remote_version, creds.clone()).await? {
+                Some(d) if Some(&d) == content_digest.as_ref() => {
+                    out.status("Present", format!("{remote_version} (already there, same digest)"));
+                    continue;
+                }
+                Some(d) if !args.force => {
+                    out.error(format!(
+                        "{remote_version} already exists in the registry with other contents ({d}); Flywheel gear versions are immutable"
+                    ));
+                    refused.push(layer.name.clone());
+                    continue;
+                }
+                Some(_) => out.warn(format!("overwriting {remote_version} (--force)")),
+                None => {}
+            }
+            let (repo, tag) = crate::build::split_reference(&remote_version);
+            engine.tag(content_tag, repo, tag).await?;
+            engine.push(&remote_version, creds.clone(), &mut progress).await?;
+            out.status("Pushed", &remote_version);
+        }
+        if refused.is_empty() {
+            Ok(())
+        } else {
+            Err(CliError::CheckFailed {
+                message: format!("refused to overwrite the version tag of {}", refused.join(", ")),
+                help: "bump `version` in the gear's Gear.toml (and run `cargo gear manifest`), or pass --force to overwrite".into(),
+            })
+        }
+    })
+}
