@@ -1,0 +1,1281 @@
+//! End-to-end tests of `cargo gear build` on a real Docker engine (issue "Real builds").
+//!
+//! Each test drives the real binary on its own scratch copy of examples/monorepo, in which
+//! every built layer's `image = "example/…"` becomes `cargo-gear-test/<unique>-…` and gets
+//! the label `cargo-gear.test=<unique>`. No two tests (or test runs) share a tag or a final
+//! image, so "from nothing" is from nothing, and a test's clean-up removes exactly the
+//! images carrying its label (without pruning the shared, unlabelled build cache above
+//! them: docker's layer cache keeps repeated apt and pip steps fast). The external images
+//! are the fixtures of `cargo xtask engine start`, through `--substitute`.
+//!
+//! Run with `CARGO_GEAR_TEST_ENGINE=1 cargo test -p cargo-gear --test e2e_build`.
+
+#[path = "support/engine.rs"]
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime};
+
+use bollard::query_parameters::{ListContainersOptions, ListImagesOptions, RemoveImageOptions};
+use cargo_gear::build::FINGERPRINT_LABEL;
+use cargo_gear::engine::{Engine, ImageInfo, RunSpec, StdStream};
+use serde_json::{Value, json};
+
+const FREESURFER: &str = "cargo-gear-fixture/freesurfer:7.3.2";
+/// `--substitute` of every test: the examples' Docker Hub images by the local fixtures.
+const SUBSTITUTES: [(&str, &str); 2] = [
+    ("freesurfer/freesurfer:7.3.2", FREESURFER),
+    ("python:3.12-slim", support::DEBIAN_PYTHON),
+];
+
+/// The example's external layers, its built layers, and the gears among those.
+const EXTERNAL: [&str; 2] = ["freesurfer", "python"];
+const BUILT: [&str; 6] = [
+    "fw-freesurfer",
+    "fs-license-check",
+    "recon-all",
+    "fw-python",
+    "csv-summary",
+    "hello",
+];
+const GEARS: [&str; 4] = ["fs-license-check", "recon-all", "csv-summary", "hello"];
+
+/// Long enough for a cold build (apt and pip in the FreeSurfer stand-in).
+const BUILD_TIMEOUT: Duration = Duration::from_secs(20 * 60);
+
+// ---------------------------------------------------------------------------------------
+// A scratch workspace on the engine
+// ---------------------------------------------------------------------------------------
+
+/// A scratch copy of examples/monorepo whose images are this test's own; removes them
+/// when dropped.
+struct Workspace {
+    /// Unique name: in image repositories and the `cargo-gear.test` label.
+    id: String,
+    root: PathBuf,
+    _dir: tempfile::TempDir,
+    engine: Engine,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Workspace {
+    /// The scratch workspace, or None (after a note) when the engine tests are skipped.
+    fn new(test: &str) -> Option<Workspace> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let engine = rt.block_on(support::engine())?;
+        rt.block_on(support::require_fixture(&engine, support::DEBIAN_PYTHON));
+        rt.block_on(support::require_fixture(&engine, FREESURFER));
+        let id = support::unique(test);
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("monorepo");
+        copy_tree(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/monorepo"),
+            &root,
+        );
+        let ws = Workspace {
+            id,
+            root,
+            _dir: dir,
+            engine,
+            rt,
+        };
+        ws.isolate();
+        Some(ws)
+    }
+
+    /// Gives every built layer this test's image repository and label.
+    fn isolate(&self) {
+        let mut rewritten = 0;
+        for toml in self.gear_tomls() {
+            let mut out = String::new();
+            for line in read(&toml).lines() {
+                match line.strip_prefix("image = \"example/") {
+                    Some(rest) => {
+                        out += &format!("image = \"cargo-gear-test/{}-{rest}\n", self.id);
+                        out += &format!(
+                            "labels = {{ \"{}\" = \"{}\" }}\n",
+                            support::TEST_LABEL,
+                            self.id
+                        );
+                        rewritten += 1;
+                    }
+                    None => {
+                        out += line;
+                        out.push('\n');
+                    }
+                }
+            }
+            write(&toml, &out);
+        }
+        assert_eq!(
+            rewritten,
+            BUILT.len(),
+            "every built layer of the example has an `image = \"example/…\"` line"
+        );
+    }
+
+    fn gear_tomls(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for group in ["layers", "gears"] {
+            for entry in std::fs::read_dir(self.root.join(group)).unwrap() {
+                let toml = entry.unwrap().path().join("Gear.toml");
+                if toml.is_file() {
+                    out.push(toml);
+                }
+            }
+        }
+        out
+    }
+
+    fn path(&self, relative: &str) -> PathBuf {
+        self.root.join(relative)
+    }
+
+    /// Adds a `[layer]` built on `from` whose only step is `run`.
+    fn add_layer(&self, name: &str, from: &str, run: &str) {
+        let toml = format!(
+            "[layer]\nname = \"{name}\"\nfrom = \"{from}\"\nimage = \"cargo-gear-test/{id}-{name}\"\n\
+             labels = {{ \"{label}\" = \"{id}\" }}\nrun = [{run}]\n",
+            id = self.id,
+            label = support::TEST_LABEL,
+            run = json!(run),
+        );
+        let dir = self.path(&format!("layers/{name}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        write(&dir.join("Gear.toml"), &toml);
+    }
+
+    /// `target/gear/state/NAME.json`.
+    fn record_path(&self, name: &str) -> PathBuf {
+        self.path(&format!("target/gear/state/{name}.json"))
+    }
+
+    fn record(&self, name: &str) -> Option<Value> {
+        let text = std::fs::read_to_string(self.record_path(name)).ok()?;
+        Some(serde_json::from_str(&text).unwrap())
+    }
+
+    /// `target/gear/logs/NAME.log`.
+    fn log_path(&self, name: &str) -> PathBuf {
+        self.path(&format!("target/gear/logs/{name}.log"))
+    }
+
+    // --- cargo gear -----------------------------------------------------------------
+
+    /// `cargo-gear gear ARGS` in the workspace, with `substitutes`.
+    fn command_with(&self, args: &[&str], substitutes: &[(&str, &str)]) -> Command {
+        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin!("cargo-gear"));
+        cmd.current_dir(&self.root)
+            .arg("gear")
+            .args(args)
+            .env("CARGO_TERM_COLOR", "never");
+        for (from, to) in substitutes {
+            cmd.arg("--substitute").arg(format!("{from}={to}"));
+        }
+        cmd
+    }
+
+    /// `cargo-gear gear ARGS` with the fixture substitutions.
+    fn command(&self, args: &[&str]) -> Command {
+        self.command_with(args, &SUBSTITUTES)
+    }
+
+    /// The stdout of a command that must succeed.
+    fn stdout(&self, args: &[&str]) -> String {
+        let out = self.command(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "cargo gear {args:?} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// `cargo gear plan --format json`.
+    fn plan(&self) -> Plan {
+        let v: Value = serde_json::from_str(&self.stdout(&["plan", "--format", "json"])).unwrap();
+        Plan(v["layers"].as_array().unwrap().clone())
+    }
+
+    /// Starts `cargo gear build --message-format json ARGS`.
+    fn spawn_build_with(&self, args: &[&str], substitutes: &[(&str, &str)]) -> Running {
+        let mut all = vec!["build", "--message-format", "json"];
+        all.extend_from_slice(args);
+        Running::spawn(self.command_with(&all, substitutes))
+    }
+
+    fn spawn_build(&self, args: &[&str]) -> Running {
+        self.spawn_build_with(args, &SUBSTITUTES)
+    }
+
+    /// Runs `cargo gear build --message-format json ARGS` to its end.
+    fn build(&self, args: &[&str]) -> Build {
+        let started = Instant::now();
+        let build = self.spawn_build(args).finish(BUILD_TIMEOUT);
+        eprintln!(
+            "{}: cargo gear build {args:?} took {:.1} s",
+            self.id,
+            started.elapsed().as_secs_f64()
+        );
+        build
+    }
+
+    // --- the engine -------------------------------------------------------------------
+
+    fn image(&self, reference: &str) -> Option<ImageInfo> {
+        self.rt.block_on(self.engine.image(reference)).unwrap()
+    }
+
+    /// The IDs of the images in `reference`'s history (present ones; others are `<missing>`).
+    fn history(&self, reference: &str) -> Vec<String> {
+        let items = self
+            .rt
+            .block_on(self.engine.docker().image_history(reference))
+            .unwrap();
+        items.into_iter().map(|i| i.id).collect()
+    }
+
+    /// Runs a container to its end: (exit code, stdout, stderr).
+    fn run(&self, spec: RunSpec) -> (i64, String, String) {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = self
+            .rt
+            .block_on(
+                self.engine
+                    .run_container(spec, &mut |stream, bytes| match stream {
+                        StdStream::Stdout => out.extend_from_slice(bytes),
+                        StdStream::Stderr => err.extend_from_slice(bytes),
+                    }),
+            )
+            .unwrap();
+        (
+            code,
+            String::from_utf8_lossy(&out).into_owned(),
+            String::from_utf8_lossy(&err).into_owned(),
+        )
+    }
+
+    /// `cat FILE` in a container of `image` (whatever its entrypoint).
+    fn cat(&self, image: &str, file: &str) -> String {
+        let (code, out, err) = self.run(RunSpec {
+            image: image.into(),
+            entrypoint: Some(vec!["cat".into()]),
+            cmd: Some(vec![file.into()]),
+            auto_remove: true,
+            ..Default::default()
+        });
+        assert_eq!(code, 0, "cat {file} in {image}: {err}");
+        out
+    }
+
+    /// Whether a container (running or not) has `needle` in its command.
+    fn container_running(&self, needle: &str) -> bool {
+        let options = ListContainersOptions {
+            all: true,
+            ..Default::default()
+        };
+        let containers = self
+            .rt
+            .block_on(self.engine.docker().list_containers(Some(options)))
+            .unwrap();
+        containers
+            .iter()
+            .any(|c| c.command.as_deref().unwrap_or("").contains(needle))
+    }
+
+    /// Every build record names an image that exists under the layer's content tag with
+    /// the recorded fingerprint: nothing is recorded that was not built and tagged.
+    fn assert_records_match_images(&self, plan: &Plan) {
+        for layer in &plan.0 {
+            let name = layer["name"].as_str().unwrap();
+            let Some(record) = self.record(name) else {
+                continue;
+            };
+            let tag = format!(
+                "{}:gear-{}",
+                layer["image"].as_str().unwrap(),
+                short(&record["fingerprint"])
+            );
+            let image = self
+                .image(&tag)
+                .unwrap_or_else(|| panic!("{name} has a build record but no image {tag}"));
+            assert_eq!(record["image_id"], image.id.as_str(), "{name}");
+            assert_eq!(
+                image.labels.get(FINGERPRINT_LABEL).map(String::as_str),
+                record["fingerprint"].as_str(),
+                "{name}"
+            );
+        }
+    }
+}
+
+impl Drop for Workspace {
+    /// Removes every image carrying this test's label, children first. By ID, which is
+    /// safe because only this test's images carry its label; without pruning, so that the
+    /// unlabelled intermediate images above them stay as docker's build cache.
+    fn drop(&mut self) {
+        let docker = self.engine.docker().clone();
+        let label = format!("{}={}", support::TEST_LABEL, self.id);
+        self.rt.block_on(async move {
+            let options = ListImagesOptions {
+                all: true,
+                filters: Some(HashMap::from([("label".to_owned(), vec![label])])),
+                ..Default::default()
+            };
+            let Ok(mut left) = docker.list_images(Some(options)).await else {
+                return;
+            };
+            while !left.is_empty() {
+                let parents: HashSet<String> = left.iter().map(|i| i.parent_id.clone()).collect();
+                let (leaves, rest): (Vec<_>, Vec<_>) =
+                    left.into_iter().partition(|i| !parents.contains(&i.id));
+                if leaves.is_empty() {
+                    break;
+                }
+                for image in leaves {
+                    let options = RemoveImageOptions {
+                        force: true,
+                        noprune: true,
+                    };
+                    let _ = docker.remove_image(&image.id, Some(options), None).await;
+                }
+                left = rest;
+            }
+        });
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Builds and their JSON events
+// ---------------------------------------------------------------------------------------
+
+/// A `cargo gear build --message-format json` in progress.
+struct Running {
+    child: Child,
+    events: mpsc::Receiver<(Instant, Value)>,
+    seen: Vec<(Instant, Value)>,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+impl Running {
+    fn spawn(mut cmd: Command) -> Running {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let (tx, events) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let line = line.unwrap();
+                let event = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("not a JSON event ({e}): {line}"));
+                if tx.send((Instant::now(), event)).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = stderr.read_to_string(&mut s);
+            s
+        });
+        Running {
+            child,
+            events,
+            seen: Vec::new(),
+            stderr,
+        }
+    }
+
+    /// Waits for the first event (seen or to come) that `matches`.
+    fn wait_for(
+        &mut self,
+        what: &str,
+        matches: impl Fn(&Value) -> bool,
+        timeout: Duration,
+    ) -> Value {
+        if let Some((_, e)) = self.seen.iter().find(|(_, e)| matches(e)) {
+            return e.clone();
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.events.recv_timeout(left) {
+                Ok((at, e)) => {
+                    let found = matches(&e);
+                    self.seen.push((at, e.clone()));
+                    if found {
+                        return e;
+                    }
+                }
+                Err(_) => {
+                    let _ = self.child.kill();
+                    panic!(
+                        "no event for {what} within {timeout:?}; events so far: {:#?}",
+                        self.seen
+                    );
+                }
+            }
+        }
+    }
+
+    /// SIGINT, as Ctrl-C sends it.
+    fn interrupt(&self) {
+        let status = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -INT failed");
+    }
+
+    /// Waits for the process to exit (killing it after `timeout`) and collects everything.
+    fn finish(mut self, timeout: Duration) -> Build {
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("cargo gear build still runs after {timeout:?}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        // The reader thread ends with stdout; then the channel disconnects.
+        while let Ok(event) = self.events.recv_timeout(Duration::from_secs(30)) {
+            self.seen.push(event);
+        }
+        let stderr = self.stderr.join().unwrap();
+        Build {
+            status,
+            events: self.seen,
+            stderr,
+        }
+    }
+}
+
+/// A finished build: exit status, JSON events (with the moment each arrived), stderr.
+struct Build {
+    status: ExitStatus,
+    events: Vec<(Instant, Value)>,
+    stderr: String,
+}
+
+impl Build {
+    fn assert_success(&self) {
+        assert!(
+            self.status.success(),
+            "cargo gear build failed ({}):\n{}",
+            self.status,
+            self.stderr
+        );
+    }
+
+    fn assert_code(&self, code: i32) {
+        assert_eq!(
+            self.status.code(),
+            Some(code),
+            "exit status of cargo gear build; stderr:\n{}",
+            self.stderr
+        );
+    }
+
+    fn events_of(&self, kind: &str) -> impl Iterator<Item = &Value> {
+        self.events
+            .iter()
+            .map(|(_, e)| e)
+            .filter(move |e| e["event"] == kind)
+    }
+
+    /// The one `layer-finished` event of `name`.
+    fn finished(&self, name: &str) -> &Value {
+        let found: Vec<&Value> = self
+            .events_of("layer-finished")
+            .filter(|e| e["name"] == name)
+            .collect();
+        assert_eq!(
+            found.len(),
+            1,
+            "exactly one layer-finished event for {name}: {found:#?}\n{}",
+            self.stderr
+        );
+        found[0]
+    }
+
+    fn outcome(&self, name: &str) -> &str {
+        self.finished(name)["outcome"].as_str().unwrap()
+    }
+
+    /// The names of the layers that finished with `outcome`.
+    fn with_outcome(&self, outcome: &str) -> BTreeSet<String> {
+        self.events_of("layer-finished")
+            .filter(|e| e["outcome"] == outcome)
+            .map(|e| e["name"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// Built, fresh, pulled, failed, skipped, from the final `build-finished` event.
+    fn counts(&self) -> [u64; 5] {
+        let (_, last) = self.events.last().expect("events");
+        assert_eq!(
+            last["event"], "build-finished",
+            "the last event ends the build"
+        );
+        ["built", "fresh", "pulled", "failed", "skipped"].map(|k| last[k].as_u64().unwrap())
+    }
+
+    /// Position of the `kind` event of `name` among all events.
+    fn index(&self, kind: &str, name: &str) -> usize {
+        self.events
+            .iter()
+            .position(|(_, e)| e["event"] == kind && e["name"] == name)
+            .unwrap_or_else(|| panic!("no {kind} event for {name}"))
+    }
+}
+
+/// `cargo gear plan --format json`'s layers.
+struct Plan(Vec<Value>);
+
+impl Plan {
+    fn layer(&self, name: &str) -> &Value {
+        self.0
+            .iter()
+            .find(|l| l["name"] == name)
+            .unwrap_or_else(|| panic!("{name} is not planned"))
+    }
+
+    fn parent(&self, name: &str) -> &str {
+        self.layer(name)["parent"].as_str().unwrap()
+    }
+
+    /// The reference that proves the layer exists: content tag, or the external image.
+    fn reference(&self, name: &str) -> &str {
+        let l = self.layer(name);
+        l["content_tag"]
+            .as_str()
+            .unwrap_or_else(|| l["image"].as_str().unwrap())
+    }
+
+    fn version_tag(&self, name: &str) -> &str {
+        self.layer(name)["version_tag"].as_str().unwrap()
+    }
+
+    /// The external layer at the root of `name`'s chain.
+    fn root<'a>(&'a self, mut name: &'a str) -> &'a str {
+        while let Some(p) = self.layer(name)["parent"].as_str() {
+            name = p;
+        }
+        name
+    }
+
+    /// Status and reasons.
+    fn status(&self, name: &str) -> (&str, Vec<&str>) {
+        let l = self.layer(name);
+        let reasons = l["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_str().unwrap())
+            .collect();
+        (l["status"].as_str().unwrap(), reasons)
+    }
+
+    fn stale(&self) -> BTreeSet<&str> {
+        self.0
+            .iter()
+            .filter(|l| l["status"] != "fresh")
+            .map(|l| l["name"].as_str().unwrap())
+            .collect()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Small helpers
+// ---------------------------------------------------------------------------------------
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+}
+
+/// Copies a directory tree (files and executable bits), skipping `target/`.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name() == "target" {
+            continue;
+        }
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&src, &dst);
+        } else {
+            std::fs::copy(&src, &dst).unwrap();
+        }
+    }
+}
+
+fn names(list: &[&str]) -> BTreeSet<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+/// The first 12 hex digits of a `sha256:…` fingerprint.
+fn short(fingerprint: &Value) -> String {
+    fingerprint.as_str().unwrap().trim_start_matches("sha256:")[..12].to_owned()
+}
+
+/// `NAME=value` lines as a map.
+fn env_map(env: &[String]) -> BTreeMap<String, String> {
+    env.iter()
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// Polls `done` until it holds or `timeout` passes.
+fn wait_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    done()
+}
+
+/// Whether `text` has a line that is `line` (command output, not the `Step` echoing it).
+fn has_line(text: &str, line: &str) -> bool {
+    text.lines().any(|l| l.trim() == line)
+}
+
+/// Whether `text` has a line reporting the failing step `Step N/M : RUN {command}`.
+fn has_step_line(text: &str, command: &str) -> bool {
+    let suffix = format!(" : RUN {command}");
+    text.lines().any(|line| {
+        let Some(at) = line.find("Step ") else {
+            return false;
+        };
+        let rest = &line[at + 5..];
+        let Some(end) = rest.find(&suffix) else {
+            return false;
+        };
+        let (n, m) = rest[..end].split_once('/').unwrap_or(("", ""));
+        !n.is_empty() && !m.is_empty() && n.chars().chain(m.chars()).all(|c| c.is_ascii_digit())
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// The scenarios
+// ---------------------------------------------------------------------------------------
+
+/// From nothing: each built layer built once, parents first, each child `FROM` its
+/// parent's content tag; the externals are fresh; the records name the images; each
+/// gear's manifest in its image is the one written beside its Gear.toml, with the real
+/// image environment; and the gears run.
+#[test]
+fn builds_the_monorepo_from_nothing_and_the_gears_run() {
+    let Some(ws) = Workspace::new("from-nothing") else {
+        return;
+    };
+    let plan = ws.plan();
+    for name in BUILT {
+        assert_eq!(plan.status(name), ("stale", vec!["never built"]), "{name}");
+    }
+    for name in EXTERNAL {
+        assert_eq!(
+            plan.status(name),
+            ("fresh", vec![]),
+            "{name}: the fixture is in the engine"
+        );
+    }
+
+    let build = ws.build(&[]);
+    build.assert_success();
+    assert_eq!(build.counts(), [6, 2, 0, 0, 0]);
+    for name in BUILT {
+        assert_eq!(build.outcome(name), "built", "{name}");
+    }
+    for (name, (_, fixture)) in EXTERNAL.iter().zip(SUBSTITUTES) {
+        assert_eq!(build.outcome(name), "fresh", "{name}");
+        assert_eq!(
+            build.finished(name)["image"],
+            fixture,
+            "{name} is the substituted fixture"
+        );
+    }
+
+    for name in BUILT {
+        let parent = plan.parent(name);
+        // Dependency order: a layer starts only after its parent finished.
+        if plan.layer(parent)["kind"] != "external" {
+            assert!(
+                build.index("layer-finished", parent) < build.index("layer-started", name),
+                "{parent} before {name}"
+            );
+        }
+        // Its Dockerfile starts FROM the parent's content tag, and its image really has the
+        // parent's image in its history.
+        let dockerfile = ws.stdout(&["dockerfile", "-p", name]);
+        let from = dockerfile.lines().find(|l| l.starts_with("FROM ")).unwrap();
+        assert_eq!(from, format!("FROM {}", plan.reference(parent)), "{name}");
+        let parent_id = ws.image(plan.reference(parent)).unwrap().id;
+        assert!(
+            ws.history(plan.reference(name)).contains(&parent_id),
+            "{name}'s image is built on {parent}'s"
+        );
+        // The image carries its fingerprint, and the build record names it.
+        let fingerprint = plan.layer(name)["fingerprint"].as_str().unwrap();
+        assert_eq!(build.finished(name)["fingerprint"], fingerprint);
+        let image = ws
+            .image(plan.reference(name))
+            .unwrap_or_else(|| panic!("{name} has no content tag"));
+        assert_eq!(
+            image.labels.get(FINGERPRINT_LABEL).map(String::as_str),
+            Some(fingerprint),
+            "{name}"
+        );
+        let record = ws
+            .record(name)
+            .unwrap_or_else(|| panic!("{name} has no build record"));
+        assert_eq!(record["fingerprint"], fingerprint, "{name}");
+        assert_eq!(record["image_id"], image.id.as_str(), "{name}");
+    }
+
+    for gear in GEARS {
+        // The version tag names the same image as the content tag.
+        let image = ws.image(plan.reference(gear)).unwrap();
+        assert_eq!(
+            ws.image(plan.version_tag(gear)).map(|i| i.id),
+            Some(image.id.clone()),
+            "{gear}"
+        );
+        // /flywheel/v0/manifest.json in the image is the manifest.json the build wrote.
+        let written = read(&ws.path(&format!("gears/{gear}/manifest.json")));
+        assert_eq!(
+            ws.cat(plan.reference(gear), "/flywheel/v0/manifest.json"),
+            written,
+            "{gear}"
+        );
+        let manifest: Value = serde_json::from_str(&written).unwrap();
+        assert_eq!(
+            manifest["custom"]["gear-builder"]["image"],
+            plan.version_tag(gear)
+        );
+        // Its environment is the image's: the base image's PATH and the declared FLYWHEEL.
+        let environment: BTreeMap<String, String> =
+            serde_json::from_value(manifest["environment"].clone()).unwrap();
+        assert_eq!(
+            environment,
+            env_map(&image.env),
+            "{gear}: manifest environment = image environment"
+        );
+        let base = env_map(&ws.image(plan.reference(plan.root(gear))).unwrap().env);
+        assert_eq!(environment.get("PATH"), base.get("PATH"), "{gear}");
+        assert_eq!(
+            environment.get("FLYWHEEL").map(String::as_str),
+            Some("/flywheel/v0"),
+            "{gear}"
+        );
+    }
+
+    // csv-summary on its example data, the way Flywheel runs it: config.json, the input
+    // and the output directory mounted under /flywheel/v0, the manifest's command.
+    let job = ws.path("target/job");
+    std::fs::create_dir_all(job.join("input/table")).unwrap();
+    std::fs::create_dir_all(job.join("output")).unwrap();
+    let data = ws.path("gears/csv-summary/tests/data");
+    std::fs::copy(
+        data.join("example.csv"),
+        job.join("input/table/example.csv"),
+    )
+    .unwrap();
+    let config = json!({
+        "config": {"delimiter": ",", "precision": 3},
+        "inputs": {"table": {
+            "base": "file",
+            "location": {"path": "/flywheel/v0/input/table/example.csv", "name": "example.csv"},
+            "object": {"type": "tabular data", "mimetype": "text/csv"},
+        }},
+        "destination": {"type": "acquisition", "id": "000000000000000000000000"},
+    });
+    write(&job.join("config.json"), &config.to_string());
+    let command: Value =
+        serde_json::from_str(&read(&ws.path("gears/csv-summary/manifest.json"))).unwrap();
+    let owner = {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(&job).unwrap();
+        format!("{}:{}", meta.uid(), meta.gid())
+    };
+    let (code, _, err) = ws.run(RunSpec {
+        image: plan.version_tag("csv-summary").into(),
+        cmd: Some(vec![
+            "sh".into(),
+            "-c".into(),
+            command["command"].as_str().unwrap().into(),
+        ]),
+        binds: vec![
+            format!(
+                "{}:/flywheel/v0/config.json:ro",
+                job.join("config.json").display()
+            ),
+            format!("{}:/flywheel/v0/input:ro", job.join("input").display()),
+            format!("{}:/flywheel/v0/output", job.join("output").display()),
+        ],
+        user: Some(owner),
+        auto_remove: true,
+        ..Default::default()
+    });
+    assert_eq!(code, 0, "csv-summary failed:\n{err}");
+    let summary: Value = serde_json::from_str(&read(&job.join("output/summary.json"))).unwrap();
+    let expected: Value = serde_json::from_str(&read(&data.join("expected-summary.json"))).unwrap();
+    assert_eq!(summary, expected);
+
+    // hello, through its entrypoint.
+    let (code, out, err) = ws.run(RunSpec {
+        image: plan.version_tag("hello").into(),
+        auto_remove: true,
+        ..Default::default()
+    });
+    assert_eq!(
+        (code, out.trim()),
+        (0, "Hello from the hello gear!"),
+        "{err}"
+    );
+
+    // fs-license-check finds FREESURFER_HOME and the license fw-freesurfer placed there.
+    let (code, out, err) = ws.run(RunSpec {
+        image: plan.version_tag("fs-license-check").into(),
+        cmd: Some(vec![
+            "sh".into(),
+            "-c".into(),
+            "python3 run.py >&2 && cat output/license-report.json".into(),
+        ]),
+        auto_remove: true,
+        ..Default::default()
+    });
+    assert_eq!(code, 0, "fs-license-check failed:\n{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["license_path"], "/usr/local/freesurfer/license.txt");
+    assert_eq!(
+        (&report["license_exists"], &report["ok"]),
+        (&json!(true), &json!(true)),
+        "{report:#}"
+    );
+}
+
+/// A second build finds everything fresh and sends nothing to the engine: no layer
+/// starts, no build log or record is touched, every tag names the same image.
+#[test]
+fn a_second_build_is_all_fresh_and_sends_nothing() {
+    let Some(ws) = Workspace::new("rebuild") else {
+        return;
+    };
+    ws.build(&[]).assert_success();
+    let plan = ws.plan();
+    assert!(
+        plan.stale().is_empty(),
+        "fresh after the build: {:?}",
+        plan.stale()
+    );
+
+    // Backdate every log, record and written manifest: any write would show.
+    let old = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+    let mut touched: Vec<PathBuf> = Vec::new();
+    for name in BUILT {
+        touched.push(ws.log_path(name));
+        touched.push(ws.record_path(name));
+    }
+    for gear in GEARS {
+        touched.push(ws.path(&format!("gears/{gear}/manifest.json")));
+    }
+    for path in &touched {
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+    }
+    let ids: Vec<String> = BUILT
+        .iter()
+        .map(|n| ws.image(plan.reference(n)).unwrap().id)
+        .collect();
+
+    let again = ws.build(&[]);
+    again.assert_success();
+    assert_eq!(again.counts(), [0, 8, 0, 0, 0]);
+    assert_eq!(
+        again.with_outcome("fresh"),
+        names(&[&EXTERNAL[..], &BUILT[..]].concat())
+    );
+    assert_eq!(
+        again.events_of("layer-started").count(),
+        0,
+        "no layer was started, so no context was sent"
+    );
+    for path in &touched {
+        assert_eq!(
+            std::fs::metadata(path).unwrap().modified().unwrap(),
+            old,
+            "{} was rewritten",
+            path.display()
+        );
+    }
+    let ids_again: Vec<String> = BUILT
+        .iter()
+        .map(|n| ws.image(plan.reference(n)).unwrap().id)
+        .collect();
+    assert_eq!(ids, ids_again);
+}
+
+/// One changed file of one gear: `plan` says exactly that gear is stale and why, and the
+/// build rebuilds exactly that gear, with the change in its image.
+#[test]
+fn changing_a_gear_file_rebuilds_only_that_gear() {
+    let Some(ws) = Workspace::new("gear-file") else {
+        return;
+    };
+    ws.build(&[]).assert_success();
+    let main_py = ws.path("gears/csv-summary/app/main.py");
+    let marker = format!("# changed by the e2e test {}", ws.id);
+    write(&main_py, &format!("{}\n{marker}\n", read(&main_py)));
+
+    let plan = ws.plan();
+    assert_eq!(
+        plan.status("csv-summary"),
+        ("stale", vec!["file app/main.py changed"])
+    );
+    assert_eq!(
+        plan.stale(),
+        BTreeSet::from(["csv-summary"]),
+        "every other layer is fresh"
+    );
+
+    let build = ws.build(&[]);
+    build.assert_success();
+    assert_eq!(build.with_outcome("built"), names(&["csv-summary"]));
+    assert_eq!(build.counts(), [1, 7, 0, 0, 0]);
+    let main_in_image = ws.cat(plan.reference("csv-summary"), "/flywheel/v0/app/main.py");
+    assert!(
+        main_in_image.ends_with(&format!("{marker}\n")),
+        "the new image has the change"
+    );
+    assert!(ws.plan().stale().is_empty());
+}
+
+/// A change to the shared base fw-python rebuilds it and its descendants (csv-summary,
+/// hello) and nothing else: the FreeSurfer chain stays fresh.
+#[test]
+fn changing_a_shared_base_rebuilds_it_and_its_descendants_only() {
+    let Some(ws) = Workspace::new("shared-base") else {
+        return;
+    };
+    ws.build(&[]).assert_success();
+    let toml = ws.path("layers/fw-python/Gear.toml");
+    let text = read(&toml);
+    assert!(text.contains("PYTHONUNBUFFERED = \"1\""));
+    write(
+        &toml,
+        &text.replace("PYTHONUNBUFFERED = \"1\"", "PYTHONUNBUFFERED = \"0\""),
+    );
+
+    let plan = ws.plan();
+    assert_eq!(
+        plan.status("fw-python"),
+        ("stale", vec!["Dockerfile changed (env)"])
+    );
+    for child in ["csv-summary", "hello"] {
+        let (status, reasons) = plan.status(child);
+        assert_eq!(
+            (status, reasons.first().copied()),
+            ("stale", Some("parent fw-python changed")),
+            "{child}: {reasons:?}"
+        );
+    }
+    assert_eq!(
+        plan.stale(),
+        BTreeSet::from(["fw-python", "csv-summary", "hello"])
+    );
+
+    let build = ws.build(&[]);
+    build.assert_success();
+    assert_eq!(
+        build.with_outcome("built"),
+        names(&["fw-python", "csv-summary", "hello"])
+    );
+    assert_eq!(
+        build.with_outcome("fresh"),
+        names(&[
+            "freesurfer",
+            "fw-freesurfer",
+            "fs-license-check",
+            "recon-all",
+            "python"
+        ])
+    );
+    for child in ["csv-summary", "hello"] {
+        let dockerfile = ws.stdout(&["dockerfile", "-p", child]);
+        assert!(
+            dockerfile.contains(&format!("FROM {}\n", plan.reference("fw-python"))),
+            "{child} is built on the new fw-python"
+        );
+        let written = read(&ws.path(&format!("gears/{child}/manifest.json")));
+        let manifest: Value = serde_json::from_str(&written).unwrap();
+        assert_eq!(manifest["environment"]["PYTHONUNBUFFERED"], "0", "{child}");
+        assert_eq!(
+            ws.cat(plan.reference(child), "/flywheel/v0/manifest.json"),
+            written,
+            "{child}"
+        );
+    }
+    assert!(ws.plan().stale().is_empty());
+}
+
+/// A failing `run` step: the layer fails with its step and output on stderr, its dependent
+/// is skipped, nothing is tagged or recorded for either, and the exit code is 1. With
+/// `--keep-going` everything else is built; without, everything else is still fresh.
+#[test]
+fn a_failing_step_fails_its_layer_and_skips_its_dependents() {
+    let Some(ws) = Workspace::new("failing") else {
+        return;
+    };
+    const FAILING_RUN: &str = "echo about to fail; exit 7";
+    ws.add_layer("failing", "fw-python", FAILING_RUN);
+    ws.add_layer("after-failing", "failing", "echo never");
+    let plan = ws.plan();
+
+    let check_failure = |build: &Build| {
+        build.assert_code(1);
+        assert_eq!(build.outcome("failing"), "failed");
+        assert_eq!(build.outcome("after-failing"), "skipped");
+        let event = build.finished("failing");
+        assert!(
+            has_step_line(event["step"].as_str().unwrap(), FAILING_RUN),
+            "{event}"
+        );
+        assert!(
+            has_step_line(&build.stderr, FAILING_RUN),
+            "stderr shows the failing step:\n{}",
+            build.stderr
+        );
+        assert!(
+            build.stderr.contains("│ about to fail"),
+            "stderr shows the command's output:\n{}",
+            build.stderr
+        );
+        assert!(
+            build.stderr.contains("returned a non-zero code: 7"),
+            "{}",
+            build.stderr
+        );
+        for name in ["failing", "after-failing"] {
+            assert_eq!(
+                ws.image(plan.reference(name)).map(|i| i.id),
+                None,
+                "{name} has no content tag"
+            );
+            assert!(!ws.record_path(name).exists(), "{name} has no build record");
+        }
+        assert!(
+            has_line(&read(&ws.log_path("failing")), "about to fail"),
+            "the log has the command's output"
+        );
+    };
+
+    let keep_going = ws.build(&["--keep-going"]);
+    check_failure(&keep_going);
+    assert_eq!(
+        keep_going.with_outcome("built"),
+        names(&BUILT),
+        "--keep-going builds every layer the failure does not affect"
+    );
+    assert_eq!(keep_going.counts(), [6, 2, 0, 1, 1]);
+    ws.assert_records_match_images(&plan);
+
+    let stop = ws.build(&[]);
+    check_failure(&stop);
+    assert_eq!(stop.counts(), [0, 8, 0, 1, 1]);
+}
+
+/// SIGINT in the middle of a layer's step: the build stops at once with exit code 130, the
+/// engine drops the step, and nothing is recorded or tagged for the interrupted layer. The
+/// next build, unchanged, completes it.
+#[test]
+fn an_interrupted_build_records_nothing_unfinished_and_the_next_completes_it() {
+    let Some(ws) = Workspace::new("interrupt") else {
+        return;
+    };
+    // Unique markers: docker must not have this step in its cache.
+    let (sleeping, slept) = (format!("sleeping-{}", ws.id), format!("slept-{}", ws.id));
+    ws.add_layer(
+        "sleepy",
+        "fw-python",
+        &format!("echo {sleeping}; sleep 20; echo {slept}"),
+    );
+    let plan = ws.plan();
+
+    let mut running = ws.spawn_build(&[]);
+    running.wait_for(
+        "sleepy to start",
+        |e| e["event"] == "layer-started" && e["name"] == "sleepy",
+        BUILD_TIMEOUT,
+    );
+    let log = ws.log_path("sleepy");
+    assert!(
+        wait_until(Duration::from_secs(120), || std::fs::read_to_string(&log)
+            .is_ok_and(|l| has_line(&l, &sleeping))),
+        "sleepy's step never started"
+    );
+    let signalled = Instant::now();
+    running.interrupt();
+    let build = running.finish(Duration::from_secs(60));
+    let took = signalled.elapsed();
+    build.assert_code(130);
+    assert!(build.stderr.contains("interrupted"), "{}", build.stderr);
+    assert!(
+        took < Duration::from_secs(10),
+        "exited {took:?} after SIGINT: it waited for the step"
+    );
+
+    assert!(
+        !ws.record_path("sleepy").exists(),
+        "no record for the interrupted layer"
+    );
+    assert_eq!(
+        ws.image(plan.reference("sleepy")).map(|i| i.id),
+        None,
+        "no content tag for the interrupted layer"
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || !ws.container_running(&sleeping)),
+        "the engine stopped the step's container"
+    );
+    assert!(
+        !has_line(&read(&log), &slept),
+        "the step did not run to its end"
+    );
+    ws.assert_records_match_images(&plan);
+
+    let again = ws.build(&[]);
+    again.assert_success();
+    assert_eq!(again.outcome("sleepy"), "built");
+    assert!(again.with_outcome("failed").is_empty() && again.with_outcome("skipped").is_empty());
+    assert!(has_line(&read(&log), &slept), "the step ran to its end");
+    assert!(ws.record("sleepy").is_some());
+    ws.assert_records_match_images(&plan);
+    assert!(ws.plan().stale().is_empty());
+}
+
+/// Two builds of one workspace at once: the second waits for the first's lock (and says
+/// so), both succeed, and the second finds everything fresh.
+#[test]
+fn two_builds_at_once_are_serialized_by_the_lock() {
+    let Some(ws) = Workspace::new("lock") else {
+        return;
+    };
+    // A step long enough for the second build to find the lock taken.
+    ws.add_layer(
+        "slow",
+        "fw-python",
+        &format!("echo slow-{}; sleep 8", ws.id),
+    );
+
+    let mut first = ws.spawn_build(&[]);
+    // The lock is taken before the first event.
+    first.wait_for(
+        "the first build to start",
+        |e| e["event"] == "layer-started",
+        BUILD_TIMEOUT,
+    );
+    let second = ws.spawn_build(&[]);
+    let first = first.finish(BUILD_TIMEOUT);
+    let second = second.finish(BUILD_TIMEOUT);
+
+    first.assert_success();
+    second.assert_success();
+    let lock = ws.path("target/gear/build.lock");
+    assert!(
+        second.stderr.contains(&format!(
+            "Blocking waiting for file lock on {}",
+            lock.display()
+        )),
+        "{}",
+        second.stderr
+    );
+    assert_eq!(first.counts(), [7, 2, 0, 0, 0]);
+    assert_eq!(second.counts(), [0, 9, 0, 0, 0]);
+    let (first_done, _) = first.events.last().unwrap();
+    let (second_began, _) = second.events.first().unwrap();
+    assert!(
+        second_began >= first_done,
+        "the second build reported nothing before the first ended"
+    );
+}
+
+/// Without build records (a build from another checkout or state directory, or records
+/// cleaned), a layer whose image exists with its fingerprint is fresh.
+#[test]
+fn without_build_records_the_labelled_images_are_fresh() {
+    let Some(ws) = Workspace::new("no-records") else {
+        return;
+    };
+    ws.build(&[]).assert_success();
+    std::fs::remove_dir_all(ws.path("target/gear/state")).unwrap();
+
+    let plan = ws.plan();
+    for name in EXTERNAL.iter().chain(&BUILT) {
+        assert_eq!(plan.status(name), ("fresh", vec![]), "{name}");
+    }
+    let why = ws.stdout(&["why", "csv-summary"]);
+    assert!(
+        why.contains("csv-summary (gear): fresh") && why.contains("no build record here"),
+        "{why}"
+    );
+    let build = ws.build(&[]);
+    build.assert_success();
+    assert_eq!(build.counts(), [0, 8, 0, 0, 0]);
+}
+
+/// `--offline` with a substitute image the engine does not have: the external layer fails
+/// naming the image, its descendants are skipped, nothing is pulled or built.
+#[test]
+fn offline_build_with_a_missing_substitute_fails_naming_the_image() {
+    let Some(ws) = Workspace::new("offline") else {
+        return;
+    };
+    let missing = format!("cargo-gear-test/{}-missing-python:1", ws.id);
+    let substitutes = [SUBSTITUTES[0], ("python:3.12-slim", missing.as_str())];
+    let build = ws
+        .spawn_build_with(&["--offline", "-p", "hello"], &substitutes)
+        .finish(BUILD_TIMEOUT);
+    build.assert_code(1);
+    assert_eq!(build.outcome("python"), "failed");
+    assert_eq!(build.finished("python")["image"], missing.as_str());
+    let error = build.finished("python")["error"].as_str().unwrap();
+    assert!(
+        error.contains(&missing) && error.contains("--offline"),
+        "{error}"
+    );
+    assert!(build.stderr.contains(&missing), "{}", build.stderr);
+    assert_eq!(build.outcome("fw-python"), "skipped");
+    assert_eq!(build.outcome("hello"), "skipped");
+    assert_eq!(build.counts(), [0, 0, 0, 1, 2]);
+    assert!(
+        !ws.path("target/gear/state").exists(),
+        "nothing was recorded"
+    );
+}
