@@ -263,3 +263,35 @@ fn no_color_is_honoured() {
     assert_eq!(out.status.code(), Some(1));
     assert!(!String::from_utf8_lossy(&out.stderr).contains('\u{1b}'));
 }
+
+#[test]
+fn discovery_finds_metadata_members_and_packages_with_a_gear_toml() {
+    let t = tempfile::tempdir().unwrap();
+    let files = [
+        ("Cargo.toml", "[workspace]\nresolver = \"3\"\nmembers = [\"crates/*\"]\n\n[workspace.metadata.gear]\nmembers = [\"layers/*\"]\n"),
+        ("layers/base/Gear.toml", "[layer]\nname = \"base\"\nimage = \"debian:bookworm\"\n"),
+        ("crates/tool/Cargo.toml", "[package]\nname = \"tool\"\nversion = \"0.1.0\"\nedition = \"2024\"\n"),
+        ("crates/tool/src/lib.rs", ""),
+        ("crates/tool/Gear.toml", "[layer]\nname = \"tool\"\nfrom = \"base\"\nimage = \"x/tool\"\ncopy = [\"src\"]\n"),
+        ("crates/other/Cargo.toml", "[package]\nname = \"other\"\nversion = \"0.1.0\"\nedition = \"2024\"\n"),
+        ("crates/other/src/lib.rs", ""),
+        ("stray/Gear.toml", "[layer]\nname = \"stray\"\nimage = \"x:1\"\n"),
+    ];
+    for (path, text) in files {
+        let p = t.path().join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    // From a subdirectory, like cargo.
+    let json: serde_json::Value = serde_json::from_str(&stdout_of(&gear(&t.path().join("crates/tool/src"), &["graph", "--format", "json"]))).unwrap();
+    let names: Vec<&str> = json["layers"].as_array().unwrap().iter().map(|l| l["name"].as_str().unwrap()).collect();
+    // A Gear.toml outside the members and packages is not part of the workspace.
+    assert_eq!(names, ["base", "tool"]);
+
+    // A member pattern matching a directory without a Gear.toml is an error naming it.
+    std::fs::create_dir_all(t.path().join("layers/empty")).unwrap();
+    let out = gear(t.path(), &["graph"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("layers/empty matches gear member pattern `layers/*` but has no Gear.toml"), "{err}");
+}
