@@ -1,0 +1,126 @@
+//! Why a layer is stale: each kind of change between a build record and the current plan
+//! is named precisely.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use gear_spec::LayerGraph;
+use gear_spec::plan::{self, Plan, PlanOptions};
+use gear_spec::state::{ImageState, Reason, Record, Status, explain};
+
+struct Tree(tempfile::TempDir);
+
+impl Tree {
+    fn new() -> Tree {
+        let t = Tree(tempfile::tempdir().unwrap());
+        t.write("base/Gear.toml", "[layer]\nname = \"base\"\nimage = \"debian:bookworm\"\n");
+        t.write("mid/Gear.toml", "[layer]\nname = \"mid\"\nfrom = \"base\"\nimage = \"x/mid\"\npackages = [\"jq\"]\n");
+        t.write(
+            "g/Gear.toml",
+            "[gear]\nname = \"g\"\nfrom = \"mid\"\nimage = \"x/g\"\nversion = \"1.0.0\"\nlabel = \"G\"\ndescription = \"A gear\"\nauthor = \"Lab\"\nlicense = \"MIT\"\n\n[gear.config.n]\ntype = \"integer\"\ndefault = 1\n",
+        );
+        t.write("g/run.py", "print(1)\n");
+        t.write("g/app/main.py", "x = 1\n");
+        t
+    }
+
+    fn write(&self, rel: &str, text: &str) {
+        let p = self.0.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
+    fn edit(&self, rel: &str, from: &str, to: &str) {
+        let p = self.0.path().join(rel);
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(text.contains(from), "{rel} lacks {from}");
+        std::fs::write(p, text.replace(from, to)).unwrap();
+    }
+
+    fn plan(&self, substitutions: &[(&str, &str)]) -> Plan {
+        let root: &Path = self.0.path();
+        let dirs: Vec<PathBuf> = ["base", "mid", "g"].iter().map(|d| root.join(d)).collect();
+        let graph = LayerGraph::load(&dirs, root).unwrap();
+        let all = graph.build_order().to_vec();
+        let substitutions: BTreeMap<String, String> = substitutions.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        plan::plan(&graph, &all, &PlanOptions { substitutions, hash_cache: None }).unwrap()
+    }
+}
+
+/// Records every built layer of `plan` as if it had just been built.
+fn records(plan: &Plan) -> BTreeMap<String, Record> {
+    plan.layers
+        .iter()
+        .filter(|l| l.kind.is_built())
+        .map(|l| (l.name.clone(), Record::new(l, l.parent.as_deref().and_then(|p| plan.get(p)), "sha256:built")))
+        .collect()
+}
+
+fn reasons(plan: &Plan, records: &BTreeMap<String, Record>, name: &str) -> Vec<String> {
+    let layer = plan.get(name).unwrap();
+    let parent = layer.parent.as_deref().and_then(|p| plan.get(p));
+    match explain(layer, parent, records.get(name), ImageState::Missing) {
+        Status::Stale(r) => r.iter().map(ToString::to_string).collect(),
+        other => panic!("{name} is {other:?}"),
+    }
+}
+
+#[test]
+fn file_changes_are_named() {
+    let t = Tree::new();
+    let before = records(&t.plan(&[]));
+    t.write("g/app/main.py", "x = 2\n");
+    t.write("g/utils/x.py", "y = 1\n");
+    std::fs::remove_file(t.0.path().join("g/run.py")).unwrap();
+    let after = t.plan(&[]);
+    assert_eq!(reasons(&after, &before, "g"), ["file app/main.py changed", "file utils/x.py added", "file run.py removed"]);
+    assert_eq!(reasons(&after, &before, "mid"), ["image missing from engine"]);
+}
+
+#[test]
+fn parent_and_dockerfile_sections() {
+    let t = Tree::new();
+    let before = records(&t.plan(&[]));
+    t.edit("mid/Gear.toml", "packages = [\"jq\"]", "packages = [\"jq\", \"curl\"]");
+    let after = t.plan(&[]);
+    assert_eq!(reasons(&after, &before, "mid"), ["Dockerfile changed (packages)"]);
+    assert_eq!(reasons(&after, &before, "g"), ["parent mid changed"]);
+}
+
+#[test]
+fn substitution_and_manifest() {
+    let t = Tree::new();
+    let before = records(&t.plan(&[]));
+    let after = t.plan(&[("debian:bookworm", "mirror.local/debian:bookworm")]);
+    assert_eq!(reasons(&after, &before, "mid"), ["substitution changed"]);
+    t.edit("g/Gear.toml", "default = 1", "default = 2");
+    let after = t.plan(&[]);
+    assert_eq!(reasons(&after, &before, "g"), ["manifest changed (config)"]);
+}
+
+#[test]
+fn never_built_fresh_without_record_and_unknown() {
+    let t = Tree::new();
+    let plan = t.plan(&[]);
+    let g = plan.get("g").unwrap();
+    let mid = plan.get("mid");
+    assert_eq!(explain(g, mid, None, ImageState::Missing), Status::Stale(vec![Reason::NeverBuilt]));
+    assert_eq!(explain(g, mid, None, ImageState::Present), Status::Fresh { recorded: false });
+    let recs = records(&plan);
+    assert_eq!(explain(g, mid, recs.get("g"), ImageState::Present), Status::Fresh { recorded: true });
+    assert_eq!(explain(g, mid, None, ImageState::Unknown), Status::Unknown);
+}
+
+#[test]
+fn records_round_trip_atomically() {
+    let t = Tree::new();
+    let plan = t.plan(&[]);
+    let rec = records(&plan).remove("g").unwrap();
+    let dir = t.0.path().join("state");
+    rec.save(&dir).unwrap();
+    assert_eq!(Record::load(&dir, "g"), Some(rec));
+    let leftovers: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(leftovers, ["g.json"]);
+    Record::remove(&dir, "g").unwrap();
+    assert_eq!(Record::load(&dir, "g"), None);
+}
