@@ -47,9 +47,13 @@ pub fn prepare(session: &Session, args: &JobArgs, cwd: &Path, lenient: bool) -> 
         None => None,
         Some(path) => {
             let path = cwd.join(path);
-            let text = std::fs::read_to_string(&path).map_err(|e| CliError::io("read", &path, e))?;
-            match serde_json::from_str::<serde_json::Value>(&text) {
-                Ok(serde_json::Value::Object(mut map)) => match map.remove("config") {
+            match std::fs::read_to_string(&path).map(|text| serde_json::from_str::<serde_json::Value>(&text)) {
+                // A file that cannot be read is one more problem, reported with the others.
+                Err(e) => {
+                    problems.push(Problem::new("run::config-file", format!("cannot read {}: {e}", path.display())).help("pass the path of an existing JSON file"));
+                    None
+                }
+                Ok(Ok(serde_json::Value::Object(mut map))) => match map.remove("config") {
                     Some(serde_json::Value::Object(config)) => Some(config),
                     Some(_) => {
                         problems.push(Problem::new("run::config-file", format!("{}: `config` is not an object", path.display())).help("write the values as {\"config\": {\"KEY\": value}}"));
@@ -57,7 +61,7 @@ pub fn prepare(session: &Session, args: &JobArgs, cwd: &Path, lenient: bool) -> 
                     }
                     None => Some(map),
                 },
-                Ok(_) | Err(_) => {
+                Ok(_) => {
                     problems.push(Problem::new("run::config-file", format!("{} is not a JSON object", path.display())).help("write the values as {\"KEY\": value}, or pass a Flywheel config.json"));
                     None
                 }
@@ -131,11 +135,10 @@ impl RunDir {
             }
         }
         let config = path.join("config.json");
-        let mut text = serde_json::to_string_pretty(&job.config_json()).expect("json");
-        text.push('\n');
-        std::fs::write(&config, text).map_err(|e| CliError::io("write", &config, e))?;
-        let has_key = job.inputs.values().any(|i| matches!(i, JobInput::ApiKey(_)));
-        set_mode(&config, if has_key { 0o600 } else { 0o644 })?;
+        write_config(&config, job)?;
+        if !has_api_key(job) {
+            set_mode(&config, 0o644)?;
+        }
         Ok(RunDir { path })
     }
 
@@ -201,6 +204,31 @@ fn timestamp() -> String {
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
     format!("{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// Whether the job's config.json holds an API key.
+pub fn has_api_key(job: &Job) -> bool {
+    job.inputs.values().any(|i| matches!(i, JobInput::ApiKey(_)))
+}
+
+/// Writes the job's config.json. One that holds an API key is readable by its owner only,
+/// from before the key is written (a new file is created so; an existing one is narrowed
+/// before it is truncated).
+pub fn write_config(path: &Path, job: &Job) -> Result<(), CliError> {
+    let mut text = serde_json::to_string_pretty(&job.config_json()).expect("json");
+    text.push('\n');
+    let io = |e| CliError::io("write", path, e);
+    if !has_api_key(job) {
+        return std::fs::write(path, text).map_err(io);
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).map_err(io)?;
+    set_mode(path, 0o600)?;
+    file.set_len(0).map_err(io)?;
+    std::io::Write::write_all(&mut file, text.as_bytes()).map_err(io)
 }
 
 /// Sets a file's permission bits.

@@ -19,12 +19,7 @@ pub fn run(session: &Session, args: &ConfigArgs, cwd: &std::path::Path) -> Resul
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(|e| CliError::io("create", parent, e))?;
     }
-    let mut text = serde_json::to_string_pretty(&job.config_json()).expect("json");
-    text.push('\n');
-    std::fs::write(&path, text).map_err(|e| CliError::io("write", &path, e))?;
-    if args.job.api_key_env.is_some() {
-        job::set_mode(&path, 0o600)?;
-    }
+    job::write_config(&path, &job)?;
     session.out.status("Wrote", path.display());
     Ok(())
 }
