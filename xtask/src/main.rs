@@ -6,6 +6,7 @@ mod engine;
 mod fixtures;
 mod host;
 mod sys;
+mod toolkit;
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -109,6 +110,10 @@ fn test(ws: &Workspace, args: &[&str]) -> Result<ExitCode> {
         }
         eprintln!("xtask: running the tests WITHOUT an engine: the engine tests skip themselves");
     }
+    // Flywheel's gear toolkit, for the tests that load cargo-gear's config.json with it.
+    let fw_python = toolkit::ensure(ws)
+        .map_err(|e| eprintln!("xtask: no Flywheel gear toolkit ({e}): the tests that need it skip themselves"))
+        .ok();
     let with_engine = |cmd: &mut Command| {
         match &engine {
             Some(engine) => cmd
@@ -120,6 +125,9 @@ fn test(ws: &Workspace, args: &[&str]) -> Result<ExitCode> {
                 .env_remove("CARGO_GEAR_TEST_ENGINE")
                 .env_remove("CARGO_GEAR_TEST_FIXTURES"),
         };
+        if let Some(python) = &fw_python {
+            cmd.env(toolkit::ENV, python);
+        }
     };
     let nextest = cmd::succeeds(ws.cargo().args(["nextest", "--version"]));
     // nextest does not run doctests: they run first, so that the main suite's summary ends the output.
