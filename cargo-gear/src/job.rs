@@ -96,6 +96,31 @@ pub fn prepare(session: &Session, args: &JobArgs, cwd: &Path, lenient: bool) -> 
     }
 }
 
+/// What `run` and `shell` share: the checked job, the gear's plan (to build it when
+/// stale) and the gear itself.
+pub struct Prepared {
+    /// The checked job.
+    pub job: Job,
+    /// The gear and its ancestors.
+    pub plan: gear_spec::plan::Plan,
+    /// The gear.
+    pub layer: PlannedLayer,
+    /// Its version.
+    pub version: String,
+}
+
+/// Checks the job (warnings printed) and plans the gear.
+pub fn prepare_run(session: &Session, args: &JobArgs, cwd: &Path, lenient: bool) -> Result<Prepared, CliError> {
+    let (index, job) = prepare(session, args, cwd, lenient)?;
+    for w in &job.warnings {
+        session.out.warn(w);
+    }
+    let plan = session.plan(&[index])?;
+    let layer = plan.layers.last().expect("the gear is planned last").clone();
+    let version = session.graph.layer(index).decl.version.clone().unwrap_or_default();
+    Ok(Prepared { job, plan, layer, version })
+}
+
 /// A run directory: `input/NAME/BASENAME`, `output/`, `work/`, `config.json`.
 #[derive(Debug)]
 pub struct RunDir {
@@ -109,13 +134,19 @@ impl RunDir {
     /// when it holds an API key.
     pub fn create(gear_dir: &Path, layer: &PlannedLayer, version: &str, job: &Job) -> Result<RunDir, CliError> {
         let runs = gear_dir.join("runs");
+        std::fs::create_dir_all(&runs).map_err(|e| CliError::io("create", &runs, e))?;
         let stamp = timestamp();
-        let mut path = runs.join(format!("{}-{version}-{stamp}", layer.name));
+        // `create_dir` fails when the name is taken: two runs at once never share a directory.
         let mut n = 1;
-        while path.exists() {
-            n += 1;
-            path = runs.join(format!("{}-{version}-{stamp}-{n}", layer.name));
-        }
+        let path = loop {
+            let name = if n == 1 { format!("{}-{version}-{stamp}", layer.name) } else { format!("{}-{version}-{stamp}-{n}", layer.name) };
+            let candidate = runs.join(name);
+            match std::fs::create_dir(&candidate) {
+                Ok(()) => break candidate,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => n += 1,
+                Err(e) => return Err(CliError::io("create", &candidate, e)),
+            }
+        };
         for sub in ["input", "output", "work"] {
             let d = path.join(sub);
             std::fs::create_dir_all(&d).map_err(|e| CliError::io("create", &d, e))?;

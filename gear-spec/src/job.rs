@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use indexmap::IndexMap;
 use serde_json::{Map, Value, json};
 
-use crate::config::{check_value, parse_value};
+use crate::config::{Violation, check_value, parse_value};
 use crate::diagnostic::{Problem, Problems, did_you_mean};
 use crate::dockerfile::FLYWHEEL_DIR;
 use crate::model::{Decl, InputBase};
@@ -222,10 +222,11 @@ pub fn prepare(gear: &Decl, req: &RunRequest) -> Result<Job, Problems> {
             Some(v) => {
                 if values.contains_key(key) {
                     for violation in check_value(decl, v) {
-                        problems.push(
-                            Problem::new("run::config-invalid", format!("config `{key}`: {v} {violation}"))
-                                .help(format!("give `{key}` a value that satisfies its rules in the gear's Gear.toml")),
-                        );
+                        let help = match &violation {
+                            Violation::NotInEnum { suggestion: Some(best), .. } => format!("did you mean `{key}={best}`?"),
+                            _ => format!("give `{key}` a value that satisfies its rules in the gear's Gear.toml"),
+                        };
+                        problems.push(Problem::new("run::config-invalid", format!("config `{key}`: {v} {violation}")).help(help));
                     }
                 }
                 config.insert(key.clone(), v.clone());

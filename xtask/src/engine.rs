@@ -187,7 +187,7 @@ impl Own {
                 }),
             }));
         }
-        stop_stale(&paths)?;
+        stop_stale(&paths, &host)?;
         // Two dockerds fight over the docker0 bridge and the iptables chains: use one that runs.
         if let Some(host) = running_dockerd() {
             eprintln!("xtask: using the running dockerd at {host} (another workspace's engine?)");
@@ -375,8 +375,16 @@ fn stop(paths: &Paths, mut child: Option<Child>) -> Result {
 }
 
 /// Stops a dockerd of this workspace that runs but does not answer (say, after xtask was SIGKILLed).
-fn stop_stale(paths: &Paths) -> Result {
+/// A busy engine (a loaded machine, a large image removal) can miss one ping: it is asked a few
+/// more times before it is declared stale, so a working engine is never killed under another run.
+fn stop_stale(paths: &Paths, host: &str) -> Result {
     if read_pid(paths).is_some() {
+        for _ in 0..4 {
+            std::thread::sleep(Duration::from_secs(3));
+            if ping(host) {
+                return Ok(());
+            }
+        }
         eprintln!("xtask: this workspace's dockerd runs but does not answer; stopping it");
         stop(paths, None)?;
     } else if paths.pidfile.exists() {

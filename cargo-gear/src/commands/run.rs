@@ -7,20 +7,14 @@ use crate::cli::RunArgs;
 use crate::commands::build::{build_plan, default_jobs, paths};
 use crate::engine::{Engine, StdStream};
 use crate::error::CliError;
-use crate::job::{self, RunDir};
+use crate::job::{self, Prepared, RunDir};
 use crate::progress::Reporter;
 use crate::request::Session;
 
 /// Runs the gear; the process exits with the gear's exit code.
 pub fn run(session: &Session, args: &RunArgs, cwd: &std::path::Path) -> Result<(), CliError> {
     // Everything is checked before anything is built or started.
-    let (index, job) = job::prepare(session, &args.job, cwd, false)?;
-    for w in &job.warnings {
-        session.out.warn(w);
-    }
-    let plan = session.plan(&[index])?;
-    let layer = plan.layers.last().expect("the gear is planned last").clone();
-    let version = session.graph.layer(index).decl.version.clone().unwrap_or_default();
+    let Prepared { job, plan, layer, version } = job::prepare_run(session, &args.job, cwd, false)?;
     let opts = BuildOptions { jobs: default_jobs(), force: vec![false; plan.layers.len()], ..Default::default() };
     let reporter = Reporter::new(false, session.out, paths(session).logs);
     crate::runtime()?.block_on(async {

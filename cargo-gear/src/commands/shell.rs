@@ -12,7 +12,7 @@ use crate::cli::ShellArgs;
 use crate::commands::build::{build_plan, default_jobs, paths};
 use crate::engine::{Engine, StdStream};
 use crate::error::CliError;
-use crate::job::{self, RunDir};
+use crate::job::{self, Prepared, RunDir};
 use crate::progress::Reporter;
 use crate::request::Session;
 
@@ -21,13 +21,7 @@ const SHELL: &str = "if [ -x /bin/bash ]; then exec /bin/bash; else exec /bin/sh
 
 /// Starts the shell; exits with the shell's exit code.
 pub fn run(session: &Session, args: &ShellArgs, cwd: &std::path::Path) -> Result<(), CliError> {
-    let (index, job) = job::prepare(session, &args.job, cwd, true)?;
-    for w in &job.warnings {
-        session.out.warn(w);
-    }
-    let plan = session.plan(&[index])?;
-    let layer = plan.layers.last().expect("the gear is planned last").clone();
-    let version = session.graph.layer(index).decl.version.clone().unwrap_or_default();
+    let Prepared { job, plan, layer, version } = job::prepare_run(session, &args.job, cwd, true)?;
     let opts = BuildOptions { jobs: default_jobs(), force: vec![false; plan.layers.len()], ..Default::default() };
     let reporter = Reporter::new(false, session.out, paths(session).logs);
     let runtime = crate::runtime()?;
