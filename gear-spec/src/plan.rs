@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use indexmap::IndexMap;
+use rayon::prelude::*;
 
 use crate::context::{self, Context, ContextFile};
 use crate::diagnostic::{Problem, Problems};
@@ -114,22 +115,27 @@ impl Plan {
 }
 
 /// The build contexts of the layers in `order` (None for external ones), with every
-/// path problem found. Declarations were checked when the graph was loaded.
+/// path problem found, in `order`. Declarations were checked when the graph was loaded.
+/// The layers' directories are walked in parallel: on a large tree, walking them one after
+/// the other was a fifth of a warm plan.
 pub fn contexts(graph: &LayerGraph, order: &[usize]) -> Result<Vec<Option<Context>>, Problems> {
+    let selected: Vec<Option<Result<Context, Problems>>> = order
+        .par_iter()
+        .map(|&i| {
+            let layer = graph.layer(i);
+            layer.kind.is_built().then(|| context::select(layer))
+        })
+        .collect();
     let mut problems = Problems::default();
     let mut contexts = Vec::with_capacity(order.len());
-    for &i in order {
-        let layer = graph.layer(i);
-        if layer.kind.is_built() {
-            match context::select(layer) {
-                Ok(c) => contexts.push(Some(c)),
-                Err(p) => {
-                    problems.0.extend(p.0);
-                    contexts.push(None);
-                }
+    for s in selected {
+        match s {
+            Some(Ok(c)) => contexts.push(Some(c)),
+            Some(Err(p)) => {
+                problems.0.extend(p.0);
+                contexts.push(None);
             }
-        } else {
-            contexts.push(None);
+            None => contexts.push(None),
         }
     }
     problems.into_result(contexts)
