@@ -241,7 +241,7 @@ async fn build_one(
                 return Ok(Outcome::Pulled);
             }
             Ok(None) => {}
-            Err(e) => reporter.warn(&format!("registry cache {}: {e}; building {} instead", registry.base, layer.name)),
+            Err(e) => reporter.warn(&format!("registry cache {}: {e}{}; building {} instead", registry.base, e.login_hint(), layer.name)),
         }
     }
 
@@ -300,6 +300,7 @@ async fn build_one(
         if let Err(e) = pushed.await {
             reporter.warn(&format!("could not push {remote} to the registry cache: {e}"));
         }
+        untag_remote(engine, &remote).await;
     }
     Ok(Outcome::Built)
 }
@@ -313,14 +314,25 @@ async fn pull_cached(engine: &Engine, registry: &Registry, layer: &PlannedLayer,
         return Ok(None);
     }
     engine.pull_with(&remote, registry.credentials(), &mut |p| reporter.pull_progress(layer, p)).await?;
-    let Some(info) = engine.image(&remote).await? else { return Ok(None) };
-    if info.labels.get(FINGERPRINT_LABEL) != Some(&layer.fingerprint.to_string()) {
-        reporter.warn(&format!("{remote} in the registry does not carry the fingerprint its tag names; building instead"));
-        return Ok(None);
+    let found = async {
+        let Some(info) = engine.image(&remote).await? else { return Ok(None) };
+        if info.labels.get(FINGERPRINT_LABEL) != Some(&layer.fingerprint.to_string()) {
+            reporter.warn(&format!("{remote} in the registry does not carry the fingerprint its tag names; building instead"));
+            return Ok(None);
+        }
+        let (repo, tag) = split_reference(content_tag);
+        engine.tag(&info.id, repo, tag).await?;
+        Ok(Some(info.id))
     }
-    let (repo, tag) = split_reference(content_tag);
-    engine.tag(&info.id, repo, tag).await?;
-    Ok(Some(info.id))
+    .await;
+    untag_remote(engine, &remote).await;
+    found
+}
+
+/// Removes the local tag of a registry name once it has served a push or a pull: the image
+/// keeps its local names, and no leftover name keeps `prune` from removing it later.
+pub async fn untag_remote(engine: &Engine, remote: &str) {
+    let _ = engine.remove_image(remote, false).await;
 }
 
 /// After a layer's image exists under its content tag: the version tag, the build record
@@ -366,18 +378,22 @@ pub fn split_reference(reference: &str) -> (&str, &str) {
 }
 
 /// Tags a gear's content image with its version; warns when that version already named
-/// different contents (Flywheel versions are immutable).
+/// different contents (Flywheel versions are immutable). The version tag always ends on the
+/// content tag's image, even when another image of the same fingerprint had it (before a
+/// `--force` rebuild, or a pull): it never stays behind on an image nothing current names.
 async fn ensure_version_tag(engine: &Engine, layer: &PlannedLayer, reporter: &Reporter) -> Result<(), EngineError> {
     let (Some(version_tag), Some(content_tag)) = (&layer.version_tag, &layer.content_tag) else { return Ok(()) };
     if let Some(existing) = engine.image(version_tag).await? {
-        let fp = layer.fingerprint.to_string();
-        if existing.labels.get(FINGERPRINT_LABEL) == Some(&fp) {
+        if engine.image(content_tag).await?.is_some_and(|content| content.id == existing.id) {
             return Ok(());
         }
-        reporter.warn(&format!(
-            "{version_tag} already exists with other contents; Flywheel gear versions are immutable: bump `version` in the Gear.toml of {} before uploading",
-            layer.name
-        ));
+        let fp = layer.fingerprint.to_string();
+        if existing.labels.get(FINGERPRINT_LABEL) != Some(&fp) {
+            reporter.warn(&format!(
+                "{version_tag} already exists with other contents; Flywheel gear versions are immutable: bump `version` in the Gear.toml of {} before uploading",
+                layer.name
+            ));
+        }
     }
     let (repo, tag) = split_reference(version_tag);
     engine.tag(content_tag, repo, tag).await

@@ -11,13 +11,15 @@ use crate::{Result, cmd, sys};
 type Package = (&'static str, fn() -> bool);
 
 /// Every Debian package the engine and fixtures need.
-pub const PACKAGES: [Package; 4] = [
+pub const PACKAGES: [Package; 5] = [
     ("docker.io", || {
         program("dockerd").is_some() && program("docker").is_some()
     }),
     ("debootstrap", || program("debootstrap").is_some()),
     ("busybox-static", || static_busybox().is_some()),
     ("docker-registry", || program("docker-registry").is_some()),
+    // htpasswd, for the registry with basic auth.
+    ("apache2-utils", || program("htpasswd").is_some()),
 ];
 
 /// What a developer without root has to do to get an engine, printed when xtask cannot.
@@ -26,7 +28,7 @@ xtask starts its own Docker engine only as root (it installs Debian's docker.io 
 and runs a private dockerd under target/engine/). As a regular user, either
   - run it as root:             sudo -E cargo xtask test
   - or start an engine yourself:
-        sudo apt-get install -y docker.io debootstrap busybox-static docker-registry
+        sudo apt-get install -y docker.io debootstrap busybox-static docker-registry apache2-utils
         sudo systemctl start docker        # or: sudo dockerd &
         sudo usermod -aG docker \"$USER\"    # then log in again
     and re-run `cargo xtask test` (it reuses $DOCKER_HOST or /var/run/docker.sock).";

@@ -5,6 +5,7 @@ mod demo;
 mod engine;
 mod fixtures;
 mod host;
+mod registry;
 mod sys;
 mod toolkit;
 
@@ -114,6 +115,12 @@ fn test(ws: &Workspace, args: &[&str]) -> Result<ExitCode> {
     let fw_python = toolkit::ensure(ws)
         .map_err(|e| eprintln!("xtask: no Flywheel gear toolkit ({e}): the tests that need it skip themselves"))
         .ok();
+    // The registry tests' two registries; like the engine tests, they must run with an engine.
+    let registries = engine.as_ref().and_then(|_| {
+        registry::Registries::start(ws)
+            .map_err(|e| eprintln!("xtask: no test registries ({e}): the registry tests will fail"))
+            .ok()
+    });
     let with_engine = |cmd: &mut Command| {
         match &engine {
             Some(engine) => cmd
@@ -127,6 +134,9 @@ fn test(ws: &Workspace, args: &[&str]) -> Result<ExitCode> {
         };
         if let Some(python) = &fw_python {
             cmd.env(toolkit::ENV, python);
+        }
+        if let Some(registries) = &registries {
+            registries.export(cmd);
         }
     };
     let nextest = cmd::succeeds(ws.cargo().args(["nextest", "--version"]));

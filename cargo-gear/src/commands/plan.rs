@@ -56,7 +56,7 @@ fn registry_check(session: &Session, plan: &Plan, statuses: &[Status]) -> Result
             match engine.registry_digest(&registry.remote(tag), registry.credentials()).await {
                 Ok(d) => found[i] = d.is_some(),
                 Err(e) => {
-                    session.out.warn(format!("cannot check the registry: {e}"));
+                    session.out.warn(format!("cannot check the registry: {e}{}", e.login_hint()));
                     break;
                 }
             }

@@ -16,7 +16,8 @@ pub fn run(session: &Session, args: &PruneArgs) -> Result<(), CliError> {
     // This workspace's images: a built layer's repository and name. Other workspaces may
     // have layers of the same name in other repositories; they are not ours to prune.
     let repos: BTreeMap<&str, &str> = plan.layers.iter().filter(|l| l.kind.is_built()).map(|l| (l.image.as_str(), l.name.as_str())).collect();
-    let current: HashSet<&str> = plan.layers.iter().filter_map(|l| l.content_tag.as_deref()).collect();
+    // Current content tags, and gears' version tags: a version tag is never pruned away.
+    let current: HashSet<&str> = plan.layers.iter().flat_map(|l| [l.content_tag.as_deref(), l.version_tag.as_deref()]).flatten().collect();
     let out = &session.out;
     crate::runtime()?.block_on(async {
         let engine = Engine::connect().await?;

@@ -35,7 +35,9 @@ pub fn run(session: &Session, args: &PushArgs) -> Result<(), CliError> {
             let (repo, tag) = crate::build::split_reference(&remote);
             engine.tag(local, repo, tag).await?;
             out.status("Pushing", &remote);
-            engine.push(&remote, creds.clone(), &mut progress).await?;
+            let pushed = engine.push(&remote, creds.clone(), &mut progress).await;
+            crate::build::untag_remote(&engine, &remote).await;
+            pushed?;
             out.status("Pushed", &remote);
         }
 
@@ -62,7 +64,9 @@ pub fn run(session: &Session, args: &PushArgs) -> Result<(), CliError> {
             }
             let (repo, tag) = crate::build::split_reference(&remote_version);
             engine.tag(content_tag, repo, tag).await?;
-            engine.push(&remote_version, creds.clone(), &mut progress).await?;
+            let pushed = engine.push(&remote_version, creds.clone(), &mut progress).await;
+            crate::build::untag_remote(&engine, &remote_version).await;
+            pushed?;
             out.status("Pushed", &remote_version);
         }
         if refused.is_empty() {

@@ -67,6 +67,17 @@ impl Engine {
     }
 }
 
+impl EngineError {
+    /// For a warning that goes on without the registry: what to do when it refused the
+    /// credentials (an error shows this as its help).
+    pub fn login_hint(&self) -> String {
+        match self {
+            EngineError::RegistryAuth { registry, .. } => format!(" (log in with `docker login {registry}`)"),
+            _ => String::new(),
+        }
+    }
+}
+
 fn message_of(e: &bollard::errors::Error) -> String {
     match e {
         bollard::errors::Error::DockerResponseServerError { message, .. } => message.clone(),

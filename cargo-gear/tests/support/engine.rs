@@ -4,7 +4,8 @@
 //!
 //! `CARGO_GEAR_TEST_ENGINE=1` (set by `cargo xtask test`): the tests run and fail when no engine
 //! answers. `CARGO_GEAR_TEST_ENGINE=0`: they are skipped. Unset: skipped with a note, except
-//! with `CI=true`, where they run (and so fail without an engine).
+//! with `CI=true`, where they run (and so fail without an engine). The registry tests follow
+//! the same rules for the registries `cargo xtask test` starts (see [`registry`]).
 
 #![allow(dead_code)] // Each test crate uses a different part.
 
@@ -50,6 +51,41 @@ pub async fn engine() -> Option<Engine> {
             miette::Report::new(e)
         ),
     }
+}
+
+/// The two registries `cargo xtask test` starts for the registry tests (xtask/src/registry.rs).
+#[derive(Debug, Clone)]
+pub struct Registries {
+    /// `127.0.0.1:PORT`, no auth (`CARGO_GEAR_TEST_REGISTRY`).
+    pub open: String,
+    /// `127.0.0.1:PORT`, htpasswd basic auth (`CARGO_GEAR_TEST_AUTH_REGISTRY`).
+    pub auth: String,
+    /// Its user and password (`CARGO_GEAR_TEST_AUTH_USER`, `CARGO_GEAR_TEST_AUTH_PASSWORD`).
+    pub user: String,
+    pub password: String,
+}
+
+/// The test registries, or `None` (after a note) when the registry tests are skipped: with
+/// the engine tests, or when the variables are unset and the engine tests may skip. Panics
+/// when they are unset but the engine tests must run (`CARGO_GEAR_TEST_ENGINE=1`, `CI=true`).
+pub fn registry() -> Option<Registries> {
+    if let Some(reason) = skip_reason() {
+        eprintln!("note: skipping a registry test: {reason}");
+        return None;
+    }
+    let var = |name: &str| match std::env::var(name) {
+        Ok(v) if !v.is_empty() => v,
+        _ => panic!(
+            "the registry tests must run here (CARGO_GEAR_TEST_ENGINE=1 or CI=true) but {name} is unset: \
+             `cargo xtask test` starts the registries (Debian's docker-registry) and sets it"
+        ),
+    };
+    Some(Registries {
+        open: var("CARGO_GEAR_TEST_REGISTRY"),
+        auth: var("CARGO_GEAR_TEST_AUTH_REGISTRY"),
+        user: var("CARGO_GEAR_TEST_AUTH_USER"),
+        password: var("CARGO_GEAR_TEST_AUTH_PASSWORD"),
+    })
 }
 
 /// Panics unless the fixture image exists, saying how to make it.
