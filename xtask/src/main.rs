@@ -1,5 +1,6 @@
 //! Project automation (`cargo xtask …`): the test harness with its Docker engine and fixtures, the demo.
 
+mod bench;
 mod cmd;
 mod demo;
 mod engine;
@@ -24,6 +25,8 @@ usage: cargo xtask <command>
                     (the doctests when no ARGS are given, then cargo nextest run --workspace ARGS…;
                     cargo test --workspace ARGS… without nextest)
   demo              build the example monorepo's gears with cargo-gear, then run one of them
+  bench [--quick]   time cargo-gear against a `docker build` loop on generated monorepos
+                    (`cargo xtask bench --help`; results in target/bench/results.md)
   engine start      start this workspace's engine (or find one), make the fixtures, leave it running
   engine stop       stop this workspace's engine
   engine env        print `export DOCKER_HOST=…` for the engine xtask would use
@@ -74,6 +77,7 @@ fn main() -> ExitCode {
     let result = match args.as_slice() {
         ["test", rest @ ..] => test(&ws, rest.strip_prefix(&["--"]).unwrap_or(rest)),
         ["demo"] => demo::run(&ws).map(|()| ExitCode::SUCCESS),
+        ["bench", rest @ ..] => bench::run(&ws, rest).map(|()| ExitCode::SUCCESS),
         ["engine", "start"] => engine_start(&ws).map(|()| ExitCode::SUCCESS),
         ["engine", "stop"] => engine::stop_own(&ws).map(|()| ExitCode::SUCCESS),
         ["engine", "env"] => engine_env(&ws),

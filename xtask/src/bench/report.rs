@@ -1,0 +1,546 @@
+//! The benchmark's results: the measurements, the ratios derived from them, and their rendering as
+//! a Markdown table (`target/bench/results.md`) and hand-written JSON (`target/bench/results.json`).
+
+use std::fmt::Write;
+
+use super::measure::{Sample, Stats};
+
+/// Where the benchmark ran.
+#[derive(Debug, Default)]
+pub struct Machine {
+    pub cpus: usize,
+    pub cpu_model: String,
+    pub mem_gib: f64,
+    pub kernel: String,
+    pub docker_server: String,
+    pub storage_driver: String,
+    pub docker_cli: String,
+    /// Which cargo-gear was measured.
+    pub cargo_gear: String,
+    pub load_before: String,
+    pub load_after: String,
+}
+
+/// One monorepo size.
+#[derive(Debug, Default)]
+pub struct SizeResult {
+    pub gears: usize,
+    pub files: usize,
+    pub bytes: u64,
+    pub generate_seconds: f64,
+    /// The first `cargo gear build` (nothing built, hash cache empty).
+    pub first_build: Sample,
+    /// The first docker loop (its images not yet built, the fixture present).
+    pub first_loop: Sample,
+    pub noop_build: Stats,
+    pub docker_loop: Stats,
+    pub plan_cold: Stats,
+    pub plan_warm: Stats,
+    pub sha256sum: Stats,
+}
+
+impl SizeResult {
+    fn mb(&self) -> f64 {
+        self.bytes as f64 / 1e6
+    }
+    pub fn speedup(&self) -> f64 {
+        self.docker_loop.wall() / self.noop_build.wall()
+    }
+    pub fn cold_over_warm(&self) -> f64 {
+        self.plan_cold.wall() / self.plan_warm.wall()
+    }
+    pub fn plan_mb_s(&self) -> f64 {
+        self.mb() / self.plan_cold.wall()
+    }
+    /// Throughput of the hashing part alone: the bytes over what a cold plan costs more than a
+    /// warm one; NaN when the difference drowns in the noise (cold not slower than warm).
+    pub fn hashing_mb_s(&self) -> f64 {
+        let extra = self.plan_cold.wall() - self.plan_warm.wall();
+        if extra > 0.0 {
+            self.mb() / extra
+        } else {
+            f64::NAN
+        }
+    }
+    pub fn sha256sum_mb_s(&self) -> f64 {
+        self.mb() / self.sha256sum.wall()
+    }
+}
+
+/// The warm plan of a large tree.
+#[derive(Debug, Default)]
+pub struct BigResult {
+    pub layers: usize,
+    pub files_per_layer: usize,
+    pub files: usize,
+    pub bytes: u64,
+    pub generate_seconds: f64,
+    pub plan_cold: Sample,
+    pub plan_warm: Stats,
+    /// The same warm plan with no engine answering: the planner alone, without image statuses.
+    pub plan_warm_no_engine: Stats,
+}
+
+/// Everything one `cargo xtask bench` measured.
+#[derive(Debug, Default)]
+pub struct Results {
+    pub machine: Machine,
+    pub quick: bool,
+    pub runs: usize,
+    pub files_per_gear: usize,
+    pub sizes: Vec<SizeResult>,
+    pub big: Option<BigResult>,
+}
+
+/// Noop speedup the benchmark aims at, at 50 gears.
+pub const SPEEDUP_TARGET: f64 = 50.0;
+/// Seconds a warm plan of 1,000 layers should stay under.
+pub const BIG_PLAN_TARGET: f64 = 1.0;
+
+fn secs(s: f64) -> String {
+    if s < 10.0 {
+        format!("{s:.3} s")
+    } else {
+        format!("{s:.1} s")
+    }
+}
+
+fn mb_s(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x:.0}")
+    } else {
+        "n/a".into()
+    }
+}
+
+fn ratio(r: f64) -> String {
+    if r >= 10.0 {
+        format!("{r:.0}×")
+    } else {
+        format!("{r:.1}×")
+    }
+}
+
+fn thousands(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+impl Results {
+    /// The Markdown report.
+    pub fn markdown(&self) -> String {
+        let m = &self.machine;
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# cargo-gear benchmark{}\n",
+            if self.quick { " (quick smoke run)" } else { "" }
+        );
+        let _ = writeln!(
+            out,
+            "Machine: {} CPUs ({}), {:.1} GiB RAM, Linux {}; Docker Engine {} ({}), docker CLI {}; \
+             cargo-gear {}. Load average before/after: {} / {}.\n",
+            m.cpus,
+            m.cpu_model,
+            m.mem_gib,
+            m.kernel,
+            m.docker_server,
+            m.storage_driver,
+            m.docker_cli,
+            m.cargo_gear,
+            m.load_before,
+            m.load_after
+        );
+        let _ = writeln!(
+            out,
+            "Each gear has {} files (a run script and text files of 1–5 KiB in nested directories) and is \
+             built on one shared base layer over the `cargo-gear-fixture/busybox:1` fixture. Timings are \
+             medians of {} runs, interleaved with what they are compared to; memory is the highest peak RSS \
+             (wait4) of those runs. MB = 10^6 bytes.\n",
+            self.files_per_gear, self.runs
+        );
+        if !self.sizes.is_empty() {
+            let _ = write!(out, "| |");
+            for s in &self.sizes {
+                let _ = write!(out, " {} gears |", s.gears);
+            }
+            let _ = write!(out, "\n|---|");
+            for _ in &self.sizes {
+                let _ = write!(out, "---:|");
+            }
+            out.push('\n');
+            type Row<'a> = (&'a str, Box<dyn Fn(&SizeResult) -> String>);
+            let rows: Vec<Row> = vec![
+                (
+                    "build-context files (MB)",
+                    Box::new(|s| format!("{} ({:.1})", thousands(s.files), s.mb())),
+                ),
+                (
+                    "first `cargo gear build` (empty cache)",
+                    Box::new(|s| secs(s.first_build.wall)),
+                ),
+                (
+                    "first `docker build` loop (fixture only)",
+                    Box::new(|s| secs(s.first_loop.wall)),
+                ),
+                (
+                    "**no-op `cargo gear build`**",
+                    Box::new(|s| secs(s.noop_build.wall())),
+                ),
+                (
+                    "**warm `docker build` loop**",
+                    Box::new(|s| secs(s.docker_loop.wall())),
+                ),
+                (
+                    "**speedup: docker loop / no-op build**",
+                    Box::new(|s| format!("**{}**", ratio(s.speedup()))),
+                ),
+                (
+                    "cold `cargo gear plan` (no hash cache)",
+                    Box::new(|s| secs(s.plan_cold.wall())),
+                ),
+                (
+                    "warm `cargo gear plan`",
+                    Box::new(|s| secs(s.plan_warm.wall())),
+                ),
+                (
+                    "**cold / warm plan**",
+                    Box::new(|s| format!("**{}**", ratio(s.cold_over_warm()))),
+                ),
+                (
+                    "cold plan throughput, end to end (MB/s)",
+                    Box::new(|s| mb_s(s.plan_mb_s())),
+                ),
+                (
+                    "cold plan throughput, hashing only: (cold − warm) (MB/s)",
+                    Box::new(|s| mb_s(s.hashing_mb_s())),
+                ),
+                (
+                    "`xargs -0 sha256sum` over the same files (MB/s)",
+                    Box::new(|s| mb_s(s.sha256sum_mb_s())),
+                ),
+                (
+                    "**cold plan / sha256sum throughput**",
+                    Box::new(|s| format!("**{}**", ratio(s.plan_mb_s() / s.sha256sum_mb_s()))),
+                ),
+                (
+                    "CPU time: no-op build / warm plan / cold plan",
+                    Box::new(|s| {
+                        format!(
+                            "{:.2} / {:.2} / {:.2} s",
+                            s.noop_build.cpu(),
+                            s.plan_warm.cpu(),
+                            s.plan_cold.cpu()
+                        )
+                    }),
+                ),
+                (
+                    "peak RSS: warm plan",
+                    Box::new(|s| format!("{:.1} MiB", s.plan_warm.max_rss_mib())),
+                ),
+                (
+                    "peak RSS: cold plan",
+                    Box::new(|s| format!("{:.1} MiB", s.plan_cold.max_rss_mib())),
+                ),
+                (
+                    "peak RSS: no-op build",
+                    Box::new(|s| format!("{:.1} MiB", s.noop_build.max_rss_mib())),
+                ),
+            ];
+            for (label, cell) in rows {
+                let _ = write!(out, "| {label} |");
+                for s in &self.sizes {
+                    let _ = write!(out, " {} |", cell(s));
+                }
+                out.push('\n');
+            }
+            out.push('\n');
+        }
+        if let Some(b) = &self.big {
+            let _ = writeln!(
+                out,
+                "Large tree: {} gears on the base layer, {} files each ({} files, {:.0} MB), written in {}.\n",
+                thousands(b.layers),
+                b.files_per_layer,
+                thousands(b.files),
+                b.bytes as f64 / 1e6,
+                secs(b.generate_seconds)
+            );
+            let _ = writeln!(
+                out,
+                "| {} gears | time | CPU | peak RSS |\n|---|---:|---:|---:|",
+                thousands(b.layers)
+            );
+            let _ = writeln!(
+                out,
+                "| cold `cargo gear plan` (1 run) | {} | {:.2} s | {:.1} MiB |",
+                secs(b.plan_cold.wall),
+                b.plan_cold.cpu,
+                b.plan_cold.max_rss_kib as f64 / 1024.0
+            );
+            for (label, st) in [
+                ("**warm `cargo gear plan`**", &b.plan_warm),
+                (
+                    "warm `cargo gear plan`, no engine (no image statuses)",
+                    &b.plan_warm_no_engine,
+                ),
+            ] {
+                let _ = writeln!(
+                    out,
+                    "| {label} | {} | {:.2} s | {:.1} MiB |",
+                    secs(st.wall()),
+                    st.cpu(),
+                    st.max_rss_mib()
+                );
+            }
+            out.push('\n');
+        }
+        let _ = writeln!(out, "Targets:\n");
+        if let Some(s) = self.sizes.iter().find(|s| s.gears == 50) {
+            let met = s.speedup() >= SPEEDUP_TARGET;
+            let _ = writeln!(
+                out,
+                "- no-op build ≥ {SPEEDUP_TARGET:.0}× faster than the docker loop at 50 gears: {} ({}).",
+                if met { "met" } else { "MISSED" },
+                ratio(s.speedup())
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "- no-op build ≥ {SPEEDUP_TARGET:.0}× faster than the docker loop at 50 gears: not measured (no 50-gear size)."
+            );
+        }
+        if let Some(b) = &self.big {
+            let t = b.plan_warm.wall();
+            let _ = writeln!(
+                out,
+                "- warm plan of {} layers under {BIG_PLAN_TARGET:.0} s: {} ({}){}.",
+                thousands(b.layers),
+                if t < BIG_PLAN_TARGET { "met" } else { "MISSED" },
+                secs(t),
+                if b.layers < 1000 {
+                    "; not the 1,000-layer tree"
+                } else {
+                    ""
+                }
+            );
+        }
+        out
+    }
+
+    /// The JSON report.
+    pub fn json(&self) -> String {
+        let m = &self.machine;
+        let machine = J::Obj(vec![
+            ("cpus", J::Int(m.cpus as u64)),
+            ("cpu_model", J::Str(m.cpu_model.clone())),
+            ("mem_gib", J::Num(m.mem_gib)),
+            ("kernel", J::Str(m.kernel.clone())),
+            ("docker_server", J::Str(m.docker_server.clone())),
+            ("storage_driver", J::Str(m.storage_driver.clone())),
+            ("docker_cli", J::Str(m.docker_cli.clone())),
+            ("cargo_gear", J::Str(m.cargo_gear.clone())),
+            ("load_before", J::Str(m.load_before.clone())),
+            ("load_after", J::Str(m.load_after.clone())),
+        ]);
+        let sizes = self
+            .sizes
+            .iter()
+            .map(|s| {
+                J::Obj(vec![
+                    ("gears", J::Int(s.gears as u64)),
+                    ("built_layers", J::Int(s.gears as u64 + 1)),
+                    ("files", J::Int(s.files as u64)),
+                    ("bytes", J::Int(s.bytes)),
+                    ("generate_seconds", J::Num(s.generate_seconds)),
+                    ("first_build", sample(&s.first_build)),
+                    ("first_docker_loop", sample(&s.first_loop)),
+                    ("noop_build", stats(&s.noop_build)),
+                    ("docker_loop", stats(&s.docker_loop)),
+                    ("plan_cold", stats(&s.plan_cold)),
+                    ("plan_warm", stats(&s.plan_warm)),
+                    ("sha256sum", stats(&s.sha256sum)),
+                    (
+                        "throughput_mb_per_s",
+                        J::Obj(vec![
+                            ("plan_cold", J::Num(s.plan_mb_s())),
+                            ("plan_cold_hashing_only", J::Num(s.hashing_mb_s())),
+                            ("sha256sum", J::Num(s.sha256sum_mb_s())),
+                        ]),
+                    ),
+                    (
+                        "ratios",
+                        J::Obj(vec![
+                            ("docker_loop_over_noop_build", J::Num(s.speedup())),
+                            ("cold_over_warm_plan", J::Num(s.cold_over_warm())),
+                            (
+                                "plan_over_sha256sum_throughput",
+                                J::Num(s.plan_mb_s() / s.sha256sum_mb_s()),
+                            ),
+                        ]),
+                    ),
+                ])
+            })
+            .collect();
+        let big = match &self.big {
+            None => J::Null,
+            Some(b) => J::Obj(vec![
+                ("gears", J::Int(b.layers as u64)),
+                ("files_per_gear", J::Int(b.files_per_layer as u64)),
+                ("files", J::Int(b.files as u64)),
+                ("bytes", J::Int(b.bytes)),
+                ("generate_seconds", J::Num(b.generate_seconds)),
+                ("plan_cold", sample(&b.plan_cold)),
+                ("plan_warm", stats(&b.plan_warm)),
+                ("plan_warm_no_engine", stats(&b.plan_warm_no_engine)),
+                ("target_seconds", J::Num(BIG_PLAN_TARGET)),
+            ]),
+        };
+        let root = J::Obj(vec![
+            ("quick", J::Bool(self.quick)),
+            ("runs", J::Int(self.runs as u64)),
+            ("files_per_gear", J::Int(self.files_per_gear as u64)),
+            ("machine", machine),
+            ("speedup_target", J::Num(SPEEDUP_TARGET)),
+            ("sizes", J::Arr(sizes)),
+            ("large_tree", big),
+        ]);
+        let mut out = String::new();
+        root.write(&mut out, 0);
+        out.push('\n');
+        out
+    }
+}
+
+fn sample(s: &Sample) -> J {
+    J::Obj(vec![
+        ("seconds", J::Num(s.wall)),
+        ("cpu_seconds", J::Num(s.cpu)),
+        ("max_rss_mib", J::Num(s.max_rss_kib as f64 / 1024.0)),
+    ])
+}
+
+fn stats(s: &Stats) -> J {
+    J::Obj(vec![
+        ("median_seconds", J::Num(s.wall())),
+        (
+            "seconds",
+            J::Arr(s.walls().into_iter().map(J::Num).collect()),
+        ),
+        ("median_cpu_seconds", J::Num(s.cpu())),
+        ("max_rss_mib", J::Num(s.max_rss_mib())),
+    ])
+}
+
+/// Just enough JSON.
+enum J {
+    Null,
+    Bool(bool),
+    Int(u64),
+    Num(f64),
+    Str(String),
+    Arr(Vec<J>),
+    Obj(Vec<(&'static str, J)>),
+}
+
+impl J {
+    fn write(&self, out: &mut String, indent: usize) {
+        let pad = |n: usize| "  ".repeat(n);
+        match self {
+            J::Null => out.push_str("null"),
+            J::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            J::Int(n) => out.push_str(&n.to_string()),
+            J::Num(x) if x.is_finite() => {
+                let _ = write!(out, "{}", (x * 1e6).round() / 1e6);
+            }
+            J::Num(_) => out.push_str("null"),
+            J::Str(s) => string(out, s),
+            J::Arr(items) if items.iter().all(|i| matches!(i, J::Num(_) | J::Int(_))) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    item.write(out, indent);
+                }
+                out.push(']');
+            }
+            J::Arr(items) => {
+                out.push_str("[\n");
+                for (i, item) in items.iter().enumerate() {
+                    out.push_str(&pad(indent + 1));
+                    item.write(out, indent + 1);
+                    out.push_str(if i + 1 < items.len() { ",\n" } else { "\n" });
+                }
+                out.push_str(&pad(indent));
+                out.push(']');
+            }
+            J::Obj(fields) => {
+                out.push_str("{\n");
+                for (i, (key, value)) in fields.iter().enumerate() {
+                    out.push_str(&pad(indent + 1));
+                    string(out, key);
+                    out.push_str(": ");
+                    value.write(out, indent + 1);
+                    out.push_str(if i + 1 < fields.len() { ",\n" } else { "\n" });
+                }
+                out.push_str(&pad(indent));
+                out.push('}');
+            }
+        }
+    }
+}
+
+fn string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_values() {
+        let mut out = String::new();
+        J::Obj(vec![
+            ("a", J::Str("q\"\\\n\u{1}".into())),
+            ("b", J::Arr(vec![J::Num(1.5), J::Int(2)])),
+            ("c", J::Num(f64::NAN)),
+            ("d", J::Arr(vec![J::Null, J::Bool(true)])),
+        ])
+        .write(&mut out, 0);
+        assert_eq!(
+            out,
+            "{\n  \"a\": \"q\\\"\\\\\\n\\u0001\",\n  \"b\": [1.5, 2],\n  \"c\": null,\n  \"d\": [\n    null,\n    true\n  ]\n}"
+        );
+    }
+
+    #[test]
+    fn numbers_for_people() {
+        assert_eq!(thousands(100004), "100,004");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(secs(0.12345), "0.123 s");
+        assert_eq!(secs(12.345), "12.3 s");
+        assert_eq!(ratio(123.4), "123×");
+        assert_eq!(ratio(3.45), "3.5×");
+    }
+}
