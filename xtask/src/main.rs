@@ -2,6 +2,7 @@
 
 mod bench;
 mod cmd;
+mod codegen;
 mod demo;
 mod engine;
 mod fixtures;
@@ -24,7 +25,8 @@ usage: cargo xtask <command>
   test [-- ARGS…]   run the whole test suite against a Docker engine with the fixture images
                     (the doctests when no ARGS are given, then cargo nextest run --workspace ARGS…;
                     cargo test --workspace ARGS… without nextest)
-  demo              build the example monorepo's gears with cargo-gear, then run one of them
+  demo              build (a copy of) the example monorepo with cargo-gear, then run a gear on a real input
+  codegen           regenerate schemas/gear.schema.json and docs/gear-toml.md (a test fails when stale)
   bench [--quick]   time cargo-gear against a `docker build` loop on generated monorepos
                     (`cargo xtask bench --help`; results in target/bench/results.md)
   engine start      start this workspace's engine (or find one), make the fixtures, leave it running
@@ -77,6 +79,7 @@ fn main() -> ExitCode {
     let result = match args.as_slice() {
         ["test", rest @ ..] => test(&ws, rest.strip_prefix(&["--"]).unwrap_or(rest)),
         ["demo"] => demo::run(&ws).map(|()| ExitCode::SUCCESS),
+        ["codegen"] => codegen::run(&ws).map(|()| ExitCode::SUCCESS),
         ["bench", rest @ ..] => bench::run(&ws, rest).map(|()| ExitCode::SUCCESS),
         ["engine", "start"] => engine_start(&ws).map(|()| ExitCode::SUCCESS),
         ["engine", "stop"] => engine::stop_own(&ws).map(|()| ExitCode::SUCCESS),
