@@ -10,39 +10,23 @@
 //!
 //! Run with `CARGO_GEAR_TEST_ENGINE=1 cargo test -p cargo-gear --test e2e_build`.
 
+#[path = "support/scratch.rs"]
+mod scratch;
 #[path = "support/engine.rs"]
 mod support;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
 
-use bollard::query_parameters::{ListContainersOptions, ListImagesOptions, RemoveImageOptions};
+use bollard::query_parameters::ListContainersOptions;
 use cargo_gear::build::FINGERPRINT_LABEL;
 use cargo_gear::engine::{Engine, ImageInfo, RunSpec, StdStream};
+use scratch::{BUILT, EXTERNAL, FREESURFER, GEARS, Plan, SUBSTITUTES, names, read, write};
 use serde_json::{Value, json};
-
-const FREESURFER: &str = "cargo-gear-fixture/freesurfer:7.3.2";
-/// `--substitute` of every test: the examples' Docker Hub images by the local fixtures.
-const SUBSTITUTES: [(&str, &str); 2] = [
-    ("freesurfer/freesurfer:7.3.2", FREESURFER),
-    ("python:3.12-slim", support::DEBIAN_PYTHON),
-];
-
-/// The example's external layers, its built layers, and the gears among those.
-const EXTERNAL: [&str; 2] = ["freesurfer", "python"];
-const BUILT: [&str; 6] = [
-    "fw-freesurfer",
-    "fs-license-check",
-    "recon-all",
-    "fw-python",
-    "csv-summary",
-    "hello",
-];
-const GEARS: [&str; 4] = ["fs-license-check", "recon-all", "csv-summary", "hello"];
 
 /// Long enough for a cold build (apt and pip in the FreeSurfer stand-in).
 const BUILD_TIMEOUT: Duration = Duration::from_secs(20 * 60);
@@ -65,73 +49,21 @@ struct Workspace {
 impl Workspace {
     /// The scratch workspace, or None (after a note) when the engine tests are skipped.
     fn new(test: &str) -> Option<Workspace> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let engine = rt.block_on(support::engine())?;
+        let (rt, engine) = scratch::connect()?;
         rt.block_on(support::require_fixture(&engine, support::DEBIAN_PYTHON));
         rt.block_on(support::require_fixture(&engine, FREESURFER));
         let id = support::unique(test);
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("monorepo");
-        copy_tree(
-            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/monorepo"),
-            &root,
-        );
-        let ws = Workspace {
+        scratch::copy_monorepo(&root);
+        scratch::isolate(&root, &id);
+        Some(Workspace {
             id,
             root,
             _dir: dir,
             engine,
             rt,
-        };
-        ws.isolate();
-        Some(ws)
-    }
-
-    /// Gives every built layer this test's image repository and label.
-    fn isolate(&self) {
-        let mut rewritten = 0;
-        for toml in self.gear_tomls() {
-            let mut out = String::new();
-            for line in read(&toml).lines() {
-                match line.strip_prefix("image = \"example/") {
-                    Some(rest) => {
-                        out += &format!("image = \"cargo-gear-test/{}-{rest}\n", self.id);
-                        out += &format!(
-                            "labels = {{ \"{}\" = \"{}\" }}\n",
-                            support::TEST_LABEL,
-                            self.id
-                        );
-                        rewritten += 1;
-                    }
-                    None => {
-                        out += line;
-                        out.push('\n');
-                    }
-                }
-            }
-            write(&toml, &out);
-        }
-        assert_eq!(
-            rewritten,
-            BUILT.len(),
-            "every built layer of the example has an `image = \"example/…\"` line"
-        );
-    }
-
-    fn gear_tomls(&self) -> Vec<PathBuf> {
-        let mut out = Vec::new();
-        for group in ["layers", "gears"] {
-            for entry in std::fs::read_dir(self.root.join(group)).unwrap() {
-                let toml = entry.unwrap().path().join("Gear.toml");
-                if toml.is_file() {
-                    out.push(toml);
-                }
-            }
-        }
-        out
+        })
     }
 
     fn path(&self, relative: &str) -> PathBuf {
@@ -141,10 +73,10 @@ impl Workspace {
     /// Adds a `[layer]` built on `from` whose only step is `run`.
     fn add_layer(&self, name: &str, from: &str, run: &str) {
         let toml = format!(
-            "[layer]\nname = \"{name}\"\nfrom = \"{from}\"\nimage = \"cargo-gear-test/{id}-{name}\"\n\
-             labels = {{ \"{label}\" = \"{id}\" }}\nrun = [{run}]\n",
-            id = self.id,
-            label = support::TEST_LABEL,
+            "[layer]\nname = \"{name}\"\nfrom = \"{from}\"\nimage = \"{prefix}{name}\"\n{labels}\
+             run = [{run}]\n",
+            prefix = scratch::image_prefix(&self.id),
+            labels = scratch::labels_line(&self.id),
             run = json!(run),
         );
         let dir = self.path(&format!("layers/{name}"));
@@ -154,12 +86,11 @@ impl Workspace {
 
     /// `target/gear/state/NAME.json`.
     fn record_path(&self, name: &str) -> PathBuf {
-        self.path(&format!("target/gear/state/{name}.json"))
+        scratch::record_path(&self.root, name)
     }
 
     fn record(&self, name: &str) -> Option<Value> {
-        let text = std::fs::read_to_string(self.record_path(name)).ok()?;
-        Some(serde_json::from_str(&text).unwrap())
+        scratch::record(&self.root, name)
     }
 
     /// `target/gear/logs/NAME.log`.
@@ -171,15 +102,7 @@ impl Workspace {
 
     /// `cargo-gear gear ARGS` in the workspace, with `substitutes`.
     fn command_with(&self, args: &[&str], substitutes: &[(&str, &str)]) -> Command {
-        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin!("cargo-gear"));
-        cmd.current_dir(&self.root)
-            .arg("gear")
-            .args(args)
-            .env("CARGO_TERM_COLOR", "never");
-        for (from, to) in substitutes {
-            cmd.arg("--substitute").arg(format!("{from}={to}"));
-        }
-        cmd
+        scratch::gear_command(&self.root, args, substitutes)
     }
 
     /// `cargo-gear gear ARGS` with the fixture substitutions.
@@ -200,8 +123,7 @@ impl Workspace {
 
     /// `cargo gear plan --format json`.
     fn plan(&self) -> Plan {
-        let v: Value = serde_json::from_str(&self.stdout(&["plan", "--format", "json"])).unwrap();
-        Plan(v["layers"].as_array().unwrap().clone())
+        Plan::parse(&self.stdout(&["plan", "--format", "json"]))
     }
 
     /// Starts `cargo gear build --message-format json ARGS`.
@@ -293,26 +215,7 @@ impl Workspace {
     /// Every build record names an image that exists under the layer's content tag with
     /// the recorded fingerprint: nothing is recorded that was not built and tagged.
     fn assert_records_match_images(&self, plan: &Plan) {
-        for layer in &plan.0 {
-            let name = layer["name"].as_str().unwrap();
-            let Some(record) = self.record(name) else {
-                continue;
-            };
-            let tag = format!(
-                "{}:gear-{}",
-                layer["image"].as_str().unwrap(),
-                short(&record["fingerprint"])
-            );
-            let image = self
-                .image(&tag)
-                .unwrap_or_else(|| panic!("{name} has a build record but no image {tag}"));
-            assert_eq!(record["image_id"], image.id.as_str(), "{name}");
-            assert_eq!(
-                image.labels.get(FINGERPRINT_LABEL).map(String::as_str),
-                record["fingerprint"].as_str(),
-                "{name}"
-            );
-        }
+        scratch::assert_records_match_images(&self.root, plan, |tag| self.image(tag));
     }
 }
 
@@ -321,34 +224,10 @@ impl Drop for Workspace {
     /// safe because only this test's images carry its label; without pruning, so that the
     /// unlabelled intermediate images above them stay as docker's build cache.
     fn drop(&mut self) {
-        let docker = self.engine.docker().clone();
-        let label = format!("{}={}", support::TEST_LABEL, self.id);
-        self.rt.block_on(async move {
-            let options = ListImagesOptions {
-                all: true,
-                filters: Some(HashMap::from([("label".to_owned(), vec![label])])),
-                ..Default::default()
-            };
-            let Ok(mut left) = docker.list_images(Some(options)).await else {
-                return;
-            };
-            while !left.is_empty() {
-                let parents: HashSet<String> = left.iter().map(|i| i.parent_id.clone()).collect();
-                let (leaves, rest): (Vec<_>, Vec<_>) =
-                    left.into_iter().partition(|i| !parents.contains(&i.id));
-                if leaves.is_empty() {
-                    break;
-                }
-                for image in leaves {
-                    let options = RemoveImageOptions {
-                        force: true,
-                        noprune: true,
-                    };
-                    let _ = docker.remove_image(&image.id, Some(options), None).await;
-                }
-                left = rest;
-            }
-        });
+        self.rt.block_on(scratch::remove_labelled_images(
+            self.engine.docker(),
+            &self.id,
+        ));
     }
 }
 
@@ -376,9 +255,7 @@ impl Running {
         let (tx, events) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
-                let line = line.unwrap();
-                let event = serde_json::from_str(&line)
-                    .unwrap_or_else(|e| panic!("not a JSON event ({e}): {line}"));
+                let event = scratch::parse_event(&line.unwrap());
                 if tx.send((Instant::now(), event)).is_err() {
                     break;
                 }
@@ -526,12 +403,7 @@ impl Build {
 
     /// Built, fresh, pulled, failed, skipped, from the final `build-finished` event.
     fn counts(&self) -> [u64; 5] {
-        let (_, last) = self.events.last().expect("events");
-        assert_eq!(
-            last["event"], "build-finished",
-            "the last event ends the build"
-        );
-        ["built", "fresh", "pulled", "failed", "skipped"].map(|k| last[k].as_u64().unwrap())
+        scratch::counts(self.events.last().map(|(_, e)| e))
     }
 
     /// Position of the `kind` event of `name` among all events.
@@ -543,17 +415,8 @@ impl Build {
     }
 }
 
-/// `cargo gear plan --format json`'s layers.
-struct Plan(Vec<Value>);
-
+/// What these tests ask of a plan.
 impl Plan {
-    fn layer(&self, name: &str) -> &Value {
-        self.0
-            .iter()
-            .find(|l| l["name"] == name)
-            .unwrap_or_else(|| panic!("{name} is not planned"))
-    }
-
     fn parent(&self, name: &str) -> &str {
         self.layer(name)["parent"].as_str().unwrap()
     }
@@ -564,10 +427,6 @@ impl Plan {
         l["content_tag"]
             .as_str()
             .unwrap_or_else(|| l["image"].as_str().unwrap())
-    }
-
-    fn version_tag(&self, name: &str) -> &str {
-        self.layer(name)["version_tag"].as_str().unwrap()
     }
 
     /// The external layer at the root of `name`'s chain.
@@ -602,40 +461,6 @@ impl Plan {
 // ---------------------------------------------------------------------------------------
 // Small helpers
 // ---------------------------------------------------------------------------------------
-
-fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
-}
-
-fn write(path: &Path, text: &str) {
-    std::fs::write(path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
-}
-
-/// Copies a directory tree (files and executable bits), skipping `target/`.
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_name() == "target" {
-            continue;
-        }
-        let (src, dst) = (entry.path(), to.join(entry.file_name()));
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&src, &dst);
-        } else {
-            std::fs::copy(&src, &dst).unwrap();
-        }
-    }
-}
-
-fn names(list: &[&str]) -> BTreeSet<String> {
-    list.iter().map(|s| s.to_string()).collect()
-}
-
-/// The first 12 hex digits of a `sha256:…` fingerprint.
-fn short(fingerprint: &Value) -> String {
-    fingerprint.as_str().unwrap().trim_start_matches("sha256:")[..12].to_owned()
-}
 
 /// `NAME=value` lines as a map.
 fn env_map(env: &[String]) -> BTreeMap<String, String> {

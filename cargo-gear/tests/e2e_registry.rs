@@ -11,6 +11,8 @@
 //!
 //! Run with `cargo xtask test -- --test e2e_registry`.
 
+#[path = "support/scratch.rs"]
+mod scratch;
 #[path = "support/engine.rs"]
 mod support;
 
@@ -18,36 +20,17 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream, ToSocketAddrs};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use bollard::query_parameters::{ListImagesOptions, RemoveImageOptions};
-use cargo_gear::build::FINGERPRINT_LABEL;
+use bollard::query_parameters::ListImagesOptions;
 use cargo_gear::engine::{Engine, ImageInfo};
+use scratch::{BUILT, EXTERNAL, FREESURFER, GEARS, Plan, SUBSTITUTES, names, read, write};
 use serde_json::Value;
-
-const FREESURFER: &str = "cargo-gear-fixture/freesurfer:7.3.2";
-/// `--substitute` of every command: the examples' Docker Hub images by the local fixtures.
-const SUBSTITUTES: [(&str, &str); 2] = [
-    ("freesurfer/freesurfer:7.3.2", FREESURFER),
-    ("python:3.12-slim", support::DEBIAN_PYTHON),
-];
-
-/// The example's external layers, its built layers, and the gears among those.
-const EXTERNAL: [&str; 2] = ["freesurfer", "python"];
-const BUILT: [&str; 6] = [
-    "fw-freesurfer",
-    "fs-license-check",
-    "recon-all",
-    "fw-python",
-    "csv-summary",
-    "hello",
-];
-const GEARS: [&str; 4] = ["fs-license-check", "recon-all", "csv-summary", "hello"];
 /// `-p` arguments selecting the quick python chain: python, fw-python, csv-summary, hello.
 const PYTHON_CHAIN: [&str; 4] = ["-p", "csv-summary", "-p", "hello"];
 const PYTHON_BUILT: [&str; 3] = ["fw-python", "csv-summary", "hello"];
@@ -100,26 +83,20 @@ impl Out {
 impl Scratch {
     /// The scratch workspace, or None (after a note) when the registry tests are skipped.
     fn new(test: &str) -> Option<Scratch> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let engine = rt.block_on(support::engine())?;
+        let (rt, engine) = scratch::connect()?;
         let reg = support::registry()?;
         rt.block_on(support::require_fixture(&engine, support::DEBIAN_PYTHON));
         rt.block_on(support::require_fixture(&engine, FREESURFER));
         let id = support::unique(test);
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("monorepo");
-        copy_tree(
-            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/monorepo"),
-            &root,
-        );
+        scratch::copy_monorepo(&root);
+        scratch::isolate(&root, &id);
         let docker_config = dir.path().join("docker-config");
         let bin = dir.path().join("bin");
         std::fs::create_dir_all(&docker_config).unwrap();
         std::fs::create_dir_all(&bin).unwrap();
-        let ws = Scratch {
+        Some(Scratch {
             id,
             root,
             docker_config,
@@ -129,48 +106,12 @@ impl Scratch {
             _dir: dir,
             engine,
             rt,
-        };
-        ws.isolate();
-        Some(ws)
-    }
-
-    /// Gives every built layer this test's image repository and label.
-    fn isolate(&self) {
-        let mut rewritten = 0;
-        for group in ["layers", "gears"] {
-            for entry in std::fs::read_dir(self.root.join(group)).unwrap() {
-                let toml = entry.unwrap().path().join("Gear.toml");
-                let mut out = String::new();
-                for line in read(&toml).lines() {
-                    match line.strip_prefix("image = \"example/") {
-                        Some(rest) => {
-                            out += &format!("image = \"{}{rest}\n", self.image_prefix());
-                            out += &format!(
-                                "labels = {{ \"{}\" = \"{}\" }}\n",
-                                support::TEST_LABEL,
-                                self.id
-                            );
-                            rewritten += 1;
-                        }
-                        None => {
-                            out += line;
-                            out.push('\n');
-                        }
-                    }
-                }
-                write(&toml, &out);
-            }
-        }
-        assert_eq!(
-            rewritten,
-            BUILT.len(),
-            "every built layer has an `image = \"example/…\"` line"
-        );
+        })
     }
 
     /// `cargo-gear-test/<id>-`: the start of every image repository of this workspace.
     fn image_prefix(&self) -> String {
-        format!("cargo-gear-test/{}-", self.id)
+        scratch::image_prefix(&self.id)
     }
 
     /// The local image repository of a built layer.
@@ -213,23 +154,16 @@ impl Scratch {
 
     /// `cargo-gear gear ARGS --substitute …` in the workspace.
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin!("cargo-gear"));
+        let mut cmd = scratch::gear_command(&self.root, args, &SUBSTITUTES);
         let path = std::env::join_paths(std::iter::once(self.bin.clone()).chain(
             std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
         ))
         .unwrap();
-        cmd.current_dir(&self.root)
-            .arg("gear")
-            .args(args)
-            .env("CARGO_TERM_COLOR", "never")
-            .env("DOCKER_CONFIG", &self.docker_config)
+        cmd.env("DOCKER_CONFIG", &self.docker_config)
             // The scratch workspace's own target/, whatever this test run uses.
             .env_remove("CARGO_TARGET_DIR")
             .env_remove("CARGO_BUILD_TARGET_DIR")
             .env("PATH", path);
-        for (from, to) in SUBSTITUTES {
-            cmd.arg("--substitute").arg(format!("{from}={to}"));
-        }
         cmd
     }
 
@@ -268,13 +202,7 @@ impl Scratch {
         let mut all = vec!["build", "--message-format", "json"];
         all.extend_from_slice(args);
         let out = self.run(&all);
-        let events = out
-            .stdout
-            .lines()
-            .map(|l| {
-                serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON event ({e}): {l}"))
-            })
-            .collect();
+        let events = out.stdout.lines().map(scratch::parse_event).collect();
         Build { out, events }
     }
 
@@ -282,8 +210,7 @@ impl Scratch {
     fn plan(&self, args: &[&str]) -> Plan {
         let mut all = vec!["plan", "--format", "json"];
         all.extend_from_slice(args);
-        let v: Value = serde_json::from_str(&self.ok(&all).stdout).unwrap();
-        Plan(v["layers"].as_array().unwrap().clone())
+        Plan::parse(&self.ok(&all).stdout)
     }
 
     /// `cargo gear run -p csv-summary` on its example data: the summary must be the expected one.
@@ -400,58 +327,18 @@ impl Scratch {
                 break;
             }
         }
-        let mut left: Vec<_> = images
+        let left: Vec<_> = images
             .into_iter()
             .filter(|i| ours.contains(&i.id))
             .collect();
-        while !left.is_empty() {
-            let parents: HashSet<String> = left.iter().map(|i| i.parent_id.clone()).collect();
-            let (leaves, rest): (Vec<_>, Vec<_>) =
-                left.into_iter().partition(|i| !parents.contains(&i.id));
-            if leaves.is_empty() {
-                break;
-            }
-            for image in leaves {
-                let options = RemoveImageOptions {
-                    force: true,
-                    noprune: true,
-                };
-                let _ = self.rt.block_on(self.engine.docker().remove_image(
-                    &image.id,
-                    Some(options),
-                    None,
-                ));
-            }
-            left = rest;
-        }
+        self.rt
+            .block_on(scratch::remove_children_first(self.engine.docker(), left));
     }
 
     /// Every build record names an image that exists under the layer's content tag with
     /// the recorded fingerprint: nothing is recorded that is not there.
     fn assert_records_match_images(&self, plan: &Plan) {
-        for layer in &plan.0 {
-            let name = layer["name"].as_str().unwrap();
-            let record = self.path(&format!("target/gear/state/{name}.json"));
-            let Ok(text) = std::fs::read_to_string(&record) else {
-                continue;
-            };
-            let record: Value = serde_json::from_str(&text).unwrap();
-            let fingerprint = record["fingerprint"].as_str().unwrap();
-            let tag = format!(
-                "{}:gear-{}",
-                layer["image"].as_str().unwrap(),
-                &fingerprint.trim_start_matches("sha256:")[..12]
-            );
-            let image = self
-                .image(&tag)
-                .unwrap_or_else(|| panic!("{name} has a build record but no image {tag}"));
-            assert_eq!(record["image_id"], image.id.as_str(), "{name}");
-            assert_eq!(
-                image.labels.get(FINGERPRINT_LABEL).map(String::as_str),
-                Some(fingerprint),
-                "{name}"
-            );
-        }
+        scratch::assert_records_match_images(&self.root, plan, |tag| self.image(tag));
     }
 }
 
@@ -513,32 +400,14 @@ impl Build {
 
     /// Built, fresh, pulled, failed, skipped, from the final `build-finished` event.
     fn counts(&self) -> [u64; 5] {
-        let last = self.events.last().expect("events");
-        assert_eq!(
-            last["event"], "build-finished",
-            "the last event ends the build"
-        );
-        ["built", "fresh", "pulled", "failed", "skipped"].map(|k| last[k].as_u64().unwrap())
+        scratch::counts(self.events.last())
     }
 }
 
-/// `cargo gear plan --format json`'s layers.
-struct Plan(Vec<Value>);
-
+/// What these tests ask of a plan.
 impl Plan {
-    fn layer(&self, name: &str) -> &Value {
-        self.0
-            .iter()
-            .find(|l| l["name"] == name)
-            .unwrap_or_else(|| panic!("{name} is not planned"))
-    }
-
     fn content_tag(&self, name: &str) -> &str {
         self.layer(name)["content_tag"].as_str().unwrap()
-    }
-
-    fn version_tag(&self, name: &str) -> &str {
-        self.layer(name)["version_tag"].as_str().unwrap()
     }
 
     /// The tag part of a layer's content tag, `gear-<12 hex>`.
@@ -812,35 +681,6 @@ fn run_to_end(mut cmd: Command, timeout: Duration) -> Out {
         stdout: stdout.join().unwrap(),
         stderr: stderr.join().unwrap(),
     }
-}
-
-fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
-}
-
-fn write(path: &Path, text: &str) {
-    std::fs::write(path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
-}
-
-/// Copies a directory tree (files and executable bits), skipping `target/`.
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_name() == "target" {
-            continue;
-        }
-        let (src, dst) = (entry.path(), to.join(entry.file_name()));
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&src, &dst);
-        } else {
-            std::fs::copy(&src, &dst).unwrap();
-        }
-    }
-}
-
-fn names(list: &[&str]) -> BTreeSet<String> {
-    list.iter().map(|s| s.to_string()).collect()
 }
 
 /// `names` → `outcome` for each.

@@ -15,24 +15,27 @@
 //! Run with `CARGO_GEAR_TEST_ENGINE=1 cargo test -p cargo-gear --test e2e_run`; the toolkit test
 //! also wants `CARGO_GEAR_TEST_FW_PYTHON` (`cargo xtask test` sets both).
 
+#[path = "support/scratch.rs"]
+mod scratch;
 #[path = "support/engine.rs"]
 mod support;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bollard::query_parameters::{EventsOptions, ListImagesOptions, RemoveImageOptions};
+use bollard::query_parameters::EventsOptions;
 use cargo_gear::engine::Engine;
 use futures_util::StreamExt;
+use scratch::{read, write};
 use serde_json::{Value, json};
 
-const SUBSTITUTE: &str = "python:3.12-slim=cargo-gear-fixture/debian-python:bookworm";
-/// The example's layers that are built (and so get this test's image names).
-const BUILT: usize = 6;
+/// `--substitute` of every command: only the python chain's base (these tests build no
+/// FreeSurfer layer).
+const SUBSTITUTE: (&str, &str) = ("python:3.12-slim", support::DEBIAN_PYTHON);
 /// Long enough for a cold build of fw-python (apt) on a slow machine.
 const TIMEOUT: Duration = Duration::from_secs(15 * 60);
 /// A path that exists nowhere.
@@ -75,47 +78,15 @@ struct Scratch {
 impl Scratch {
     /// The scratch workspace, or None (after a note) when the engine tests are skipped.
     fn new(test: &str) -> Option<Scratch> {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let engine = rt.block_on(support::engine())?;
+        let (rt, engine) = scratch::connect()?;
         rt.block_on(support::require_fixture(&engine, support::DEBIAN_PYTHON));
         let id = support::unique(&format!("run-{test}"));
         let dir = tempfile::tempdir().unwrap();
         // Canonical, as cargo metadata reports it (and so every path cargo-gear prints).
         let root = dir.path().canonicalize().unwrap().join("monorepo");
-        copy_tree(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/monorepo"), &root);
-        let ws = Scratch { id, root, _dir: dir, engine, rt };
-        ws.isolate();
-        Some(ws)
-    }
-
-    /// Gives every built layer this test's image repository and label.
-    fn isolate(&self) {
-        let mut rewritten = 0;
-        for group in ["layers", "gears"] {
-            for entry in std::fs::read_dir(self.root.join(group)).unwrap() {
-                let toml = entry.unwrap().path().join("Gear.toml");
-                if !toml.is_file() {
-                    continue;
-                }
-                let mut out = String::new();
-                for line in read(&toml).lines() {
-                    match line.strip_prefix("image = \"example/") {
-                        Some(rest) => {
-                            out += &format!("image = \"cargo-gear-test/{}-{rest}\n", self.id);
-                            out += &self.label_line();
-                            rewritten += 1;
-                        }
-                        None => out += &format!("{line}\n"),
-                    }
-                }
-                write(&toml, &out);
-            }
-        }
-        assert_eq!(rewritten, BUILT, "every built layer of the example has an `image = \"example/…\"` line");
-    }
-
-    fn label_line(&self) -> String {
-        format!("labels = {{ \"{}\" = \"{}\" }}\n", support::TEST_LABEL, self.id)
+        scratch::copy_monorepo(&root);
+        scratch::isolate(&root, &id);
+        Some(Scratch { id, root, _dir: dir, engine, rt })
     }
 
     fn path(&self, relative: &str) -> PathBuf {
@@ -133,11 +104,11 @@ impl Scratch {
         let dir = self.path(&format!("gears/{name}"));
         std::fs::create_dir_all(&dir).unwrap();
         let toml = format!(
-            "[gear]\nname = \"{name}\"\nfrom = \"fw-python\"\nimage = \"cargo-gear-test/{id}-{name}\"\n{labels}\
+            "[gear]\nname = \"{name}\"\nfrom = \"fw-python\"\nimage = \"{prefix}{name}\"\n{labels}\
              label = \"{name}\"\ndescription = \"A scratch gear of cargo-gear's tests.\"\n\
              author = \"cargo-gear tests\"\nlicense = \"MIT\"\n{gear_keys}\n{body}",
-            id = self.id,
-            labels = self.label_line(),
+            prefix = scratch::image_prefix(&self.id),
+            labels = scratch::labels_line(&self.id),
         );
         write(&dir.join("Gear.toml"), &toml);
         for (file, text) in files {
@@ -192,14 +163,8 @@ default = 0
     /// `cargo-gear gear ARGS --substitute …` in the workspace root, colors off, no API key
     /// in the environment.
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin!("cargo-gear"));
-        cmd.current_dir(&self.root)
-            .arg("gear")
-            .args(args)
-            .args(["--substitute", SUBSTITUTE])
-            .env("CARGO_TERM_COLOR", "never")
-            .env_remove("CARGO_TARGET_DIR")
-            .env_remove(KEY_VAR);
+        let mut cmd = scratch::gear_command(&self.root, args, &[SUBSTITUTE]);
+        cmd.env_remove("CARGO_TARGET_DIR").env_remove(KEY_VAR);
         cmd
     }
 
@@ -266,7 +231,7 @@ default = 0
             filters: Some(HashMap::from([
                 ("type".to_owned(), vec!["container".to_owned()]),
                 ("event".to_owned(), vec!["create".to_owned()]),
-                ("label".to_owned(), vec![format!("{}={}", support::TEST_LABEL, self.id)]),
+                ("label".to_owned(), vec![scratch::label_filter(&self.id)]),
             ])),
         };
         let events: Vec<_> = self.rt.block_on(self.engine.docker().events(Some(options)).collect());
@@ -284,28 +249,7 @@ impl Drop for Scratch {
     /// Removes every image carrying this test's label, children first, by ID (only this
     /// test's images carry its label), without pruning the shared build cache.
     fn drop(&mut self) {
-        let docker = self.engine.docker().clone();
-        let label = format!("{}={}", support::TEST_LABEL, self.id);
-        self.rt.block_on(async move {
-            let options = ListImagesOptions {
-                all: true,
-                filters: Some(HashMap::from([("label".to_owned(), vec![label])])),
-                ..Default::default()
-            };
-            let Ok(mut left) = docker.list_images(Some(options)).await else { return };
-            while !left.is_empty() {
-                let parents: HashSet<String> = left.iter().map(|i| i.parent_id.clone()).collect();
-                let (leaves, rest): (Vec<_>, Vec<_>) = left.into_iter().partition(|i| !parents.contains(&i.id));
-                if leaves.is_empty() {
-                    break;
-                }
-                for image in leaves {
-                    let options = RemoveImageOptions { force: true, noprune: true };
-                    let _ = docker.remove_image(&image.id, Some(options), None).await;
-                }
-                left = rest;
-            }
-        });
+        self.rt.block_on(scratch::remove_labelled_images(self.engine.docker(), &self.id));
     }
 }
 
@@ -362,33 +306,8 @@ impl Run {
 // Small helpers
 // ---------------------------------------------------------------------------------------
 
-fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
-}
-
-fn write(path: &Path, text: &str) {
-    std::fs::write(path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
-}
-
 fn json_file(path: &Path) -> Value {
     serde_json::from_str(&read(path)).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
-}
-
-/// Copies a directory tree, skipping `target/`.
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_name() == "target" {
-            continue;
-        }
-        let (src, dst) = (entry.path(), to.join(entry.file_name()));
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&src, &dst);
-        } else {
-            std::fs::copy(&src, &dst).unwrap();
-        }
-    }
 }
 
 /// `SECONDS.NANOSECONDS`, as the engine's `since`/`until` take it.
