@@ -21,6 +21,9 @@ use crate::registry::Registry;
 /// Label holding a built image's full fingerprint.
 pub const FINGERPRINT_LABEL: &str = "org.cargo-gear.fingerprint";
 
+/// Engine requests in flight at once when inspecting many images.
+const ENGINE_REQUESTS: usize = 16;
+
 /// Label holding the name of the layer an image was built for.
 pub const LAYER_LABEL: &str = "org.cargo-gear.layer";
 
@@ -69,14 +72,19 @@ impl From<EngineError> for Failure {
 
 /// The status of every planned layer as the engine and the records see it.
 pub async fn statuses(engine: &Engine, plan: &Plan, state_dir: &std::path::Path) -> Result<Vec<Status>, EngineError> {
-    let mut out = Vec::with_capacity(plan.layers.len());
-    for layer in &plan.layers {
-        let image = image_state(engine, layer).await?;
-        let parent = layer.parent.as_deref().and_then(|p| plan.get(p));
-        let record = layer.kind.is_built().then(|| Record::load(state_dir, &layer.name)).flatten();
-        out.push(gear_spec::state::explain(layer, parent, record.as_ref(), image));
-    }
-    Ok(out)
+    // Many small requests: ask the engine about several layers at a time, keeping plan order.
+    futures_util::stream::iter(&plan.layers)
+        .map(|layer| async move {
+            let image = image_state(engine, layer).await?;
+            let parent = layer.parent.as_deref().and_then(|p| plan.get(p));
+            let record = layer.kind.is_built().then(|| Record::load(state_dir, &layer.name)).flatten();
+            Ok(gear_spec::state::explain(layer, parent, record.as_ref(), image))
+        })
+        .buffered(ENGINE_REQUESTS)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect()
 }
 
 /// Whether the engine has the layer's image: for a built layer, its content tag carrying
@@ -119,6 +127,18 @@ pub async fn run(engine: &Engine, plan: &Plan, status: &[Status], opts: &BuildOp
     let mut running = FuturesUnordered::new();
     let jobs = opts.jobs.max(1);
 
+    // Fresh gears keep their version tag on their content image, checked all at once.
+    let fresh_gears = plan.layers.iter().enumerate().filter(|(i, l)| {
+        l.kind == LayerKind::Gear && matches!(status[*i], Status::Fresh { .. }) && !opts.force.get(*i).copied().unwrap_or(false)
+    });
+    futures_util::stream::iter(fresh_gears)
+        .for_each_concurrent(ENGINE_REQUESTS, |(_, layer)| async move {
+            if let Err(e) = ensure_version_tag(engine, layer, reporter).await {
+                reporter.warn(&format!("cannot tag {}: {e}", layer.version_tag.as_deref().unwrap_or("")));
+            }
+        })
+        .await;
+
     loop {
         // Start or settle everything that can be, in plan order.
         for i in 0..n {
@@ -142,11 +162,6 @@ pub async fn run(engine: &Engine, plan: &Plan, status: &[Status], opts: &BuildOp
             let forced = opts.force.get(i).copied().unwrap_or(false);
             let st = &status[i];
             if matches!(st, Status::Fresh { .. }) && !forced {
-                if layer.kind == LayerKind::Gear {
-                    if let Err(e) = ensure_version_tag(engine, layer, reporter).await {
-                        reporter.warn(&format!("cannot tag {}: {e}", layer.version_tag.as_deref().unwrap_or("")));
-                    }
-                }
                 slots[i] = Slot::Done(Outcome::Fresh);
                 reporter.event(layer, Event::Finished { outcome: Outcome::Fresh, seconds: 0.0, failure: None });
                 continue;
