@@ -1,28 +1,13 @@
 //! Snapshots of the Dockerfile generated for every built layer of examples/monorepo.
 
-use std::path::{Path, PathBuf};
-
-use gear_spec::LayerGraph;
 use gear_spec::plan::{self, PlanOptions};
 
-fn example_dirs(root: &Path) -> Vec<PathBuf> {
-    let mut dirs = Vec::new();
-    for group in ["layers", "gears"] {
-        for entry in std::fs::read_dir(root.join(group)).unwrap() {
-            dirs.push(entry.unwrap().path());
-        }
-    }
-    dirs.sort();
-    dirs
-}
+#[path = "support/examples.rs"]
+mod examples;
 
 #[test]
 fn example_dockerfiles() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../examples/monorepo")
-        .canonicalize()
-        .unwrap();
-    let graph = LayerGraph::load(&example_dirs(&root), &root).unwrap_or_else(|p| panic!("{p:?}"));
+    let graph = examples::graph();
     let all = graph.build_order().to_vec();
     let plan = plan::plan(&graph, &all, &PlanOptions::default()).unwrap();
     let mut built = 0;

@@ -1,35 +1,16 @@
 //! Manifests of the example gears in `examples/monorepo`: snapshots, Flywheel's schema,
 //! and the gear-builder image rule.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use gear_spec::graph::LayerGraph;
-use gear_spec::layer::{GEAR_TOML, Layer, LayerKind};
+use gear_spec::layer::LayerKind;
 use gear_spec::manifest::Manifest;
 use indexmap::IndexMap;
 use serde_json::Value;
 
-fn monorepo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/monorepo")
-}
-
-/// Every layer and gear of the example monorepo, resolved.
-fn example_graph() -> LayerGraph {
-    let root = monorepo();
-    let mut layers = Vec::new();
-    for group in ["layers", "gears"] {
-        let mut dirs: Vec<PathBuf> = std::fs::read_dir(root.join(group))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.join(GEAR_TOML).is_file())
-            .collect();
-        dirs.sort();
-        for dir in dirs {
-            layers.push(Layer::load(&dir, &root).unwrap_or_else(|p| panic!("{p}")));
-        }
-    }
-    LayerGraph::resolve(layers).unwrap_or_else(|p| panic!("{p}"))
-}
+#[path = "support/examples.rs"]
+mod examples;
 
 /// The environment of a layer: its ancestors' `env`, root first, overlaid by its own.
 fn environment(graph: &LayerGraph, i: usize) -> IndexMap<String, String> {
@@ -47,7 +28,7 @@ fn environment(graph: &LayerGraph, i: usize) -> IndexMap<String, String> {
 
 /// `(gear name, manifest)` for every example gear, in name order.
 fn example_manifests() -> Vec<(String, Manifest)> {
-    let graph = example_graph();
+    let graph = examples::graph();
     (0..graph.layers().len())
         .filter(|&i| graph.kind(i) == LayerKind::Gear)
         .map(|i| {
@@ -117,7 +98,7 @@ fn example_manifests_image_tag_is_version() {
 #[test]
 fn example_manifests_agree_with_checked_in_values() {
     for (name, manifest) in example_manifests() {
-        let path = monorepo().join("gears").join(&name).join("manifest.json");
+        let path = examples::root().join("gears").join(&name).join("manifest.json");
         let checked_in: Value =
             serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         let generated: Value = serde_json::from_str(&manifest.render()).unwrap();
