@@ -14,7 +14,7 @@ use gear_spec::state::{ImageState, Reason, Record, Status};
 use gear_spec::LayerKind;
 use indexmap::IndexMap;
 
-use crate::engine::{BuildError, BuildRequest, Engine, EngineError, TarEntry};
+use crate::engine::{BuildError, BuildRequest, Engine, EngineError, TarEntry, split_tag};
 use crate::progress::{Event, Outcome, Reporter};
 use crate::registry::Registry;
 
@@ -308,7 +308,7 @@ async fn build_one(
     if let Some(registry) = &opts.cache_to {
         let remote = registry.remote(&content_tag);
         let pushed = async {
-            let (repo, tag) = split_reference(&remote);
+            let (repo, tag) = split_tag(&remote);
             engine.tag(&content_tag, repo, tag).await?;
             engine.push(&remote, registry.credentials(), &mut |p| reporter.pull_progress(layer, p)).await
         };
@@ -335,7 +335,7 @@ async fn pull_cached(engine: &Engine, registry: &Registry, layer: &PlannedLayer,
             reporter.warn(&format!("{remote} in the registry does not carry the fingerprint its tag names; building instead"));
             return Ok(None);
         }
-        let (repo, tag) = split_reference(content_tag);
+        let (repo, tag) = split_tag(content_tag);
         engine.tag(&info.id, repo, tag).await?;
         Ok(Some(info.id))
     }
@@ -383,15 +383,6 @@ async fn finish(
     Ok(())
 }
 
-/// `repo:tag` split at the tag (a registry port is not a tag).
-pub fn split_reference(reference: &str) -> (&str, &str) {
-    let name_start = reference.rfind('/').map_or(0, |i| i + 1);
-    match reference[name_start..].rfind(':') {
-        Some(i) => (&reference[..name_start + i], &reference[name_start + i + 1..]),
-        None => (reference, "latest"),
-    }
-}
-
 /// Tags a gear's content image with its version; warns when that version already named
 /// different contents (Flywheel versions are immutable). The version tag always ends on the
 /// content tag's image, even when another image of the same fingerprint had it (before a
@@ -410,7 +401,7 @@ async fn ensure_version_tag(engine: &Engine, layer: &PlannedLayer, reporter: &Re
             ));
         }
     }
-    let (repo, tag) = split_reference(version_tag);
+    let (repo, tag) = split_tag(version_tag);
     engine.tag(content_tag, repo, tag).await
 }
 

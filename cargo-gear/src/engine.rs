@@ -22,7 +22,7 @@ pub use address::{DEFAULT_SOCKET, EngineAddress, TlsFiles};
 pub use build::{BuildError, BuildOutput, BuildRequest};
 pub use container::{Input, RunSpec, StdStream};
 pub use context::{ContextError, TAR_MTIME, TarEntry, TarSource, write_tar};
-pub use image::{ImageInfo, ImageSummary, PullProgress};
+pub use image::{ImageInfo, ImageSummary, PullProgress, split_tag};
 pub use registry::{Credentials, registry_host};
 
 /// How long [`Engine::connect`] waits for the engine to answer.

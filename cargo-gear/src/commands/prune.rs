@@ -27,10 +27,10 @@ pub fn run(session: &Session, args: &PruneArgs) -> Result<(), CliError> {
         let mut by_layer: BTreeMap<String, Vec<ImageSummary>> = BTreeMap::new();
         for image in images {
             let label = image.labels.get(LAYER_LABEL).map(String::as_str);
-            let ours = |tag: &&String| repos.get(crate::build::split_reference(tag).0).is_some_and(|name| Some(*name) == label);
+            let ours = |tag: &&String| repos.get(crate::engine::split_tag(tag).0).is_some_and(|name| Some(*name) == label);
             // Only our tags are considered (another workspace may tag the same image); an
             // untagged image cannot be attributed to a workspace.
-            let Some(layer) = image.repo_tags.iter().find(ours).and_then(|t| repos.get(crate::build::split_reference(t).0)).map(|n| n.to_string()) else {
+            let Some(layer) = image.repo_tags.iter().find(ours).and_then(|t| repos.get(crate::engine::split_tag(t).0)).map(|n| n.to_string()) else {
                 continue;
             };
             let mut image = image.clone();

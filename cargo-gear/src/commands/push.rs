@@ -32,7 +32,7 @@ pub fn run(session: &Session, args: &PushArgs) -> Result<(), CliError> {
                 out.status("Present", format!("{remote} (already in the registry)"));
                 continue;
             }
-            let (repo, tag) = crate::build::split_reference(&remote);
+            let (repo, tag) = crate::engine::split_tag(&remote);
             engine.tag(local, repo, tag).await?;
             out.status("Pushing", &remote);
             let pushed = engine.push(&remote, creds.clone(), &mut progress).await;
@@ -62,7 +62,7 @@ pub fn run(session: &Session, args: &PushArgs) -> Result<(), CliError> {
                 Some(_) => out.warn(format!("overwriting {remote_version} (--force)")),
                 None => {}
             }
-            let (repo, tag) = crate::build::split_reference(&remote_version);
+            let (repo, tag) = crate::engine::split_tag(&remote_version);
             engine.tag(content_tag, repo, tag).await?;
             let pushed = engine.push(&remote_version, creds.clone(), &mut progress).await;
             crate::build::untag_remote(&engine, &remote_version).await;

@@ -210,7 +210,7 @@ fn with_default_tag(reference: &str) -> String {
 }
 
 /// Splits `repo:tag` (`:latest` when there is no tag). Registry ports are not tags.
-pub(crate) fn split_tag(reference: &str) -> (&str, &str) {
+pub fn split_tag(reference: &str) -> (&str, &str) {
     let name_start = reference.rfind('/').map_or(0, |i| i + 1);
     match reference[name_start..].rfind(':') {
         Some(i) => (
