@@ -5,14 +5,14 @@
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use gear_spec::dockerfile::FLYWHEEL_DIR;
+use gear_spec::dockerfile::{FLYWHEEL_DIR, shell_word};
 use gear_spec::job::{self, Job, JobInput, RunRequest, Secret};
 use gear_spec::plan::PlannedLayer;
 use gear_spec::state::Record;
 use gear_spec::{LayerKind, Problem, Problems};
 
 use crate::cli::JobArgs;
-use crate::engine::RunSpec;
+use crate::engine::{RunSpec, StdStream};
 use crate::error::CliError;
 use crate::output::Output;
 use crate::request::Session;
@@ -295,7 +295,7 @@ pub fn command(layer: &PlannedLayer, args: &[String]) -> (Option<Vec<String>>, O
             let mut line = c;
             for a in args {
                 line.push(' ');
-                line.push_str(&shell_quote(a));
+                line.push_str(&shell_word(a));
             }
             (Some(vec![]), Some(vec!["/bin/sh".into(), "-c".into(), line]))
         }
@@ -305,14 +305,6 @@ pub fn command(layer: &PlannedLayer, args: &[String]) -> (Option<Vec<String>>, O
             (Some(vec![]), Some(cmd))
         }
         None => (None, (!args.is_empty()).then(|| args.to_vec())),
-    }
-}
-
-fn shell_quote(s: &str) -> String {
-    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c)) {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
     }
 }
 
@@ -329,6 +321,19 @@ pub fn spec(layer: &PlannedLayer, env: Vec<String>, binds: Vec<String>, name: St
     }
 }
 
+/// Passes a container's output through to ours as it comes (stdout flushed, for live
+/// progress and shell prompts).
+pub fn print_output(stream: StdStream, bytes: &[u8]) {
+    use std::io::Write;
+    let _ = match stream {
+        StdStream::Stdout => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(bytes).and_then(|()| out.flush())
+        }
+        StdStream::Stderr => std::io::stderr().lock().write_all(bytes),
+    };
+}
+
 /// A container name unique on this machine.
 pub fn container_name(gear: &str) -> String {
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
@@ -340,10 +345,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn quoting_and_time() {
-        assert_eq!(shell_quote("a b"), "'a b'");
-        assert_eq!(shell_quote("x=1"), "x=1");
-        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+    fn timestamps() {
         let t = timestamp();
         assert_eq!(t.len(), 16);
         assert!(t.starts_with("20") && t.ends_with('Z'));

@@ -188,7 +188,7 @@ fn quote(value: &str) -> String {
 }
 
 /// A word for a shell command line: kept as is when it is plain, single-quoted otherwise.
-fn shell_word(word: &str) -> String {
+pub fn shell_word(word: &str) -> String {
     let plain = !word.is_empty()
         && word
             .chars()
@@ -252,6 +252,9 @@ mod tests {
         assert_eq!(quote(r#"a "b" \c $PATH"#), r#""a \"b\" \\c $PATH""#);
         assert_eq!(shell_word("numpy>=1.2"), "'numpy>=1.2'");
         assert_eq!(shell_word("flywheel-sdk==19.0"), "flywheel-sdk==19.0");
+        assert_eq!(shell_word("a b"), "'a b'");
+        assert_eq!(shell_word("x=1"), "x=1");
+        assert_eq!(shell_word("it's"), "'it'\\''s'");
         assert_eq!(json_word("/a b"), "\"/a b\"");
     }
 }

@@ -150,7 +150,7 @@ pub fn run(global: &GlobalArgs, cwd: &Path, name: &str, from: &str, path: Option
         std::fs::create_dir_all(parent).map_err(|e| CliError::io("create", parent, e))?;
         std::fs::write(&path, contents).map_err(|e| CliError::io("write", &path, e))?;
         if executable {
-            set_executable(&path)?;
+            crate::job::set_mode(&path, 0o755)?;
         }
     }
     let out = crate::output::Output::new(global.color, global.quiet);
@@ -183,16 +183,5 @@ fn ignore_target(root: &Path, out: &crate::output::Output) -> Result<(), CliErro
     let sep = if text.is_empty() || text.ends_with('\n') { "" } else { "\n" };
     std::fs::write(&path, format!("{text}{sep}/target/\n")).map_err(|e| CliError::io("write", &path, e))?;
     out.status("Updated", format!("{}: ignoring /target/ (build records and run directories stay out of git)", path.display()));
-    Ok(())
-}
-
-#[cfg(unix)]
-fn set_executable(path: &Path) -> Result<(), CliError> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).map_err(|e| CliError::io("chmod", path, e))
-}
-
-#[cfg(not(unix))]
-fn set_executable(_: &Path) -> Result<(), CliError> {
     Ok(())
 }

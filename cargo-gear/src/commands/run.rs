@@ -5,7 +5,7 @@ use std::io::Write;
 use crate::build::BuildOptions;
 use crate::cli::RunArgs;
 use crate::commands::build::{build_plan, default_jobs, paths};
-use crate::engine::{Engine, StdStream};
+use crate::engine::Engine;
 use crate::error::CliError;
 use crate::job::{self, Prepared, RunDir};
 use crate::progress::Reporter;
@@ -29,12 +29,7 @@ pub fn run(session: &Session, args: &RunArgs, cwd: &std::path::Path) -> Result<(
         let mut spec = job::spec(&layer, env, dir.binds(), name.clone(), args.keep);
         (spec.entrypoint, spec.cmd) = job::command(&layer, &args.args);
         session.out.status("Running", format!("{} in {}", layer.reference(), dir.path.display()));
-        let mut print = |stream: StdStream, bytes: &[u8]| {
-            let _ = match stream {
-                StdStream::Stdout => std::io::stdout().lock().write_all(bytes),
-                StdStream::Stderr => std::io::stderr().lock().write_all(bytes),
-            };
-        };
+        let mut print = job::print_output;
         let code = tokio::select! {
             code = engine.run_container(spec, &mut print) => code?,
             _ = tokio::signal::ctrl_c() => {

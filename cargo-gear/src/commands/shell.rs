@@ -2,7 +2,7 @@
 //! and with `--mount-src` the gear's sources bind-mounted so host edits are live.
 
 use std::collections::BTreeSet;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 
 use gear_spec::dockerfile::FLYWHEEL_DIR;
 use gear_spec::plan::PlannedLayer;
@@ -10,7 +10,7 @@ use gear_spec::plan::PlannedLayer;
 use crate::build::BuildOptions;
 use crate::cli::ShellArgs;
 use crate::commands::build::{build_plan, default_jobs, paths};
-use crate::engine::{Engine, StdStream};
+use crate::engine::Engine;
 use crate::error::CliError;
 use crate::job::{self, Prepared, RunDir};
 use crate::progress::Reporter;
@@ -40,13 +40,7 @@ pub fn run(session: &Session, args: &ShellArgs, cwd: &std::path::Path) -> Result
         spec.tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
         session.out.status("Shell", format!("in {} (run directory {})", layer.reference(), dir.path.display()));
         let _raw = spec.tty.then(raw::RawMode::enable).flatten();
-        let mut print = |stream: StdStream, bytes: &[u8]| {
-            let _ = match stream {
-                StdStream::Stdout => std::io::stdout().lock().write_all(bytes).and_then(|()| std::io::stdout().flush()),
-                StdStream::Stderr => std::io::stderr().lock().write_all(bytes),
-            };
-        };
-        engine.run_interactive(spec, Box::new(tokio::io::stdin()), &mut print).await.map_err(CliError::from)
+        engine.run_interactive(spec, Box::new(tokio::io::stdin()), &mut job::print_output).await.map_err(CliError::from)
     });
     // Standard input may still be read by a blocking thread: do not wait for it.
     runtime.shutdown_background();
