@@ -186,19 +186,7 @@ fn debian_python(engine: &Engine, paths: &Paths) -> Result<bool> {
         fs::create_dir_all(file.parent().expect("a file in the context"))?;
         fs::write(file, content)?;
     }
-    cmd::run_quiet(
-        engine
-            .docker()
-            .args([
-                "build",
-                "--quiet",
-                "--label",
-                &format!("{RECIPE_LABEL}={recipe}"),
-                "--tag",
-                DEBIAN_PYTHON,
-            ])
-            .arg(&context),
-    )?;
+    build(engine, DEBIAN_PYTHON, &recipe, &context)?;
     fs::remove_dir_all(&context)?;
     Ok(true)
 }
@@ -277,20 +265,18 @@ fn freesurfer(engine: &Engine) -> Result<bool> {
     if current(engine, FREESURFER, &recipe) {
         return Ok(false);
     }
+    build(engine, FREESURFER, &recipe, &context)?;
+    Ok(true)
+}
+
+/// `docker build` of a fixture image from `context`, labelled with its recipe.
+fn build(engine: &Engine, tag: &str, recipe: &str, context: &Path) -> Result {
     cmd::run_quiet(
         engine
             .docker()
-            .args([
-                "build",
-                "--quiet",
-                "--label",
-                &format!("{RECIPE_LABEL}={recipe}"),
-                "--tag",
-                FREESURFER,
-            ])
-            .arg(&context),
-    )?;
-    Ok(true)
+            .args(["build", "--quiet", "--label", &format!("{RECIPE_LABEL}={recipe}"), "--tag", tag])
+            .arg(context),
+    )
 }
 
 /// All files below `dir`, sorted.
