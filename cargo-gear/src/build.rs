@@ -8,10 +8,10 @@ use std::time::Instant;
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
+use gear_spec::LayerKind;
 use gear_spec::dockerfile::{DOCKERFILE_PATH, MANIFEST_PATH};
 use gear_spec::plan::{Plan, PlannedLayer};
 use gear_spec::state::{ImageState, Reason, Record, Status};
-use gear_spec::LayerKind;
 use indexmap::IndexMap;
 
 use crate::engine::{BuildError, BuildRequest, Engine, EngineError, TarEntry, split_tag};
@@ -66,19 +66,36 @@ pub struct Failure {
 
 impl From<EngineError> for Failure {
     fn from(e: EngineError) -> Failure {
-        Failure { message: e.to_string(), step: None, tail: Vec::new() }
+        Failure {
+            message: e.to_string(),
+            step: None,
+            tail: Vec::new(),
+        }
     }
 }
 
 /// The status of every planned layer as the engine and the records see it.
-pub async fn statuses(engine: &Engine, plan: &Plan, state_dir: &std::path::Path) -> Result<Vec<Status>, EngineError> {
+pub async fn statuses(
+    engine: &Engine,
+    plan: &Plan,
+    state_dir: &std::path::Path,
+) -> Result<Vec<Status>, EngineError> {
     // Many small requests: ask the engine about several layers at a time, keeping plan order.
     futures_util::stream::iter(&plan.layers)
         .map(|layer| async move {
             let image = image_state(engine, layer).await?;
             let parent = layer.parent.as_deref().and_then(|p| plan.get(p));
-            let record = layer.kind.is_built().then(|| Record::load(state_dir, &layer.name)).flatten();
-            Ok(gear_spec::state::explain(layer, parent, record.as_ref(), image))
+            let record = layer
+                .kind
+                .is_built()
+                .then(|| Record::load(state_dir, &layer.name))
+                .flatten();
+            Ok(gear_spec::state::explain(
+                layer,
+                parent,
+                record.as_ref(),
+                image,
+            ))
         })
         .buffered(ENGINE_REQUESTS)
         .collect::<Vec<_>>()
@@ -95,7 +112,9 @@ pub async fn image_state(engine: &Engine, layer: &PlannedLayer) -> Result<ImageS
         (None, _) => ImageState::Missing,
         (Some(_), false) => ImageState::Present,
         (Some(info), true) => {
-            if info.labels.get(FINGERPRINT_LABEL).map(String::as_str) == Some(&layer.fingerprint.to_string()) {
+            if info.labels.get(FINGERPRINT_LABEL).map(String::as_str)
+                == Some(&layer.fingerprint.to_string())
+            {
                 ImageState::Present
             } else {
                 ImageState::Missing
@@ -115,12 +134,23 @@ enum Slot {
 /// Returns the outcome of each layer, in plan order. Dropping the future (Ctrl-C) drops
 /// the running builds' connections, which makes the engine cancel them; nothing is
 /// recorded for a layer that was not built and tagged.
-pub async fn run(engine: &Engine, plan: &Plan, status: &[Status], opts: &BuildOptions, paths: &Paths, reporter: &Reporter) -> Vec<Outcome> {
+pub async fn run(
+    engine: &Engine,
+    plan: &Plan,
+    status: &[Status],
+    opts: &BuildOptions,
+    paths: &Paths,
+    reporter: &Reporter,
+) -> Vec<Outcome> {
     let n = plan.layers.len();
     let parent_slot: Vec<Option<usize>> = plan
         .layers
         .iter()
-        .map(|l| l.parent.as_deref().and_then(|p| plan.layers.iter().position(|x| x.name == p)))
+        .map(|l| {
+            l.parent
+                .as_deref()
+                .and_then(|p| plan.layers.iter().position(|x| x.name == p))
+        })
         .collect();
     let mut slots = vec![Slot::Pending; n];
     let mut stopping = false;
@@ -129,12 +159,17 @@ pub async fn run(engine: &Engine, plan: &Plan, status: &[Status], opts: &BuildOp
 
     // Fresh gears keep their version tag on their content image, checked all at once.
     let fresh_gears = plan.layers.iter().enumerate().filter(|(i, l)| {
-        l.kind == LayerKind::Gear && matches!(status[*i], Status::Fresh { .. }) && !opts.force.get(*i).copied().unwrap_or(false)
+        l.kind == LayerKind::Gear
+            && matches!(status[*i], Status::Fresh { .. })
+            && !opts.force.get(*i).copied().unwrap_or(false)
     });
     futures_util::stream::iter(fresh_gears)
         .for_each_concurrent(ENGINE_REQUESTS, |(_, layer)| async move {
             if let Err(e) = ensure_version_tag(engine, layer, reporter).await {
-                reporter.warn(&format!("cannot tag {}: {e}", layer.version_tag.as_deref().unwrap_or("")));
+                reporter.warn(&format!(
+                    "cannot tag {}: {e}",
+                    layer.version_tag.as_deref().unwrap_or("")
+                ));
             }
         })
         .await;
@@ -149,7 +184,14 @@ pub async fn run(engine: &Engine, plan: &Plan, status: &[Status], opts: &BuildOp
             match parent_outcome {
                 Some(Slot::Done(Outcome::Failed | Outcome::Skipped)) => {
                     slots[i] = Slot::Done(Outcome::Skipped);
-                    reporter.event(&plan.layers[i], Event::Finished { outcome: Outcome::Skipped, seconds: 0.0, failure: None });
+                    reporter.event(
+                        &plan.layers[i],
+                        Event::Finished {
+                            outcome: Outcome::Skipped,
+                            seconds: 0.0,
+                            failure: None,
+                        },
+                    );
                     continue;
                 }
                 Some(Slot::Pending | Slot::Running) => continue,
@@ -163,7 +205,14 @@ pub async fn run(engine: &Engine, plan: &Plan, status: &[Status], opts: &BuildOp
             let st = &status[i];
             if matches!(st, Status::Fresh { .. }) && !forced {
                 slots[i] = Slot::Done(Outcome::Fresh);
-                reporter.event(layer, Event::Finished { outcome: Outcome::Fresh, seconds: 0.0, failure: None });
+                reporter.event(
+                    layer,
+                    Event::Finished {
+                        outcome: Outcome::Fresh,
+                        seconds: 0.0,
+                        failure: None,
+                    },
+                );
                 continue;
             }
             if running.len() >= jobs {
@@ -187,21 +236,44 @@ pub async fn run(engine: &Engine, plan: &Plan, status: &[Status], opts: &BuildOp
             for i in 0..n {
                 if slots[i] == Slot::Pending {
                     slots[i] = Slot::Done(Outcome::Skipped);
-                    reporter.event(&plan.layers[i], Event::Finished { outcome: Outcome::Skipped, seconds: 0.0, failure: None });
+                    reporter.event(
+                        &plan.layers[i],
+                        Event::Finished {
+                            outcome: Outcome::Skipped,
+                            seconds: 0.0,
+                            failure: None,
+                        },
+                    );
                 }
             }
             break;
         }
-        let Some((i, result, seconds)) = running.next().await else { break };
+        let Some((i, result, seconds)) = running.next().await else {
+            break;
+        };
         let layer = &plan.layers[i];
         match result {
             Ok(outcome) => {
                 slots[i] = Slot::Done(outcome);
-                reporter.event(layer, Event::Finished { outcome, seconds, failure: None });
+                reporter.event(
+                    layer,
+                    Event::Finished {
+                        outcome,
+                        seconds,
+                        failure: None,
+                    },
+                );
             }
             Err(failure) => {
                 slots[i] = Slot::Done(Outcome::Failed);
-                reporter.event(layer, Event::Finished { outcome: Outcome::Failed, seconds, failure: Some(&failure) });
+                reporter.event(
+                    layer,
+                    Event::Finished {
+                        outcome: Outcome::Failed,
+                        seconds,
+                        failure: Some(&failure),
+                    },
+                );
                 if !opts.keep_going {
                     stopping = true;
                 }
@@ -230,12 +302,17 @@ async fn build_one(
     if !layer.kind.is_built() {
         if opts.offline {
             return Err(Failure {
-                message: format!("image {} is not in the engine and --offline forbids pulling it", layer.image),
+                message: format!(
+                    "image {} is not in the engine and --offline forbids pulling it",
+                    layer.image
+                ),
                 step: None,
                 tail: Vec::new(),
             });
         }
-        engine.pull(&layer.image, &mut |p| reporter.pull_progress(layer, p)).await?;
+        engine
+            .pull(&layer.image, &mut |p| reporter.pull_progress(layer, p))
+            .await?;
         return Ok(Outcome::Pulled);
     }
     let parent = parent.expect("built layers have a parent");
@@ -243,7 +320,11 @@ async fn build_one(
     // A gear's manifest gets the parent image's real environment underneath its own.
     let environment = match &layer.manifest {
         Some(_) => {
-            let parent_env = engine.image(parent.reference()).await?.map(|i| i.env).unwrap_or_default();
+            let parent_env = engine
+                .image(parent.reference())
+                .await?
+                .map(|i| i.env)
+                .unwrap_or_default();
             Some(image_environment(&parent_env, &layer.environment))
         }
         None => None,
@@ -252,11 +333,25 @@ async fn build_one(
     if let Some(registry) = &opts.cache_from {
         match pull_cached(engine, registry, layer, reporter).await {
             Ok(Some(image_id)) => {
-                finish(engine, layer, parent, &image_id, environment, paths, reporter).await?;
+                finish(
+                    engine,
+                    layer,
+                    parent,
+                    &image_id,
+                    environment,
+                    paths,
+                    reporter,
+                )
+                .await?;
                 return Ok(Outcome::Pulled);
             }
             Ok(None) => {}
-            Err(e) => reporter.warn(&format!("registry cache {}: {e}{}; building {} instead", registry.base, e.login_hint(), layer.name)),
+            Err(e) => reporter.warn(&format!(
+                "registry cache {}: {e}{}; building {} instead",
+                registry.base,
+                e.login_hint(),
+                layer.name
+            )),
         }
     }
 
@@ -268,14 +363,20 @@ async fn build_one(
             if f.executable { e.executable() } else { e }
         })
         .collect();
-    context.push(TarEntry::bytes(DOCKERFILE_PATH, layer.dockerfile.clone().unwrap_or_default()));
+    context.push(TarEntry::bytes(
+        DOCKERFILE_PATH,
+        layer.dockerfile.clone().unwrap_or_default(),
+    ));
     if let (Some(manifest), Some(env)) = (&layer.manifest, &environment) {
         let mut m = manifest.clone();
         m.environment = env.clone();
         context.push(TarEntry::bytes(MANIFEST_PATH, m.render()));
     }
 
-    let content_tag = layer.content_tag.clone().expect("built layers have a content tag");
+    let content_tag = layer
+        .content_tag
+        .clone()
+        .expect("built layers have a content tag");
     let request = BuildRequest {
         context,
         dockerfile: DOCKERFILE_PATH.to_string(),
@@ -301,19 +402,38 @@ async fn build_one(
                 _ => None,
             };
             log.write(&format!("error: {e}"));
-            Failure { message: e.to_string(), step, tail }
+            Failure {
+                message: e.to_string(),
+                step,
+                tail,
+            }
         })?;
-    finish(engine, layer, parent, &output.image_id, environment, paths, reporter).await?;
+    finish(
+        engine,
+        layer,
+        parent,
+        &output.image_id,
+        environment,
+        paths,
+        reporter,
+    )
+    .await?;
 
     if let Some(registry) = &opts.cache_to {
         let remote = registry.remote(&content_tag);
         let pushed = async {
             let (repo, tag) = split_tag(&remote);
             engine.tag(&content_tag, repo, tag).await?;
-            engine.push(&remote, registry.credentials(), &mut |p| reporter.pull_progress(layer, p)).await
+            engine
+                .push(&remote, registry.credentials(), &mut |p| {
+                    reporter.pull_progress(layer, p)
+                })
+                .await
         };
         if let Err(e) = pushed.await {
-            reporter.warn(&format!("could not push {remote} to the registry cache: {e}"));
+            reporter.warn(&format!(
+                "could not push {remote} to the registry cache: {e}"
+            ));
         }
         untag_remote(engine, &remote).await;
     }
@@ -322,13 +442,29 @@ async fn build_one(
 
 /// Pulls the layer's content tag from the registry cache and tags it locally; the image's
 /// ID when the registry had it with the right fingerprint.
-async fn pull_cached(engine: &Engine, registry: &Registry, layer: &PlannedLayer, reporter: &Reporter) -> Result<Option<String>, EngineError> {
-    let content_tag = layer.content_tag.as_deref().expect("built layers have a content tag");
+async fn pull_cached(
+    engine: &Engine,
+    registry: &Registry,
+    layer: &PlannedLayer,
+    reporter: &Reporter,
+) -> Result<Option<String>, EngineError> {
+    let content_tag = layer
+        .content_tag
+        .as_deref()
+        .expect("built layers have a content tag");
     let remote = registry.remote(content_tag);
-    if engine.registry_digest(&remote, registry.credentials()).await?.is_none() {
+    if engine
+        .registry_digest(&remote, registry.credentials())
+        .await?
+        .is_none()
+    {
         return Ok(None);
     }
-    engine.pull_with(&remote, registry.credentials(), &mut |p| reporter.pull_progress(layer, p)).await?;
+    engine
+        .pull_with(&remote, registry.credentials(), &mut |p| {
+            reporter.pull_progress(layer, p)
+        })
+        .await?;
     let found = async {
         let Some(info) = engine.image(&remote).await? else { return Ok(None) };
         if info.labels.get(FINGERPRINT_LABEL) != Some(&layer.fingerprint.to_string()) {
@@ -367,7 +503,10 @@ async fn finish(
     let mut record = Record::new(layer, Some(parent), image_id);
     record.environment = environment.clone();
     if let Err(e) = record.save(&paths.state) {
-        reporter.warn(&format!("cannot write the build record of {}: {e}", layer.name));
+        reporter.warn(&format!(
+            "cannot write the build record of {}: {e}",
+            layer.name
+        ));
     }
     if let (Some(env), Some(manifest)) = (environment, &layer.manifest) {
         let mut m = manifest.clone();
@@ -387,10 +526,20 @@ async fn finish(
 /// different contents (Flywheel versions are immutable). The version tag always ends on the
 /// content tag's image, even when another image of the same fingerprint had it (before a
 /// `--force` rebuild, or a pull): it never stays behind on an image nothing current names.
-async fn ensure_version_tag(engine: &Engine, layer: &PlannedLayer, reporter: &Reporter) -> Result<(), EngineError> {
-    let (Some(version_tag), Some(content_tag)) = (&layer.version_tag, &layer.content_tag) else { return Ok(()) };
+async fn ensure_version_tag(
+    engine: &Engine,
+    layer: &PlannedLayer,
+    reporter: &Reporter,
+) -> Result<(), EngineError> {
+    let (Some(version_tag), Some(content_tag)) = (&layer.version_tag, &layer.content_tag) else {
+        return Ok(());
+    };
     if let Some(existing) = engine.image(version_tag).await? {
-        if engine.image(content_tag).await?.is_some_and(|content| content.id == existing.id) {
+        if engine
+            .image(content_tag)
+            .await?
+            .is_some_and(|content| content.id == existing.id)
+        {
             return Ok(());
         }
         let fp = layer.fingerprint.to_string();
@@ -406,7 +555,10 @@ async fn ensure_version_tag(engine: &Engine, layer: &PlannedLayer, reporter: &Re
 }
 
 /// The parent image's environment (`NAME=value` lines) overlaid by the declared one.
-pub fn image_environment(parent_env: &[String], declared: &IndexMap<String, String>) -> IndexMap<String, String> {
+pub fn image_environment(
+    parent_env: &[String],
+    declared: &IndexMap<String, String>,
+) -> IndexMap<String, String> {
     let mut env: IndexMap<String, String> = parent_env
         .iter()
         .filter_map(|kv| kv.split_once('='))
@@ -423,7 +575,11 @@ struct LogFile(Option<std::io::BufWriter<std::fs::File>>);
 
 impl LogFile {
     fn create(path: &std::path::Path) -> LogFile {
-        let file = path.parent().map(std::fs::create_dir_all).and_then(|r| r.ok()).and_then(|()| std::fs::File::create(path).ok());
+        let file = path
+            .parent()
+            .map(std::fs::create_dir_all)
+            .and_then(|r| r.ok())
+            .and_then(|()| std::fs::File::create(path).ok());
         LogFile(file.map(std::io::BufWriter::new))
     }
 
@@ -442,7 +598,11 @@ mod tests {
 
     #[test]
     fn declared_env_wins_over_parent_env() {
-        let parent = vec!["PATH=/usr/bin".to_string(), "LANG=C.UTF-8".to_string(), "FLYWHEEL=/old".to_string()];
+        let parent = vec![
+            "PATH=/usr/bin".to_string(),
+            "LANG=C.UTF-8".to_string(),
+            "FLYWHEEL=/old".to_string(),
+        ];
         let declared = IndexMap::from([("FLYWHEEL".to_string(), "/flywheel/v0".to_string())]);
         let env = image_environment(&parent, &declared);
         assert_eq!(env.get("FLYWHEEL").unwrap(), "/flywheel/v0");

@@ -52,13 +52,13 @@ pub struct Engine {
 pub enum EngineError {
     /// `DOCKER_HOST` (or the given address) is not something we can connect to.
     #[error("DOCKER_HOST `{value}` is not a usable Docker engine address: {reason}")]
-    #[diagnostic(code(cargo_gear::engine::invalid_host))]
+    #[diagnostic(code("gear::engine-invalid-host"))]
     InvalidHost { value: String, reason: String },
 
     /// The TLS client certificates could not be loaded.
     #[error("could not set up TLS for the Docker engine at {address}")]
     #[diagnostic(
-        code(cargo_gear::engine::tls),
+        code("gear::engine-tls"),
         help(
             "DOCKER_TLS_VERIFY is set: ca.pem, cert.pem and key.pem must be in DOCKER_CERT_PATH (default ~/.docker)"
         )
@@ -72,7 +72,7 @@ pub enum EngineError {
     /// Nothing answered at the address.
     #[error("no Docker engine answers at {address}")]
     #[diagnostic(
-        code(cargo_gear::engine::unreachable),
+        code("gear::engine-unreachable"),
         help(
             "start Docker (e.g. `sudo systemctl start docker`), or set DOCKER_HOST to a running \
              engine (unix:///path/to/docker.sock or tcp://host:port); in the cargo-gear \
@@ -87,7 +87,7 @@ pub enum EngineError {
 
     /// A request the engine answered with an error (or that broke off).
     #[error("Docker engine at {address}: could not {action}")]
-    #[diagnostic(code(cargo_gear::engine::request))]
+    #[diagnostic(code("gear::engine-request"))]
     Request {
         address: String,
         /// What was being done, naming the object: "inspect image `x:1`".
@@ -99,7 +99,7 @@ pub enum EngineError {
     /// Pulling an image failed.
     #[error("could not pull `{image}`: {message}")]
     #[diagnostic(
-        code(cargo_gear::engine::pull),
+        code("gear::engine-pull"),
         help(
             "check the image reference and that the engine can reach its registry (and is logged in to it)"
         )
@@ -108,23 +108,35 @@ pub enum EngineError {
 
     /// The image does not exist.
     #[error("no image `{image}` in the Docker engine at {address}")]
-    #[diagnostic(code(cargo_gear::engine::no_image))]
+    #[diagnostic(code("gear::engine-no-image"))]
     NoImage { image: String, address: String },
 
     /// A registry refused the credentials (or asked for some).
     #[error("registry {registry} refused access to `{reference}`: {message}")]
     #[diagnostic(
-        code(cargo_gear::engine::registry_auth),
+        code("gear::engine-registry-auth"),
         help(
             "log in with `docker login {registry}` (credentials are read from $DOCKER_CONFIG/config.json or ~/.docker/config.json, including credential helpers)"
         )
     )]
-    RegistryAuth { registry: String, reference: String, message: String },
+    RegistryAuth {
+        registry: String,
+        reference: String,
+        message: String,
+    },
 
     /// A registry could not be reached or answered with an error.
     #[error("registry {registry}: could not {action} `{reference}`: {message}")]
-    #[diagnostic(code(cargo_gear::engine::registry), help("check that the registry is up and that the engine can reach it"))]
-    Registry { registry: String, action: &'static str, reference: String, message: String },
+    #[diagnostic(
+        code("gear::engine-registry"),
+        help("check that the registry is up and that the engine can reach it")
+    )]
+    Registry {
+        registry: String,
+        action: &'static str,
+        reference: String,
+        message: String,
+    },
 }
 
 impl Engine {

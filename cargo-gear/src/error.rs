@@ -52,7 +52,12 @@ pub enum CliError {
     Engine(#[from] crate::engine::EngineError),
     /// Layers failed to build; they were reported as they failed.
     #[error("{failed} layer(s) failed to build; {skipped} skipped")]
-    #[diagnostic(code(gear::build_failed), help("the failing step and its output are shown above; full logs are under target/gear/logs/"))]
+    #[diagnostic(
+        code("gear::build-failed"),
+        help(
+            "the failing step and its output are shown above; full logs are under target/gear/logs/"
+        )
+    )]
     BuildFailed {
         /// How many failed.
         failed: usize,
@@ -61,7 +66,10 @@ pub enum CliError {
     },
     /// The gear ran and exited non-zero; `cargo gear run` exits with the same code.
     #[error("gear `{gear}` exited with code {code}")]
-    #[diagnostic(code(gear::gear_failed), help("its output is above; its files are in the run directory"))]
+    #[diagnostic(
+        code("gear::gear-failed"),
+        help("its output is above; its files are in the run directory")
+    )]
     GearFailed {
         /// Which gear.
         gear: String,
@@ -70,7 +78,12 @@ pub enum CliError {
     },
     /// Ctrl-C.
     #[error("interrupted")]
-    #[diagnostic(code(gear::interrupted), help("nothing was recorded for layers that did not finish; run the command again to continue"))]
+    #[diagnostic(
+        code(gear::interrupted),
+        help(
+            "nothing was recorded for layers that did not finish; run the command again to continue"
+        )
+    )]
     Interrupted,
     /// A check found differences (`manifest --check`); details were already printed.
     #[error("{message}")]
@@ -86,12 +99,19 @@ pub enum CliError {
 impl CliError {
     /// A usage error.
     pub fn usage(message: impl Into<String>, help: impl Into<String>) -> Self {
-        CliError::Usage { message: message.into(), help: help.into() }
+        CliError::Usage {
+            message: message.into(),
+            help: help.into(),
+        }
     }
 
     /// A file error.
     pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        CliError::Io { action, path: path.into(), source }
+        CliError::Io {
+            action,
+            path: path.into(),
+            source,
+        }
     }
 
     /// The process exit code: 2 for usage errors (like clap), 1 for everything else.
@@ -99,7 +119,9 @@ impl CliError {
         match self {
             CliError::Usage { .. } => 2,
             CliError::Interrupted => 130,
-            CliError::GearFailed { code, .. } => u8::try_from(*code).ok().filter(|c| *c != 0).unwrap_or(1),
+            CliError::GearFailed { code, .. } => {
+                u8::try_from(*code).ok().filter(|c| *c != 0).unwrap_or(1)
+            }
             _ => 1,
         }
     }

@@ -19,14 +19,27 @@ use crate::request::Session;
 
 /// Checks the arguments against the gear; returns the gear's graph index and the job.
 /// With `lenient`, missing inputs and config are allowed (for `shell`).
-pub fn prepare(session: &Session, args: &JobArgs, cwd: &Path, lenient: bool) -> Result<(usize, Job), CliError> {
+pub fn prepare(
+    session: &Session,
+    args: &JobArgs,
+    cwd: &Path,
+    lenient: bool,
+) -> Result<(usize, Job), CliError> {
     let Some(index) = session.graph.find(&args.gear) else {
-        return Err(Problems(vec![gear_spec::plan::unknown_layer(&session.graph, &args.gear)]).into());
+        return Err(Problems(vec![gear_spec::plan::unknown_layer(
+            &session.graph,
+            &args.gear,
+        )])
+        .into());
     };
     let layer = session.graph.layer(index);
     if layer.kind != LayerKind::Gear {
         return Err(CliError::usage(
-            format!("`{}` is a {}, not a gear: only gears run", layer.name, layer.kind.as_str()),
+            format!(
+                "`{}` is a {}, not a gear: only gears run",
+                layer.name,
+                layer.kind.as_str()
+            ),
             "pick a gear (`cargo gear graph` lists them)",
         ));
     }
@@ -36,7 +49,10 @@ pub fn prepare(session: &Session, args: &JobArgs, cwd: &Path, lenient: bool) -> 
         for v in values {
             match v.split_once('=') {
                 Some((k, val)) if !k.is_empty() => out.push((k.to_string(), val.to_string())),
-                _ => problems.push(Problem::new("run::argument", format!("invalid {flag} `{v}`")).help(format!("write it as {flag} NAME=VALUE"))),
+                _ => problems.push(
+                    Problem::new("run::argument", format!("invalid {flag} `{v}`"))
+                        .help(format!("write it as {flag} NAME=VALUE")),
+                ),
             }
         }
         out
@@ -47,22 +63,44 @@ pub fn prepare(session: &Session, args: &JobArgs, cwd: &Path, lenient: bool) -> 
         None => None,
         Some(path) => {
             let path = cwd.join(path);
-            match std::fs::read_to_string(&path).map(|text| serde_json::from_str::<serde_json::Value>(&text)) {
+            match std::fs::read_to_string(&path)
+                .map(|text| serde_json::from_str::<serde_json::Value>(&text))
+            {
                 // A file that cannot be read is one more problem, reported with the others.
                 Err(e) => {
-                    problems.push(Problem::new("run::config-file", format!("cannot read {}: {e}", path.display())).help("pass the path of an existing JSON file"));
+                    problems.push(
+                        Problem::new(
+                            "run::config-file",
+                            format!("cannot read {}: {e}", path.display()),
+                        )
+                        .help("pass the path of an existing JSON file"),
+                    );
                     None
                 }
                 Ok(Ok(serde_json::Value::Object(mut map))) => match map.remove("config") {
                     Some(serde_json::Value::Object(config)) => Some(config),
                     Some(_) => {
-                        problems.push(Problem::new("run::config-file", format!("{}: `config` is not an object", path.display())).help("write the values as {\"config\": {\"KEY\": value}}"));
+                        problems.push(
+                            Problem::new(
+                                "run::config-file",
+                                format!("{}: `config` is not an object", path.display()),
+                            )
+                            .help("write the values as {\"config\": {\"KEY\": value}}"),
+                        );
                         None
                     }
                     None => Some(map),
                 },
                 Ok(_) => {
-                    problems.push(Problem::new("run::config-file", format!("{} is not a JSON object", path.display())).help("write the values as {\"KEY\": value}, or pass a Flywheel config.json"));
+                    problems.push(
+                        Problem::new(
+                            "run::config-file",
+                            format!("{} is not a JSON object", path.display()),
+                        )
+                        .help(
+                            "write the values as {\"KEY\": value}, or pass a Flywheel config.json",
+                        ),
+                    );
                     None
                 }
             }
@@ -73,7 +111,13 @@ pub fn prepare(session: &Session, args: &JobArgs, cwd: &Path, lenient: bool) -> 
         Some(var) => match std::env::var(var) {
             Ok(v) if !v.is_empty() => Some(Secret(v)),
             _ => {
-                problems.push(Problem::new("run::api-key-env", format!("environment variable `{var}` (from --api-key-env) is not set")).help(format!("export {var}=YOUR_KEY first")));
+                problems.push(
+                    Problem::new(
+                        "run::api-key-env",
+                        format!("environment variable `{var}` (from --api-key-env) is not set"),
+                    )
+                    .help(format!("export {var}=YOUR_KEY first")),
+                );
                 None
             }
         },
@@ -110,15 +154,35 @@ pub struct Prepared {
 }
 
 /// Checks the job (warnings printed) and plans the gear.
-pub fn prepare_run(session: &Session, args: &JobArgs, cwd: &Path, lenient: bool) -> Result<Prepared, CliError> {
+pub fn prepare_run(
+    session: &Session,
+    args: &JobArgs,
+    cwd: &Path,
+    lenient: bool,
+) -> Result<Prepared, CliError> {
     let (index, job) = prepare(session, args, cwd, lenient)?;
     for w in &job.warnings {
         session.out.warn(w);
     }
     let plan = session.plan(&[index])?;
-    let layer = plan.layers.last().expect("the gear is planned last").clone();
-    let version = session.graph.layer(index).decl.version.clone().unwrap_or_default();
-    Ok(Prepared { job, plan, layer, version })
+    let layer = plan
+        .layers
+        .last()
+        .expect("the gear is planned last")
+        .clone();
+    let version = session
+        .graph
+        .layer(index)
+        .decl
+        .version
+        .clone()
+        .unwrap_or_default();
+    Ok(Prepared {
+        job,
+        plan,
+        layer,
+        version,
+    })
 }
 
 /// A run directory: `input/NAME/BASENAME`, `output/`, `work/`, `config.json`.
@@ -132,14 +196,23 @@ impl RunDir {
     /// Creates `target/gear/runs/GEAR-VERSION-TIMESTAMP/` for the job. Inputs are
     /// hard-linked (copied across file systems); config.json is readable by its owner only
     /// when it holds an API key.
-    pub fn create(gear_dir: &Path, layer: &PlannedLayer, version: &str, job: &Job) -> Result<RunDir, CliError> {
+    pub fn create(
+        gear_dir: &Path,
+        layer: &PlannedLayer,
+        version: &str,
+        job: &Job,
+    ) -> Result<RunDir, CliError> {
         let runs = gear_dir.join("runs");
         std::fs::create_dir_all(&runs).map_err(|e| CliError::io("create", &runs, e))?;
         let stamp = timestamp();
         // `create_dir` fails when the name is taken: two runs at once never share a directory.
         let mut n = 1;
         let path = loop {
-            let name = if n == 1 { format!("{}-{version}-{stamp}", layer.name) } else { format!("{}-{version}-{stamp}-{n}", layer.name) };
+            let name = if n == 1 {
+                format!("{}-{version}-{stamp}", layer.name)
+            } else {
+                format!("{}-{version}-{stamp}-{n}", layer.name)
+            };
             let candidate = runs.join(name);
             match std::fs::create_dir(&candidate) {
                 Ok(()) => break candidate,
@@ -194,14 +267,23 @@ impl RunDir {
             out.status("Output", format!("none in {}", output.display()));
         }
         for (path, size) in files {
-            out.status("Output", format!("{} ({})", path.strip_prefix(&self.path).unwrap_or(&path).display(), human_size(size)));
+            out.status(
+                "Output",
+                format!(
+                    "{} ({})",
+                    path.strip_prefix(&self.path).unwrap_or(&path).display(),
+                    human_size(size)
+                ),
+            );
         }
         out.status("Run dir", self.path.display());
     }
 }
 
 fn walk(dir: &Path, files: &mut Vec<(PathBuf, u64)>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         match entry.file_type() {
             Ok(t) if t.is_dir() => walk(&entry.path(), files),
@@ -222,7 +304,9 @@ fn human_size(bytes: u64) -> String {
 
 /// `YYYYMMDDTHHMMSSZ` in UTC.
 fn timestamp() -> String {
-    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs()) as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
     let z = days + 719_468;
@@ -234,12 +318,19 @@ fn timestamp() -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Whether the job's config.json holds an API key.
 pub fn has_api_key(job: &Job) -> bool {
-    job.inputs.values().any(|i| matches!(i, JobInput::ApiKey(_)))
+    job.inputs
+        .values()
+        .any(|i| matches!(i, JobInput::ApiKey(_)))
 }
 
 /// Writes the job's config.json. One that holds an API key is readable by its owner only,
@@ -266,7 +357,8 @@ pub fn write_config(path: &Path, job: &Job) -> Result<(), CliError> {
 #[cfg(unix)]
 pub fn set_mode(path: &Path, mode: u32) -> Result<(), CliError> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|e| CliError::io("chmod", path, e))
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| CliError::io("chmod", path, e))
 }
 
 /// Sets a file's permission bits (nothing to do here).
@@ -288,7 +380,10 @@ pub fn environment(state_dir: &Path, layer: &PlannedLayer) -> Vec<String> {
 /// How Flywheel starts the gear: the manifest's `command` through `sh -c` (with `args`
 /// appended, shell-quoted), else `/flywheel/v0/run` when the gear has one, else the image's
 /// own entrypoint and command.
-pub fn command(layer: &PlannedLayer, args: &[String]) -> (Option<Vec<String>>, Option<Vec<String>>) {
+pub fn command(
+    layer: &PlannedLayer,
+    args: &[String],
+) -> (Option<Vec<String>>, Option<Vec<String>>) {
     let command = layer.manifest.as_ref().and_then(|m| m.command.clone());
     match command {
         Some(c) => {
@@ -297,7 +392,10 @@ pub fn command(layer: &PlannedLayer, args: &[String]) -> (Option<Vec<String>>, O
                 line.push(' ');
                 line.push_str(&shell_word(a));
             }
-            (Some(vec![]), Some(vec!["/bin/sh".into(), "-c".into(), line]))
+            (
+                Some(vec![]),
+                Some(vec!["/bin/sh".into(), "-c".into(), line]),
+            )
         }
         None if layer.context.iter().any(|f| f.tar_path == "copy/run") => {
             let mut cmd = vec![format!("{FLYWHEEL_DIR}/run")];
@@ -309,7 +407,13 @@ pub fn command(layer: &PlannedLayer, args: &[String]) -> (Option<Vec<String>>, O
 }
 
 /// The container spec of a run.
-pub fn spec(layer: &PlannedLayer, env: Vec<String>, binds: Vec<String>, name: String, keep: bool) -> RunSpec {
+pub fn spec(
+    layer: &PlannedLayer,
+    env: Vec<String>,
+    binds: Vec<String>,
+    name: String,
+    keep: bool,
+) -> RunSpec {
     RunSpec {
         image: layer.reference().to_string(),
         env,
@@ -336,7 +440,9 @@ pub fn print_output(stream: StdStream, bytes: &[u8]) {
 
 /// A container name unique on this machine.
 pub fn container_name(gear: &str) -> String {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
     format!("cargo-gear-{gear}-{}-{nanos}", std::process::id())
 }
 

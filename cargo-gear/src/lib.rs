@@ -53,9 +53,17 @@ pub fn run(global: GlobalArgs, command: Command) -> Result<(), CliError> {
             commands::graph::run(&session, format);
             Ok(())
         }
-        Command::Dockerfile { selection, write } => commands::dockerfile::run(&session, &selection, write),
-        Command::Manifest { selection, check } => commands::manifest::run(&session, &selection, check),
-        Command::Plan { selection, format, check_registry } => commands::plan::run(&session, &selection, format, check_registry),
+        Command::Dockerfile { selection, write } => {
+            commands::dockerfile::run(&session, &selection, write)
+        }
+        Command::Manifest { selection, check } => {
+            commands::manifest::run(&session, &selection, check)
+        }
+        Command::Plan {
+            selection,
+            format,
+            check_registry,
+        } => commands::plan::run(&session, &selection, format, check_registry),
         Command::Push(args) => commands::push::run(&session, &args),
         Command::Prune(args) => commands::prune::run(&session, &args),
         Command::Build(args) => commands::build::run(&session, &args),

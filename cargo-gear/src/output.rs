@@ -22,7 +22,8 @@ impl Output {
             Some(ColorChoice::Always) => true,
             Some(ColorChoice::Never) => false,
             Some(ColorChoice::Auto) | None => {
-                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
+                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                    && std::io::stderr().is_terminal()
             }
         };
         Output { color, quiet }
@@ -33,33 +34,43 @@ impl Output {
         if self.quiet {
             return;
         }
-        let style = Style::new().fg_color(Some(AnsiColor::Green.into())).effects(Effects::BOLD);
+        let style = Style::new()
+            .fg_color(Some(AnsiColor::Green.into()))
+            .effects(Effects::BOLD);
         self.line(style, verb, message);
     }
 
     /// A red status line, for failures.
     pub fn status_failed(&self, verb: &str, message: impl std::fmt::Display) {
-        let style = Style::new().fg_color(Some(AnsiColor::Red.into())).effects(Effects::BOLD);
+        let style = Style::new()
+            .fg_color(Some(AnsiColor::Red.into()))
+            .effects(Effects::BOLD);
         self.line(style, verb, message);
     }
 
     /// An error on stderr.
     pub fn error(&self, message: impl std::fmt::Display) {
-        let style = Style::new().fg_color(Some(AnsiColor::Red.into())).effects(Effects::BOLD);
+        let style = Style::new()
+            .fg_color(Some(AnsiColor::Red.into()))
+            .effects(Effects::BOLD);
         self.prefixed(style, "error", message);
     }
 
     /// A note on stderr (not shown with --quiet).
     pub fn note(&self, message: impl std::fmt::Display) {
         if !self.quiet {
-            let style = Style::new().fg_color(Some(AnsiColor::Cyan.into())).effects(Effects::BOLD);
+            let style = Style::new()
+                .fg_color(Some(AnsiColor::Cyan.into()))
+                .effects(Effects::BOLD);
             self.prefixed(style, "note", message);
         }
     }
 
     /// A warning on stderr.
     pub fn warn(&self, message: impl std::fmt::Display) {
-        let style = Style::new().fg_color(Some(AnsiColor::Yellow.into())).effects(Effects::BOLD);
+        let style = Style::new()
+            .fg_color(Some(AnsiColor::Yellow.into()))
+            .effects(Effects::BOLD);
         self.prefixed(style, "warning", message);
     }
 

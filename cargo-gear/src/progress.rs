@@ -34,7 +34,13 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    const ALL: [Outcome; 5] = [Outcome::Built, Outcome::Fresh, Outcome::Pulled, Outcome::Failed, Outcome::Skipped];
+    const ALL: [Outcome; 5] = [
+        Outcome::Built,
+        Outcome::Fresh,
+        Outcome::Pulled,
+        Outcome::Failed,
+        Outcome::Skipped,
+    ];
 
     fn as_str(self) -> &'static str {
         match self {
@@ -53,7 +59,11 @@ pub enum Event<'a> {
     /// Building or pulling starts, for these reasons.
     Started { reasons: &'a [Reason] },
     /// Done.
-    Finished { outcome: Outcome, seconds: f64, failure: Option<&'a Failure> },
+    Finished {
+        outcome: Outcome,
+        seconds: f64,
+        failure: Option<&'a Failure>,
+    },
 }
 
 /// Counts of each outcome.
@@ -95,7 +105,15 @@ impl Reporter {
         let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false");
         let live = !json && !out.quiet && !ci && std::io::stderr().is_terminal();
         let bars = live.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
-        Reporter { json, out, logs, bars, live: Mutex::new(HashMap::new()), counts: Mutex::new(Counts::default()), start: Instant::now() }
+        Reporter {
+            json,
+            out,
+            logs,
+            bars,
+            live: Mutex::new(HashMap::new()),
+            counts: Mutex::new(Counts::default()),
+            start: Instant::now(),
+        }
     }
 
     /// Reports an event of a layer.
@@ -107,22 +125,46 @@ impl Reporter {
                     self.json_line(json!({"event": "layer-started", "name": layer.name, "kind": layer.kind.as_str(), "fingerprint": layer.fingerprint.to_string(), "reasons": reasons}));
                     return;
                 }
-                let verb = if layer.kind.is_built() { "Building" } else { "Pulling" };
-                let why = reasons.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
-                let message = if why.is_empty() { layer.name.clone() } else { format!("{} ({why})", layer.name) };
+                let verb = if layer.kind.is_built() {
+                    "Building"
+                } else {
+                    "Pulling"
+                };
+                let why = reasons
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                let message = if why.is_empty() {
+                    layer.name.clone()
+                } else {
+                    format!("{} ({why})", layer.name)
+                };
                 match &self.bars {
                     Some(bars) => {
                         let bar = bars.add(ProgressBar::new_spinner());
-                        bar.set_style(ProgressStyle::with_template("{spinner:.green} {prefix:.bold} {wide_msg}").expect("valid template"));
+                        bar.set_style(
+                            ProgressStyle::with_template(
+                                "{spinner:.green} {prefix:.bold} {wide_msg}",
+                            )
+                            .expect("valid template"),
+                        );
                         bar.set_prefix(layer.name.clone());
                         bar.enable_steady_tick(Duration::from_millis(120));
                         bars.suspend(|| self.out.status(verb, &message));
-                        self.live.lock().expect("lock").insert(layer.name.clone(), bar);
+                        self.live
+                            .lock()
+                            .expect("lock")
+                            .insert(layer.name.clone(), bar);
                     }
                     None => self.out.status(verb, &message),
                 }
             }
-            Event::Finished { outcome, seconds, failure } => {
+            Event::Finished {
+                outcome,
+                seconds,
+                failure,
+            } => {
                 self.counts.lock().expect("lock").add(outcome);
                 if let Some(bar) = self.live.lock().expect("lock").remove(&layer.name) {
                     bar.finish_and_clear();
@@ -136,10 +178,23 @@ impl Reporter {
                     self.json_line(v);
                 }
                 let text = match outcome {
-                    Outcome::Built => Some(("Built", format!("{} in {seconds:.1}s → {}", layer.name, layer.reference()))),
-                    Outcome::Pulled => Some(("Pulled", format!("{} in {seconds:.1}s", layer.reference()))),
-                    Outcome::Fresh => Some(("Fresh", format!("{} ({})", layer.name, layer.reference()))),
-                    Outcome::Skipped => Some(("Skipped", format!("{} (not built: a layer it depends on failed or the build stopped)", layer.name))),
+                    Outcome::Built => Some((
+                        "Built",
+                        format!("{} in {seconds:.1}s → {}", layer.name, layer.reference()),
+                    )),
+                    Outcome::Pulled => {
+                        Some(("Pulled", format!("{} in {seconds:.1}s", layer.reference())))
+                    }
+                    Outcome::Fresh => {
+                        Some(("Fresh", format!("{} ({})", layer.name, layer.reference())))
+                    }
+                    Outcome::Skipped => Some((
+                        "Skipped",
+                        format!(
+                            "{} (not built: a layer it depends on failed or the build stopped)",
+                            layer.name
+                        ),
+                    )),
                     Outcome::Failed => None,
                 };
                 self.suspend(|| {
@@ -169,7 +224,10 @@ impl Reporter {
             }
         }
         if layer.kind.is_built() {
-            text.push_str(&format!("\n  full log: {}", self.logs.join(format!("{}.log", layer.name)).display()));
+            text.push_str(&format!(
+                "\n  full log: {}",
+                self.logs.join(format!("{}.log", layer.name)).display()
+            ));
         }
         self.out.error(text);
     }
@@ -188,7 +246,13 @@ impl Reporter {
     /// Progress of a pull.
     pub fn pull_progress(&self, layer: &PlannedLayer, p: &PullProgress) {
         let msg = match (p.current, p.total) {
-            (Some(c), Some(t)) if t > 0 => format!("{} {}: {}/{} MB", p.status, p.id.as_deref().unwrap_or(""), c / 1_000_000, t / 1_000_000),
+            (Some(c), Some(t)) if t > 0 => format!(
+                "{} {}: {}/{} MB",
+                p.status,
+                p.id.as_deref().unwrap_or(""),
+                c / 1_000_000,
+                t / 1_000_000
+            ),
             _ => format!("{} {}", p.status, p.id.as_deref().unwrap_or("")),
         };
         self.build_line(layer, &msg);
@@ -216,7 +280,11 @@ impl Reporter {
                 .map(|(o, n)| format!("{n} {}", o.as_str()))
                 .collect();
             let summary = format!("{} in {seconds:.1}s", parts.join(", "));
-            if c.failed > 0 { self.out.status_failed("Failed", summary) } else { self.out.status("Finished", summary) }
+            if c.failed > 0 {
+                self.out.status_failed("Failed", summary)
+            } else {
+                self.out.status("Finished", summary)
+            }
         }
         c
     }

@@ -19,7 +19,11 @@ impl Registry {
     /// A registry from `HOST[:PORT][/PREFIX]`, with its credentials looked up.
     pub fn new(base: &str) -> Result<Registry, CliError> {
         let base = base.trim().trim_end_matches('/');
-        let base = base.strip_prefix("https://").or_else(|| base.strip_prefix("http://")).unwrap_or(base).to_string();
+        let base = base
+            .strip_prefix("https://")
+            .or_else(|| base.strip_prefix("http://"))
+            .unwrap_or(base)
+            .to_string();
         let host = base.split('/').next().unwrap_or("");
         if host.is_empty() || registry_host(&format!("{base}/x")) != host {
             return Err(CliError::usage(
@@ -53,8 +57,14 @@ mod tests {
 
     #[test]
     fn names_go_under_the_registry() {
-        let r = Registry { base: "127.0.0.1:5000/team".into(), credentials: None };
-        assert_eq!(r.remote("example/x:gear-abc"), "127.0.0.1:5000/team/example/x:gear-abc");
+        let r = Registry {
+            base: "127.0.0.1:5000/team".into(),
+            credentials: None,
+        };
+        assert_eq!(
+            r.remote("example/x:gear-abc"),
+            "127.0.0.1:5000/team/example/x:gear-abc"
+        );
         assert_eq!(r.host(), "127.0.0.1:5000");
         assert!(Registry::new("just-a-name").is_err());
     }

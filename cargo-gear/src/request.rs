@@ -36,7 +36,10 @@ impl Session {
         let ws = workspace::discover(cwd, global.manifest_path.as_deref(), global.root.as_deref())?;
         let mut substitutions = ws.substitutions.clone();
         for s in &global.substitute {
-            let Some((from, to)) = s.split_once('=').filter(|(f, t)| !f.is_empty() && !t.is_empty()) else {
+            let Some((from, to)) = s
+                .split_once('=')
+                .filter(|(f, t)| !f.is_empty() && !t.is_empty())
+            else {
                 return Err(CliError::usage(
                     format!("invalid --substitute `{s}`"),
                     "write it as FROM=TO, e.g. --substitute freesurfer/freesurfer:7.3.2=mirror.example/freesurfer:7.3.2",
@@ -56,7 +59,13 @@ impl Session {
         }
         let graph = LayerGraph::load(&ws.layer_dirs, &ws.root)?;
         let registry = global.registry.clone().or_else(|| ws.registry.clone());
-        Ok(Session { ws, graph, substitutions, out, registry })
+        Ok(Session {
+            ws,
+            graph,
+            substitutions,
+            out,
+            registry,
+        })
     }
 
     /// The layers a selection names (all when empty), as graph indices.

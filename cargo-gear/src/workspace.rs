@@ -55,7 +55,11 @@ struct GearMetadata {
 }
 
 /// Finds the workspace for a command run in `cwd`.
-pub fn discover(cwd: &Path, manifest_path: Option<&Path>, root: Option<&Path>) -> Result<Workspace, CliError> {
+pub fn discover(
+    cwd: &Path,
+    manifest_path: Option<&Path>,
+    root: Option<&Path>,
+) -> Result<Workspace, CliError> {
     if let Some(root) = root {
         let root = absolute(cwd, root);
         if !root.is_dir() {
@@ -73,14 +77,20 @@ pub fn discover(cwd: &Path, manifest_path: Option<&Path>, root: Option<&Path>) -
     match manifest {
         Some(manifest) => cargo_workspace(&manifest),
         None => {
-            let root = find_upwards(cwd, ".git").and_then(|g| g.parent().map(Path::to_path_buf)).unwrap_or_else(|| cwd.to_path_buf());
+            let root = find_upwards(cwd, ".git")
+                .and_then(|g| g.parent().map(Path::to_path_buf))
+                .unwrap_or_else(|| cwd.to_path_buf());
             Ok(scan(root))
         }
     }
 }
 
 fn absolute(cwd: &Path, p: &Path) -> PathBuf {
-    let p = if p.is_absolute() { p.to_path_buf() } else { cwd.join(p) };
+    let p = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        cwd.join(p)
+    };
     p.canonicalize().unwrap_or(p)
 }
 
@@ -112,7 +122,10 @@ fn cargo_workspace(manifest: &Path) -> Result<Workspace, CliError> {
     for pattern in &gear.members {
         let full = root.join(pattern);
         let entries = glob::glob(&full.to_string_lossy()).map_err(|e| CliError::Workspace {
-            message: format!("invalid pattern `{pattern}` in [workspace.metadata.gear] members of {}: {e}", root_manifest.display()),
+            message: format!(
+                "invalid pattern `{pattern}` in [workspace.metadata.gear] members of {}: {e}",
+                root_manifest.display()
+            ),
             help: "use glob patterns relative to the workspace root, like \"gears/*\"".into(),
         })?;
         for entry in entries.flatten() {
@@ -125,7 +138,10 @@ fn cargo_workspace(manifest: &Path) -> Result<Workspace, CliError> {
                         "{} matches gear member pattern `{pattern}` but has no Gear.toml",
                         gear_spec::diagnostic::display_path(&entry, &root)
                     ),
-                    help: format!("add a Gear.toml there, or list it in `exclude` under [workspace.metadata.gear] in {}", root_manifest.display()),
+                    help: format!(
+                        "add a Gear.toml there, or list it in `exclude` under [workspace.metadata.gear] in {}",
+                        root_manifest.display()
+                    ),
                 });
             }
             dirs.push(entry);
@@ -160,7 +176,9 @@ fn scan(root: PathBuf) -> Workspace {
         if dir.join(GEAR_TOML).is_file() {
             dirs.push(dir.clone());
         }
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let name = entry.file_name();
             let name = name.to_string_lossy();
@@ -196,7 +214,11 @@ mod tests {
             std::fs::write(t.path().join(d).join(GEAR_TOML), "").unwrap();
         }
         let ws = discover(t.path(), None, Some(t.path())).unwrap();
-        let rel: Vec<String> = ws.layer_dirs.iter().map(|d| gear_spec::diagnostic::display_path(d, &ws.root)).collect();
+        let rel: Vec<String> = ws
+            .layer_dirs
+            .iter()
+            .map(|d| gear_spec::diagnostic::display_path(d, &ws.root))
+            .collect();
         assert_eq!(rel, ["a", "b/c"]);
         assert!(!ws.cargo);
     }

@@ -5,7 +5,10 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 
 fn monorepo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/monorepo").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/monorepo")
+        .canonicalize()
+        .unwrap()
 }
 
 /// `cargo-gear gear ARGS` in `dir`, colors off.
@@ -25,7 +28,11 @@ fn gear(dir: &Path, args: &[&str]) -> std::process::Output {
 }
 
 fn stdout_of(out: &std::process::Output) -> String {
-    assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout.clone()).unwrap()
 }
 
@@ -58,8 +65,12 @@ fn scratch_monorepo() -> (tempfile::TempDir, PathBuf) {
 fn graph_formats() {
     let root = monorepo();
     insta::assert_snapshot!("graph_tree", stdout_of(&gear(&root, &["graph"])));
-    insta::assert_snapshot!("graph_dot", stdout_of(&gear(&root, &["graph", "--format", "dot"])));
-    let json: serde_json::Value = serde_json::from_str(&stdout_of(&gear(&root, &["graph", "--format", "json"]))).unwrap();
+    insta::assert_snapshot!(
+        "graph_dot",
+        stdout_of(&gear(&root, &["graph", "--format", "dot"]))
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout_of(&gear(&root, &["graph", "--format", "json"]))).unwrap();
     let layers = json["layers"].as_array().unwrap();
     assert_eq!(layers.len(), 8);
     let recon = layers.iter().find(|l| l["name"] == "recon-all").unwrap();
@@ -74,7 +85,8 @@ fn graph_formats() {
 #[test]
 fn plan_json_lists_layers_in_build_order() {
     let root = monorepo();
-    let json: serde_json::Value = serde_json::from_str(&stdout_of(&gear(&root, &["plan", "--format", "json"]))).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout_of(&gear(&root, &["plan", "--format", "json"]))).unwrap();
     let layers = json["layers"].as_array().unwrap();
     let names: Vec<&str> = layers.iter().map(|l| l["name"].as_str().unwrap()).collect();
     let pos = |n: &str| names.iter().position(|x| *x == n).unwrap();
@@ -89,16 +101,27 @@ fn plan_json_lists_layers_in_build_order() {
     // A child's content tag is derived from its own fingerprint.
     let recon = layers.iter().find(|l| l["name"] == "recon-all").unwrap();
     let short = &recon["fingerprint"].as_str().unwrap()[7..19];
-    assert_eq!(recon["content_tag"], format!("example/recon-all:gear-{short}"));
+    assert_eq!(
+        recon["content_tag"],
+        format!("example/recon-all:gear-{short}")
+    );
     assert_eq!(recon["version_tag"], "example/recon-all:0.1.0");
 }
 
 #[test]
 fn plan_selection_includes_ancestors_only() {
     let root = monorepo();
-    let json: serde_json::Value =
-        serde_json::from_str(&stdout_of(&gear(&root, &["plan", "-p", "csv-summary", "--format", "json"]))).unwrap();
-    let names: Vec<&str> = json["layers"].as_array().unwrap().iter().map(|l| l["name"].as_str().unwrap()).collect();
+    let json: serde_json::Value = serde_json::from_str(&stdout_of(&gear(
+        &root,
+        &["plan", "-p", "csv-summary", "--format", "json"],
+    )))
+    .unwrap();
+    let names: Vec<&str> = json["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["python", "fw-python", "csv-summary"]);
 }
 
@@ -106,16 +129,42 @@ fn plan_selection_includes_ancestors_only() {
 fn substitution_changes_from_and_fingerprint() {
     let root = monorepo();
     let plain = stdout_of(&gear(&root, &["dockerfile", "-p", "fw-python"]));
-    let subst = stdout_of(&gear(&root, &["dockerfile", "-p", "fw-python", "--substitute", "python:3.12-slim=mirror.local/python:3.12-slim"]));
+    let subst = stdout_of(&gear(
+        &root,
+        &[
+            "dockerfile",
+            "-p",
+            "fw-python",
+            "--substitute",
+            "python:3.12-slim=mirror.local/python:3.12-slim",
+        ],
+    ));
     assert!(plain.contains("FROM python:3.12-slim\n"), "{plain}");
-    assert!(subst.contains("FROM mirror.local/python:3.12-slim\n"), "{subst}");
+    assert!(
+        subst.contains("FROM mirror.local/python:3.12-slim\n"),
+        "{subst}"
+    );
     let fp = |args: &[&str]| -> String {
         let json: serde_json::Value = serde_json::from_str(&stdout_of(&gear(&root, args))).unwrap();
-        json["layers"].as_array().unwrap().iter().find(|l| l["name"] == "csv-summary").unwrap()["fingerprint"].as_str().unwrap().to_string()
+        json["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["name"] == "csv-summary")
+            .unwrap()["fingerprint"]
+            .as_str()
+            .unwrap()
+            .to_string()
     };
     assert_ne!(
         fp(&["plan", "--format", "json"]),
-        fp(&["plan", "--format", "json", "--substitute", "python:3.12-slim=mirror.local/python:3.12-slim"])
+        fp(&[
+            "plan",
+            "--format",
+            "json",
+            "--substitute",
+            "python:3.12-slim=mirror.local/python:3.12-slim"
+        ])
     );
 }
 
@@ -124,7 +173,10 @@ fn dockerfile_of_external_layer_is_refused() {
     let out = gear(&monorepo(), &["dockerfile", "-p", "freesurfer"]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.contains("external image freesurfer/freesurfer:7.3.2"), "{err}");
+    assert!(
+        err.contains("external image freesurfer/freesurfer:7.3.2"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -132,7 +184,10 @@ fn unknown_package_suggests() {
     let out = gear(&monorepo(), &["plan", "-p", "csv-sumary"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.contains("no layer named `csv-sumary`") && err.contains("did you mean `csv-summary`?"), "{err}");
+    assert!(
+        err.contains("no layer named `csv-sumary`") && err.contains("did you mean `csv-summary`?"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -143,30 +198,51 @@ fn dockerfile_write_and_determinism() {
     assert_eq!(first, second);
     let out = gear(&root, &["dockerfile", "--write"]);
     assert!(out.status.success());
-    let written = std::fs::read_to_string(root.join("target/gear/dockerfiles/recon-all.Dockerfile")).unwrap();
+    let written =
+        std::fs::read_to_string(root.join("target/gear/dockerfiles/recon-all.Dockerfile")).unwrap();
     assert_eq!(written, first);
-    assert!(!root.join("target/gear/dockerfiles/freesurfer.Dockerfile").exists());
+    assert!(
+        !root
+            .join("target/gear/dockerfiles/freesurfer.Dockerfile")
+            .exists()
+    );
 }
 
 #[test]
 fn committed_manifests_are_current() {
     let out = gear(&monorepo(), &["manifest", "--check"]);
-    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
 fn manifest_check_shows_diff_then_manifest_fixes_it() {
     let (_t, root) = scratch_monorepo();
     let toml = root.join("gears/csv-summary/Gear.toml");
-    let text = std::fs::read_to_string(&toml).unwrap().replace("version = \"0.1.0\"", "version = \"0.2.0\"");
+    let text = std::fs::read_to_string(&toml)
+        .unwrap()
+        .replace("version = \"0.1.0\"", "version = \"0.2.0\"");
     std::fs::write(&toml, text).unwrap();
 
     let out = gear(&root, &["manifest", "--check"]);
     assert_eq!(out.status.code(), Some(1));
     let diff = String::from_utf8(out.stdout).unwrap();
-    assert!(diff.contains("--- a/gears/csv-summary/manifest.json"), "{diff}");
-    assert!(diff.contains("-  \"version\": \"0.1.0\",") && diff.contains("+  \"version\": \"0.2.0\","), "{diff}");
-    assert!(diff.contains("+      \"image\": \"example/csv-summary:0.2.0\""), "{diff}");
+    assert!(
+        diff.contains("--- a/gears/csv-summary/manifest.json"),
+        "{diff}"
+    );
+    assert!(
+        diff.contains("-  \"version\": \"0.1.0\",") && diff.contains("+  \"version\": \"0.2.0\","),
+        "{diff}"
+    );
+    assert!(
+        diff.contains("+      \"image\": \"example/csv-summary:0.2.0\""),
+        "{diff}"
+    );
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("1 of 4 gear manifests are stale"), "{err}");
 
@@ -180,34 +256,81 @@ fn manifest_check_shows_diff_then_manifest_fixes_it() {
 fn init_scaffolds_a_gear_that_validates() {
     let (_t, root) = scratch_monorepo();
     let out = gear(&root, &["init", "my-gear", "--from", "fw-python"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let dir = root.join("gears/my-gear");
-    for f in ["Gear.toml", "run.py", "app/main.py", "utils/__init__.py", "docs/usage.md", "README.md", "manifest.json"] {
+    for f in [
+        "Gear.toml",
+        "run.py",
+        "app/main.py",
+        "utils/__init__.py",
+        "docs/usage.md",
+        "README.md",
+        "manifest.json",
+    ] {
         assert!(dir.join(f).is_file(), "missing {f}");
     }
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_ne!(std::fs::metadata(dir.join("run.py")).unwrap().permissions().mode() & 0o111, 0);
+        assert_ne!(
+            std::fs::metadata(dir.join("run.py"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o111,
+            0
+        );
     }
     let toml = std::fs::read_to_string(dir.join("Gear.toml")).unwrap();
     assert!(toml.contains("image = \"example/my-gear\""), "{toml}");
     // Run directories (inputs, API keys) under target/ stay out of git.
     let ignore = std::fs::read_to_string(root.join(".gitignore")).unwrap();
-    assert!(ignore.lines().any(|l| l.trim_end_matches('/').trim_start_matches('/') == "target"), "{ignore}");
+    assert!(
+        ignore
+            .lines()
+            .any(|l| l.trim_end_matches('/').trim_start_matches('/') == "target"),
+        "{ignore}"
+    );
     let out = gear(&root, &["validate"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(gear(&root, &["manifest", "--check"]).status.success());
     // Never overwrites.
-    assert_eq!(gear(&root, &["init", "my-gear", "--from", "fw-python"]).status.code(), Some(2));
-    assert_eq!(gear(&root, &["init", "My_Gear", "--from", "fw-python"]).status.code(), Some(2));
+    assert_eq!(
+        gear(&root, &["init", "my-gear", "--from", "fw-python"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        gear(&root, &["init", "My_Gear", "--from", "fw-python"])
+            .status
+            .code(),
+        Some(2)
+    );
 }
 
 #[test]
 fn both_spellings_and_help() {
-    let out = Command::cargo_bin("cargo-gear").unwrap().args(["gear", "--help"]).env("CARGO_TERM_COLOR", "never").output().unwrap();
+    let out = Command::cargo_bin("cargo-gear")
+        .unwrap()
+        .args(["gear", "--help"])
+        .env("CARGO_TERM_COLOR", "never")
+        .output()
+        .unwrap();
     insta::assert_snapshot!("help", String::from_utf8(out.stdout).unwrap());
-    let out = Command::cargo_bin("cargo-gear").unwrap().arg("--help").output().unwrap();
+    let out = Command::cargo_bin("cargo-gear")
+        .unwrap()
+        .arg("--help")
+        .output()
+        .unwrap();
     assert!(String::from_utf8(out.stdout).unwrap().contains("gear"));
 }
 
@@ -218,9 +341,15 @@ fn broken_pipe_exits_zero() {
     // Enough layers that the JSON graph is far larger than a pipe buffer: with the reading
     // end closed and never read, the write must fail with EPIPE.
     let t = tempfile::tempdir().unwrap();
-    let mut files = vec![("base/Gear.toml".to_string(), "[layer]\nname = \"base\"\nimage = \"debian:bookworm\"\n".to_string())];
+    let mut files = vec![(
+        "base/Gear.toml".to_string(),
+        "[layer]\nname = \"base\"\nimage = \"debian:bookworm\"\n".to_string(),
+    )];
     for i in 0..400 {
-        files.push((format!("l{i}/Gear.toml"), format!("[layer]\nname = \"l{i}\"\nfrom = \"base\"\nimage = \"x/l{i}\"\n")));
+        files.push((
+            format!("l{i}/Gear.toml"),
+            format!("[layer]\nname = \"l{i}\"\nfrom = \"base\"\nimage = \"x/l{i}\"\n"),
+        ));
     }
     for (path, text) in &files {
         let p = t.path().join(path);
@@ -237,14 +366,27 @@ fn broken_pipe_exits_zero() {
         .unwrap();
     drop(child.stdout.take());
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
 fn no_color_is_honoured() {
     let (_t, root) = scratch_monorepo();
-    std::fs::write(root.join("gears/hello/Gear.toml"), "[gear]\nname = \"hello\"\nfrom = \"nope\"\n").unwrap();
+    std::fs::write(
+        root.join("gears/hello/Gear.toml"),
+        "[gear]\nname = \"hello\"\nfrom = \"nope\"\n",
+    )
+    .unwrap();
     let out = Command::cargo_bin("cargo-gear")
         .unwrap()
         .current_dir(&root)
@@ -268,14 +410,32 @@ fn no_color_is_honoured() {
 fn discovery_finds_metadata_members_and_packages_with_a_gear_toml() {
     let t = tempfile::tempdir().unwrap();
     let files = [
-        ("Cargo.toml", "[workspace]\nresolver = \"3\"\nmembers = [\"crates/*\"]\n\n[workspace.metadata.gear]\nmembers = [\"layers/*\"]\n"),
-        ("layers/base/Gear.toml", "[layer]\nname = \"base\"\nimage = \"debian:bookworm\"\n"),
-        ("crates/tool/Cargo.toml", "[package]\nname = \"tool\"\nversion = \"0.1.0\"\nedition = \"2024\"\n"),
+        (
+            "Cargo.toml",
+            "[workspace]\nresolver = \"3\"\nmembers = [\"crates/*\"]\n\n[workspace.metadata.gear]\nmembers = [\"layers/*\"]\n",
+        ),
+        (
+            "layers/base/Gear.toml",
+            "[layer]\nname = \"base\"\nimage = \"debian:bookworm\"\n",
+        ),
+        (
+            "crates/tool/Cargo.toml",
+            "[package]\nname = \"tool\"\nversion = \"0.1.0\"\nedition = \"2024\"\n",
+        ),
         ("crates/tool/src/lib.rs", ""),
-        ("crates/tool/Gear.toml", "[layer]\nname = \"tool\"\nfrom = \"base\"\nimage = \"x/tool\"\ncopy = [\"src\"]\n"),
-        ("crates/other/Cargo.toml", "[package]\nname = \"other\"\nversion = \"0.1.0\"\nedition = \"2024\"\n"),
+        (
+            "crates/tool/Gear.toml",
+            "[layer]\nname = \"tool\"\nfrom = \"base\"\nimage = \"x/tool\"\ncopy = [\"src\"]\n",
+        ),
+        (
+            "crates/other/Cargo.toml",
+            "[package]\nname = \"other\"\nversion = \"0.1.0\"\nedition = \"2024\"\n",
+        ),
         ("crates/other/src/lib.rs", ""),
-        ("stray/Gear.toml", "[layer]\nname = \"stray\"\nimage = \"x:1\"\n"),
+        (
+            "stray/Gear.toml",
+            "[layer]\nname = \"stray\"\nimage = \"x:1\"\n",
+        ),
     ];
     for (path, text) in files {
         let p = t.path().join(path);
@@ -283,8 +443,17 @@ fn discovery_finds_metadata_members_and_packages_with_a_gear_toml() {
         std::fs::write(p, text).unwrap();
     }
     // From a subdirectory, like cargo.
-    let json: serde_json::Value = serde_json::from_str(&stdout_of(&gear(&t.path().join("crates/tool/src"), &["graph", "--format", "json"]))).unwrap();
-    let names: Vec<&str> = json["layers"].as_array().unwrap().iter().map(|l| l["name"].as_str().unwrap()).collect();
+    let json: serde_json::Value = serde_json::from_str(&stdout_of(&gear(
+        &t.path().join("crates/tool/src"),
+        &["graph", "--format", "json"],
+    )))
+    .unwrap();
+    let names: Vec<&str> = json["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap())
+        .collect();
     // A Gear.toml outside the members and packages is not part of the workspace.
     assert_eq!(names, ["base", "tool"]);
 
@@ -293,5 +462,8 @@ fn discovery_finds_metadata_members_and_packages_with_a_gear_toml() {
     let out = gear(t.path(), &["graph"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.contains("layers/empty matches gear member pattern `layers/*` but has no Gear.toml"), "{err}");
+    assert!(
+        err.contains("layers/empty matches gear member pattern `layers/*` but has no Gear.toml"),
+        "{err}"
+    );
 }

@@ -25,10 +25,16 @@ fn validate(root: &Path) -> (i32, String) {
         .env_remove("CARGO_TERM_COLOR")
         .output()
         .unwrap();
-    (out.status.code().unwrap(), String::from_utf8(out.stderr).unwrap())
+    (
+        out.status.code().unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
 }
 
-const BASE: (&str, &str) = ("base/Gear.toml", "[layer]\nname = \"base\"\nimage = \"debian:bookworm\"\n");
+const BASE: (&str, &str) = (
+    "base/Gear.toml",
+    "[layer]\nname = \"base\"\nimage = \"debian:bookworm\"\n",
+);
 
 fn gear(extra: &str) -> String {
     format!(
@@ -48,43 +54,187 @@ macro_rules! bad {
     };
 }
 
-bad!(toml_syntax, [BASE, ("g/Gear.toml", "[layer]\nname = \"g\nimage = \"x\"\n")]);
-bad!(unknown_field, [BASE, ("g/Gear.toml", "[layer]\nname = \"g\"\nfrom = \"base\"\nimage = \"x/g\"\npakages = [\"jq\"]\n")]);
-bad!(unknown_parent, [BASE, ("g/Gear.toml", "[layer]\nname = \"g\"\nfrom = \"bsae\"\nimage = \"x/g\"\n")]);
+bad!(
+    toml_syntax,
+    [
+        BASE,
+        ("g/Gear.toml", "[layer]\nname = \"g\nimage = \"x\"\n")
+    ]
+);
+bad!(
+    unknown_field,
+    [
+        BASE,
+        (
+            "g/Gear.toml",
+            "[layer]\nname = \"g\"\nfrom = \"base\"\nimage = \"x/g\"\npakages = [\"jq\"]\n"
+        )
+    ]
+);
+bad!(
+    unknown_parent,
+    [
+        BASE,
+        (
+            "g/Gear.toml",
+            "[layer]\nname = \"g\"\nfrom = \"bsae\"\nimage = \"x/g\"\n"
+        )
+    ]
+);
 bad!(
     cycle,
     [
-        ("a/Gear.toml", "[layer]\nname = \"a\"\nfrom = \"c\"\nimage = \"x/a\"\n"),
-        ("b/Gear.toml", "[layer]\nname = \"b\"\nfrom = \"a\"\nimage = \"x/b\"\n"),
-        ("c/Gear.toml", "[layer]\nname = \"c\"\nfrom = \"b\"\nimage = \"x/c\"\n"),
+        (
+            "a/Gear.toml",
+            "[layer]\nname = \"a\"\nfrom = \"c\"\nimage = \"x/a\"\n"
+        ),
+        (
+            "b/Gear.toml",
+            "[layer]\nname = \"b\"\nfrom = \"a\"\nimage = \"x/b\"\n"
+        ),
+        (
+            "c/Gear.toml",
+            "[layer]\nname = \"c\"\nfrom = \"b\"\nimage = \"x/c\"\n"
+        ),
     ]
 );
-bad!(duplicate_name, [BASE, ("other/Gear.toml", "[layer]\nname = \"base\"\nimage = \"debian:trixie\"\n")]);
-bad!(external_with_build_fields, [("base/Gear.toml", "[layer]\nname = \"base\"\nimage = \"debian:bookworm\"\npackages = [\"jq\"]\nrun = [\"true\"]\n")]);
-bad!(gear_name_pattern, [BASE, ("g/Gear.toml", &gear("").replace("name = \"g\"", "name = \"My_Gear\""))]);
-bad!(gear_name_too_long, [BASE, ("g/Gear.toml", &gear("").replace("name = \"g\"", &format!("name = \"{}\"", "a".repeat(101))))]);
-bad!(config_default_wrong_type, [BASE, ("g/Gear.toml", &gear("[gear.config.n]\ntype = \"integer\"\ndefault = \"three\"\n"))]);
-bad!(config_default_outside_enum, [BASE, ("g/Gear.toml", &gear("[gear.config.mode]\ntype = \"string\"\nenum = [\"fast\", \"slow\"]\ndefault = \"medium\"\n"))]);
-bad!(config_default_above_maximum, [BASE, ("g/Gear.toml", &gear("[gear.config.n]\ntype = \"integer\"\nminimum = 1\nmaximum = 8\ndefault = 64\n"))]);
-bad!(config_default_and_optional, [BASE, ("g/Gear.toml", &gear("[gear.config.n]\ntype = \"integer\"\ndefault = 1\noptional = true\n"))]);
-bad!(license_unknown, [BASE, ("g/Gear.toml", &gear("").replace("license = \"MIT\"", "license = \"mit-0\""))]);
-bad!(copy_path_escapes, [BASE, ("g/Gear.toml", &gear("copy = [\"../base\"]\n"))]);
-bad!(copy_path_missing, [BASE, ("g/run.py", "print(1)\n"), ("g/Gear.toml", &gear("copy = [\"run.pyy\"]\n"))]);
-bad!(files_source_missing, [BASE, ("g/Gear.toml", &gear("files = { \"/opt/license.txt\" = \"license.txt\" }\n"))]);
+bad!(
+    duplicate_name,
+    [
+        BASE,
+        (
+            "other/Gear.toml",
+            "[layer]\nname = \"base\"\nimage = \"debian:trixie\"\n"
+        )
+    ]
+);
+bad!(
+    external_with_build_fields,
+    [(
+        "base/Gear.toml",
+        "[layer]\nname = \"base\"\nimage = \"debian:bookworm\"\npackages = [\"jq\"]\nrun = [\"true\"]\n"
+    )]
+);
+bad!(
+    gear_name_pattern,
+    [
+        BASE,
+        (
+            "g/Gear.toml",
+            &gear("").replace("name = \"g\"", "name = \"My_Gear\"")
+        )
+    ]
+);
+bad!(
+    gear_name_too_long,
+    [
+        BASE,
+        (
+            "g/Gear.toml",
+            &gear("").replace("name = \"g\"", &format!("name = \"{}\"", "a".repeat(101)))
+        )
+    ]
+);
+bad!(
+    config_default_wrong_type,
+    [
+        BASE,
+        (
+            "g/Gear.toml",
+            &gear("[gear.config.n]\ntype = \"integer\"\ndefault = \"three\"\n")
+        )
+    ]
+);
+bad!(
+    config_default_outside_enum,
+    [
+        BASE,
+        (
+            "g/Gear.toml",
+            &gear(
+                "[gear.config.mode]\ntype = \"string\"\nenum = [\"fast\", \"slow\"]\ndefault = \"medium\"\n"
+            )
+        )
+    ]
+);
+bad!(
+    config_default_above_maximum,
+    [
+        BASE,
+        (
+            "g/Gear.toml",
+            &gear("[gear.config.n]\ntype = \"integer\"\nminimum = 1\nmaximum = 8\ndefault = 64\n")
+        )
+    ]
+);
+bad!(
+    config_default_and_optional,
+    [
+        BASE,
+        (
+            "g/Gear.toml",
+            &gear("[gear.config.n]\ntype = \"integer\"\ndefault = 1\noptional = true\n")
+        )
+    ]
+);
+bad!(
+    license_unknown,
+    [
+        BASE,
+        (
+            "g/Gear.toml",
+            &gear("").replace("license = \"MIT\"", "license = \"mit-0\"")
+        )
+    ]
+);
+bad!(
+    copy_path_escapes,
+    [BASE, ("g/Gear.toml", &gear("copy = [\"../base\"]\n"))]
+);
+bad!(
+    copy_path_missing,
+    [
+        BASE,
+        ("g/run.py", "print(1)\n"),
+        ("g/Gear.toml", &gear("copy = [\"run.pyy\"]\n"))
+    ]
+);
+bad!(
+    files_source_missing,
+    [
+        BASE,
+        (
+            "g/Gear.toml",
+            &gear("files = { \"/opt/license.txt\" = \"license.txt\" }\n")
+        )
+    ]
+);
 bad!(
     several_problems_at_once,
     [
         BASE,
-        ("g/Gear.toml", &gear("[gear.config.n]\ntype = \"integer\"\ndefault = 1.5\n").replace("license = \"MIT\"", "license = \"Apache\"")),
-        ("h/Gear.toml", "[layer]\nname = \"h\"\nfrom = \"nowhere\"\nimage = \"x/h\"\n"),
+        (
+            "g/Gear.toml",
+            &gear("[gear.config.n]\ntype = \"integer\"\ndefault = 1.5\n")
+                .replace("license = \"MIT\"", "license = \"Apache\"")
+        ),
+        (
+            "h/Gear.toml",
+            "[layer]\nname = \"h\"\nfrom = \"nowhere\"\nimage = \"x/h\"\n"
+        ),
     ]
 );
 
 #[cfg(unix)]
 #[test]
 fn symlink_pointing_outside() {
-    let dir = tree(&[BASE, ("g/Gear.toml", &gear("")), ("secret.txt", "outside\n")]);
-    std::os::unix::fs::symlink(dir.path().join("secret.txt"), dir.path().join("g/link.txt")).unwrap();
+    let dir = tree(&[
+        BASE,
+        ("g/Gear.toml", &gear("")),
+        ("secret.txt", "outside\n"),
+    ]);
+    std::os::unix::fs::symlink(dir.path().join("secret.txt"), dir.path().join("g/link.txt"))
+        .unwrap();
     let (code, stderr) = validate(dir.path());
     assert_eq!(code, 1, "stderr:\n{stderr}");
     let stderr = stderr.replace(&dir.path().display().to_string(), "[ROOT]");

@@ -86,7 +86,13 @@ impl Scratch {
         let root = dir.path().canonicalize().unwrap().join("monorepo");
         scratch::copy_monorepo(&root);
         scratch::isolate(&root, &id);
-        Some(Scratch { id, root, _dir: dir, engine, rt })
+        Some(Scratch {
+            id,
+            root,
+            _dir: dir,
+            engine,
+            rt,
+        })
     }
 
     fn path(&self, relative: &str) -> PathBuf {
@@ -155,7 +161,12 @@ maximum = 5
 type = "integer"
 default = 0
 "#;
-        self.add_gear("strict", "version = \"0.2.0\"\ncommand = \"python3 run.py\"", body, &[("run.py", STRICT_RUN_PY)]);
+        self.add_gear(
+            "strict",
+            "version = \"0.2.0\"\ncommand = \"python3 run.py\"",
+            body,
+            &[("run.py", STRICT_RUN_PY)],
+        );
     }
 
     // --- cargo gear -------------------------------------------------------------------
@@ -181,7 +192,11 @@ default = 0
         }
         let started = Instant::now();
         let out = cmd.timeout(TIMEOUT).output().unwrap();
-        Run::new(format!("cargo gear {}", args.join(" ")), out, started.elapsed())
+        Run::new(
+            format!("cargo gear {}", args.join(" ")),
+            out,
+            started.elapsed(),
+        )
     }
 
     /// `cargo gear run -p GEAR ARGS`.
@@ -202,7 +217,9 @@ default = 0
 
     /// The run directories, oldest first.
     fn run_dirs(&self) -> Vec<PathBuf> {
-        let Ok(entries) = std::fs::read_dir(self.runs_dir()) else { return Vec::new() };
+        let Ok(entries) = std::fs::read_dir(self.runs_dir()) else {
+            return Vec::new();
+        };
         let mut dirs: Vec<PathBuf> = entries.map(|e| e.unwrap().path()).collect();
         dirs.sort_by_key(|d| (std::fs::metadata(d).unwrap().modified().unwrap(), d.clone()));
         dirs
@@ -216,7 +233,11 @@ default = 0
             .find_map(|l| l.trim_start().strip_prefix("Run dir "))
             .unwrap_or_else(|| panic!("{} names no run directory:\n{}", run.what, run.stderr));
         let dir = PathBuf::from(line);
-        assert!(dir.starts_with(self.runs_dir()), "{} is under target/gear/runs", dir.display());
+        assert!(
+            dir.starts_with(self.runs_dir()),
+            "{} is under target/gear/runs",
+            dir.display()
+        );
         dir
     }
 
@@ -234,7 +255,9 @@ default = 0
                 ("label".to_owned(), vec![scratch::label_filter(&self.id)]),
             ])),
         };
-        let events: Vec<_> = self.rt.block_on(self.engine.docker().events(Some(options)).collect());
+        let events: Vec<_> = self
+            .rt
+            .block_on(self.engine.docker().events(Some(options)).collect());
         events
             .into_iter()
             .map(|e| e.unwrap())
@@ -249,7 +272,10 @@ impl Drop for Scratch {
     /// Removes every image carrying this test's label, children first, by ID (only this
     /// test's images carry its label), without pruning the shared build cache.
     fn drop(&mut self) {
-        self.rt.block_on(scratch::remove_labelled_images(self.engine.docker(), &self.id));
+        self.rt.block_on(scratch::remove_labelled_images(
+            self.engine.docker(),
+            &self.id,
+        ));
     }
 }
 
@@ -263,7 +289,11 @@ struct Run {
 
 impl Run {
     fn new(what: String, out: Output, took: Duration) -> Run {
-        eprintln!("{what}: exit {:?} in {:.1} s", out.status.code(), took.as_secs_f64());
+        eprintln!(
+            "{what}: exit {:?} in {:.1} s",
+            out.status.code(),
+            took.as_secs_f64()
+        );
         Run {
             what,
             code: out.status.code(),
@@ -273,7 +303,14 @@ impl Run {
     }
 
     fn expect_code(self, code: i32) -> Run {
-        assert_eq!(self.code, Some(code), "exit code of {}\n--- stdout\n{}\n--- stderr\n{}", self.what, self.stdout, self.stderr);
+        assert_eq!(
+            self.code,
+            Some(code),
+            "exit code of {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.what,
+            self.stdout,
+            self.stderr
+        );
         self
     }
 
@@ -286,7 +323,9 @@ impl Run {
         let mut lines: Vec<String> = Vec::new();
         let mut in_help = false;
         for line in self.stderr.lines() {
-            let continued = line.strip_prefix("  │ ").or_else(|| line.strip_prefix("        ").filter(|_| in_help));
+            let continued = line
+                .strip_prefix("  │ ")
+                .or_else(|| line.strip_prefix("        ").filter(|_| in_help));
             match (continued, lines.last_mut()) {
                 (Some(rest), Some(last)) => {
                     last.push(' ');
@@ -307,7 +346,8 @@ impl Run {
 // ---------------------------------------------------------------------------------------
 
 fn json_file(path: &Path) -> Value {
-    serde_json::from_str(&read(path)).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
+    serde_json::from_str(&read(path))
+        .unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
 }
 
 /// `SECONDS.NANOSECONDS`, as the engine's `since`/`until` take it.
@@ -318,7 +358,9 @@ fn unix(t: SystemTime) -> String {
 
 /// 64-bit FNV-1a, as the `strict` gear prints it for its API key.
 fn fnv1a(bytes: &[u8]) -> String {
-    let h = bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    let h = bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
     format!("{h:016x}")
 }
 
@@ -330,7 +372,9 @@ fn input(name: &str, path: &Path) -> String {
 /// Every file under `dir`, recursively.
 fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else { return out };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
     for entry in entries {
         let path = entry.unwrap().path();
         if path.is_dir() {
@@ -354,10 +398,15 @@ fn assert_rounded(v: &Value, places: i32, at: &str) {
         Value::Number(n) => {
             let x = n.as_f64().unwrap();
             let scaled = x * 10f64.powi(places);
-            assert!((scaled - scaled.round()).abs() < 1e-6, "{at}: {x} has more than {places} decimals");
+            assert!(
+                (scaled - scaled.round()).abs() < 1e-6,
+                "{at}: {x} has more than {places} decimals"
+            );
         }
         Value::Array(items) => items.iter().for_each(|i| assert_rounded(i, places, at)),
-        Value::Object(map) => map.iter().for_each(|(k, i)| assert_rounded(i, places, &format!("{at}.{k}"))),
+        Value::Object(map) => map
+            .iter()
+            .for_each(|(k, i)| assert_rounded(i, places, &format!("{at}.{k}"))),
         _ => {}
     }
 }
@@ -370,19 +419,38 @@ fn assert_rounded(v: &Value, places: i32, at: &str) {
 /// layout, and its summary.json is the expected one; stderr lists the outputs with sizes.
 #[test]
 fn run_writes_the_expected_summary_in_the_run_dir() {
-    let Some(ws) = Scratch::new("summary") else { return };
-    let run = ws.run("csv-summary", &["--input", &input("table", &ws.table())]).success();
+    let Some(ws) = Scratch::new("summary") else {
+        return;
+    };
+    let run = ws
+        .run("csv-summary", &["--input", &input("table", &ws.table())])
+        .success();
 
     let dir = ws.run_dir_of(&run);
-    assert_eq!(ws.run_dirs(), std::slice::from_ref(&dir), "one run, one run directory");
+    assert_eq!(
+        ws.run_dirs(),
+        std::slice::from_ref(&dir),
+        "one run, one run directory"
+    );
     let name = dir.file_name().unwrap().to_str().unwrap();
-    let stamp = name.strip_prefix("csv-summary-0.1.0-").unwrap_or_else(|| panic!("run dir {name} is GEAR-VERSION-TIMESTAMP"));
-    assert!(stamp.len() == 16 && stamp.as_bytes()[8] == b'T' && stamp.ends_with('Z'), "timestamp {stamp}");
+    let stamp = name
+        .strip_prefix("csv-summary-0.1.0-")
+        .unwrap_or_else(|| panic!("run dir {name} is GEAR-VERSION-TIMESTAMP"));
+    assert!(
+        stamp.len() == 16 && stamp.as_bytes()[8] == b'T' && stamp.ends_with('Z'),
+        "timestamp {stamp}"
+    );
 
     // Flywheel's layout: the input under input/NAME/BASENAME, config.json pointing at it.
-    assert_eq!(read(&dir.join("input/table/example.csv")), read(&ws.table()));
+    assert_eq!(
+        read(&dir.join("input/table/example.csv")),
+        read(&ws.table())
+    );
     let config = json_file(&dir.join("config.json"));
-    assert_eq!(config["inputs"]["table"]["location"]["path"], "/flywheel/v0/input/table/example.csv");
+    assert_eq!(
+        config["inputs"]["table"]["location"]["path"],
+        "/flywheel/v0/input/table/example.csv"
+    );
     assert!(dir.join("work").is_dir());
 
     let expected = json_file(&ws.path("gears/csv-summary/tests/data/expected-summary.json"));
@@ -395,11 +463,23 @@ fn run_writes_the_expected_summary_in_the_run_dir() {
     for file in outputs {
         let size = std::fs::metadata(&file).unwrap().len();
         assert!(size < 1024, "{} is small", file.display());
-        let line = format!("Output output/{} ({size} B)", file.file_name().unwrap().to_str().unwrap());
-        assert!(run.stderr.contains(&line), "stderr lists `{line}`:\n{}", run.stderr);
+        let line = format!(
+            "Output output/{} ({size} B)",
+            file.file_name().unwrap().to_str().unwrap()
+        );
+        assert!(
+            run.stderr.contains(&line),
+            "stderr lists `{line}`:\n{}",
+            run.stderr
+        );
     }
     // The gear's log lines come through (the gear logs on stderr).
-    assert!(run.stderr.contains("csv-summary: wrote /flywheel/v0/output/summary.json"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("csv-summary: wrote /flywheel/v0/output/summary.json"),
+        "{}",
+        run.stderr
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -410,7 +490,9 @@ fn run_writes_the_expected_summary_in_the_run_dir() {
 /// changes its result.
 #[test]
 fn config_defaults_apply_and_given_values_win() {
-    let Some(ws) = Scratch::new("defaults") else { return };
+    let Some(ws) = Scratch::new("defaults") else {
+        return;
+    };
     let table = input("table", &ws.table());
 
     let run = ws.run("csv-summary", &["--input", &table]).success();
@@ -420,14 +502,36 @@ fn config_defaults_apply_and_given_values_win() {
     assert_eq!(config["config"], json!({"delimiter": ",", "precision": 3}));
     assert_eq!(json_file(&dir.join("output/summary.json"))["precision"], 3);
 
-    let run = ws.run("csv-summary", &["--input", &table, "--config", "precision=2", "--config", "columns=age,weight_kg"]).success();
+    let run = ws
+        .run(
+            "csv-summary",
+            &[
+                "--input",
+                &table,
+                "--config",
+                "precision=2",
+                "--config",
+                "columns=age,weight_kg",
+            ],
+        )
+        .success();
     let dir = ws.run_dir_of(&run);
     assert_eq!(ws.run_dirs().len(), 2, "each run has its own directory");
     let config = json_file(&dir.join("config.json"));
-    assert_eq!(config["config"], json!({"delimiter": ",", "columns": ["age", "weight_kg"], "precision": 2}));
+    assert_eq!(
+        config["config"],
+        json!({"delimiter": ",", "columns": ["age", "weight_kg"], "precision": 2})
+    );
     let summary = json_file(&dir.join("output/summary.json"));
     assert_eq!(summary["precision"], 2);
-    assert_eq!(summary["columns"].as_object().unwrap().keys().collect::<Vec<_>>(), ["age", "weight_kg"]);
+    assert_eq!(
+        summary["columns"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        ["age", "weight_kg"]
+    );
     assert_rounded(&summary["columns"], 2, "columns");
     // 36.875 and 73.414… at three places; rounded to two.
     assert_eq!(summary["columns"]["age"]["mean"], json!(36.88));
@@ -445,9 +549,12 @@ fn config_defaults_apply_and_given_values_win() {
 /// same check.
 #[test]
 fn invalid_runs_are_refused_before_any_container_starts() {
-    let Some(ws) = Scratch::new("invalid") else { return };
+    let Some(ws) = Scratch::new("invalid") else {
+        return;
+    };
     ws.add_strict();
-    ws.gear(&["build", "-p", "csv-summary", "-p", "strict"]).success();
+    ws.gear(&["build", "-p", "csv-summary", "-p", "strict"])
+        .success();
     let table = input("table", &ws.table());
     let key = [(KEY_VAR, "a-key-for-the-invalid-runs")];
     let not_a_file = input("table", &ws.path("gears"));
@@ -494,11 +601,21 @@ fn invalid_runs_are_refused_before_any_container_starts() {
         let run = ws.run_with(gear, args, env).expect_code(1);
         let message = run.message();
         for fragment in *expected {
-            assert!(message.contains(fragment), "{what}: the message says `{fragment}`:\n{message}");
+            assert!(
+                message.contains(fragment),
+                "{what}: the message says `{fragment}`:\n{message}"
+            );
         }
         assert_eq!(run.stdout, "", "{what}: nothing on stdout");
-        assert!(!run.stderr.contains("Running"), "{what}: nothing ran:\n{}", run.stderr);
-        assert!(!ws.runs_dir().exists(), "{what}: no run directory was created");
+        assert!(
+            !run.stderr.contains("Running"),
+            "{what}: nothing ran:\n{}",
+            run.stderr
+        );
+        assert!(
+            !ws.runs_dir().exists(),
+            "{what}: no run directory was created"
+        );
     }
 
     // Several problems at once: all reported, in one go.
@@ -507,13 +624,20 @@ fn invalid_runs_are_refused_before_any_container_starts() {
         .run(
             "strict",
             &[
-                "--input", "tabel=data.csv",
-                "--input", &notes,
-                "--config", "mode=medium",
-                "--config", "subject=subject-1",
-                "--config", "retries=9",
-                "--config", "exit_code=abc",
-                "--config", "colour=red",
+                "--input",
+                "tabel=data.csv",
+                "--input",
+                &notes,
+                "--config",
+                "mode=medium",
+                "--config",
+                "subject=subject-1",
+                "--config",
+                "retries=9",
+                "--config",
+                "exit_code=abc",
+                "--config",
+                "colour=red",
             ],
         )
         .expect_code(1);
@@ -526,18 +650,35 @@ fn invalid_runs_are_refused_before_any_container_starts() {
 
     let until = SystemTime::now();
     let created = ws.containers_created(since, until);
-    assert!(created.is_empty(), "no container was created for an invalid run: {created:?}");
+    assert!(
+        created.is_empty(),
+        "no container was created for an invalid run: {created:?}"
+    );
 
     // The control: the same check sees the container of a valid run.
     let run = ws.run("csv-summary", &["--input", &table]).success();
     let created = ws.containers_created(until, SystemTime::now());
-    assert_eq!(created.len(), 1, "the valid run's container is seen: {created:?}\n{}", run.stderr);
-    assert!(created[0].starts_with("cargo-gear-csv-summary-"), "{created:?}");
+    assert_eq!(
+        created.len(),
+        1,
+        "the valid run's container is seen: {created:?}\n{}",
+        run.stderr
+    );
+    assert!(
+        created[0].starts_with("cargo-gear-csv-summary-"),
+        "{created:?}"
+    );
     assert_eq!(ws.run_dirs().len(), 1);
 }
 
 /// An invalid run: what it is, the gear, its arguments and environment, what the message says.
-type Case<'a> = (&'a str, &'a str, Vec<&'a str>, &'a [(&'a str, &'a str)], &'a [&'a str]);
+type Case<'a> = (
+    &'a str,
+    &'a str,
+    Vec<&'a str>,
+    &'a [(&'a str, &'a str)],
+    &'a [&'a str],
+);
 
 fn regex_escape(s: &str) -> String {
     s.chars().fold(String::new(), |mut out, c| {
@@ -557,23 +698,56 @@ fn regex_escape(s: &str) -> String {
 /// `sh -c`, and any code from a Python gear; its output and run directory are still reported.
 #[test]
 fn the_gears_exit_code_is_propagated() {
-    let Some(ws) = Scratch::new("exit") else { return };
-    ws.add_gear("exits", "version = \"1.0.0\"\ncommand = \"sh -c 'echo about to fail; exit 3'\"", "", &[]);
+    let Some(ws) = Scratch::new("exit") else {
+        return;
+    };
+    ws.add_gear(
+        "exits",
+        "version = \"1.0.0\"\ncommand = \"sh -c 'echo about to fail; exit 3'\"",
+        "",
+        &[],
+    );
     ws.add_strict();
 
     let run = ws.run("exits", &[]).expect_code(3);
-    assert_eq!(run.stdout, "about to fail\n", "the gear's stdout is cargo gear's stdout");
-    assert!(run.stderr.contains("gear `exits` exited with code 3"), "{}", run.stderr);
+    assert_eq!(
+        run.stdout, "about to fail\n",
+        "the gear's stdout is cargo gear's stdout"
+    );
+    assert!(
+        run.stderr.contains("gear `exits` exited with code 3"),
+        "{}",
+        run.stderr
+    );
     ws.run_dir_of(&run);
 
     let key = [(KEY_VAR, "a-key-for-the-exit-code-runs")];
     let table = input("table", &ws.table());
     for code in ["42", "0", "1"] {
         let config = format!("exit_code={code}");
-        let args = ["--input", &table, "--api-key-env", KEY_VAR, "--config", "threshold=0.5", "--config", &config];
-        let run = ws.run_with("strict", &args, &key).expect_code(code.parse().unwrap());
-        assert!(run.stdout.contains("\"exit_code\": "), "the gear ran: {}", run.stdout);
-        assert!(run.stderr.contains("gear output on stderr"), "the gear's stderr is cargo gear's stderr: {}", run.stderr);
+        let args = [
+            "--input",
+            &table,
+            "--api-key-env",
+            KEY_VAR,
+            "--config",
+            "threshold=0.5",
+            "--config",
+            &config,
+        ];
+        let run = ws
+            .run_with("strict", &args, &key)
+            .expect_code(code.parse().unwrap());
+        assert!(
+            run.stdout.contains("\"exit_code\": "),
+            "the gear ran: {}",
+            run.stdout
+        );
+        assert!(
+            run.stderr.contains("gear output on stderr"),
+            "the gear's stderr is cargo gear's stderr: {}",
+            run.stderr
+        );
     }
 }
 
@@ -587,40 +761,96 @@ fn the_gears_exit_code_is_propagated() {
 #[cfg(unix)]
 #[test]
 fn the_api_key_reaches_the_gear_and_nothing_else() {
-    let Some(ws) = Scratch::new("apikey") else { return };
+    let Some(ws) = Scratch::new("apikey") else {
+        return;
+    };
     ws.add_strict();
     let secret = format!("a-unique-secret-value-{}", support::unique("key"));
     let env = [(KEY_VAR, secret.as_str())];
     let table = input("table", &ws.table());
-    let base = ["--input", table.as_str(), "--api-key-env", KEY_VAR, "--config", "threshold=0.5"];
+    let base = [
+        "--input",
+        table.as_str(),
+        "--api-key-env",
+        KEY_VAR,
+        "--config",
+        "threshold=0.5",
+    ];
 
-    let with = |extra: &[&str]| -> Vec<String> { base.iter().chain(extra).map(|s| s.to_string()).collect() };
+    let with = |extra: &[&str]| -> Vec<String> {
+        base.iter().chain(extra).map(|s| s.to_string()).collect()
+    };
     let assert_hidden = |run: &Run| {
-        assert!(!run.stdout.contains(&secret), "{}: the key is on stdout:\n{}", run.what, run.stdout);
-        assert!(!run.stderr.contains(&secret), "{}: the key is on stderr:\n{}", run.what, run.stderr);
+        assert!(
+            !run.stdout.contains(&secret),
+            "{}: the key is on stdout:\n{}",
+            run.what,
+            run.stdout
+        );
+        assert!(
+            !run.stderr.contains(&secret),
+            "{}: the key is on stderr:\n{}",
+            run.what,
+            run.stderr
+        );
     };
 
     // Success: the gear got the key (it prints a digest of what it got).
     let ok = ws.run_with("strict", &base, &env).success();
     assert_hidden(&ok);
-    assert!(ok.stdout.contains(&format!("key fnv1a: {}", fnv1a(secret.as_bytes()))), "the gear got the key:\n{}", ok.stdout);
+    assert!(
+        ok.stdout
+            .contains(&format!("key fnv1a: {}", fnv1a(secret.as_bytes()))),
+        "the gear got the key:\n{}",
+        ok.stdout
+    );
     let dir = ws.run_dir_of(&ok);
     let config_path = dir.join("config.json");
     let config = json_file(&config_path);
-    assert_eq!(config["inputs"]["api_key"], json!({"base": "api-key", "key": secret}));
-    assert_eq!(mode(&config_path), 0o600, "config.json holding the key is its owner's only");
+    assert_eq!(
+        config["inputs"]["api_key"],
+        json!({"base": "api-key", "key": secret})
+    );
+    assert_eq!(
+        mode(&config_path),
+        0o600,
+        "config.json holding the key is its owner's only"
+    );
 
     // The gear fails.
-    let failed = ws.run_with("strict", &strs(&with(&["--config", "exit_code=5"])), &env).expect_code(5);
+    let failed = ws
+        .run_with("strict", &strs(&with(&["--config", "exit_code=5"])), &env)
+        .expect_code(5);
     assert_hidden(&failed);
     assert_eq!(mode(&ws.run_dir_of(&failed).join("config.json")), 0o600);
 
     // Refused runs: a validation problem with the key set, and the key on the command line.
-    let refused = ws.run_with("strict", &strs(&with(&["--config", "mode=medium"])), &env).expect_code(1);
+    let refused = ws
+        .run_with("strict", &strs(&with(&["--config", "mode=medium"])), &env)
+        .expect_code(1);
     assert_hidden(&refused);
     let on_command_line = format!("api_key={secret}");
-    let refused = ws.run_with("strict", &["--input", &table, "--config", "threshold=0.5", "--input", &on_command_line], &env).expect_code(1);
-    assert!(refused.stderr.contains("is an API key, which is never given on the command line"), "{}", refused.stderr);
+    let refused = ws
+        .run_with(
+            "strict",
+            &[
+                "--input",
+                &table,
+                "--config",
+                "threshold=0.5",
+                "--input",
+                &on_command_line,
+            ],
+            &env,
+        )
+        .expect_code(1);
+    assert!(
+        refused
+            .stderr
+            .contains("is an API key, which is never given on the command line"),
+        "{}",
+        refused.stderr
+    );
     assert_hidden(&refused);
 
     // `cargo gear config` writes it too, privately (even over a readable file), without showing it.
@@ -628,9 +858,27 @@ fn the_api_key_reaches_the_gear_and_nothing_else() {
     std::fs::create_dir_all(saved.parent().unwrap()).unwrap();
     write(&saved, "{}\n");
     std::fs::set_permissions(&saved, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
-    let written = ws.gear_with(&["config", "-p", "strict", "--input", &table, "--api-key-env", KEY_VAR, "--config", "threshold=0.5"], &env).success();
+    let written = ws
+        .gear_with(
+            &[
+                "config",
+                "-p",
+                "strict",
+                "--input",
+                &table,
+                "--api-key-env",
+                KEY_VAR,
+                "--config",
+                "threshold=0.5",
+            ],
+            &env,
+        )
+        .success();
     assert_hidden(&written);
-    assert_eq!(json_file(&saved)["inputs"]["api_key"]["key"], secret.as_str());
+    assert_eq!(
+        json_file(&saved)["inputs"]["api_key"]["key"],
+        secret.as_str()
+    );
     assert_eq!(mode(&saved), 0o600);
 
     // The key is in the run directories' config.json and the saved config, nowhere else:
@@ -645,7 +893,16 @@ fn the_api_key_reaches_the_gear_and_nothing_else() {
         }
     }
     holders.sort();
-    let runs: Vec<PathBuf> = ws.run_dirs().iter().map(|d| d.join("config.json").strip_prefix(&ws.root).unwrap().to_path_buf()).collect();
+    let runs: Vec<PathBuf> = ws
+        .run_dirs()
+        .iter()
+        .map(|d| {
+            d.join("config.json")
+                .strip_prefix(&ws.root)
+                .unwrap()
+                .to_path_buf()
+        })
+        .collect();
     assert_eq!(runs.len(), 2, "two runs got past the checks");
     let mut expected = runs;
     expected.push(PathBuf::from("target/gear/config/strict.json"));
@@ -722,16 +979,22 @@ print(json.dumps({
 /// gear's manifest, and that manifest passes fw-gear's validation.
 #[test]
 fn flywheels_toolkit_loads_the_config_json() {
-    let Some(ws) = Scratch::new("toolkit") else { return };
+    let Some(ws) = Scratch::new("toolkit") else {
+        return;
+    };
     let Some(python) = fw_python() else { return };
     let run = ws
         .run(
             "csv-summary",
             &[
-                "--input", &input("table", &ws.table()),
-                "--config", "precision=5",
-                "--config", "columns=age,score",
-                "--destination", "session/5f2b0c0ffee",
+                "--input",
+                &input("table", &ws.table()),
+                "--config",
+                "precision=5",
+                "--config",
+                "columns=age,score",
+                "--destination",
+                "session/5f2b0c0ffee",
             ],
         )
         .success();
@@ -746,9 +1009,14 @@ fn flywheels_toolkit_loads_the_config_json() {
         .current_dir(&dir)
         .output()
         .unwrap_or_else(|e| panic!("run {}: {e}", python.display()));
-    assert!(out.status.success(), "the toolkit script failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "the toolkit script failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8(out.stdout).unwrap();
-    let read: Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let read: Value = serde_json::from_str(stdout.lines().last().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("{e}: {stdout}"));
 
     let config = json!({"delimiter": ",", "columns": ["age", "score"], "precision": 5});
     let destination = json!({"type": "session", "id": "5f2b0c0ffee"});
@@ -764,13 +1032,28 @@ fn flywheels_toolkit_loads_the_config_json() {
             "manifest_name": "csv-summary",
         })
     );
-    assert_eq!(read["fw_gear"], json!({"config": config, "table_path": path, "destination": destination}));
-    assert_eq!(read["manifest_errors"], json!([]), "fw-gear validates the manifest");
-    assert_eq!(read["config_errors"], json!([]), "config.json satisfies the manifest's config schema");
+    assert_eq!(
+        read["fw_gear"],
+        json!({"config": config, "table_path": path, "destination": destination})
+    );
+    assert_eq!(
+        read["manifest_errors"],
+        json!([]),
+        "fw-gear validates the manifest"
+    );
+    assert_eq!(
+        read["config_errors"],
+        json!([]),
+        "config.json satisfies the manifest's config schema"
+    );
     // The path the toolkit hands the gear is the run directory's input file.
     let host = dir.join(Path::new(path).strip_prefix(FLYWHEEL).unwrap());
     assert_eq!(read_bytes(&host), read_bytes(&ws.table()));
-    assert_eq!(json_file(&dir.join("output/summary.json"))["precision"], 5, "and the gear ran on it");
+    assert_eq!(
+        json_file(&dir.join("output/summary.json"))["precision"],
+        5,
+        "and the gear ran on it"
+    );
 }
 
 fn strs(v: &[String]) -> Vec<&str> {
@@ -820,7 +1103,12 @@ impl Shell {
             let _ = stderr.read_to_string(&mut s);
             s
         });
-        let mut shell = Shell { child, lines, stdout: Vec::new(), stderr };
+        let mut shell = Shell {
+            child,
+            lines,
+            stdout: Vec::new(),
+            stderr,
+        };
         shell.send("echo READY\nread go\n");
         shell
     }
@@ -835,7 +1123,10 @@ impl Shell {
     fn wait_ready(&mut self) {
         let deadline = Instant::now() + TIMEOUT;
         loop {
-            match self.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            match self
+                .lines
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            {
                 Ok(line) if line == "READY" => return,
                 Ok(line) => self.stdout.push(line),
                 Err(_) => {
@@ -871,7 +1162,9 @@ impl Shell {
 /// build), and its exit code is cargo gear's. Without `--mount-src` it sees the image's copy.
 #[test]
 fn shell_runs_a_piped_script_on_live_sources() {
-    let Some(ws) = Scratch::new("shell") else { return };
+    let Some(ws) = Scratch::new("shell") else {
+        return;
+    };
     let marker = format!("# edited on the host {}", support::unique("m"));
     let script = format!(
         "tail -n 1 {FLYWHEEL}/app/main.py\ntail -n 1 {FLYWHEEL}/run.py\n\
@@ -883,10 +1176,16 @@ fn shell_runs_a_piped_script_on_live_sources() {
     let edit = |ws: &Scratch| {
         for file in sources {
             // In place, as editors that keep the file's inode do: single-file binds see it.
-            let mut f = std::fs::OpenOptions::new().append(true).open(ws.path(file)).unwrap();
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(ws.path(file))
+                .unwrap();
             writeln!(f, "{marker}").unwrap();
         }
-        write(&ws.path("gears/csv-summary/app/added.txt"), "added on the host\n");
+        write(
+            &ws.path("gears/csv-summary/app/added.txt"),
+            "added on the host\n",
+        );
     };
 
     let started = Instant::now();
@@ -894,9 +1193,21 @@ fn shell_runs_a_piped_script_on_live_sources() {
     shell.wait_ready();
     edit(&ws);
     let (code, stdout, stderr) = shell.finish(&script);
-    eprintln!("cargo gear shell --mount-src: {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "cargo gear shell --mount-src: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     assert_eq!(code, Some(7), "the shell's exit code; stderr:\n{stderr}");
-    assert_eq!(stdout, [marker.as_str(), marker.as_str(), "added on the host", "run layout"], "stderr:\n{stderr}");
+    assert_eq!(
+        stdout,
+        [
+            marker.as_str(),
+            marker.as_str(),
+            "added on the host",
+            "run layout"
+        ],
+        "stderr:\n{stderr}"
+    );
     assert!(stderr.contains("Shell"), "{stderr}");
 
     // Without --mount-src, the same edit (undone first, then redone once the shell runs)
@@ -911,7 +1222,16 @@ fn shell_runs_a_piped_script_on_live_sources() {
     let (code, stdout, stderr) = shell.finish(&script);
     assert_eq!(code, Some(7), "stderr:\n{stderr}");
     let last = |text: &str| text.lines().last().unwrap().to_owned();
-    assert_eq!(stdout, [last(&originals[0].1), last(&originals[1].1), "no added.txt".into(), "run layout".into()], "stderr:\n{stderr}");
+    assert_eq!(
+        stdout,
+        [
+            last(&originals[0].1),
+            last(&originals[1].1),
+            "no added.txt".into(),
+            "run layout".into()
+        ],
+        "stderr:\n{stderr}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -923,49 +1243,125 @@ fn shell_runs_a_piped_script_on_live_sources() {
 /// with its values; `--config` still wins over the file.
 #[test]
 fn config_writes_a_config_json_that_runs_use() {
-    let Some(ws) = Scratch::new("config") else { return };
+    let Some(ws) = Scratch::new("config") else {
+        return;
+    };
     let table = input("table", &ws.table());
-    let args = ["--input", table.as_str(), "--config", "precision=1", "--config", "delimiter=,"];
+    let args = [
+        "--input",
+        table.as_str(),
+        "--config",
+        "precision=1",
+        "--config",
+        "delimiter=,",
+    ];
 
     let mut config_args = vec!["config", "-p", "csv-summary"];
     config_args.extend_from_slice(&args);
     let written = ws.gear(&config_args).success();
     let saved = ws.path("target/gear/config/csv-summary.json");
-    assert!(written.stderr.contains("Wrote ") && written.stderr.contains("target/gear/config/csv-summary.json"), "{}", written.stderr);
+    assert!(
+        written.stderr.contains("Wrote ")
+            && written
+                .stderr
+                .contains("target/gear/config/csv-summary.json"),
+        "{}",
+        written.stderr
+    );
     assert!(!ws.runs_dir().exists(), "`cargo gear config` runs nothing");
     let saved_json = json_file(&saved);
-    assert_eq!(saved_json["config"], json!({"delimiter": ",", "precision": 1}));
+    assert_eq!(
+        saved_json["config"],
+        json!({"delimiter": ",", "precision": 1})
+    );
 
     // A run with the same arguments writes the same document.
     let run = ws.run("csv-summary", &args).success();
-    assert_eq!(json_file(&ws.run_dir_of(&run).join("config.json")), saved_json);
+    assert_eq!(
+        json_file(&ws.run_dir_of(&run).join("config.json")),
+        saved_json
+    );
 
     // A run from the file gets the file's values.
     let file = saved.display().to_string();
-    let run = ws.run("csv-summary", &["--input", &table, "--config-file", &file]).success();
+    let run = ws
+        .run("csv-summary", &["--input", &table, "--config-file", &file])
+        .success();
     let dir = ws.run_dir_of(&run);
-    assert_eq!(json_file(&dir.join("config.json"))["config"], json!({"delimiter": ",", "precision": 1}));
+    assert_eq!(
+        json_file(&dir.join("config.json"))["config"],
+        json!({"delimiter": ",", "precision": 1})
+    );
     let summary = json_file(&dir.join("output/summary.json"));
     assert_eq!(summary["precision"], 1);
     assert_rounded(&summary["columns"], 1, "columns");
 
     // --config wins over the file; a relative --config-file is taken from the working directory.
-    let run = ws.run("csv-summary", &["--input", &table, "--config-file", "target/gear/config/csv-summary.json", "--config", "precision=0"]).success();
+    let run = ws
+        .run(
+            "csv-summary",
+            &[
+                "--input",
+                &table,
+                "--config-file",
+                "target/gear/config/csv-summary.json",
+                "--config",
+                "precision=0",
+            ],
+        )
+        .success();
     let dir = ws.run_dir_of(&run);
-    assert_eq!(json_file(&dir.join("config.json"))["config"], json!({"delimiter": ",", "precision": 0}));
+    assert_eq!(
+        json_file(&dir.join("config.json"))["config"],
+        json!({"delimiter": ",", "precision": 0})
+    );
     assert_eq!(json_file(&dir.join("output/summary.json"))["precision"], 0);
 
     // The file's values are checked like the command line's.
-    write(&ws.path("bad.json"), r#"{"precision": 11, "delimeter": ";"}"#);
-    let refused = ws.run("csv-summary", &["--input", &table, "--config-file", "bad.json"]).expect_code(1);
+    write(
+        &ws.path("bad.json"),
+        r#"{"precision": 11, "delimeter": ";"}"#,
+    );
+    let refused = ws
+        .run(
+            "csv-summary",
+            &["--input", &table, "--config-file", "bad.json"],
+        )
+        .expect_code(1);
     let message = refused.message();
-    assert!(message.contains("config `precision`: 11 is above its `maximum` 10"), "{message}");
+    assert!(
+        message.contains("config `precision`: 11 is above its `maximum` 10"),
+        "{message}"
+    );
     assert!(message.contains("has no config `delimeter`"), "{message}");
     // A file that cannot be read is one more problem, reported with the others.
-    let refused = ws.run("csv-summary", &["--input", "tabel=data.csv", "--config-file", "missing.json", "--config", "precision=abc"]).expect_code(1);
+    let refused = ws
+        .run(
+            "csv-summary",
+            &[
+                "--input",
+                "tabel=data.csv",
+                "--config-file",
+                "missing.json",
+                "--config",
+                "precision=abc",
+            ],
+        )
+        .expect_code(1);
     let message = refused.message();
     assert!(message.contains("4 problems found"), "{message}");
-    assert!(message.contains("run::config-file") && message.contains("/monorepo/missing.json: No such file"), "{message}");
-    assert!(message.contains("has no input `tabel`") && message.contains("`abc` is not an integer"), "{message}");
-    assert_eq!(ws.run_dirs().len(), 3, "the refused runs made no run directory");
+    assert!(
+        message.contains("run::config-file")
+            && message.contains("/monorepo/missing.json: No such file"),
+        "{message}"
+    );
+    assert!(
+        message.contains("has no input `tabel`") && message.contains("`abc` is not an integer"),
+        "{message}"
+    );
+    assert_eq!(
+        ws.run_dirs().len(),
+        3,
+        "the refused runs made no run directory"
+    );
 }

@@ -223,10 +223,21 @@ pub fn prepare(gear: &Decl, req: &RunRequest) -> Result<Job, Problems> {
                 if values.contains_key(key) {
                     for violation in check_value(decl, v) {
                         let help = match &violation {
-                            Violation::NotInEnum { suggestion: Some(best), .. } => format!("did you mean `{key}={best}`?"),
-                            _ => format!("give `{key}` a value that satisfies its rules in the gear's Gear.toml"),
+                            Violation::NotInEnum {
+                                suggestion: Some(best),
+                                ..
+                            } => format!("did you mean `{key}={best}`?"),
+                            _ => format!(
+                                "give `{key}` a value that satisfies its rules in the gear's Gear.toml"
+                            ),
                         };
-                        problems.push(Problem::new("run::config-invalid", format!("config `{key}`: {v} {violation}")).help(help));
+                        problems.push(
+                            Problem::new(
+                                "run::config-invalid",
+                                format!("config `{key}`: {v} {violation}"),
+                            )
+                            .help(help),
+                        );
                     }
                 }
                 config.insert(key.clone(), v.clone());
@@ -393,7 +404,14 @@ fn unknown<'a>(
     );
     match did_you_mean(key, known_keys.clone().map(String::as_str)) {
         Some(best) => p.help(format!("did you mean `{best}`?")),
-        None => p.help(known(if what == "input" { "inputs" } else { "config keys" }, known_keys)),
+        None => p.help(known(
+            if what == "input" {
+                "inputs"
+            } else {
+                "config keys"
+            },
+            known_keys,
+        )),
     }
 }
 

@@ -98,7 +98,10 @@ fn example_manifests_image_tag_is_version() {
 #[test]
 fn example_manifests_agree_with_checked_in_values() {
     for (name, manifest) in example_manifests() {
-        let path = examples::root().join("gears").join(&name).join("manifest.json");
+        let path = examples::root()
+            .join("gears")
+            .join(&name)
+            .join("manifest.json");
         let checked_in: Value =
             serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         let generated: Value = serde_json::from_str(&manifest.render()).unwrap();

@@ -13,8 +13,14 @@ struct Tree(tempfile::TempDir);
 impl Tree {
     fn new() -> Tree {
         let t = Tree(tempfile::tempdir().unwrap());
-        t.write("base/Gear.toml", "[layer]\nname = \"base\"\nimage = \"debian:bookworm\"\n");
-        t.write("mid/Gear.toml", "[layer]\nname = \"mid\"\nfrom = \"base\"\nimage = \"x/mid\"\npackages = [\"jq\"]\n");
+        t.write(
+            "base/Gear.toml",
+            "[layer]\nname = \"base\"\nimage = \"debian:bookworm\"\n",
+        );
+        t.write(
+            "mid/Gear.toml",
+            "[layer]\nname = \"mid\"\nfrom = \"base\"\nimage = \"x/mid\"\npackages = [\"jq\"]\n",
+        );
         t.write(
             "g/Gear.toml",
             "[gear]\nname = \"g\"\nfrom = \"mid\"\nimage = \"x/g\"\nversion = \"1.0.0\"\nlabel = \"G\"\ndescription = \"A gear\"\nauthor = \"Lab\"\nlicense = \"MIT\"\n\n[gear.config.n]\ntype = \"integer\"\ndefault = 1\n",
@@ -42,8 +48,19 @@ impl Tree {
         let dirs: Vec<PathBuf> = ["base", "mid", "g"].iter().map(|d| root.join(d)).collect();
         let graph = LayerGraph::load(&dirs, root).unwrap();
         let all = graph.build_order().to_vec();
-        let substitutions: BTreeMap<String, String> = substitutions.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
-        plan::plan(&graph, &all, &PlanOptions { substitutions, hash_cache: None }).unwrap()
+        let substitutions: BTreeMap<String, String> = substitutions
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        plan::plan(
+            &graph,
+            &all,
+            &PlanOptions {
+                substitutions,
+                hash_cache: None,
+            },
+        )
+        .unwrap()
     }
 }
 
@@ -52,7 +69,16 @@ fn records(plan: &Plan) -> BTreeMap<String, Record> {
     plan.layers
         .iter()
         .filter(|l| l.kind.is_built())
-        .map(|l| (l.name.clone(), Record::new(l, l.parent.as_deref().and_then(|p| plan.get(p)), "sha256:built")))
+        .map(|l| {
+            (
+                l.name.clone(),
+                Record::new(
+                    l,
+                    l.parent.as_deref().and_then(|p| plan.get(p)),
+                    "sha256:built",
+                ),
+            )
+        })
         .collect()
 }
 
@@ -73,17 +99,34 @@ fn file_changes_are_named() {
     t.write("g/utils/x.py", "y = 1\n");
     std::fs::remove_file(t.0.path().join("g/run.py")).unwrap();
     let after = t.plan(&[]);
-    assert_eq!(reasons(&after, &before, "g"), ["file app/main.py changed", "file utils/x.py added", "file run.py removed"]);
-    assert_eq!(reasons(&after, &before, "mid"), ["image missing from engine"]);
+    assert_eq!(
+        reasons(&after, &before, "g"),
+        [
+            "file app/main.py changed",
+            "file utils/x.py added",
+            "file run.py removed"
+        ]
+    );
+    assert_eq!(
+        reasons(&after, &before, "mid"),
+        ["image missing from engine"]
+    );
 }
 
 #[test]
 fn parent_and_dockerfile_sections() {
     let t = Tree::new();
     let before = records(&t.plan(&[]));
-    t.edit("mid/Gear.toml", "packages = [\"jq\"]", "packages = [\"jq\", \"curl\"]");
+    t.edit(
+        "mid/Gear.toml",
+        "packages = [\"jq\"]",
+        "packages = [\"jq\", \"curl\"]",
+    );
     let after = t.plan(&[]);
-    assert_eq!(reasons(&after, &before, "mid"), ["Dockerfile changed (packages)"]);
+    assert_eq!(
+        reasons(&after, &before, "mid"),
+        ["Dockerfile changed (packages)"]
+    );
     assert_eq!(reasons(&after, &before, "g"), ["parent mid changed"]);
 }
 
@@ -104,10 +147,19 @@ fn never_built_fresh_without_record_and_unknown() {
     let plan = t.plan(&[]);
     let g = plan.get("g").unwrap();
     let mid = plan.get("mid");
-    assert_eq!(explain(g, mid, None, ImageState::Missing), Status::Stale(vec![Reason::NeverBuilt]));
-    assert_eq!(explain(g, mid, None, ImageState::Present), Status::Fresh { recorded: false });
+    assert_eq!(
+        explain(g, mid, None, ImageState::Missing),
+        Status::Stale(vec![Reason::NeverBuilt])
+    );
+    assert_eq!(
+        explain(g, mid, None, ImageState::Present),
+        Status::Fresh { recorded: false }
+    );
     let recs = records(&plan);
-    assert_eq!(explain(g, mid, recs.get("g"), ImageState::Present), Status::Fresh { recorded: true });
+    assert_eq!(
+        explain(g, mid, recs.get("g"), ImageState::Present),
+        Status::Fresh { recorded: true }
+    );
     assert_eq!(explain(g, mid, None, ImageState::Unknown), Status::Unknown);
 }
 
@@ -119,7 +171,11 @@ fn records_round_trip_atomically() {
     let dir = t.0.path().join("state");
     rec.save(&dir).unwrap();
     assert_eq!(Record::load(&dir, "g"), Some(rec));
-    let leftovers: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.file_name()).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
     assert_eq!(leftovers, ["g.json"]);
     Record::remove(&dir, "g").unwrap();
     assert_eq!(Record::load(&dir, "g"), None);

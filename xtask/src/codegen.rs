@@ -7,7 +7,14 @@ use crate::{Result, Workspace, cmd};
 pub fn run(ws: &Workspace) -> Result {
     cmd::run(
         ws.cargo()
-            .args(["test", "--quiet", "--package", "gear-spec", "--test", "codegen"])
+            .args([
+                "test",
+                "--quiet",
+                "--package",
+                "gear-spec",
+                "--test",
+                "codegen",
+            ])
             .env("CARGO_GEAR_CODEGEN", "write"),
     )?;
     eprintln!("xtask: schemas/gear.schema.json and docs/gear-toml.md are up to date");

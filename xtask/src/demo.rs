@@ -23,24 +23,35 @@ const GEAR: &str = "csv-summary";
 const INPUT: &str = "table=gears/csv-summary/tests/data/example.csv";
 
 pub fn run(ws: &Workspace) -> Result {
-    let engine = prepare(ws, Lifetime::Ephemeral)?
-        .ok_or_else(|| format!("the demo needs a Docker engine\n{}", host::HOW_TO_GET_AN_ENGINE))?;
+    let engine = prepare(ws, Lifetime::Ephemeral)?.ok_or_else(|| {
+        format!(
+            "the demo needs a Docker engine\n{}",
+            host::HOW_TO_GET_AN_ENGINE
+        )
+    })?;
     cmd::run(ws.cargo().args(["build", "--package", "cargo-gear"]))?;
     let monorepo = ws.target.join("demo/monorepo");
     refresh_copy(&ws.root.join("examples/monorepo"), &monorepo)?;
 
     let cargo_gear = |args: &[&str]| {
         let mut c = Command::new(ws.target.join("debug/cargo-gear"));
-        c.arg("gear").args(args).current_dir(&monorepo).env("DOCKER_HOST", &engine.host);
+        c.arg("gear")
+            .args(args)
+            .current_dir(&monorepo)
+            .env("DOCKER_HOST", &engine.host);
         for (external, fixture) in SUBSTITUTES {
             c.arg("--substitute").arg(format!("{external}={fixture}"));
         }
         c
     };
-    eprintln!("xtask: the example monorepo's layers and gears, in {}", monorepo.display());
+    eprintln!(
+        "xtask: the example monorepo's layers and gears, in {}",
+        monorepo.display()
+    );
     cmd::run(&mut cargo_gear(&["graph"]))?;
     eprintln!("xtask: building every stale layer and gear");
-    cmd::run(&mut cargo_gear(&["build"])).map_err(|e| format!("building the example gears failed: {e}"))?;
+    cmd::run(&mut cargo_gear(&["build"]))
+        .map_err(|e| format!("building the example gears failed: {e}"))?;
     eprintln!("xtask: running the gear `{GEAR}` on {INPUT}, as Flywheel would");
     cmd::run(&mut cargo_gear(&["run", "-p", GEAR, "--input", INPUT]))
         .map_err(|e| format!("running {GEAR} failed: {e}"))?;
@@ -49,7 +60,10 @@ pub fn run(ws: &Workspace) -> Result {
     latest.sort();
     if let Some(run) = latest.last() {
         let summary = fs::read_to_string(run.join("output/summary.md"))?;
-        eprintln!("xtask: {}:\n{summary}", run.join("output/summary.md").display());
+        eprintln!(
+            "xtask: {}:\n{summary}",
+            run.join("output/summary.md").display()
+        );
     }
     eprintln!("xtask: demo done");
     Ok(())
@@ -62,7 +76,11 @@ fn refresh_copy(from: &Path, to: &Path) -> Result {
             let entry = entry?;
             if entry.file_name() != "target" {
                 let p = entry.path();
-                if entry.file_type()?.is_dir() { fs::remove_dir_all(p)? } else { fs::remove_file(p)? }
+                if entry.file_type()?.is_dir() {
+                    fs::remove_dir_all(p)?
+                } else {
+                    fs::remove_file(p)?
+                }
             }
         }
     }
@@ -100,7 +118,10 @@ mod tests {
         fs::write(to.join("target/gear/keep"), "cache").unwrap();
         fs::create_dir_all(to.join("stale")).unwrap();
         refresh_copy(&from, &to).unwrap();
-        assert_eq!(fs::read_to_string(to.join("gears/a/Gear.toml")).unwrap(), "new");
+        assert_eq!(
+            fs::read_to_string(to.join("gears/a/Gear.toml")).unwrap(),
+            "new"
+        );
         assert!(to.join("target/gear/keep").exists());
         assert!(!to.join("stale").exists());
         fs::remove_dir_all(&t).unwrap();

@@ -274,7 +274,14 @@ fn build(engine: &Engine, tag: &str, recipe: &str, context: &Path) -> Result {
     cmd::run_quiet(
         engine
             .docker()
-            .args(["build", "--quiet", "--label", &format!("{RECIPE_LABEL}={recipe}"), "--tag", tag])
+            .args([
+                "build",
+                "--quiet",
+                "--label",
+                &format!("{RECIPE_LABEL}={recipe}"),
+                "--tag",
+                tag,
+            ])
             .arg(context),
     )
 }

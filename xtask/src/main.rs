@@ -120,7 +120,11 @@ fn test(ws: &Workspace, args: &[&str]) -> Result<ExitCode> {
     }
     // Flywheel's gear toolkit, for the tests that load cargo-gear's config.json with it.
     let fw_python = toolkit::ensure(ws)
-        .map_err(|e| eprintln!("xtask: no Flywheel gear toolkit ({e}): the tests that need it skip themselves"))
+        .map_err(|e| {
+            eprintln!(
+                "xtask: no Flywheel gear toolkit ({e}): the tests that need it skip themselves"
+            )
+        })
         .ok();
     // The registry tests' two registries; like the engine tests, they must run with an engine.
     let registries = engine.as_ref().and_then(|_| {

@@ -49,11 +49,21 @@ pub fn ensure(ws: &Workspace) -> Result<PathBuf> {
     }
     cmd::run_quiet(
         Command::new(&python)
-            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
             .arg(format!("{PACKAGE}=={VERSION}")),
     )?;
     if !installed(&python) {
-        return Err(format!("{PACKAGE} {VERSION} is still not importable from {}", python.display()).into());
+        return Err(format!(
+            "{PACKAGE} {VERSION} is still not importable from {}",
+            python.display()
+        )
+        .into());
     }
     Ok(python)
 }

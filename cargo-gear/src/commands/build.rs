@@ -33,7 +33,11 @@ pub fn run(session: &Session, args: &BuildArgs) -> Result<(), CliError> {
         cache_from,
         cache_to,
     };
-    let reporter = Reporter::new(args.message_format == MessageFormat::Json, session.out, paths(session).logs);
+    let reporter = Reporter::new(
+        args.message_format == MessageFormat::Json,
+        session.out,
+        paths(session).logs,
+    );
     crate::runtime()?.block_on(async {
         let engine = Engine::connect().await?;
         tokio::select! {
@@ -45,14 +49,23 @@ pub fn run(session: &Session, args: &BuildArgs) -> Result<(), CliError> {
 
 /// Builds what is stale in `plan` under the workspace's build lock, then reports the
 /// summary. Shared by `build` and `run`.
-pub async fn build_plan(engine: &Engine, session: &Session, plan: &Plan, opts: &BuildOptions, reporter: &Reporter) -> Result<(), CliError> {
+pub async fn build_plan(
+    engine: &Engine,
+    session: &Session,
+    plan: &Plan,
+    opts: &BuildOptions,
+    reporter: &Reporter,
+) -> Result<(), CliError> {
     let paths = paths(session);
     let _lock = crate::lock::BuildLock::acquire(&session.ws.gear_dir(), &session.out)?;
     let status = build::statuses(engine, plan, &paths.state).await?;
     build::run(engine, plan, &status, opts, &paths, reporter).await;
     let counts = reporter.finish();
     if counts.failed > 0 {
-        return Err(CliError::BuildFailed { failed: counts.failed, skipped: counts.skipped });
+        return Err(CliError::BuildFailed {
+            failed: counts.failed,
+            skipped: counts.skipped,
+        });
     }
     Ok(())
 }
@@ -60,7 +73,10 @@ pub async fn build_plan(engine: &Engine, session: &Session, plan: &Plan, opts: &
 /// Where build records and logs go.
 pub fn paths(session: &Session) -> Paths {
     let gear_dir = session.ws.gear_dir();
-    Paths { state: gear_dir.join("state"), logs: gear_dir.join("logs") }
+    Paths {
+        state: gear_dir.join("state"),
+        logs: gear_dir.join("logs"),
+    }
 }
 
 /// One build per CPU.

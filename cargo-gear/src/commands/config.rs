@@ -14,7 +14,11 @@ pub fn run(session: &Session, args: &ConfigArgs, cwd: &std::path::Path) -> Resul
     }
     let path = match &args.output {
         Some(p) => cwd.join(p),
-        None => session.ws.gear_dir().join("config").join(format!("{}.json", args.job.gear)),
+        None => session
+            .ws
+            .gear_dir()
+            .join("config")
+            .join(format!("{}.json", args.job.gear)),
     };
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(|e| CliError::io("create", parent, e))?;

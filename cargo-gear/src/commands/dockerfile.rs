@@ -8,11 +8,20 @@ use crate::request::Session;
 /// Prints the selected layers' Dockerfiles, or writes every selected one with `--write`.
 pub fn run(session: &Session, selection: &Selection, write: bool) -> Result<(), CliError> {
     if selection.packages.is_empty() && !write {
-        let names: Vec<&str> = session.graph.build_order().iter().map(|&i| session.graph.layer(i))
-            .filter(|l| l.kind.is_built()).map(|l| l.name.as_str()).collect();
+        let names: Vec<&str> = session
+            .graph
+            .build_order()
+            .iter()
+            .map(|&i| session.graph.layer(i))
+            .filter(|l| l.kind.is_built())
+            .map(|l| l.name.as_str())
+            .collect();
         return Err(CliError::usage(
             "which layer's Dockerfile? none was selected",
-            format!("pass -p NAME (one of: {}), or --write to write them all under target/gear/dockerfiles/", names.join(", ")),
+            format!(
+                "pass -p NAME (one of: {}), or --write to write them all under target/gear/dockerfiles/",
+                names.join(", ")
+            ),
         ));
     }
     let selected = session.select(selection)?;
@@ -20,7 +29,10 @@ pub fn run(session: &Session, selection: &Selection, write: bool) -> Result<(), 
         let layer = session.graph.layer(i);
         if !layer.kind.is_built() && !selection.packages.is_empty() {
             return Err(CliError::usage(
-                format!("layer `{}` is the external image {}: it is pulled, not built, and has no Dockerfile", layer.name, layer.decl.image),
+                format!(
+                    "layer `{}` is the external image {}: it is pulled, not built, and has no Dockerfile",
+                    layer.name, layer.decl.image
+                ),
                 "select a layer built `from` another (see `cargo gear graph`)",
             ));
         }
@@ -28,8 +40,12 @@ pub fn run(session: &Session, selection: &Selection, write: bool) -> Result<(), 
     let plan = session.plan(&selected)?;
     let dir = session.ws.gear_dir().join("dockerfiles");
     for &i in &selected {
-        let Some(planned) = plan.layers.iter().find(|l| l.index == i) else { continue };
-        let Some(text) = &planned.dockerfile else { continue };
+        let Some(planned) = plan.layers.iter().find(|l| l.index == i) else {
+            continue;
+        };
+        let Some(text) = &planned.dockerfile else {
+            continue;
+        };
         if write {
             std::fs::create_dir_all(&dir).map_err(|e| CliError::io("create", &dir, e))?;
             let path = dir.join(format!("{}.Dockerfile", planned.name));

@@ -61,7 +61,12 @@ fn dot(g: &LayerGraph) -> String {
             LayerKind::Layer => "box",
             LayerKind::Gear => "box, style=rounded",
         };
-        let _ = writeln!(out, "    {:?} [shape={shape}, label={:?}];", layer.name, format!("{}\n{}", layer.name, describe(layer)));
+        let _ = writeln!(
+            out,
+            "    {:?} [shape={shape}, label={:?}];",
+            layer.name,
+            format!("{}\n{}", layer.name, describe(layer))
+        );
     }
     for &i in g.build_order() {
         if let Some(p) = g.parent(i) {

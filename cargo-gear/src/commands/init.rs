@@ -67,7 +67,11 @@ if __name__ == "__main__":
             ),
             true,
         ),
-        ("app/__init__.py", format!("\"\"\"The {name} gear's application code.\"\"\"\n"), false),
+        (
+            "app/__init__.py",
+            format!("\"\"\"The {name} gear's application code.\"\"\"\n"),
+            false,
+        ),
         (
             "app/main.py",
             format!(
@@ -90,7 +94,11 @@ def run(config: dict, output_dir: str) -> int:
             ),
             false,
         ),
-        ("utils/__init__.py", "\"\"\"Helpers shared by the gear's code.\"\"\"\n".to_string(), false),
+        (
+            "utils/__init__.py",
+            "\"\"\"Helpers shared by the gear's code.\"\"\"\n".to_string(),
+            false,
+        ),
         (
             "utils/io.py",
             r#""""Reading Flywheel's config.json."""
@@ -103,7 +111,11 @@ def input_path(config: dict, name: str) -> str:
             .to_string(),
             false,
         ),
-        ("docs/usage.md", format!("# Using {name}\n\nTODO: inputs, configuration and outputs.\n"), false),
+        (
+            "docs/usage.md",
+            format!("# Using {name}\n\nTODO: inputs, configuration and outputs.\n"),
+            false,
+        ),
         (
             "README.md",
             format!(
@@ -111,13 +123,28 @@ def input_path(config: dict, name: str) -> str:
             ),
             false,
         ),
-        (".gearignore", "__pycache__/\n*.pyc\ntests/\n".to_string(), false),
+        (
+            ".gearignore",
+            "__pycache__/\n*.pyc\ntests/\n".to_string(),
+            false,
+        ),
     ]
 }
 
 /// Creates the gear directory, refusing to overwrite anything.
-pub fn run(global: &GlobalArgs, cwd: &Path, name: &str, from: &str, path: Option<&Path>) -> Result<(), CliError> {
-    if name.is_empty() || name.len() > 100 || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+pub fn run(
+    global: &GlobalArgs,
+    cwd: &Path,
+    name: &str,
+    from: &str,
+    path: Option<&Path>,
+) -> Result<(), CliError> {
+    if name.is_empty()
+        || name.len() > 100
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
         return Err(CliError::usage(
             format!("`{name}` is not a valid gear name"),
             "use lowercase letters, digits and dashes (at most 100 characters), e.g. `my-gear`",
@@ -136,10 +163,13 @@ pub fn run(global: &GlobalArgs, cwd: &Path, name: &str, from: &str, path: Option
         ));
     }
     // The image repository follows the parent's, e.g. example/fw-python → example/NAME.
-    let parent_image = ws.as_ref().and_then(|_| Session::load(global, cwd).ok()).and_then(|s| {
-        let i = s.graph.find(from)?;
-        Some(s.graph.layer(i).decl.image.clone())
-    });
+    let parent_image = ws
+        .as_ref()
+        .and_then(|_| Session::load(global, cwd).ok())
+        .and_then(|s| {
+            let i = s.graph.find(from)?;
+            Some(s.graph.layer(i).decl.image.clone())
+        });
     let image = match parent_image.as_deref().and_then(|img| img.rsplit_once('/')) {
         Some((repo, _)) => format!("{repo}/{name}"),
         None => name.to_string(),
@@ -165,7 +195,10 @@ pub fn run(global: &GlobalArgs, cwd: &Path, name: &str, from: &str, path: Option
     // The new gear is part of the workspace now: write its manifest.json, which also
     // proves that it validates.
     let session = Session::load(global, &dir)?;
-    let selection = crate::cli::Selection { packages: vec![name.to_string()], workspace: false };
+    let selection = crate::cli::Selection {
+        packages: vec![name.to_string()],
+        workspace: false,
+    };
     crate::commands::manifest::run(&session, &selection, false)
 }
 
@@ -177,11 +210,26 @@ fn ignore_target(root: &Path, out: &crate::output::Output) -> Result<(), CliErro
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(CliError::io("read", &path, e)),
     };
-    if text.lines().map(str::trim).any(|l| matches!(l, "target" | "target/" | "/target" | "/target/")) {
+    if text
+        .lines()
+        .map(str::trim)
+        .any(|l| matches!(l, "target" | "target/" | "/target" | "/target/"))
+    {
         return Ok(());
     }
-    let sep = if text.is_empty() || text.ends_with('\n') { "" } else { "\n" };
-    std::fs::write(&path, format!("{text}{sep}/target/\n")).map_err(|e| CliError::io("write", &path, e))?;
-    out.status("Updated", format!("{}: ignoring /target/ (build records and run directories stay out of git)", path.display()));
+    let sep = if text.is_empty() || text.ends_with('\n') {
+        ""
+    } else {
+        "\n"
+    };
+    std::fs::write(&path, format!("{text}{sep}/target/\n"))
+        .map_err(|e| CliError::io("write", &path, e))?;
+    out.status(
+        "Updated",
+        format!(
+            "{}: ignoring /target/ (build records and run directories stay out of git)",
+            path.display()
+        ),
+    );
     Ok(())
 }

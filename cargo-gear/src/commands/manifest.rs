@@ -24,7 +24,9 @@ pub fn run(session: &Session, selection: &Selection, check: bool) -> Result<(), 
     let mut stale = Vec::new();
     let mut gears = 0;
     for planned in &plan.layers {
-        let Some(manifest) = &planned.manifest else { continue };
+        let Some(manifest) = &planned.manifest else {
+            continue;
+        };
         if !selected.contains(&planned.index) {
             continue;
         }
@@ -57,20 +59,36 @@ pub fn run(session: &Session, selection: &Selection, check: bool) -> Result<(), 
     }
     if !stale.is_empty() {
         return Err(CliError::CheckFailed {
-            message: format!("{} of {gears} gear manifests are stale: {}", stale.len(), stale.join(", ")),
-            help: "run `cargo gear manifest` to regenerate them from Gear.toml, and commit the result".into(),
+            message: format!(
+                "{} of {gears} gear manifests are stale: {}",
+                stale.len(),
+                stale.join(", ")
+            ),
+            help:
+                "run `cargo gear manifest` to regenerate them from Gear.toml, and commit the result"
+                    .into(),
         });
     }
     if check {
-        session.out.status("Checked", format!("{gears} gear manifests: up to date"));
+        session
+            .out
+            .status("Checked", format!("{gears} gear manifests: up to date"));
     }
     Ok(())
 }
 
 /// The manifest a gear's directory should hold (see the module docs).
-fn expected(planned: &PlannedLayer, declared: &Manifest, record: Option<&Record>, committed: Option<&str>) -> Manifest {
+fn expected(
+    planned: &PlannedLayer,
+    declared: &Manifest,
+    record: Option<&Record>,
+    committed: Option<&str>,
+) -> Manifest {
     let mut m = declared.clone();
-    if let Some(env) = record.filter(|r| r.fingerprint == planned.fingerprint).and_then(|r| r.environment.clone()) {
+    if let Some(env) = record
+        .filter(|r| r.fingerprint == planned.fingerprint)
+        .and_then(|r| r.environment.clone())
+    {
         m.environment = env;
         return m;
     }
@@ -78,7 +96,11 @@ fn expected(planned: &PlannedLayer, declared: &Manifest, record: Option<&Record>
         .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
         .and_then(|v| serde_json::from_value(v.get("environment")?.clone()).ok());
     if let Some(env) = committed_env {
-        if declared.environment.iter().all(|(k, v)| env.get(k) == Some(v)) {
+        if declared
+            .environment
+            .iter()
+            .all(|(k, v)| env.get(k) == Some(v))
+        {
             m.environment = env;
         }
     }

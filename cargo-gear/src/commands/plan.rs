@@ -14,11 +14,21 @@ use crate::output;
 use crate::request::Session;
 
 /// Prints the plan.
-pub fn run(session: &Session, selection: &Selection, format: PlanFormat, check_registry: bool) -> Result<(), CliError> {
+pub fn run(
+    session: &Session,
+    selection: &Selection,
+    format: PlanFormat,
+    check_registry: bool,
+) -> Result<(), CliError> {
     let selected = session.select(selection)?;
     let plan = session.plan(&selected)?;
-    let statuses = engine_statuses(session, &plan)?.unwrap_or_else(|| vec![Status::Unknown; plan.layers.len()]);
-    let in_registry = if check_registry { registry_check(session, &plan, &statuses)? } else { vec![false; plan.layers.len()] };
+    let statuses = engine_statuses(session, &plan)?
+        .unwrap_or_else(|| vec![Status::Unknown; plan.layers.len()]);
+    let in_registry = if check_registry {
+        registry_check(session, &plan, &statuses)?
+    } else {
+        vec![false; plan.layers.len()]
+    };
     let text = match format {
         PlanFormat::Human => human(&plan, &statuses, &in_registry),
         PlanFormat::Json => json_text(&plan, &statuses, &in_registry),
@@ -40,23 +50,38 @@ pub fn engine_statuses(session: &Session, plan: &Plan) -> Result<Option<Vec<Stat
                 return Ok(None);
             }
         };
-        Ok(Some(crate::build::statuses(&engine, plan, &state_dir).await?))
+        Ok(Some(
+            crate::build::statuses(&engine, plan, &state_dir).await?,
+        ))
     })
 }
 
 /// Which stale built layers the registry has under their content tag. A registry that
 /// cannot be asked is a warning, not an error.
-fn registry_check(session: &Session, plan: &Plan, statuses: &[Status]) -> Result<Vec<bool>, CliError> {
+fn registry_check(
+    session: &Session,
+    plan: &Plan,
+    statuses: &[Status],
+) -> Result<Vec<bool>, CliError> {
     let registry = session.registry()?;
     crate::runtime()?.block_on(async {
         let mut found = vec![false; plan.layers.len()];
-        let Ok(engine) = Engine::connect().await else { return Ok(found) };
+        let Ok(engine) = Engine::connect().await else {
+            return Ok(found);
+        };
         for (i, (l, st)) in plan.layers.iter().zip(statuses).enumerate() {
-            let (Some(tag), Status::Stale(_)) = (&l.content_tag, st) else { continue };
-            match engine.registry_digest(&registry.remote(tag), registry.credentials()).await {
+            let (Some(tag), Status::Stale(_)) = (&l.content_tag, st) else {
+                continue;
+            };
+            match engine
+                .registry_digest(&registry.remote(tag), registry.credentials())
+                .await
+            {
                 Ok(d) => found[i] = d.is_some(),
                 Err(e) => {
-                    session.out.warn(format!("cannot check the registry: {e}{}", e.login_hint()));
+                    session
+                        .out
+                        .warn(format!("cannot check the registry: {e}{}", e.login_hint()));
                     break;
                 }
             }
@@ -67,14 +92,26 @@ fn registry_check(session: &Session, plan: &Plan, statuses: &[Status]) -> Result
 
 /// `in-registry` for stale layers the registry has, else the status.
 fn status_text(st: &Status, in_registry: bool) -> &'static str {
-    if in_registry { "in-registry" } else { st.as_str() }
+    if in_registry {
+        "in-registry"
+    } else {
+        st.as_str()
+    }
 }
 
 fn human(plan: &Plan, statuses: &[Status], in_registry: &[bool]) -> String {
     let width = plan.layers.iter().map(|l| l.name.len()).max().unwrap_or(0);
     let mut out = String::new();
     for ((l, st), reg) in plan.layers.iter().zip(statuses).zip(in_registry) {
-        let _ = writeln!(out, "{:<width$}  {:<8}  {}  {:<11}  {}", l.name, l.kind.as_str(), l.fingerprint.short(), status_text(st, *reg), l.reference());
+        let _ = writeln!(
+            out,
+            "{:<width$}  {:<8}  {}  {:<11}  {}",
+            l.name,
+            l.kind.as_str(),
+            l.fingerprint.short(),
+            status_text(st, *reg),
+            l.reference()
+        );
         for r in st.reasons() {
             let _ = writeln!(out, "{:<width$}    - {r}", "");
         }

@@ -15,9 +15,19 @@ pub fn run(session: &Session, args: &PruneArgs) -> Result<(), CliError> {
     let plan = session.plan(&all)?;
     // This workspace's images: a built layer's repository and name. Other workspaces may
     // have layers of the same name in other repositories; they are not ours to prune.
-    let repos: BTreeMap<&str, &str> = plan.layers.iter().filter(|l| l.kind.is_built()).map(|l| (l.image.as_str(), l.name.as_str())).collect();
+    let repos: BTreeMap<&str, &str> = plan
+        .layers
+        .iter()
+        .filter(|l| l.kind.is_built())
+        .map(|l| (l.image.as_str(), l.name.as_str()))
+        .collect();
     // Current content tags, and gears' version tags: a version tag is never pruned away.
-    let current: HashSet<&str> = plan.layers.iter().flat_map(|l| [l.content_tag.as_deref(), l.version_tag.as_deref()]).flatten().collect();
+    let current: HashSet<&str> = plan
+        .layers
+        .iter()
+        .flat_map(|l| [l.content_tag.as_deref(), l.version_tag.as_deref()])
+        .flatten()
+        .collect();
     let out = &session.out;
     crate::runtime()?.block_on(async {
         let engine = Engine::connect().await?;
@@ -27,10 +37,20 @@ pub fn run(session: &Session, args: &PruneArgs) -> Result<(), CliError> {
         let mut by_layer: BTreeMap<String, Vec<ImageSummary>> = BTreeMap::new();
         for image in images {
             let label = image.labels.get(LAYER_LABEL).map(String::as_str);
-            let ours = |tag: &&String| repos.get(crate::engine::split_tag(tag).0).is_some_and(|name| Some(*name) == label);
+            let ours = |tag: &&String| {
+                repos
+                    .get(crate::engine::split_tag(tag).0)
+                    .is_some_and(|name| Some(*name) == label)
+            };
             // Only our tags are considered (another workspace may tag the same image); an
             // untagged image cannot be attributed to a workspace.
-            let Some(layer) = image.repo_tags.iter().find(ours).and_then(|t| repos.get(crate::engine::split_tag(t).0)).map(|n| n.to_string()) else {
+            let Some(layer) = image
+                .repo_tags
+                .iter()
+                .find(ours)
+                .and_then(|t| repos.get(crate::engine::split_tag(t).0))
+                .map(|n| n.to_string())
+            else {
                 continue;
             };
             let mut image = image.clone();
@@ -51,17 +71,27 @@ pub fn run(session: &Session, args: &PruneArgs) -> Result<(), CliError> {
             images.sort_by_key(|i| std::cmp::Reverse(i.created));
             for image in images.into_iter().skip(args.keep) {
                 let tags = image.repo_tags.join(", ");
-                let shown = if tags.is_empty() { image.id.clone() } else { tags };
+                let shown = if tags.is_empty() {
+                    image.id.clone()
+                } else {
+                    tags
+                };
                 if in_use.contains(&image.id) || current_ids.contains(&image.id) {
                     out.note(format!("keeping {shown} ({layer}): a container uses it"));
                     kept_in_use += 1;
                     continue;
                 }
                 if args.dry_run {
-                    out.status("Would remove", format!("{shown} ({layer}, {})", size(image.size)));
+                    out.status(
+                        "Would remove",
+                        format!("{shown} ({layer}, {})", size(image.size)),
+                    );
                 } else {
                     match remove(&engine, &image).await {
-                        Ok(()) => out.status("Removed", format!("{shown} ({layer}, {})", size(image.size))),
+                        Ok(()) => out.status(
+                            "Removed",
+                            format!("{shown} ({layer}, {})", size(image.size)),
+                        ),
                         Err(e) => {
                             out.note(format!("keeping {shown} ({layer}): {e}"));
                             kept_in_use += 1;
@@ -74,7 +104,18 @@ pub fn run(session: &Session, args: &PruneArgs) -> Result<(), CliError> {
             }
         }
         let verb = if args.dry_run { "Would free" } else { "Freed" };
-        out.status(verb, format!("{removed} images, up to {} (layers shared with other images stay){}", size(bytes), if kept_in_use > 0 { format!("; {kept_in_use} kept in use") } else { String::new() }));
+        out.status(
+            verb,
+            format!(
+                "{removed} images, up to {} (layers shared with other images stay){}",
+                size(bytes),
+                if kept_in_use > 0 {
+                    format!("; {kept_in_use} kept in use")
+                } else {
+                    String::new()
+                }
+            ),
+        );
         Ok(())
     })
 }

@@ -15,7 +15,11 @@ pub fn run(session: &Session, args: &PushArgs) -> Result<(), CliError> {
     let registry = session.registry()?;
     let selected = session.select(&args.selection)?;
     let plan = session.plan(&selected)?;
-    let opts = BuildOptions { jobs: default_jobs(), force: vec![false; plan.layers.len()], ..Default::default() };
+    let opts = BuildOptions {
+        jobs: default_jobs(),
+        force: vec![false; plan.layers.len()],
+        ..Default::default()
+    };
     let reporter = Reporter::new(false, session.out, paths(session).logs);
     crate::runtime()?.block_on(async {
         let engine = Engine::connect().await?;

@@ -14,8 +14,17 @@ use crate::request::Session;
 /// Runs the gear; the process exits with the gear's exit code.
 pub fn run(session: &Session, args: &RunArgs, cwd: &std::path::Path) -> Result<(), CliError> {
     // Everything is checked before anything is built or started.
-    let Prepared { job, plan, layer, version } = job::prepare_run(session, &args.job, cwd, false)?;
-    let opts = BuildOptions { jobs: default_jobs(), force: vec![false; plan.layers.len()], ..Default::default() };
+    let Prepared {
+        job,
+        plan,
+        layer,
+        version,
+    } = job::prepare_run(session, &args.job, cwd, false)?;
+    let opts = BuildOptions {
+        jobs: default_jobs(),
+        force: vec![false; plan.layers.len()],
+        ..Default::default()
+    };
     let reporter = Reporter::new(false, session.out, paths(session).logs);
     crate::runtime()?.block_on(async {
         let engine = Engine::connect().await?;
@@ -28,7 +37,10 @@ pub fn run(session: &Session, args: &RunArgs, cwd: &std::path::Path) -> Result<(
         let name = job::container_name(&layer.name);
         let mut spec = job::spec(&layer, env, dir.binds(), name.clone(), args.keep);
         (spec.entrypoint, spec.cmd) = job::command(&layer, &args.args);
-        session.out.status("Running", format!("{} in {}", layer.reference(), dir.path.display()));
+        session.out.status(
+            "Running",
+            format!("{} in {}", layer.reference(), dir.path.display()),
+        );
         let mut print = job::print_output;
         let code = tokio::select! {
             code = engine.run_container(spec, &mut print) => code?,
@@ -44,7 +56,10 @@ pub fn run(session: &Session, args: &RunArgs, cwd: &std::path::Path) -> Result<(
         }
         match code {
             0 => Ok(()),
-            code => Err(CliError::GearFailed { gear: layer.name.clone(), code }),
+            code => Err(CliError::GearFailed {
+                gear: layer.name.clone(),
+                code,
+            }),
         }
     })
 }

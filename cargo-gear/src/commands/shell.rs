@@ -21,8 +21,17 @@ const SHELL: &str = "if [ -x /bin/bash ]; then exec /bin/bash; else exec /bin/sh
 
 /// Starts the shell; exits with the shell's exit code.
 pub fn run(session: &Session, args: &ShellArgs, cwd: &std::path::Path) -> Result<(), CliError> {
-    let Prepared { job, plan, layer, version } = job::prepare_run(session, &args.job, cwd, true)?;
-    let opts = BuildOptions { jobs: default_jobs(), force: vec![false; plan.layers.len()], ..Default::default() };
+    let Prepared {
+        job,
+        plan,
+        layer,
+        version,
+    } = job::prepare_run(session, &args.job, cwd, true)?;
+    let opts = BuildOptions {
+        jobs: default_jobs(),
+        force: vec![false; plan.layers.len()],
+        ..Default::default()
+    };
     let reporter = Reporter::new(false, session.out, paths(session).logs);
     let runtime = crate::runtime()?;
     let result = runtime.block_on(async {
@@ -38,15 +47,28 @@ pub fn run(session: &Session, args: &ShellArgs, cwd: &std::path::Path) -> Result
         spec.entrypoint = Some(vec![]);
         spec.cmd = Some(vec!["/bin/sh".into(), "-c".into(), SHELL.into()]);
         spec.tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
-        session.out.status("Shell", format!("in {} (run directory {})", layer.reference(), dir.path.display()));
+        session.out.status(
+            "Shell",
+            format!(
+                "in {} (run directory {})",
+                layer.reference(),
+                dir.path.display()
+            ),
+        );
         let _raw = spec.tty.then(raw::RawMode::enable).flatten();
-        engine.run_interactive(spec, Box::new(tokio::io::stdin()), &mut job::print_output).await.map_err(CliError::from)
+        engine
+            .run_interactive(spec, Box::new(tokio::io::stdin()), &mut job::print_output)
+            .await
+            .map_err(CliError::from)
     });
     // Standard input may still be read by a blocking thread: do not wait for it.
     runtime.shutdown_background();
     match result? {
         0 => Ok(()),
-        code => Err(CliError::GearFailed { gear: layer.name.clone(), code }),
+        code => Err(CliError::GearFailed {
+            gear: layer.name.clone(),
+            code,
+        }),
     }
 }
 
@@ -58,7 +80,9 @@ fn source_binds(layer: &PlannedLayer) -> Vec<String> {
         .filter_map(|f| f.tar_path.strip_prefix("copy/"))
         .filter_map(|rel| rel.split('/').next())
         .collect();
-    tops.into_iter().map(|top| format!("{}:{FLYWHEEL_DIR}/{top}", layer.dir.join(top).display())).collect()
+    tops.into_iter()
+        .map(|top| format!("{}:{FLYWHEEL_DIR}/{top}", layer.dir.join(top).display()))
+        .collect()
 }
 
 /// The host terminal in raw mode while a terminal shell runs, restored on drop.

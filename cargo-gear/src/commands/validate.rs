@@ -11,7 +11,11 @@ pub fn run(session: &Session, selection: &Selection) -> Result<(), CliError> {
     let gears = plan.layers.iter().filter(|l| l.manifest.is_some()).count();
     session.out.status(
         "Checked",
-        format!("{} layers ({gears} gears) in {}: no problems", plan.layers.len(), session.ws.root.display()),
+        format!(
+            "{} layers ({gears} gears) in {}: no problems",
+            plan.layers.len(),
+            session.ws.root.display()
+        ),
     );
     Ok(())
 }

@@ -12,11 +12,18 @@ use crate::request::Session;
 
 /// Prints the layer's status, reasons, fingerprint and last build record.
 pub fn run(session: &Session, name: &str) -> Result<(), CliError> {
-    let selection = Selection { packages: vec![name.to_string()], workspace: false };
+    let selection = Selection {
+        packages: vec![name.to_string()],
+        workspace: false,
+    };
     let selected = session.select(&selection)?;
     let plan = session.plan(&selected)?;
     let state_dir = session.ws.gear_dir().join("state");
-    let slot = plan.layers.iter().position(|l| l.name == name).expect("selected layer is planned");
+    let slot = plan
+        .layers
+        .iter()
+        .position(|l| l.name == name)
+        .expect("selected layer is planned");
     let layer = &plan.layers[slot];
     let parent = layer.parent.as_deref().and_then(|p| plan.get(p));
     let record = Record::load(&state_dir, name);
@@ -25,7 +32,10 @@ pub fn run(session: &Session, name: &str) -> Result<(), CliError> {
     let status = match engine_statuses(session, &plan)? {
         Some(statuses) => statuses[slot].clone(),
         None => {
-            let _ = writeln!(out, "(no Docker engine answered: comparing with the last build record only)");
+            let _ = writeln!(
+                out,
+                "(no Docker engine answered: comparing with the last build record only)"
+            );
             match &record {
                 Some(r) if r.fingerprint == layer.fingerprint => Status::Unknown,
                 Some(r) => Status::Stale(gear_spec::state::differences(layer, parent, r)),
@@ -33,13 +43,27 @@ pub fn run(session: &Session, name: &str) -> Result<(), CliError> {
             }
         }
     };
-    let _ = writeln!(out, "{} ({}): {}", layer.name, layer.kind.as_str(), status.as_str());
+    let _ = writeln!(
+        out,
+        "{} ({}): {}",
+        layer.name,
+        layer.kind.as_str(),
+        status.as_str()
+    );
     match &status {
         Status::Fresh { recorded: true } => {
-            let _ = writeln!(out, "  the image {} exists and matches the last build record", layer.reference());
+            let _ = writeln!(
+                out,
+                "  the image {} exists and matches the last build record",
+                layer.reference()
+            );
         }
         Status::Fresh { recorded: false } => {
-            let _ = writeln!(out, "  the image {} exists with this fingerprint (no build record here: built elsewhere or records cleaned)", layer.reference());
+            let _ = writeln!(
+                out,
+                "  the image {} exists with this fingerprint (no build record here: built elsewhere or records cleaned)",
+                layer.reference()
+            );
         }
         Status::Stale(reasons) => {
             for r in reasons {
@@ -61,7 +85,11 @@ pub fn run(session: &Session, name: &str) -> Result<(), CliError> {
     }
     match &record {
         Some(r) => {
-            let _ = writeln!(out, "  last built: fingerprint {} as image {}", r.fingerprint, r.image_id);
+            let _ = writeln!(
+                out,
+                "  last built: fingerprint {} as image {}",
+                r.fingerprint, r.image_id
+            );
         }
         None if layer.kind.is_built() => {
             let _ = writeln!(out, "  last built: no record in {}", state_dir.display());

@@ -51,7 +51,7 @@ pub struct BuildOutput {
 pub enum BuildError {
     /// An instruction failed.
     #[error("build failed at `{step}`: {message}")]
-    #[diagnostic(code(cargo_gear::build::step))]
+    #[diagnostic(code("gear::build-step"))]
     Step {
         /// The last `Step N/M : INSTRUCTION` line, e.g. `Step 4/9 : RUN false`.
         step: String,
@@ -62,11 +62,11 @@ pub enum BuildError {
     },
     /// The engine rejected the build before running any step (Dockerfile missing or invalid…).
     #[error("the Docker engine rejected the build: {message}")]
-    #[diagnostic(code(cargo_gear::build::rejected))]
+    #[diagnostic(code("gear::build-rejected"))]
     Failed { message: String, tail: Vec<String> },
     /// The build context could not be archived.
     #[error("could not send the build context")]
-    #[diagnostic(code(cargo_gear::build::context))]
+    #[diagnostic(code("gear::build-context"))]
     Context(#[source] ContextError),
     /// Talking to the engine failed.
     #[error(transparent)]

@@ -23,13 +23,24 @@ pub fn registry_host(reference: &str) -> &str {
 impl Engine {
     /// The digest a registry holds for `reference` (`repo:tag`), or None when it has no
     /// such tag.
-    pub async fn registry_digest(&self, reference: &str, credentials: Option<Credentials>) -> Result<Option<String>, EngineError> {
-        match self.docker.inspect_registry_image(reference, credentials).await {
+    pub async fn registry_digest(
+        &self,
+        reference: &str,
+        credentials: Option<Credentials>,
+    ) -> Result<Option<String>, EngineError> {
+        match self
+            .docker
+            .inspect_registry_image(reference, credentials)
+            .await
+        {
             Ok(inspect) => Ok(inspect.descriptor.digest),
             Err(e) => {
                 let message = message_of(&e);
                 let lower = message.to_ascii_lowercase();
-                if lower.contains("manifest unknown") || lower.contains("not found") || lower.contains("name unknown") {
+                if lower.contains("manifest unknown")
+                    || lower.contains("not found")
+                    || lower.contains("name unknown")
+                {
                     Ok(None)
                 } else {
                     Err(registry_error(reference, "look up", message))
@@ -39,9 +50,17 @@ impl Engine {
     }
 
     /// Pushes `reference` (`repo:tag`), reporting progress like a pull.
-    pub async fn push(&self, reference: &str, credentials: Option<Credentials>, progress: &mut dyn FnMut(&PullProgress)) -> Result<(), EngineError> {
+    pub async fn push(
+        &self,
+        reference: &str,
+        credentials: Option<Credentials>,
+        progress: &mut dyn FnMut(&PullProgress),
+    ) -> Result<(), EngineError> {
         let (repo, tag) = split_tag(reference);
-        let options = PushImageOptions { tag: Some(tag.to_string()), ..Default::default() };
+        let options = PushImageOptions {
+            tag: Some(tag.to_string()),
+            ..Default::default()
+        };
         let mut stream = self.long.push_image(repo, Some(options), credentials);
         while let Some(event) = stream.next().await {
             let info = event.map_err(|e| registry_error(reference, "push", message_of(&e)))?;
@@ -53,7 +72,10 @@ impl Engine {
                 status: info.status.unwrap_or_default(),
                 id: None,
                 current: detail.current.and_then(|n| u64::try_from(n).ok()),
-                total: detail.total.and_then(|n| u64::try_from(n).ok()).filter(|&n| n > 0),
+                total: detail
+                    .total
+                    .and_then(|n| u64::try_from(n).ok())
+                    .filter(|&n| n > 0),
             });
         }
         Ok(())
@@ -61,8 +83,15 @@ impl Engine {
 
     /// Image IDs used by containers that exist (running or stopped).
     pub async fn container_images(&self) -> Result<HashSet<String>, EngineError> {
-        let options = ListContainersOptions { all: true, ..Default::default() };
-        let containers = self.docker.list_containers(Some(options)).await.map_err(self.request_error("list containers"))?;
+        let options = ListContainersOptions {
+            all: true,
+            ..Default::default()
+        };
+        let containers = self
+            .docker
+            .list_containers(Some(options))
+            .await
+            .map_err(self.request_error("list containers"))?;
         Ok(containers.into_iter().filter_map(|c| c.image_id).collect())
     }
 }
@@ -72,7 +101,9 @@ impl EngineError {
     /// credentials (an error shows this as its help).
     pub fn login_hint(&self) -> String {
         match self {
-            EngineError::RegistryAuth { registry, .. } => format!(" (log in with `docker login {registry}`)"),
+            EngineError::RegistryAuth { registry, .. } => {
+                format!(" (log in with `docker login {registry}`)")
+            }
             _ => String::new(),
         }
     }
@@ -89,10 +120,23 @@ fn message_of(e: &bollard::errors::Error) -> String {
 fn registry_error(reference: &str, action: &'static str, message: String) -> EngineError {
     let registry = registry_host(reference).to_string();
     let lower = message.to_ascii_lowercase();
-    if lower.contains("unauthorized") || lower.contains("authentication required") || lower.contains("denied") || lower.contains("no basic auth credentials") {
-        EngineError::RegistryAuth { registry, reference: reference.to_string(), message }
+    if lower.contains("unauthorized")
+        || lower.contains("authentication required")
+        || lower.contains("denied")
+        || lower.contains("no basic auth credentials")
+    {
+        EngineError::RegistryAuth {
+            registry,
+            reference: reference.to_string(),
+            message,
+        }
     } else {
-        EngineError::Registry { registry, action, reference: reference.to_string(), message }
+        EngineError::Registry {
+            registry,
+            action,
+            reference: reference.to_string(),
+            message,
+        }
     }
 }
 
@@ -105,6 +149,9 @@ mod tests {
         assert_eq!(registry_host("127.0.0.1:5000/team/x:1"), "127.0.0.1:5000");
         assert_eq!(registry_host("localhost/x"), "localhost");
         assert_eq!(registry_host("example/x:1"), "docker.io");
-        assert_eq!(registry_host("registry.example.org/x"), "registry.example.org");
+        assert_eq!(
+            registry_host("registry.example.org/x"),
+            "registry.example.org"
+        );
     }
 }

@@ -10,7 +10,10 @@ use gear_spec::layer::GEAR_TOML;
 
 /// The example monorepo's root.
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/monorepo").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/monorepo")
+        .canonicalize()
+        .unwrap()
 }
 
 /// Its layer and gear directories (`layers/*`, `gears/*` holding a Gear.toml), sorted.
