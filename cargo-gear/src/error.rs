@@ -126,3 +126,20 @@ impl CliError {
         }
     }
 }
+
+/// An error and every cause under it on one line, `: `-separated, like ripgrep: the reason a
+/// file could not be sent, or why the engine refused, is never lost behind a summary.
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        // `#[error(transparent)]` wrappers repeat their source's message.
+        if !line.ends_with(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        source = cause.source();
+    }
+    line
+}

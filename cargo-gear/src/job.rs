@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use gear_spec::dockerfile::{FLYWHEEL_DIR, shell_word};
 use gear_spec::job::{self, Job, JobInput, RunRequest, Secret};
-use gear_spec::plan::PlannedLayer;
+use gear_spec::plan::{BuiltImage, GearImage, PlannedLayer};
 use gear_spec::state::Record;
 use gear_spec::{LayerKind, Problem, Problems};
 
@@ -149,6 +149,10 @@ pub struct Prepared {
     pub plan: gear_spec::plan::Plan,
     /// The gear.
     pub layer: PlannedLayer,
+    /// How it is built.
+    pub built: BuiltImage,
+    /// Its manifest and version tag.
+    pub gear: GearImage,
     /// Its version.
     pub version: String,
 }
@@ -165,23 +169,23 @@ pub fn prepare_run(
         session.out.warn(w);
     }
     let plan = session.plan(&[index])?;
-    let layer = plan
-        .layers
-        .last()
-        .expect("the gear is planned last")
-        .clone();
-    let version = session
-        .graph
-        .layer(index)
-        .decl
-        .version
-        .clone()
-        .unwrap_or_default();
+    // `prepare` checked that the layer is a gear; the plan's last layer is the one planned.
+    let planned = plan.layers.iter().find(|l| l.index == index);
+    let Some((layer, built, gear)) =
+        planned.and_then(|l| Some((l.clone(), l.built()?.clone(), l.gear()?.clone())))
+    else {
+        return Err(CliError::usage(
+            format!("`{}` is not a gear: only gears run", args.gear),
+            "pick a gear (`cargo gear graph` lists them)",
+        ));
+    };
     Ok(Prepared {
         job,
         plan,
         layer,
-        version,
+        built,
+        version: gear.manifest.version.clone(),
+        gear,
     })
 }
 
@@ -369,11 +373,11 @@ pub fn set_mode(_: &Path, _: u32) -> Result<(), CliError> {
 
 /// The gear's manifest environment as the image has it: the build record's when it
 /// matches this fingerprint, else the declared one (the image's own ENV supplies the rest).
-pub fn environment(state_dir: &Path, layer: &PlannedLayer) -> Vec<String> {
+pub fn environment(state_dir: &Path, layer: &PlannedLayer, built: &BuiltImage) -> Vec<String> {
     let env = Record::load(state_dir, &layer.name)
         .filter(|r| r.fingerprint == layer.fingerprint)
         .and_then(|r| r.environment)
-        .unwrap_or_else(|| layer.environment.clone());
+        .unwrap_or_else(|| built.environment.clone());
     env.iter().map(|(k, v)| format!("{k}={v}")).collect()
 }
 
@@ -381,10 +385,11 @@ pub fn environment(state_dir: &Path, layer: &PlannedLayer) -> Vec<String> {
 /// appended, shell-quoted), else `/flywheel/v0/run` when the gear has one, else the image's
 /// own entrypoint and command.
 pub fn command(
-    layer: &PlannedLayer,
+    built: &BuiltImage,
+    gear: &GearImage,
     args: &[String],
 ) -> (Option<Vec<String>>, Option<Vec<String>>) {
-    let command = layer.manifest.as_ref().and_then(|m| m.command.clone());
+    let command = gear.manifest.command.clone();
     match command {
         Some(c) => {
             let mut line = c;
@@ -397,7 +402,7 @@ pub fn command(
                 Some(vec!["/bin/sh".into(), "-c".into(), line]),
             )
         }
-        None if layer.context.iter().any(|f| f.tar_path == "copy/run") => {
+        None if built.files.iter().any(|f| f.file.tar_path == "copy/run") => {
             let mut cmd = vec![format!("{FLYWHEEL_DIR}/run")];
             cmd.extend(args.iter().cloned());
             (Some(vec![]), Some(cmd))

@@ -4,7 +4,6 @@
 //! the work over `gear-spec`'s plan, [`engine`] talks to Docker, [`error`] maps
 //! failures to exit codes and [`output`] keeps data on stdout and people on stderr.
 
-pub mod build;
 pub mod cli;
 pub mod commands;
 pub mod credentials;
@@ -16,6 +15,7 @@ pub mod output;
 pub mod progress;
 pub mod registry;
 pub mod request;
+pub mod schedule;
 pub mod workspace;
 
 use std::process::ExitCode;
@@ -73,14 +73,6 @@ pub fn run(global: GlobalArgs, command: Command) -> Result<(), CliError> {
         Command::Config(args) => commands::config::run(&session, &args, &cwd),
         Command::Init { .. } => unreachable!("handled above"),
     }
-}
-
-/// The async runtime of commands that talk to the engine.
-pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::io("start", "the async runtime", e))
 }
 
 /// Diagnostics like cargo's: colored when allowed, plain graphical otherwise, 100 columns.

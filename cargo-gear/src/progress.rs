@@ -13,9 +13,51 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::build::Failure;
 use crate::engine::PullProgress;
+use crate::engine::{BuildError, EngineError};
 use crate::output::{self, Output};
+
+/// Why one layer failed.
+#[derive(Debug)]
+pub struct Failure {
+    /// One line: the error and its causes.
+    pub message: String,
+    /// The failing Dockerfile step, when a step failed.
+    pub step: Option<String>,
+    /// The last output lines.
+    pub tail: Vec<String>,
+}
+
+impl Failure {
+    /// A failure with only a message.
+    pub fn new(message: impl Into<String>) -> Failure {
+        Failure {
+            message: message.into(),
+            step: None,
+            tail: Vec::new(),
+        }
+    }
+}
+
+impl From<EngineError> for Failure {
+    fn from(e: EngineError) -> Failure {
+        Failure::new(crate::error::chain(&e))
+    }
+}
+
+impl From<BuildError> for Failure {
+    fn from(e: BuildError) -> Failure {
+        let step = match &e {
+            BuildError::Step { step, .. } => Some(step.clone()),
+            _ => None,
+        };
+        Failure {
+            message: crate::error::chain(&e),
+            step,
+            tail: e.tail().to_vec(),
+        }
+    }
+}
 
 /// What happened to a layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -122,10 +164,10 @@ impl Reporter {
             Event::Started { reasons } => {
                 if self.json {
                     let reasons: Vec<String> = reasons.iter().map(ToString::to_string).collect();
-                    self.json_line(json!({"event": "layer-started", "name": layer.name, "kind": layer.kind.as_str(), "fingerprint": layer.fingerprint.to_string(), "reasons": reasons}));
+                    self.json_line(json!({"event": "layer-started", "name": layer.name, "kind": layer.kind().as_str(), "fingerprint": layer.fingerprint.to_string(), "reasons": reasons}));
                     return;
                 }
-                let verb = if layer.kind.is_built() {
+                let verb = if layer.built().is_some() {
                     "Building"
                 } else {
                     "Pulling"
@@ -198,10 +240,10 @@ impl Reporter {
                     Outcome::Failed => None,
                 };
                 self.suspend(|| {
-                    if !self.json {
-                        if let Some((verb, msg)) = text {
-                            self.out.status(verb, msg);
-                        }
+                    if !self.json
+                        && let Some((verb, msg)) = text
+                    {
+                        self.out.status(verb, msg);
                     }
                     if let Some(f) = failure {
                         self.report_failure(layer, f);
@@ -223,7 +265,7 @@ impl Reporter {
                 text.push_str(&format!("\n  │ {line}"));
             }
         }
-        if layer.kind.is_built() {
+        if layer.built().is_some() {
             text.push_str(&format!(
                 "\n  full log: {}",
                 self.logs.join(format!("{}.log", layer.name)).display()

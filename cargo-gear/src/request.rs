@@ -12,6 +12,7 @@ use crate::cli::{GlobalArgs, Selection};
 use crate::error::CliError;
 use crate::output::Output;
 use crate::registry::Registry;
+use crate::schedule::Paths;
 use crate::workspace::{self, Workspace};
 
 /// A loaded workspace, ready for a command.
@@ -93,6 +94,23 @@ impl Session {
                 "pass --registry HOST[:PORT]/PREFIX, or set registry = \"HOST[:PORT]/PREFIX\" under [workspace.metadata.gear] in the workspace Cargo.toml",
             )),
         }
+    }
+
+    /// Where build records and logs go.
+    pub fn build_paths(&self) -> Paths {
+        let gear_dir = self.ws.gear_dir();
+        Paths {
+            state: gear_dir.join("state"),
+            logs: gear_dir.join("logs"),
+        }
+    }
+
+    /// The async runtime of commands that talk to the engine.
+    pub fn runtime(&self) -> Result<tokio::runtime::Runtime, CliError> {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| CliError::io("start", "the async runtime", e))
     }
 
     /// Plans the selected layers (with their ancestors).

@@ -23,8 +23,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bollard::query_parameters::ListContainersOptions;
-use cargo_gear::build::FINGERPRINT_LABEL;
 use cargo_gear::engine::{Engine, ImageInfo, RunSpec, StdStream};
+use cargo_gear::schedule::FINGERPRINT_LABEL;
 use scratch::{BUILT, EXTERNAL, FREESURFER, GEARS, Plan, SUBSTITUTES, names, read, write};
 use serde_json::{Value, json};
 

@@ -40,7 +40,7 @@ pub enum PlanError {
     Fingerprint(#[from] FingerprintError),
 }
 
-/// One layer, ready to build.
+/// One layer, ready to build or pull.
 #[derive(Debug, Clone)]
 pub struct PlannedLayer {
     /// Index in the graph.
@@ -49,54 +49,125 @@ pub struct PlannedLayer {
     pub name: String,
     /// The directory holding its Gear.toml.
     pub dir: PathBuf,
-    /// External, layer or gear.
-    pub kind: LayerKind,
-    /// Parent layer name.
-    pub parent: Option<String>,
-    /// External: the reference to pull (after substitution, with `@digest` when pinned).
-    /// Built: the image repository.
-    pub image: String,
-    /// External: the declared reference, when a substitution replaced it.
-    pub substituted_from: Option<String>,
-    /// Built: `repository:gear-<12 hex of fingerprint>`.
-    pub content_tag: Option<String>,
-    /// Gears: `repository:version`.
-    pub version_tag: Option<String>,
     /// The fingerprint of everything that reaches the image.
     pub fingerprint: Fingerprint,
-    /// Built: the generated Dockerfile.
-    pub dockerfile: Option<String>,
-    /// Gears: the generated manifest.json (with the declared environment).
-    pub manifest: Option<Manifest>,
-    /// Built: the declared environment of the layer and its ancestors, root first.
+    /// How the image comes to be: pulled, or built on its parent.
+    pub source: LayerSource,
+}
+
+/// How a planned layer's image comes to be.
+#[derive(Debug, Clone)]
+pub enum LayerSource {
+    /// An image pulled from a registry, never built.
+    External(ExternalImage),
+    /// An image built on its parent from a generated Dockerfile.
+    Built(Box<BuiltImage>),
+}
+
+/// An external layer's image.
+#[derive(Debug, Clone)]
+pub struct ExternalImage {
+    /// The reference to pull (after substitution, with `@digest` when pinned).
+    pub reference: String,
+    /// The declared reference, when a substitution replaced it.
+    pub substituted_from: Option<String>,
+}
+
+/// Everything a build of one layer consumes.
+#[derive(Debug, Clone)]
+pub struct BuiltImage {
+    /// The parent's position in [`Plan::layers`] (always before this layer).
+    pub parent: usize,
+    /// The image repository.
+    pub image: String,
+    /// `repository:gear-<12 hex of fingerprint>`.
+    pub content_tag: String,
+    /// The generated Dockerfile.
+    pub dockerfile: String,
+    /// The declared environment of the layer and its ancestors, root first.
     pub environment: IndexMap<String, String>,
-    /// Built: the files of the build context.
-    pub context: Vec<ContextFile>,
-    /// Built: their digests, in the same order.
-    pub digests: Vec<FileDigest>,
-    /// Built: build arguments.
+    /// The files of the build context, each with the digest the fingerprint covers.
+    pub files: Vec<PlannedFile>,
+    /// Build arguments.
     pub args: IndexMap<String, String>,
-    /// Built: a digest of each declared section that reaches the Dockerfile, to say
-    /// which one changed (see [`crate::state`]).
+    /// A digest of each declared section that reaches the Dockerfile, to say which one
+    /// changed (see [`crate::state`]).
     pub sections: BTreeMap<String, String>,
+    /// What makes the layer a gear: its manifest and version tag.
+    pub gear: Option<GearImage>,
+}
+
+/// One file of a build context and the digest its layer's fingerprint covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedFile {
+    /// Where it is and where it goes.
+    pub file: ContextFile,
+    /// Its size and sha256 when planned: the bytes sent to the engine must be these.
+    pub digest: FileDigest,
+}
+
+/// The parts of a built layer that only a gear has.
+#[derive(Debug, Clone)]
+pub struct GearImage {
+    /// The generated manifest.json (with the declared environment).
+    pub manifest: Manifest,
+    /// `repository:version`.
+    pub version_tag: String,
 }
 
 impl PlannedLayer {
-    /// The reference children use after `FROM`, and the reference that proves the layer exists.
-    pub fn reference(&self) -> &str {
-        self.content_tag.as_deref().unwrap_or(&self.image)
+    /// External, layer or gear.
+    pub fn kind(&self) -> LayerKind {
+        match &self.source {
+            LayerSource::External(_) => LayerKind::External,
+            LayerSource::Built(b) if b.gear.is_some() => LayerKind::Gear,
+            LayerSource::Built(_) => LayerKind::Layer,
+        }
     }
 
-    /// Generated files that go into the context besides `context`: (path in tar, bytes).
-    pub fn generated(&self) -> Vec<(&'static str, Vec<u8>)> {
-        let mut out = Vec::new();
-        if let Some(d) = &self.dockerfile {
-            out.push((dockerfile::DOCKERFILE_PATH, d.clone().into_bytes()));
+    /// The reference children use after `FROM`, and the reference that proves the layer
+    /// exists: an external layer's pulled reference, a built layer's content tag.
+    pub fn reference(&self) -> &str {
+        match &self.source {
+            LayerSource::External(e) => &e.reference,
+            LayerSource::Built(b) => &b.content_tag,
         }
-        if let Some(m) = &self.manifest {
-            out.push((dockerfile::MANIFEST_PATH, m.render().into_bytes()));
+    }
+
+    /// The image repository (built) or the reference pulled (external).
+    pub fn image(&self) -> &str {
+        match &self.source {
+            LayerSource::External(e) => &e.reference,
+            LayerSource::Built(b) => &b.image,
         }
-        out
+    }
+
+    /// The build details, unless the layer is external.
+    pub fn built(&self) -> Option<&BuiltImage> {
+        match &self.source {
+            LayerSource::External(_) => None,
+            LayerSource::Built(b) => Some(b),
+        }
+    }
+
+    /// The gear parts, when the layer is a gear.
+    pub fn gear(&self) -> Option<&GearImage> {
+        self.built().and_then(|b| b.gear.as_ref())
+    }
+
+    /// The declared reference a substitution replaced, for an external layer.
+    pub fn substituted_from(&self) -> Option<&str> {
+        match &self.source {
+            LayerSource::External(e) => e.substituted_from.as_deref(),
+            LayerSource::Built(_) => None,
+        }
+    }
+}
+
+impl BuiltImage {
+    /// The context files' digests, in context order.
+    pub fn digests(&self) -> impl Iterator<Item = &FileDigest> {
+        self.files.iter().map(|f| &f.digest)
     }
 }
 
@@ -111,6 +182,11 @@ impl Plan {
     /// A layer of the plan by name.
     pub fn get(&self, name: &str) -> Option<&PlannedLayer> {
         self.layers.iter().find(|l| l.name == name)
+    }
+
+    /// The parent of a planned layer (None for an external one).
+    pub fn parent(&self, layer: &PlannedLayer) -> Option<&PlannedLayer> {
+        layer.built().map(|b| &self.layers[b.parent])
     }
 }
 
@@ -167,111 +243,128 @@ pub fn plan(graph: &LayerGraph, selected: &[usize], opts: &PlanOptions) -> Resul
     let mut slot_of = vec![usize::MAX; graph.layers().len()];
     for (&i, context) in order.iter().zip(contexts) {
         let layer = graph.layer(i);
-        let decl = &layer.decl;
-        let parent = graph.parent(i).map(|p| &planned[slot_of[p]]);
-        let layer_digests: Vec<FileDigest> = match &context {
-            Some(c) => digests.by_ref().take(c.files.len()).collect(),
-            None => Vec::new(),
-        };
-        let p = match (layer.kind, parent) {
-            (LayerKind::External, _) | (_, None) => {
-                let substitute = opts.substitutions.get(&decl.image);
-                let mut reference = substitute.cloned().unwrap_or_else(|| decl.image.clone());
-                let digest = if substitute.is_some() {
-                    None
-                } else {
-                    decl.digest.as_deref()
-                };
-                let fingerprint = fingerprint::fingerprint(&FingerprintInput {
-                    parent: ParentInput::External {
-                        reference: &reference,
-                        digest,
-                    },
-                    dockerfile: "",
-                    generated: &[],
-                    files: &[],
-                    args: &IndexMap::new(),
-                });
-                if let Some(d) = digest {
-                    reference = format!("{reference}@{d}");
-                }
-                PlannedLayer {
-                    index: i,
-                    name: layer.name.clone(),
-                    dir: layer.dir.clone(),
-                    kind: layer.kind,
-                    parent: None,
-                    image: reference,
-                    substituted_from: substitute.map(|_| decl.image.clone()),
-                    content_tag: None,
-                    version_tag: None,
-                    fingerprint,
-                    dockerfile: None,
-                    manifest: None,
-                    environment: IndexMap::new(),
-                    context: Vec::new(),
-                    digests: Vec::new(),
-                    args: IndexMap::new(),
-                    sections: BTreeMap::new(),
-                }
-            }
-            (kind, Some(parent)) => {
-                let context = context.expect("built layers have a context");
-                let mut environment = parent.environment.clone();
-                for (k, v) in &decl.env {
-                    environment.shift_remove(k);
-                    environment.insert(k.clone(), v.clone());
-                }
-                let dockerfile = dockerfile::render(&DockerfileInput {
-                    layer,
-                    from: parent.reference(),
-                    distro: graph.distro(i),
-                    copy_dest: context.copy_dest.as_deref(),
-                    placed: &context.placed,
-                });
-                let manifest = (kind == LayerKind::Gear)
-                    .then(|| Manifest::for_gear(layer, environment.clone()));
-                let manifest_bytes = manifest.as_ref().map(|m| m.render().into_bytes());
-                let generated: Vec<(&str, &[u8])> = manifest_bytes
-                    .iter()
-                    .map(|b| (dockerfile::MANIFEST_PATH, b.as_slice()))
+        let parent = graph.parent(i).map(|p| slot_of[p]);
+        let (fingerprint, source) = match (context, parent) {
+            (Some(context), Some(parent)) => {
+                let files: Vec<PlannedFile> = context
+                    .files
+                    .into_iter()
+                    .zip(digests.by_ref())
+                    .map(|(file, digest)| PlannedFile { file, digest })
                     .collect();
-                let fingerprint = fingerprint::fingerprint(&FingerprintInput {
-                    parent: ParentInput::Built(&parent.fingerprint),
-                    dockerfile: &dockerfile,
-                    generated: &generated,
-                    files: &layer_digests,
-                    args: &decl.args,
-                });
-                let version_tag = manifest
-                    .as_ref()
-                    .and_then(|_| decl.version.as_ref())
-                    .map(|v| format!("{}:{v}", decl.image));
-                PlannedLayer {
-                    index: i,
-                    name: layer.name.clone(),
-                    dir: layer.dir.clone(),
-                    kind,
-                    parent: Some(parent.name.clone()),
-                    image: decl.image.clone(),
-                    substituted_from: None,
-                    content_tag: Some(format!("{}:gear-{}", decl.image, fingerprint.short())),
-                    version_tag,
-                    fingerprint,
-                    dockerfile: Some(dockerfile),
-                    manifest,
-                    environment,
-                    context: context.files,
-                    digests: layer_digests,
-                    args: decl.args.clone(),
-                    sections: sections(decl, graph.distro(i)),
-                }
+                plan_built(
+                    graph,
+                    i,
+                    &planned[parent],
+                    parent,
+                    context.copy_dest,
+                    context.placed,
+                    files,
+                )
             }
+            // External layers (and, defensively, a built layer the graph gave no parent:
+            // validation refuses those before planning).
+            _ => plan_external(&layer.decl, opts),
         };
         slot_of[i] = planned.len();
-        planned.push(p);
+        planned.push(PlannedLayer {
+            index: i,
+            name: layer.name.clone(),
+            dir: layer.dir.clone(),
+            fingerprint,
+            source,
+        });
     }
     Ok(Plan { layers: planned })
+}
+
+/// An external layer: its reference (substituted, pinned) is its whole fingerprint.
+fn plan_external(decl: &Decl, opts: &PlanOptions) -> (Fingerprint, LayerSource) {
+    let substitute = opts.substitutions.get(&decl.image);
+    let mut reference = substitute.cloned().unwrap_or_else(|| decl.image.clone());
+    let digest = if substitute.is_some() {
+        None
+    } else {
+        decl.digest.as_deref()
+    };
+    let fingerprint = fingerprint::fingerprint(&FingerprintInput {
+        parent: ParentInput::External {
+            reference: &reference,
+            digest,
+        },
+        dockerfile: "",
+        generated: &[],
+        files: &[],
+        args: &IndexMap::new(),
+    });
+    if let Some(d) = digest {
+        reference = format!("{reference}@{d}");
+    }
+    let source = LayerSource::External(ExternalImage {
+        reference,
+        substituted_from: substitute.map(|_| decl.image.clone()),
+    });
+    (fingerprint, source)
+}
+
+/// A built layer on its planned parent (at `parent_slot` of the plan).
+fn plan_built(
+    graph: &LayerGraph,
+    i: usize,
+    parent: &PlannedLayer,
+    parent_slot: usize,
+    copy_dest: Option<String>,
+    placed: Vec<(String, String)>,
+    files: Vec<PlannedFile>,
+) -> (Fingerprint, LayerSource) {
+    let layer = graph.layer(i);
+    let decl = &layer.decl;
+    let mut environment = parent
+        .built()
+        .map(|p| p.environment.clone())
+        .unwrap_or_default();
+    for (k, v) in &decl.env {
+        environment.shift_remove(k);
+        environment.insert(k.clone(), v.clone());
+    }
+    let dockerfile = dockerfile::render(&DockerfileInput {
+        layer,
+        from: parent.reference(),
+        distro: graph.distro(i),
+        copy_dest: copy_dest.as_deref(),
+        placed: &placed,
+    });
+    let manifest =
+        (layer.kind == LayerKind::Gear).then(|| Manifest::for_gear(layer, environment.clone()));
+    let manifest_bytes = manifest.as_ref().map(|m| m.render().into_bytes());
+    let generated: Vec<(&str, &[u8])> = manifest_bytes
+        .iter()
+        .map(|b| (dockerfile::MANIFEST_PATH, b.as_slice()))
+        .collect();
+    let digests: Vec<FileDigest> = files.iter().map(|f| f.digest.clone()).collect();
+    let fingerprint = fingerprint::fingerprint(&FingerprintInput {
+        parent: ParentInput::Built(&parent.fingerprint),
+        dockerfile: &dockerfile,
+        generated: &generated,
+        files: &digests,
+        args: &decl.args,
+    });
+    let gear = manifest.map(|manifest| GearImage {
+        version_tag: format!("{}:{}", decl.image, manifest.version),
+        manifest,
+    });
+    let built = BuiltImage {
+        parent: parent_slot,
+        image: decl.image.clone(),
+        content_tag: format!("{}:gear-{}", decl.image, fingerprint.short()),
+        dockerfile,
+        environment,
+        files,
+        args: decl.args.clone(),
+        sections: sections(decl, graph.distro(i)),
+        gear,
+    };
+    (fingerprint, LayerSource::Built(Box::new(built)))
 }
 
 /// Digests of the declared sections that reach the Dockerfile (build args are compared

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::fingerprint::{FileDigest, Fingerprint};
-use crate::plan::PlannedLayer;
+use crate::plan::{BuiltImage, PlannedLayer};
 
 /// Version of the record format; records of another version are ignored.
 pub const RECORD_FORMAT: u32 = 1;
@@ -49,24 +49,25 @@ pub struct Record {
 }
 
 impl Record {
-    /// The record of a layer just built as `image_id`.
-    pub fn new(layer: &PlannedLayer, parent: Option<&PlannedLayer>, image_id: &str) -> Record {
+    /// The record of a layer just built as `image_id` on `parent`.
+    pub fn new(
+        layer: &PlannedLayer,
+        built: &BuiltImage,
+        parent: &PlannedLayer,
+        image_id: &str,
+    ) -> Record {
         Record {
             format: RECORD_FORMAT,
             name: layer.name.clone(),
             fingerprint: layer.fingerprint,
-            parent: parent.map(|p| (p.name.clone(), p.fingerprint)),
-            parent_reference: parent
-                .map(|p| p.reference().to_string())
-                .unwrap_or_default(),
-            substituted_from: parent.and_then(|p| p.substituted_from.clone()),
-            sections: layer.sections.clone(),
-            dockerfile_sha256: crate::fingerprint::sha256_hex(
-                layer.dockerfile.as_deref().unwrap_or("").as_bytes(),
-            ),
-            manifest: layer.manifest.as_ref().map(|m| m.to_value()),
-            files: layer.digests.clone(),
-            args: layer
+            parent: Some((parent.name.clone(), parent.fingerprint)),
+            parent_reference: parent.reference().to_string(),
+            substituted_from: parent.substituted_from().map(str::to_string),
+            sections: built.sections.clone(),
+            dockerfile_sha256: crate::fingerprint::sha256_hex(built.dockerfile.as_bytes()),
+            manifest: built.gear.as_ref().map(|g| g.manifest.to_value()),
+            files: built.digests().cloned().collect(),
+            args: built
                 .args
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
@@ -241,21 +242,21 @@ pub fn explain(
         ImageState::Unknown => return Status::Unknown,
         ImageState::Missing => {}
     }
-    if !layer.kind.is_built() {
+    let Some(built) = layer.built() else {
         return Status::Stale(vec![Reason::NotPulled]);
-    }
+    };
     let Some(record) = record else {
         return Status::Stale(vec![Reason::NeverBuilt]);
     };
     if record.fingerprint == layer.fingerprint {
         return Status::Stale(vec![Reason::ImageMissing]);
     }
-    Status::Stale(differences(layer, parent, record))
+    Status::Stale(differences(built, parent, record))
 }
 
 /// Every difference between a record and the planned layer, most telling first.
 pub fn differences(
-    layer: &PlannedLayer,
+    layer: &BuiltImage,
     parent: Option<&PlannedLayer>,
     record: &Record,
 ) -> Vec<Reason> {
@@ -268,11 +269,11 @@ pub fn differences(
             });
         }
         (Some(p), Some((_, old_fp))) if p.fingerprint != *old_fp => {
-            if p.kind.is_built() {
+            if p.built().is_some() {
                 reasons.push(Reason::ParentChanged {
                     parent: p.name.clone(),
                 });
-            } else if p.substituted_from != record.substituted_from {
+            } else if p.substituted_from() != record.substituted_from.as_deref() {
                 reasons.push(Reason::SubstitutionChanged);
             } else {
                 reasons.push(Reason::BaseImageChanged {
@@ -289,11 +290,8 @@ pub fn differences(
         .iter()
         .map(|f| (f.tar_path.as_str(), f))
         .collect();
-    let new: BTreeMap<&str, &FileDigest> = layer
-        .digests
-        .iter()
-        .map(|f| (f.tar_path.as_str(), f))
-        .collect();
+    let new: BTreeMap<&str, &FileDigest> =
+        layer.digests().map(|f| (f.tar_path.as_str(), f)).collect();
     for (path, f) in &new {
         match old.get(path) {
             None => reasons.push(Reason::FileAdded {
@@ -331,8 +329,8 @@ pub fn differences(
         reasons.push(Reason::DockerfileChanged { sections });
     }
 
-    if let (Some(m), Some(old)) = (&layer.manifest, &record.manifest) {
-        let new = m.to_value();
+    if let (Some(gear), Some(old)) = (&layer.gear, &record.manifest) {
+        let new = gear.manifest.to_value();
         let keys = |v: &serde_json::Value| {
             v.as_object()
                 .map(|o| o.keys().cloned().collect::<Vec<_>>())

@@ -12,12 +12,13 @@ fn example_dockerfiles() {
     let plan = plan::plan(&graph, &all, &PlanOptions::default()).unwrap();
     let mut built = 0;
     for layer in &plan.layers {
-        let Some(dockerfile) = &layer.dockerfile else {
+        let Some(b) = layer.built() else {
             continue;
         };
+        let dockerfile = &b.dockerfile;
         built += 1;
         // FROM names the parent by content tag: stable as long as the parent's inputs are.
-        let parent = plan.get(layer.parent.as_deref().unwrap()).unwrap();
+        let parent = &plan.layers[b.parent];
         assert!(dockerfile.contains(&format!("FROM {}\n", parent.reference())));
         insta::assert_snapshot!(format!("dockerfile_{}", layer.name), dockerfile);
     }

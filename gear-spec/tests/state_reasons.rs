@@ -68,24 +68,25 @@ impl Tree {
 fn records(plan: &Plan) -> BTreeMap<String, Record> {
     plan.layers
         .iter()
-        .filter(|l| l.kind.is_built())
-        .map(|l| {
-            (
+        .filter_map(|l| {
+            let built = l.built()?;
+            let parent = &plan.layers[built.parent];
+            Some((
                 l.name.clone(),
-                Record::new(
-                    l,
-                    l.parent.as_deref().and_then(|p| plan.get(p)),
-                    "sha256:built",
-                ),
-            )
+                Record::new(l, built, parent, "sha256:built"),
+            ))
         })
         .collect()
 }
 
 fn reasons(plan: &Plan, records: &BTreeMap<String, Record>, name: &str) -> Vec<String> {
     let layer = plan.get(name).unwrap();
-    let parent = layer.parent.as_deref().and_then(|p| plan.get(p));
-    match explain(layer, parent, records.get(name), ImageState::Missing) {
+    match explain(
+        layer,
+        plan.parent(layer),
+        records.get(name),
+        ImageState::Missing,
+    ) {
         Status::Stale(r) => r.iter().map(ToString::to_string).collect(),
         other => panic!("{name} is {other:?}"),
     }

@@ -1,14 +1,12 @@
 //! `cargo gear build`: build every stale layer of the selection on the Docker engine.
 
-use gear_spec::plan::Plan;
-
-use crate::build::{self, BuildOptions, Paths};
 use crate::cli::{BuildArgs, MessageFormat};
 use crate::engine::Engine;
 use crate::error::CliError;
 use crate::progress::Reporter;
 use crate::registry::Registry;
 use crate::request::Session;
+use crate::schedule::{self, BuildOptions};
 
 /// Builds the selection; fails when any layer failed.
 pub fn run(session: &Session, args: &BuildArgs) -> Result<(), CliError> {
@@ -26,7 +24,7 @@ pub fn run(session: &Session, args: &BuildArgs) -> Result<(), CliError> {
     };
     let cache_to = args.cache_to.as_deref().map(Registry::new).transpose()?;
     let opts = BuildOptions {
-        jobs: args.jobs.unwrap_or_else(default_jobs),
+        jobs: args.jobs.unwrap_or_else(schedule::default_jobs),
         keep_going: args.keep_going,
         force,
         offline: args.offline,
@@ -36,50 +34,13 @@ pub fn run(session: &Session, args: &BuildArgs) -> Result<(), CliError> {
     let reporter = Reporter::new(
         args.message_format == MessageFormat::Json,
         session.out,
-        paths(session).logs,
+        session.build_paths().logs,
     );
-    crate::runtime()?.block_on(async {
+    session.runtime()?.block_on(async {
         let engine = Engine::connect().await?;
         tokio::select! {
-            result = build_plan(&engine, session, &plan, &opts, &reporter) => result,
+            result = schedule::build_locked(&engine, session, &plan, &opts, &reporter) => result,
             _ = tokio::signal::ctrl_c() => Err(CliError::Interrupted),
         }
     })
-}
-
-/// Builds what is stale in `plan` under the workspace's build lock, then reports the
-/// summary. Shared by `build` and `run`.
-pub async fn build_plan(
-    engine: &Engine,
-    session: &Session,
-    plan: &Plan,
-    opts: &BuildOptions,
-    reporter: &Reporter,
-) -> Result<(), CliError> {
-    let paths = paths(session);
-    let _lock = crate::lock::BuildLock::acquire(&session.ws.gear_dir(), &session.out)?;
-    let status = build::statuses(engine, plan, &paths.state).await?;
-    build::run(engine, plan, &status, opts, &paths, reporter).await;
-    let counts = reporter.finish();
-    if counts.failed > 0 {
-        return Err(CliError::BuildFailed {
-            failed: counts.failed,
-            skipped: counts.skipped,
-        });
-    }
-    Ok(())
-}
-
-/// Where build records and logs go.
-pub fn paths(session: &Session) -> Paths {
-    let gear_dir = session.ws.gear_dir();
-    Paths {
-        state: gear_dir.join("state"),
-        logs: gear_dir.join("logs"),
-    }
-}
-
-/// One build per CPU.
-pub fn default_jobs() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
 }

@@ -43,7 +43,7 @@ pub fn run(session: &Session, selection: &Selection, write: bool) -> Result<(), 
         let Some(planned) = plan.layers.iter().find(|l| l.index == i) else {
             continue;
         };
-        let Some(text) = &planned.dockerfile else {
+        let Some(text) = planned.built().map(|b| &b.dockerfile) else {
             continue;
         };
         if write {

@@ -24,7 +24,7 @@ pub fn run(session: &Session, selection: &Selection, check: bool) -> Result<(), 
     let mut stale = Vec::new();
     let mut gears = 0;
     for planned in &plan.layers {
-        let Some(manifest) = &planned.manifest else {
+        let Some(manifest) = planned.gear().map(|g| &g.manifest) else {
             continue;
         };
         if !selected.contains(&planned.index) {
@@ -95,14 +95,13 @@ fn expected(
     let committed_env: Option<IndexMap<String, String>> = committed
         .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
         .and_then(|v| serde_json::from_value(v.get("environment")?.clone()).ok());
-    if let Some(env) = committed_env {
-        if declared
+    if let Some(env) = committed_env
+        && declared
             .environment
             .iter()
             .all(|(k, v)| env.get(k) == Some(v))
-        {
-            m.environment = env;
-        }
+    {
+        m.environment = env;
     }
     m
 }

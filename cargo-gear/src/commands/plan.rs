@@ -41,7 +41,7 @@ pub fn run(
 /// note on stderr) when no engine answers: commands that only plan keep working.
 pub fn engine_statuses(session: &Session, plan: &Plan) -> Result<Option<Vec<Status>>, CliError> {
     let state_dir = session.ws.gear_dir().join("state");
-    let runtime = crate::runtime()?;
+    let runtime = session.runtime()?;
     runtime.block_on(async {
         let engine = match Engine::connect().await {
             Ok(e) => e,
@@ -51,7 +51,7 @@ pub fn engine_statuses(session: &Session, plan: &Plan) -> Result<Option<Vec<Stat
             }
         };
         Ok(Some(
-            crate::build::statuses(&engine, plan, &state_dir).await?,
+            crate::schedule::statuses(&engine, plan, &state_dir).await?,
         ))
     })
 }
@@ -64,15 +64,16 @@ fn registry_check(
     statuses: &[Status],
 ) -> Result<Vec<bool>, CliError> {
     let registry = session.registry()?;
-    crate::runtime()?.block_on(async {
+    session.runtime()?.block_on(async {
         let mut found = vec![false; plan.layers.len()];
         let Ok(engine) = Engine::connect().await else {
             return Ok(found);
         };
         for (i, (l, st)) in plan.layers.iter().zip(statuses).enumerate() {
-            let (Some(tag), Status::Stale(_)) = (&l.content_tag, st) else {
+            let (Some(built), Status::Stale(_)) = (l.built(), st) else {
                 continue;
             };
+            let tag = &built.content_tag;
             match engine
                 .registry_digest(&registry.remote(tag), registry.credentials())
                 .await
@@ -107,7 +108,7 @@ fn human(plan: &Plan, statuses: &[Status], in_registry: &[bool]) -> String {
             out,
             "{:<width$}  {:<8}  {}  {:<11}  {}",
             l.name,
-            l.kind.as_str(),
+            l.kind().as_str(),
             l.fingerprint.short(),
             status_text(st, *reg),
             l.reference()
@@ -128,14 +129,14 @@ fn json_text(plan: &Plan, statuses: &[Status], in_registry: &[bool]) -> String {
         .map(|((l, st), reg)| {
             json!({
                 "name": l.name,
-                "kind": l.kind.as_str(),
-                "parent": l.parent,
-                "image": l.image,
-                "substituted_from": l.substituted_from,
-                "content_tag": l.content_tag,
-                "version_tag": l.version_tag,
+                "kind": l.kind().as_str(),
+                "parent": plan.parent(l).map(|p| &p.name),
+                "image": l.image(),
+                "substituted_from": l.substituted_from(),
+                "content_tag": l.built().map(|b| &b.content_tag),
+                "version_tag": l.gear().map(|g| &g.version_tag),
                 "fingerprint": l.fingerprint.to_string(),
-                "files": l.context.len(),
+                "files": l.built().map_or(0, |b| b.files.len()),
                 "status": status_text(st, *reg),
                 "reasons": st.reasons().iter().map(ToString::to_string).collect::<Vec<_>>(),
             })

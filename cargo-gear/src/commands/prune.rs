@@ -3,11 +3,11 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use crate::build::LAYER_LABEL;
 use crate::cli::PruneArgs;
 use crate::engine::{Engine, EngineError, ImageSummary};
 use crate::error::CliError;
 use crate::request::Session;
+use crate::schedule::LAYER_LABEL;
 
 /// Removes (or with `--dry-run` lists) outdated images, keeping the `--keep` most recent per layer.
 pub fn run(session: &Session, args: &PruneArgs) -> Result<(), CliError> {
@@ -18,18 +18,21 @@ pub fn run(session: &Session, args: &PruneArgs) -> Result<(), CliError> {
     let repos: BTreeMap<&str, &str> = plan
         .layers
         .iter()
-        .filter(|l| l.kind.is_built())
-        .map(|l| (l.image.as_str(), l.name.as_str()))
+        .filter_map(|l| Some((l.built()?.image.as_str(), l.name.as_str())))
         .collect();
     // Current content tags, and gears' version tags: a version tag is never pruned away.
     let current: HashSet<&str> = plan
         .layers
         .iter()
-        .flat_map(|l| [l.content_tag.as_deref(), l.version_tag.as_deref()])
+        .filter_map(|l| l.built())
+        .flat_map(|b| {
+            let version = b.gear.as_ref().map(|g| g.version_tag.as_str());
+            [Some(b.content_tag.as_str()), version]
+        })
         .flatten()
         .collect();
     let out = &session.out;
-    crate::runtime()?.block_on(async {
+    session.runtime()?.block_on(async {
         let engine = Engine::connect().await?;
         let in_use = engine.container_images().await?;
         let images = engine.list_images(LAYER_LABEL).await?;

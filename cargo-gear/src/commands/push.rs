@@ -2,13 +2,12 @@
 //! registry lacks) and the selected gears' version tags, which are never overwritten with
 //! other contents unless `--force`.
 
-use crate::build::BuildOptions;
 use crate::cli::PushArgs;
-use crate::commands::build::{build_plan, default_jobs, paths};
 use crate::engine::Engine;
 use crate::error::CliError;
 use crate::progress::Reporter;
 use crate::request::Session;
+use crate::schedule::{self, BuildOptions};
 
 /// Builds what is stale, then pushes.
 pub fn run(session: &Session, args: &PushArgs) -> Result<(), CliError> {
@@ -16,21 +15,21 @@ pub fn run(session: &Session, args: &PushArgs) -> Result<(), CliError> {
     let selected = session.select(&args.selection)?;
     let plan = session.plan(&selected)?;
     let opts = BuildOptions {
-        jobs: default_jobs(),
+        jobs: schedule::default_jobs(),
         force: vec![false; plan.layers.len()],
         ..Default::default()
     };
-    let reporter = Reporter::new(false, session.out, paths(session).logs);
-    crate::runtime()?.block_on(async {
+    let reporter = Reporter::new(false, session.out, session.build_paths().logs);
+    session.runtime()?.block_on(async {
         let engine = Engine::connect().await?;
-        build_plan(&engine, session, &plan, &opts, &reporter).await?;
+        schedule::build_locked(&engine, session, &plan, &opts, &reporter).await?;
         let out = &session.out;
         let creds = registry.credentials();
         let mut progress = |_: &crate::engine::PullProgress| {};
 
         // Content tags: content-addressed, so an existing one is the same image.
-        for layer in plan.layers.iter().filter(|l| l.kind.is_built()) {
-            let local = layer.content_tag.as_deref().expect("built layers have a content tag");
+        for built in plan.layers.iter().filter_map(|l| l.built()) {
+            let local = built.content_tag.as_str();
             let remote = registry.remote(local);
             if engine.registry_digest(&remote, creds.clone()).await?.is_some() {
                 out.status("Present", format!("{remote} (already in the registry)"));
@@ -40,7 +39,7 @@ pub fn run(session: &Session, args: &PushArgs) -> Result<(), CliError> {
             engine.tag(local, repo, tag).await?;
             out.status("Pushing", &remote);
             let pushed = engine.push(&remote, creds.clone(), &mut progress).await;
-            crate::build::untag_remote(&engine, &remote).await;
+            crate::schedule::untag_remote(&engine, &remote).await;
             pushed?;
             out.status("Pushed", &remote);
         }
@@ -48,7 +47,9 @@ pub fn run(session: &Session, args: &PushArgs) -> Result<(), CliError> {
         // Version tags of the selected gears: Flywheel versions are immutable.
         let mut refused = Vec::new();
         for layer in plan.layers.iter().filter(|l| selected.contains(&l.index)) {
-            let (Some(version_tag), Some(content_tag)) = (&layer.version_tag, &layer.content_tag) else { continue };
+            let Some(built) = layer.built() else { continue };
+            let Some(gear) = &built.gear else { continue };
+            let (version_tag, content_tag) = (&gear.version_tag, &built.content_tag);
             let remote_version = registry.remote(version_tag);
             let content_digest = engine.registry_digest(&registry.remote(content_tag), creds.clone()).await?;
             match engine.registry_digest(&remote_version, creds.clone()).await? {
@@ -69,7 +70,7 @@ pub fn run(session: &Session, args: &PushArgs) -> Result<(), CliError> {
             let (repo, tag) = crate::engine::split_tag(&remote_version);
             engine.tag(content_tag, repo, tag).await?;
             let pushed = engine.push(&remote_version, creds.clone(), &mut progress).await;
-            crate::build::untag_remote(&engine, &remote_version).await;
+            crate::schedule::untag_remote(&engine, &remote_version).await;
             pushed?;
             out.status("Pushed", &remote_version);
         }

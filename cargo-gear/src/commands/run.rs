@@ -2,14 +2,13 @@
 
 use std::io::Write;
 
-use crate::build::BuildOptions;
 use crate::cli::RunArgs;
-use crate::commands::build::{build_plan, default_jobs, paths};
 use crate::engine::Engine;
 use crate::error::CliError;
 use crate::job::{self, Prepared, RunDir};
 use crate::progress::Reporter;
 use crate::request::Session;
+use crate::schedule::{self, BuildOptions};
 
 /// Runs the gear; the process exits with the gear's exit code.
 pub fn run(session: &Session, args: &RunArgs, cwd: &std::path::Path) -> Result<(), CliError> {
@@ -18,25 +17,27 @@ pub fn run(session: &Session, args: &RunArgs, cwd: &std::path::Path) -> Result<(
         job,
         plan,
         layer,
+        built,
+        gear,
         version,
     } = job::prepare_run(session, &args.job, cwd, false)?;
     let opts = BuildOptions {
-        jobs: default_jobs(),
+        jobs: schedule::default_jobs(),
         force: vec![false; plan.layers.len()],
         ..Default::default()
     };
-    let reporter = Reporter::new(false, session.out, paths(session).logs);
-    crate::runtime()?.block_on(async {
+    let reporter = Reporter::new(false, session.out, session.build_paths().logs);
+    session.runtime()?.block_on(async {
         let engine = Engine::connect().await?;
         tokio::select! {
-            result = build_plan(&engine, session, &plan, &opts, &reporter) => result?,
+            result = schedule::build_locked(&engine, session, &plan, &opts, &reporter) => result?,
             _ = tokio::signal::ctrl_c() => return Err(CliError::Interrupted),
         }
         let dir = RunDir::create(&session.ws.gear_dir(), &layer, &version, &job)?;
-        let env = job::environment(&paths(session).state, &layer);
+        let env = job::environment(&session.build_paths().state, &layer, &built);
         let name = job::container_name(&layer.name);
         let mut spec = job::spec(&layer, env, dir.binds(), name.clone(), args.keep);
-        (spec.entrypoint, spec.cmd) = job::command(&layer, &args.args);
+        (spec.entrypoint, spec.cmd) = job::command(&built, &gear, &args.args);
         session.out.status(
             "Running",
             format!("{} in {}", layer.reference(), dir.path.display()),

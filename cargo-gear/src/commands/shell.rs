@@ -5,16 +5,15 @@ use std::collections::BTreeSet;
 use std::io::IsTerminal;
 
 use gear_spec::dockerfile::FLYWHEEL_DIR;
-use gear_spec::plan::PlannedLayer;
+use gear_spec::plan::{BuiltImage, PlannedLayer};
 
-use crate::build::BuildOptions;
 use crate::cli::ShellArgs;
-use crate::commands::build::{build_plan, default_jobs, paths};
 use crate::engine::Engine;
 use crate::error::CliError;
 use crate::job::{self, Prepared, RunDir};
 use crate::progress::Reporter;
 use crate::request::Session;
+use crate::schedule::{self, BuildOptions};
 
 /// bash when the image has it, sh otherwise.
 const SHELL: &str = "if [ -x /bin/bash ]; then exec /bin/bash; else exec /bin/sh; fi";
@@ -25,24 +24,26 @@ pub fn run(session: &Session, args: &ShellArgs, cwd: &std::path::Path) -> Result
         job,
         plan,
         layer,
+        built,
         version,
+        ..
     } = job::prepare_run(session, &args.job, cwd, true)?;
     let opts = BuildOptions {
-        jobs: default_jobs(),
+        jobs: schedule::default_jobs(),
         force: vec![false; plan.layers.len()],
         ..Default::default()
     };
-    let reporter = Reporter::new(false, session.out, paths(session).logs);
-    let runtime = crate::runtime()?;
+    let reporter = Reporter::new(false, session.out, session.build_paths().logs);
+    let runtime = session.runtime()?;
     let result = runtime.block_on(async {
         let engine = Engine::connect().await?;
-        build_plan(&engine, session, &plan, &opts, &reporter).await?;
+        schedule::build_locked(&engine, session, &plan, &opts, &reporter).await?;
         let dir = RunDir::create(&session.ws.gear_dir(), &layer, &version, &job)?;
         let mut binds = dir.binds();
         if args.mount_src {
-            binds.extend(source_binds(&layer));
+            binds.extend(source_binds(&layer, &built));
         }
-        let env = job::environment(&paths(session).state, &layer);
+        let env = job::environment(&session.build_paths().state, &layer, &built);
         let mut spec = job::spec(&layer, env, binds, job::container_name(&layer.name), false);
         spec.entrypoint = Some(vec![]);
         spec.cmd = Some(vec!["/bin/sh".into(), "-c".into(), SHELL.into()]);
@@ -73,11 +74,11 @@ pub fn run(session: &Session, args: &ShellArgs, cwd: &std::path::Path) -> Result
 }
 
 /// `host:container` binds of the gear's copied top-level files and directories.
-fn source_binds(layer: &PlannedLayer) -> Vec<String> {
-    let tops: BTreeSet<&str> = layer
-        .context
+fn source_binds(layer: &PlannedLayer, built: &BuiltImage) -> Vec<String> {
+    let tops: BTreeSet<&str> = built
+        .files
         .iter()
-        .filter_map(|f| f.tar_path.strip_prefix("copy/"))
+        .filter_map(|f| f.file.tar_path.strip_prefix("copy/"))
         .filter_map(|rel| rel.split('/').next())
         .collect();
     tops.into_iter()

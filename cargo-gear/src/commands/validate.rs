@@ -8,7 +8,7 @@ use crate::request::Session;
 pub fn run(session: &Session, selection: &Selection) -> Result<(), CliError> {
     let selected = session.select(selection)?;
     let plan = session.plan(&selected)?;
-    let gears = plan.layers.iter().filter(|l| l.manifest.is_some()).count();
+    let gears = plan.layers.iter().filter(|l| l.gear().is_some()).count();
     session.out.status(
         "Checked",
         format!(

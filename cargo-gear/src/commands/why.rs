@@ -25,7 +25,7 @@ pub fn run(session: &Session, name: &str) -> Result<(), CliError> {
         .position(|l| l.name == name)
         .expect("selected layer is planned");
     let layer = &plan.layers[slot];
-    let parent = layer.parent.as_deref().and_then(|p| plan.get(p));
+    let parent = plan.parent(layer);
     let record = Record::load(&state_dir, name);
 
     let mut out = String::new();
@@ -38,7 +38,10 @@ pub fn run(session: &Session, name: &str) -> Result<(), CliError> {
             );
             match &record {
                 Some(r) if r.fingerprint == layer.fingerprint => Status::Unknown,
-                Some(r) => Status::Stale(gear_spec::state::differences(layer, parent, r)),
+                Some(r) => match layer.built() {
+                    Some(built) => Status::Stale(gear_spec::state::differences(built, parent, r)),
+                    None => Status::Unknown,
+                },
                 None => Status::Unknown,
             }
         }
@@ -47,7 +50,7 @@ pub fn run(session: &Session, name: &str) -> Result<(), CliError> {
         out,
         "{} ({}): {}",
         layer.name,
-        layer.kind.as_str(),
+        layer.kind().as_str(),
         status.as_str()
     );
     match &status {
@@ -77,11 +80,11 @@ pub fn run(session: &Session, name: &str) -> Result<(), CliError> {
         let _ = writeln!(out, "  parent: {} ({})", p.name, p.fingerprint);
     }
     let _ = writeln!(out, "  image: {}", layer.reference());
-    if let Some(v) = &layer.version_tag {
-        let _ = writeln!(out, "  version tag: {v}");
+    if let Some(gear) = layer.gear() {
+        let _ = writeln!(out, "  version tag: {}", gear.version_tag);
     }
-    if layer.kind.is_built() {
-        let _ = writeln!(out, "  context: {} files", layer.context.len());
+    if let Some(built) = layer.built() {
+        let _ = writeln!(out, "  context: {} files", built.files.len());
     }
     match &record {
         Some(r) => {
@@ -91,7 +94,7 @@ pub fn run(session: &Session, name: &str) -> Result<(), CliError> {
                 r.fingerprint, r.image_id
             );
         }
-        None if layer.kind.is_built() => {
+        None if layer.built().is_some() => {
             let _ = writeln!(out, "  last built: no record in {}", state_dir.display());
         }
         None => {}

@@ -103,7 +103,10 @@ impl Engine {
 
         let options = BuildImageOptions {
             dockerfile,
-            t: tags.first().cloned(),
+            // Tagged below, only once the whole context was sent as planned: a tag set by
+            // the engine itself would name an image built from a context that failed its
+            // check at the very end.
+            t: None,
             rm: true,
             forcerm: true,
             pull: None,
@@ -139,15 +142,15 @@ impl Engine {
             Ok(result) => result,
             Err(join) => std::panic::resume_unwind(join.into_panic()),
         };
-        // The engine's own account of a failure comes first; a context that could not be read
-        // explains a broken-off request better than the transport error does.
-        if progress.error.is_some() {
-            return Err(progress.into_error());
-        }
+        // A context that could not be read, or that changed, explains a broken-off request
+        // better than the engine's account of the truncated archive or the transport error.
         if let Err(e) = written
             && !e.is_broken_pipe()
         {
             return Err(BuildError::Context(e));
+        }
+        if progress.error.is_some() {
+            return Err(progress.into_error());
         }
         match request_error {
             Some(bollard::errors::Error::DockerResponseServerError { message, .. }) => {
@@ -169,8 +172,8 @@ impl Engine {
                 tail: progress.tail.into(),
             });
         };
-        for extra in tags.iter().skip(1) {
-            let (repo, tag) = split_tag(extra);
+        for name in &tags {
+            let (repo, tag) = split_tag(name);
             self.tag(&image_id, repo, tag).await?;
         }
         Ok(BuildOutput { image_id })

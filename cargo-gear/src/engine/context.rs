@@ -10,6 +10,8 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
 
+use sha2::{Digest, Sha256};
+
 /// Modification time of every archive entry: 2000-01-01T00:00:00Z.
 ///
 /// Not 0: files copied into an image keep this mtime, and tools that zip them (Python wheels)
@@ -36,6 +38,16 @@ pub struct TarEntry {
 pub enum TarSource {
     /// Read from this file when the archive is written (symlinks are followed).
     File(PathBuf),
+    /// Read from this file, which must still have this size and sha256: the bytes archived
+    /// are hashed as they are read, so what the engine gets is what was fingerprinted.
+    Checked {
+        /// The file.
+        path: PathBuf,
+        /// Its planned size in bytes.
+        size: u64,
+        /// Its planned sha256.
+        sha256: [u8; 32],
+    },
     /// These bytes.
     Bytes(Vec<u8>),
 }
@@ -57,6 +69,16 @@ impl TarEntry {
             source: TarSource::Bytes(contents.into()),
             executable: false,
         }
+    }
+
+    /// The same file entry, required to have `size` bytes hashing to `sha256` when it is
+    /// archived; otherwise writing fails with [`ContextError::Changed`]. No effect on bytes.
+    #[must_use]
+    pub fn expecting(mut self, size: u64, sha256: [u8; 32]) -> Self {
+        if let TarSource::File(path) = self.source {
+            self.source = TarSource::Checked { path, size, sha256 };
+        }
+        self
     }
 
     /// The same entry with mode 0755.
@@ -82,6 +104,21 @@ pub enum ContextError {
         #[source]
         source: io::Error,
     },
+    /// A file's content is no longer what was planned (and fingerprinted): it changed after
+    /// the plan was made.
+    #[error(
+        "`{}` (build context entry `{entry}`) changed after the build was planned: {what}",
+        path.display()
+    )]
+    #[diagnostic(help(
+        "nothing was tagged for this layer; run the build again once the file stays put"
+    ))]
+    Changed {
+        entry: String,
+        path: PathBuf,
+        /// What differs, e.g. `size 12 bytes, planned 10`.
+        what: String,
+    },
     /// The archive could not be written (for a build: the engine stopped reading it).
     #[error("could not write build context entry `{entry}`")]
     Write {
@@ -100,6 +137,7 @@ impl ContextError {
     fn into_io(self) -> io::Error {
         let kind = match &self {
             ContextError::InvalidEntry { .. } => io::ErrorKind::InvalidInput,
+            ContextError::Changed { .. } => io::ErrorKind::InvalidData,
             ContextError::Read { source, .. } | ContextError::Write { source, .. } => source.kind(),
         };
         io::Error::new(kind, self)
@@ -118,9 +156,32 @@ pub fn write_tar(entries: &[TarEntry], w: impl Write) -> io::Result<()> {
 /// [`write_tar`] with a structured error: the code the streamed build uses.
 pub(crate) fn write_context(entries: &[TarEntry], w: impl Write) -> Result<(), ContextError> {
     let sorted = sort_entries(entries)?;
-    let mut builder = tar::Builder::new(w);
+    let mut builder = tar::Builder::new(Unfinished {
+        inner: w,
+        failed: false,
+    });
+    if let Err(e) = append_all(&mut builder, &sorted) {
+        // `tar::Builder` ends the archive when dropped: a failed archive must not end, or
+        // its truncated contents would read as a complete context.
+        builder.get_mut().failed = true;
+        return Err(e);
+    }
+    let mut w = builder.into_inner().map_err(|source| ContextError::Write {
+        entry: "(end of archive)".into(),
+        source,
+    })?;
+    w.inner.flush().map_err(|source| ContextError::Write {
+        entry: "(end of archive)".into(),
+        source,
+    })
+}
+
+fn append_all<W: Write>(
+    builder: &mut tar::Builder<W>,
+    sorted: &[(Vec<&str>, &TarEntry)],
+) -> Result<(), ContextError> {
     let mut emitted_dirs: Vec<String> = Vec::new();
-    for (components, entry) in &sorted {
+    for (components, entry) in sorted {
         // Parent directories, outermost first, each once. Sorting keeps a directory's
         // descendants contiguous, so only the current chain of parents needs remembering.
         let mut parent = String::new();
@@ -131,21 +192,33 @@ pub(crate) fn write_context(entries: &[TarEntry], w: impl Write) -> Result<(), C
             parent.push_str(component);
             if emitted_dirs.get(depth) != Some(&parent) {
                 emitted_dirs.truncate(depth);
-                append_dir(&mut builder, &parent)?;
+                append_dir(builder, &parent)?;
                 emitted_dirs.push(parent.clone());
             }
         }
         emitted_dirs.truncate(components.len() - 1);
-        append_file(&mut builder, &components.join("/"), entry)?;
+        append_file(builder, &components.join("/"), entry)?;
     }
-    let mut w = builder.into_inner().map_err(|source| ContextError::Write {
-        entry: "(end of archive)".into(),
-        source,
-    })?;
-    w.flush().map_err(|source| ContextError::Write {
-        entry: "(end of archive)".into(),
-        source,
-    })
+    Ok(())
+}
+
+/// The archive's writer, which refuses every write once the archive has failed.
+struct Unfinished<W> {
+    inner: W,
+    failed: bool,
+}
+
+impl<W: Write> Write for Unfinished<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.failed {
+            return Err(io::Error::other("the build context archive failed"));
+        }
+        self.inner.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// Validates the entries and sorts them by path components.
@@ -241,36 +314,74 @@ fn append_file<W: Write>(
                 .append_data(&mut header, path, bytes.as_slice())
                 .map_err(write_err)
         }
-        TarSource::File(source_path) => {
-            let read_err = |source| ContextError::Read {
-                entry: path.to_owned(),
-                path: source_path.clone(),
-                source,
-            };
-            let file = File::open(source_path).map_err(read_err)?;
-            let metadata = file.metadata().map_err(read_err)?;
-            if !metadata.is_file() {
-                return Err(read_err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "not a regular file",
-                )));
-            }
-            let size = metadata.len();
-            let mut header = header(tar::EntryType::Regular, mode, size);
-            let mut reader = ExactReader {
-                inner: file.take(size),
-                remaining: size,
-                error: None,
-            };
-            let written = builder.append_data(&mut header, path, &mut reader);
-            // A read error surfaces through the tar writer as its own io::Error: report the
-            // file, not the archive.
-            if let Some(source) = reader.error.take() {
-                return Err(read_err(source));
-            }
-            written.map_err(write_err)
-        }
+        TarSource::File(source_path) => append_source(builder, path, mode, source_path, None),
+        TarSource::Checked {
+            path: source_path,
+            size,
+            sha256,
+        } => append_source(builder, path, mode, source_path, Some((*size, sha256))),
     }
+}
+
+/// Appends a file read from disk; with `expect`, fails unless it has that size and sha256.
+fn append_source<W: Write>(
+    builder: &mut tar::Builder<W>,
+    path: &str,
+    mode: u32,
+    source_path: &std::path::Path,
+    expect: Option<(u64, &[u8; 32])>,
+) -> Result<(), ContextError> {
+    let read_err = |source| ContextError::Read {
+        entry: path.to_owned(),
+        path: source_path.to_owned(),
+        source,
+    };
+    let changed = |what: String| ContextError::Changed {
+        entry: path.to_owned(),
+        path: source_path.to_owned(),
+        what,
+    };
+    let file = File::open(source_path).map_err(read_err)?;
+    let metadata = file.metadata().map_err(read_err)?;
+    if !metadata.is_file() {
+        return Err(read_err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        )));
+    }
+    let size = metadata.len();
+    if let Some((planned, _)) = expect
+        && planned != size
+    {
+        return Err(changed(format!("{size} bytes now, {planned} planned")));
+    }
+    let mut header = header(tar::EntryType::Regular, mode, size);
+    let mut reader = ExactReader {
+        inner: file.take(size),
+        remaining: size,
+        error: None,
+        hasher: Sha256::new(),
+    };
+    let written = builder.append_data(&mut header, path, &mut reader);
+    // A read error surfaces through the tar writer as its own io::Error: report the
+    // file, not the archive.
+    if let Some(source) = reader.error.take() {
+        return Err(read_err(source));
+    }
+    written.map_err(|source| ContextError::Write {
+        entry: path.to_owned(),
+        source,
+    })?;
+    // Checked before the archive ends: a mismatch breaks the request off, so the engine
+    // never gets a complete context to build.
+    if let Some((_, planned)) = expect
+        && reader.hasher.finalize().as_slice() != planned.as_slice()
+    {
+        return Err(changed(
+            "its content differs from the planned digest".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Reads exactly `remaining` bytes, failing if the file shrank while being archived (a tar
@@ -279,6 +390,8 @@ struct ExactReader<R> {
     inner: R,
     remaining: u64,
     error: Option<io::Error>,
+    /// Every byte handed out.
+    hasher: Sha256,
 }
 
 impl<R: Read> Read for ExactReader<R> {
@@ -296,6 +409,7 @@ impl<R: Read> Read for ExactReader<R> {
         match result {
             Ok(n) => {
                 self.remaining -= n as u64;
+                self.hasher.update(&buf[..n]);
                 Ok(n)
             }
             Err(e) => {
@@ -456,11 +570,46 @@ mod tests {
     }
 
     #[test]
+    fn a_checked_file_must_still_have_its_planned_size_and_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("main.py");
+        std::fs::write(&path, "print(1)\n").unwrap();
+        let planned: [u8; 32] = Sha256::digest(b"print(1)\n").into();
+        let entry = |size, sha256| TarEntry::file("copy/main.py", &path).expecting(size, sha256);
+
+        // Unchanged: the same bytes as an unchecked entry.
+        assert_eq!(
+            archive(&[entry(9, planned)]),
+            archive(&[TarEntry::file("copy/main.py", &path)])
+        );
+        // Same size, other bytes: detected after streaming, before the archive ends.
+        std::fs::write(&path, "print(2)\n").unwrap();
+        let mut out = Vec::new();
+        let err = write_context(&[entry(9, planned)], &mut out).unwrap_err();
+        assert!(matches!(err, ContextError::Changed { .. }), "{err}");
+        assert!(
+            err.to_string().contains("main.py") && err.to_string().contains("changed after"),
+            "{err}"
+        );
+        let mut end = vec![0u8; 1024];
+        end.copy_from_slice(&out[out.len().saturating_sub(1024)..]);
+        assert!(
+            end.iter().any(|b| *b != 0),
+            "no end-of-archive marker after a changed file"
+        );
+        // Another size: refused before its header is written.
+        std::fs::write(&path, "print(10)\n").unwrap();
+        let err = write_context(&[entry(9, planned)], io::sink()).unwrap_err();
+        assert!(err.to_string().contains("10 bytes now, 9 planned"), "{err}");
+    }
+
+    #[test]
     fn a_file_that_shrinks_is_an_error_not_a_corrupt_archive() {
         let mut reader = ExactReader {
             inner: &b"abc"[..],
             remaining: 5,
             error: None,
+            hasher: Sha256::new(),
         };
         let mut out = Vec::new();
         let err = io::copy(&mut reader, &mut out).unwrap_err();

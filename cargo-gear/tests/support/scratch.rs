@@ -14,8 +14,8 @@ use std::process::Command;
 use bollard::Docker;
 use bollard::models::ImageSummary;
 use bollard::query_parameters::{ListImagesOptions, RemoveImageOptions};
-use cargo_gear::build::FINGERPRINT_LABEL;
 use cargo_gear::engine::{Engine, ImageInfo};
+use cargo_gear::schedule::FINGERPRINT_LABEL;
 use serde_json::Value;
 
 use crate::support;

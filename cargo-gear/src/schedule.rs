@@ -8,15 +8,16 @@ use std::time::Instant;
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use gear_spec::LayerKind;
 use gear_spec::dockerfile::{DOCKERFILE_PATH, MANIFEST_PATH};
-use gear_spec::plan::{Plan, PlannedLayer};
+use gear_spec::plan::{BuiltImage, ExternalImage, GearImage, LayerSource, Plan, PlannedLayer};
 use gear_spec::state::{ImageState, Reason, Record, Status};
 use indexmap::IndexMap;
 
-use crate::engine::{BuildError, BuildRequest, Engine, EngineError, TarEntry, split_tag};
-use crate::progress::{Event, Outcome, Reporter};
+use crate::engine::{BuildRequest, Engine, EngineError, TarEntry, split_tag};
+use crate::error::CliError;
+use crate::progress::{Event, Failure, Outcome, Reporter};
 use crate::registry::Registry;
+use crate::request::Session;
 
 /// Label holding a built image's full fingerprint.
 pub const FINGERPRINT_LABEL: &str = "org.cargo-gear.fingerprint";
@@ -53,27 +54,6 @@ pub struct Paths {
     pub logs: PathBuf,
 }
 
-/// Why one layer failed.
-#[derive(Debug)]
-pub struct Failure {
-    /// One line.
-    pub message: String,
-    /// The failing Dockerfile step, when a step failed.
-    pub step: Option<String>,
-    /// The last output lines.
-    pub tail: Vec<String>,
-}
-
-impl From<EngineError> for Failure {
-    fn from(e: EngineError) -> Failure {
-        Failure {
-            message: e.to_string(),
-            step: None,
-            tail: Vec::new(),
-        }
-    }
-}
-
 /// The status of every planned layer as the engine and the records see it.
 pub async fn statuses(
     engine: &Engine,
@@ -84,12 +64,10 @@ pub async fn statuses(
     futures_util::stream::iter(&plan.layers)
         .map(|layer| async move {
             let image = image_state(engine, layer).await?;
-            let parent = layer.parent.as_deref().and_then(|p| plan.get(p));
+            let parent = plan.parent(layer);
             let record = layer
-                .kind
-                .is_built()
-                .then(|| Record::load(state_dir, &layer.name))
-                .flatten();
+                .built()
+                .and_then(|_| Record::load(state_dir, &layer.name));
             Ok(gear_spec::state::explain(
                 layer,
                 parent,
@@ -108,7 +86,7 @@ pub async fn statuses(
 /// its fingerprint label; for an external one, its reference.
 pub async fn image_state(engine: &Engine, layer: &PlannedLayer) -> Result<ImageState, EngineError> {
     let info = engine.image(layer.reference()).await?;
-    Ok(match (info, layer.kind.is_built()) {
+    Ok(match (info, layer.built().is_some()) {
         (None, _) => ImageState::Missing,
         (Some(_), false) => ImageState::Present,
         (Some(info), true) => {
@@ -146,11 +124,7 @@ pub async fn run(
     let parent_slot: Vec<Option<usize>> = plan
         .layers
         .iter()
-        .map(|l| {
-            l.parent
-                .as_deref()
-                .and_then(|p| plan.layers.iter().position(|x| x.name == p))
-        })
+        .map(|l| l.built().map(|b| b.parent))
         .collect();
     let mut slots = vec![Slot::Pending; n];
     let mut stopping = false;
@@ -158,17 +132,20 @@ pub async fn run(
     let jobs = opts.jobs.max(1);
 
     // Fresh gears keep their version tag on their content image, checked all at once.
-    let fresh_gears = plan.layers.iter().enumerate().filter(|(i, l)| {
-        l.kind == LayerKind::Gear
-            && matches!(status[*i], Status::Fresh { .. })
-            && !opts.force.get(*i).copied().unwrap_or(false)
+    let fresh_gears = plan.layers.iter().enumerate().filter_map(|(i, l)| {
+        let fresh = matches!(status[i], Status::Fresh { .. })
+            && !opts.force.get(i).copied().unwrap_or(false);
+        let built = l.built()?;
+        let gear = built.gear.as_ref()?;
+        fresh.then_some((l, built, gear))
     });
     futures_util::stream::iter(fresh_gears)
-        .for_each_concurrent(ENGINE_REQUESTS, |(_, layer)| async move {
-            if let Err(e) = ensure_version_tag(engine, layer, reporter).await {
+        .for_each_concurrent(ENGINE_REQUESTS, |(layer, built, gear)| async move {
+            if let Err(e) = ensure_version_tag(engine, layer, built, gear, reporter).await {
                 reporter.warn(&format!(
-                    "cannot tag {}: {e}",
-                    layer.version_tag.as_deref().unwrap_or("")
+                    "cannot tag {}: {}",
+                    gear.version_tag,
+                    crate::error::chain(&e)
                 ));
             }
         })
@@ -224,20 +201,27 @@ pub async fn run(
             }
             reporter.event(layer, Event::Started { reasons: &reasons });
             slots[i] = Slot::Running;
-            let parent = parent_slot[i].map(|p| &plan.layers[p]);
             running.push(async move {
                 let start = Instant::now();
-                let result = build_one(engine, layer, parent, opts, paths, reporter).await;
+                let result = match &layer.source {
+                    LayerSource::External(external) => {
+                        pull_external(engine, layer, external, opts, reporter).await
+                    }
+                    LayerSource::Built(built) => {
+                        let parent = &plan.layers[built.parent];
+                        get_built(engine, layer, built, parent, opts, paths, reporter).await
+                    }
+                };
                 (i, result, start.elapsed().as_secs_f64())
             });
         }
         // Layers never started because a failure stopped the build.
         if running.is_empty() {
-            for i in 0..n {
-                if slots[i] == Slot::Pending {
-                    slots[i] = Slot::Done(Outcome::Skipped);
+            for (slot, layer) in slots.iter_mut().zip(&plan.layers) {
+                if *slot == Slot::Pending {
+                    *slot = Slot::Done(Outcome::Skipped);
                     reporter.event(
-                        &plan.layers[i],
+                        layer,
                         Event::Finished {
                             outcome: Outcome::Skipped,
                             seconds: 0.0,
@@ -289,98 +273,113 @@ pub async fn run(
         .collect()
 }
 
-/// Pulls an external layer, or gets a built one: from the registry cache when it has the
-/// content tag, else by building it.
-async fn build_one(
+/// Pulls an external layer's image.
+async fn pull_external(
     engine: &Engine,
     layer: &PlannedLayer,
-    parent: Option<&PlannedLayer>,
+    external: &ExternalImage,
+    opts: &BuildOptions,
+    reporter: &Reporter,
+) -> Result<Outcome, Failure> {
+    if opts.offline {
+        return Err(Failure::new(format!(
+            "image {} is not in the engine and --offline forbids pulling it",
+            external.reference
+        )));
+    }
+    engine
+        .pull(&external.reference, &mut |p| {
+            reporter.pull_progress(layer, p)
+        })
+        .await?;
+    Ok(Outcome::Pulled)
+}
+
+/// Gets a built layer's image: from the registry cache when it has the content tag, else
+/// by building it (and then pushing it to the cache, when asked).
+async fn get_built(
+    engine: &Engine,
+    layer: &PlannedLayer,
+    built: &BuiltImage,
+    parent: &PlannedLayer,
     opts: &BuildOptions,
     paths: &Paths,
     reporter: &Reporter,
 ) -> Result<Outcome, Failure> {
-    if !layer.kind.is_built() {
-        if opts.offline {
-            return Err(Failure {
-                message: format!(
-                    "image {} is not in the engine and --offline forbids pulling it",
-                    layer.image
-                ),
-                step: None,
-                tail: Vec::new(),
-            });
-        }
-        engine
-            .pull(&layer.image, &mut |p| reporter.pull_progress(layer, p))
-            .await?;
-        return Ok(Outcome::Pulled);
-    }
-    let parent = parent.expect("built layers have a parent");
-
     // A gear's manifest gets the parent image's real environment underneath its own.
-    let environment = match &layer.manifest {
-        Some(_) => {
+    let manifest = match &built.gear {
+        Some(gear) => {
             let parent_env = engine
                 .image(parent.reference())
                 .await?
                 .map(|i| i.env)
                 .unwrap_or_default();
-            Some(image_environment(&parent_env, &layer.environment))
+            let mut m = gear.manifest.clone();
+            m.environment = image_environment(&parent_env, &built.environment);
+            Some(m)
         }
         None => None,
     };
+    let done = Done {
+        layer,
+        built,
+        parent,
+        manifest: manifest.as_ref(),
+    };
 
     if let Some(registry) = &opts.cache_from {
-        match pull_cached(engine, registry, layer, reporter).await {
+        match pull_cached(engine, registry, layer, built, reporter).await {
             Ok(Some(image_id)) => {
-                finish(
-                    engine,
-                    layer,
-                    parent,
-                    &image_id,
-                    environment,
-                    paths,
-                    reporter,
-                )
-                .await?;
+                done.finish(engine, &image_id, paths, reporter).await?;
                 return Ok(Outcome::Pulled);
             }
             Ok(None) => {}
             Err(e) => reporter.warn(&format!(
-                "registry cache {}: {e}{}; building {} instead",
+                "registry cache {}: {}{}; building {} instead",
                 registry.base,
+                crate::error::chain(&e),
                 e.login_hint(),
                 layer.name
             )),
         }
     }
 
-    let mut context: Vec<TarEntry> = layer
-        .context
+    let image_id = build_image(engine, layer, built, manifest.as_ref(), paths, reporter).await?;
+    done.finish(engine, &image_id, paths, reporter).await?;
+    if let Some(registry) = &opts.cache_to {
+        push_cached(engine, registry, layer, built, reporter).await;
+    }
+    Ok(Outcome::Built)
+}
+
+/// Builds the layer on the engine from exactly the planned context: every file is hashed as
+/// it is streamed, and a file that no longer has its planned digest fails the build before
+/// anything is tagged. Returns the image ID.
+async fn build_image(
+    engine: &Engine,
+    layer: &PlannedLayer,
+    built: &BuiltImage,
+    manifest: Option<&gear_spec::manifest::Manifest>,
+    paths: &Paths,
+    reporter: &Reporter,
+) -> Result<String, Failure> {
+    let mut context: Vec<TarEntry> = built
+        .files
         .iter()
         .map(|f| {
-            let e = TarEntry::file(f.tar_path.clone(), f.source.clone());
-            if f.executable { e.executable() } else { e }
+            let e = TarEntry::file(f.file.tar_path.clone(), f.file.source.clone())
+                .expecting(f.digest.size, f.digest.sha256);
+            if f.file.executable { e.executable() } else { e }
         })
         .collect();
-    context.push(TarEntry::bytes(
-        DOCKERFILE_PATH,
-        layer.dockerfile.clone().unwrap_or_default(),
-    ));
-    if let (Some(manifest), Some(env)) = (&layer.manifest, &environment) {
-        let mut m = manifest.clone();
-        m.environment = env.clone();
+    context.push(TarEntry::bytes(DOCKERFILE_PATH, built.dockerfile.clone()));
+    if let Some(m) = manifest {
         context.push(TarEntry::bytes(MANIFEST_PATH, m.render()));
     }
-
-    let content_tag = layer
-        .content_tag
-        .clone()
-        .expect("built layers have a content tag");
     let request = BuildRequest {
         context,
         dockerfile: DOCKERFILE_PATH.to_string(),
-        tags: vec![content_tag.clone()],
+        tags: vec![built.content_tag.clone()],
         labels: HashMap::from([
             (FINGERPRINT_LABEL.to_string(), layer.fingerprint.to_string()),
             (LAYER_LABEL.to_string(), layer.name.clone()),
@@ -396,48 +395,37 @@ async fn build_one(
         })
         .await
         .map_err(|e| {
-            let tail = e.tail().to_vec();
-            let step = match &e {
-                BuildError::Step { step, .. } => Some(step.clone()),
-                _ => None,
-            };
-            log.write(&format!("error: {e}"));
-            Failure {
-                message: e.to_string(),
-                step,
-                tail,
-            }
+            log.write(&format!("error: {}", crate::error::chain(&e)));
+            Failure::from(e)
         })?;
-    finish(
-        engine,
-        layer,
-        parent,
-        &output.image_id,
-        environment,
-        paths,
-        reporter,
-    )
-    .await?;
+    Ok(output.image_id)
+}
 
-    if let Some(registry) = &opts.cache_to {
-        let remote = registry.remote(&content_tag);
-        let pushed = async {
-            let (repo, tag) = split_tag(&remote);
-            engine.tag(&content_tag, repo, tag).await?;
-            engine
-                .push(&remote, registry.credentials(), &mut |p| {
-                    reporter.pull_progress(layer, p)
-                })
-                .await
-        };
-        if let Err(e) = pushed.await {
-            reporter.warn(&format!(
-                "could not push {remote} to the registry cache: {e}"
-            ));
-        }
-        untag_remote(engine, &remote).await;
+/// Pushes a just-built layer's content tag to the registry cache; a failure only warns.
+async fn push_cached(
+    engine: &Engine,
+    registry: &Registry,
+    layer: &PlannedLayer,
+    built: &BuiltImage,
+    reporter: &Reporter,
+) {
+    let remote = registry.remote(&built.content_tag);
+    let pushed = async {
+        let (repo, tag) = split_tag(&remote);
+        engine.tag(&built.content_tag, repo, tag).await?;
+        engine
+            .push(&remote, registry.credentials(), &mut |p| {
+                reporter.pull_progress(layer, p)
+            })
+            .await
+    };
+    if let Err(e) = pushed.await {
+        reporter.warn(&format!(
+            "could not push {remote} to the registry cache: {}",
+            crate::error::chain(&e)
+        ));
     }
-    Ok(Outcome::Built)
+    untag_remote(engine, &remote).await;
 }
 
 /// Pulls the layer's content tag from the registry cache and tags it locally; the image's
@@ -446,12 +434,10 @@ async fn pull_cached(
     engine: &Engine,
     registry: &Registry,
     layer: &PlannedLayer,
+    built: &BuiltImage,
     reporter: &Reporter,
 ) -> Result<Option<String>, EngineError> {
-    let content_tag = layer
-        .content_tag
-        .as_deref()
-        .expect("built layers have a content tag");
+    let content_tag = built.content_tag.as_str();
     let remote = registry.remote(content_tag);
     if engine
         .registry_digest(&remote, registry.credentials())
@@ -466,9 +452,13 @@ async fn pull_cached(
         })
         .await?;
     let found = async {
-        let Some(info) = engine.image(&remote).await? else { return Ok(None) };
+        let Some(info) = engine.image(&remote).await? else {
+            return Ok(None);
+        };
         if info.labels.get(FINGERPRINT_LABEL) != Some(&layer.fingerprint.to_string()) {
-            reporter.warn(&format!("{remote} in the registry does not carry the fingerprint its tag names; building instead"));
+            reporter.warn(&format!(
+                "{remote} in the registry does not carry the fingerprint its tag names; building instead"
+            ));
             return Ok(None);
         }
         let (repo, tag) = split_tag(content_tag);
@@ -486,40 +476,53 @@ pub async fn untag_remote(engine: &Engine, remote: &str) {
     let _ = engine.remove_image(remote, false).await;
 }
 
-/// After a layer's image exists under its content tag: the version tag, the build record
-/// (only now), and the gear directory's manifest.json.
-async fn finish(
-    engine: &Engine,
-    layer: &PlannedLayer,
-    parent: &PlannedLayer,
-    image_id: &str,
-    environment: Option<IndexMap<String, String>>,
-    paths: &Paths,
-    reporter: &Reporter,
-) -> Result<(), Failure> {
-    if layer.kind == LayerKind::Gear {
-        ensure_version_tag(engine, layer, reporter).await?;
-    }
-    let mut record = Record::new(layer, Some(parent), image_id);
-    record.environment = environment.clone();
-    if let Err(e) = record.save(&paths.state) {
-        reporter.warn(&format!(
-            "cannot write the build record of {}: {e}",
-            layer.name
-        ));
-    }
-    if let (Some(env), Some(manifest)) = (environment, &layer.manifest) {
-        let mut m = manifest.clone();
-        m.environment = env;
-        let path = layer.dir.join("manifest.json");
-        let text = m.render();
-        if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
-            if let Err(e) = std::fs::write(&path, text) {
+/// A built layer whose image now exists under its content tag, and what is left to do.
+struct Done<'a> {
+    layer: &'a PlannedLayer,
+    built: &'a BuiltImage,
+    parent: &'a PlannedLayer,
+    /// A gear's manifest with the image's real environment.
+    manifest: Option<&'a gear_spec::manifest::Manifest>,
+}
+
+impl Done<'_> {
+    /// The version tag, the build record (only now), and the gear directory's manifest.json.
+    async fn finish(
+        &self,
+        engine: &Engine,
+        image_id: &str,
+        paths: &Paths,
+        reporter: &Reporter,
+    ) -> Result<(), Failure> {
+        let Done {
+            layer,
+            built,
+            parent,
+            manifest,
+        } = *self;
+        if let Some(gear) = &built.gear {
+            ensure_version_tag(engine, layer, built, gear, reporter).await?;
+        }
+        let mut record = Record::new(layer, built, parent, image_id);
+        record.environment = manifest.map(|m| m.environment.clone());
+        if let Err(e) = record.save(&paths.state) {
+            reporter.warn(&format!(
+                "cannot write the build record of {}: {}",
+                layer.name,
+                crate::error::chain(&e)
+            ));
+        }
+        if let Some(m) = manifest {
+            let path = layer.dir.join("manifest.json");
+            let text = m.render();
+            if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str())
+                && let Err(e) = std::fs::write(&path, text)
+            {
                 reporter.warn(&format!("cannot write {}: {e}", path.display()));
             }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Tags a gear's content image with its version; warns when that version already named
@@ -529,11 +532,11 @@ async fn finish(
 async fn ensure_version_tag(
     engine: &Engine,
     layer: &PlannedLayer,
+    built: &BuiltImage,
+    gear: &GearImage,
     reporter: &Reporter,
 ) -> Result<(), EngineError> {
-    let (Some(version_tag), Some(content_tag)) = (&layer.version_tag, &layer.content_tag) else {
-        return Ok(());
-    };
+    let (version_tag, content_tag) = (&gear.version_tag, &built.content_tag);
     if let Some(existing) = engine.image(version_tag).await? {
         if engine
             .image(content_tag)
@@ -590,6 +593,34 @@ impl LogFile {
             let _ = w.flush();
         }
     }
+}
+
+/// Builds what is stale in `plan` under the workspace's build lock, then reports the
+/// summary. Shared by `build` and `run`.
+pub async fn build_locked(
+    engine: &Engine,
+    session: &Session,
+    plan: &Plan,
+    opts: &BuildOptions,
+    reporter: &Reporter,
+) -> Result<(), CliError> {
+    let paths = session.build_paths();
+    let _lock = crate::lock::BuildLock::acquire(&session.ws.gear_dir(), &session.out)?;
+    let status = statuses(engine, plan, &paths.state).await?;
+    run(engine, plan, &status, opts, &paths, reporter).await;
+    let counts = reporter.finish();
+    if counts.failed > 0 {
+        return Err(CliError::BuildFailed {
+            failed: counts.failed,
+            skipped: counts.skipped,
+        });
+    }
+    Ok(())
+}
+
+/// One build per CPU.
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 #[cfg(test)]

@@ -1,0 +1,160 @@
+//! A file edited between planning and building must never end up in an image under the
+//! planned fingerprint's tag (issue "Hardening", item 1).
+//!
+//! Deterministic: the test plans through the library, rewrites a context file, then builds
+//! that plan. The build must fail naming the file, tag and record nothing; once the file is
+//! back, `plan` must call the layer stale (not fresh), and the next build must hold the
+//! planned bytes. Before hashing-while-streaming, the edited bytes were built and tagged
+//! under the old fingerprint, and `plan` called the layer fresh after the file was restored.
+
+#[path = "support/engine.rs"]
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+
+use cargo_gear::cli::{Cargo, Selection};
+use cargo_gear::engine::{Engine, RunSpec, StdStream};
+use cargo_gear::error::CliError;
+use cargo_gear::output::Output;
+use cargo_gear::progress::Reporter;
+use cargo_gear::request::Session;
+use cargo_gear::schedule::{self, BuildOptions};
+use clap::Parser;
+
+const ORIGINAL: &str = "the planned contents\n";
+
+fn write(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+/// A `--root` tree: the busybox fixture and one layer copying `data/payload.txt`.
+fn workspace(root: &Path, repo: &str, id: &str) {
+    write(
+        &root.join("base/Gear.toml"),
+        &format!(
+            "[layer]\nname = \"base\"\nimage = \"{}\"\ndistro = \"alpine\"\n",
+            support::BUSYBOX
+        ),
+    );
+    write(
+        &root.join("mid/Gear.toml"),
+        &format!(
+            "[layer]\nname = \"mid\"\nfrom = \"base\"\nimage = \"{repo}\"\ncopy = [\"data\"]\n\
+             labels = {{ \"{}\" = \"{id}\" }}\n",
+            support::TEST_LABEL
+        ),
+    );
+    write(&root.join("mid/data/payload.txt"), ORIGINAL);
+}
+
+fn cargo_gear(root: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_cargo-gear"))
+        .arg("gear")
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .env_remove("CARGO_TARGET_DIR")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+async fn cat_payload(engine: &Engine, image: &str) -> String {
+    let spec = RunSpec {
+        image: image.into(),
+        cmd: Some(vec![
+            "sh".into(),
+            "-c".into(),
+            "cat /data/payload.txt".into(),
+        ]),
+        auto_remove: true,
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    let code = engine
+        .run_container(spec, &mut |s, b| {
+            if s == StdStream::Stdout {
+                out.extend_from_slice(b)
+            }
+        })
+        .await
+        .unwrap();
+    assert_eq!(code, 0);
+    String::from_utf8(out).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_edited_after_planning_is_never_tagged_under_the_planned_fingerprint() {
+    let Some(engine) = support::engine().await else {
+        return;
+    };
+    support::require_fixture(&engine, support::BUSYBOX).await;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("ws");
+    let id = support::unique("race");
+    let repo = format!("cargo-gear-test/{id}-mid");
+    workspace(&root, &repo, &id);
+
+    // Plan, then edit the file the plan fingerprinted, then build that plan.
+    let Cargo::Gear(args) =
+        Cargo::try_parse_from(["cargo", "gear", "--root", root.to_str().unwrap(), "build"])
+            .unwrap();
+    let session = Session::load(&args.global, &root).unwrap();
+    let selected = session.select(&Selection::default()).unwrap();
+    let plan = session.plan(&selected).unwrap();
+    let mid = plan.get("mid").unwrap();
+    let content_tag = mid.built().unwrap().content_tag.clone();
+    let payload = root.join("mid/data/payload.txt");
+    write(&payload, "edited while the build was on its way\n");
+
+    let opts = BuildOptions {
+        jobs: 1,
+        force: vec![false; plan.layers.len()],
+        ..Default::default()
+    };
+    let logs = session.build_paths().logs;
+    let reporter = Reporter::new(false, Output::new(None, true), logs.clone());
+    let result = schedule::build_locked(&engine, &session, &plan, &opts, &reporter).await;
+    assert!(
+        matches!(result, Err(CliError::BuildFailed { failed: 1, .. })),
+        "{result:?}"
+    );
+    let log = std::fs::read_to_string(logs.join("mid.log")).unwrap();
+    assert!(
+        log.contains("payload.txt") && log.contains("changed after the build was planned"),
+        "the failure names the file and why: {log}"
+    );
+    assert!(
+        engine.image(&content_tag).await.unwrap().is_none(),
+        "nothing may carry the planned tag {content_tag}"
+    );
+    assert!(
+        !session.build_paths().state.join("mid.json").exists(),
+        "no record for a layer that was not built as planned"
+    );
+
+    // With the file back, the planned fingerprint is not fresh, and the next build holds
+    // exactly the planned bytes.
+    write(&payload, ORIGINAL);
+    let planned = cargo_gear(&root, &["plan", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_slice(&planned.stdout).unwrap();
+    let layer = json["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"] == "mid")
+        .unwrap();
+    assert_eq!(layer["content_tag"], content_tag.as_str());
+    assert_eq!(layer["status"], "stale", "{layer}");
+    let built = cargo_gear(&root, &["build"]);
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    assert_eq!(cat_payload(&engine, &content_tag).await, ORIGINAL);
+
+    engine.remove_image(&content_tag, true).await.unwrap();
+}
