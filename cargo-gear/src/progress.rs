@@ -1,5 +1,8 @@
 //! Reporting a build as it happens: a live line per layer on a terminal (indicatif),
-//! plain lines otherwise or in CI, JSON lines on stdout with `--message-format json`.
+//! plain lines otherwise or in CI, JSON lines on stdout with `--message-format json`
+//! (their types are in [`events`]).
+
+pub mod events;
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -10,12 +13,12 @@ use std::time::{Duration, Instant};
 use gear_spec::plan::PlannedLayer;
 use gear_spec::state::Reason;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde::Serialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 use crate::engine::PullProgress;
 use crate::engine::{BuildError, EngineError};
 use crate::output::{self, Output};
+use events::{BuildEvent, BuildFinished, LayerFailure, LayerFinished, LayerStarted, millis};
 
 /// Why one layer failed.
 #[derive(Debug)]
@@ -60,7 +63,7 @@ impl From<BuildError> for Failure {
 }
 
 /// What happened to a layer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     /// Built now.
@@ -163,8 +166,12 @@ impl Reporter {
         match event {
             Event::Started { reasons } => {
                 if self.json {
-                    let reasons: Vec<String> = reasons.iter().map(ToString::to_string).collect();
-                    self.json_line(json!({"event": "layer-started", "name": layer.name, "kind": layer.kind().as_str(), "fingerprint": layer.fingerprint.to_string(), "reasons": reasons}));
+                    self.json_line(&BuildEvent::LayerStarted(LayerStarted {
+                        name: layer.name.clone(),
+                        kind: layer.kind(),
+                        fingerprint: layer.fingerprint.to_string(),
+                        reasons: reasons.iter().map(ToString::to_string).collect(),
+                    }));
                     return;
                 }
                 let verb = if layer.built().is_some() {
@@ -212,12 +219,17 @@ impl Reporter {
                     bar.finish_and_clear();
                 }
                 if self.json {
-                    let mut v = json!({"event": "layer-finished", "name": layer.name, "outcome": outcome, "fingerprint": layer.fingerprint.to_string(), "seconds": (seconds * 1000.0).round() / 1000.0, "image": layer.reference()});
-                    if let Some(f) = failure {
-                        v["error"] = json!(f.message);
-                        v["step"] = json!(f.step);
-                    }
-                    self.json_line(v);
+                    self.json_line(&BuildEvent::LayerFinished(LayerFinished {
+                        name: layer.name.clone(),
+                        outcome,
+                        fingerprint: layer.fingerprint.to_string(),
+                        seconds: millis(seconds),
+                        image: layer.reference().to_owned(),
+                        failure: failure.map(|f| LayerFailure {
+                            error: f.message.clone(),
+                            step: f.step.clone(),
+                        }),
+                    }));
                 }
                 let text = match outcome {
                     Outcome::Built => Some((
@@ -307,14 +319,34 @@ impl Reporter {
 
     /// Ends the build: the summary line, or the final JSON event. Returns the counts.
     pub fn finish(&self) -> Counts {
+        self.end(false)
+    }
+
+    /// Ends a build that Ctrl-C stopped: the live lines are cleared and, with
+    /// `--message-format json`, the final event says `"interrupted": true` (the error
+    /// itself is reported by the caller).
+    pub fn interrupted(&self) -> Counts {
+        self.end(true)
+    }
+
+    fn end(&self, interrupted: bool) -> Counts {
         let c = *self.counts.lock().expect("lock");
         let seconds = self.start.elapsed().as_secs_f64();
         if let Some(bars) = &self.bars {
             let _ = bars.clear();
         }
         if self.json {
-            self.json_line(json!({"event": "build-finished", "built": c.built, "fresh": c.fresh, "pulled": c.pulled, "failed": c.failed, "skipped": c.skipped, "seconds": (seconds * 1000.0).round() / 1000.0}));
-        } else {
+            self.json_line(&BuildEvent::BuildFinished(BuildFinished {
+                built: c.built,
+                fresh: c.fresh,
+                pulled: c.pulled,
+                failed: c.failed,
+                skipped: c.skipped,
+                seconds: millis(seconds),
+                interrupted,
+            }));
+        } else if !interrupted {
+            // (After Ctrl-C the error says so: a summary of a build that did not end would mislead.)
             let parts: Vec<String> = Outcome::ALL
                 .iter()
                 .zip([c.built, c.fresh, c.pulled, c.failed, c.skipped])
@@ -338,8 +370,8 @@ impl Reporter {
         }
     }
 
-    fn json_line(&self, v: serde_json::Value) {
-        let mut line = v.to_string();
+    fn json_line(&self, event: &BuildEvent) {
+        let mut line = serde_json::to_string(event).expect("events serialize");
         line.push('\n');
         output::stdout(&line);
     }

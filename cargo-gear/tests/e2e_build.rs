@@ -16,16 +16,18 @@ mod scratch;
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
 use bollard::query_parameters::ListContainersOptions;
-use cargo_gear::engine::{Engine, ImageInfo, RunSpec, StdStream};
+use cargo_gear::engine::{RunSpec, StdStream};
+use cargo_gear::progress::Outcome;
 use cargo_gear::schedule::FINGERPRINT_LABEL;
-use scratch::{BUILT, EXTERNAL, FREESURFER, GEARS, Plan, SUBSTITUTES, names, read, write};
+use scratch::{
+    BUILT, Build, BuildEvent, EXTERNAL, FREESURFER, GEARS, Plan, Running, SUBSTITUTES, names, read,
+    write,
+};
 use serde_json::{Value, json};
 
 /// Long enough for a cold build (apt and pip in the FreeSurfer stand-in).
@@ -35,75 +37,24 @@ const BUILD_TIMEOUT: Duration = Duration::from_secs(20 * 60);
 // A scratch workspace on the engine
 // ---------------------------------------------------------------------------------------
 
-/// A scratch copy of examples/monorepo whose images are this test's own; removes them
-/// when dropped.
-struct Workspace {
-    /// Unique name: in image repositories and the `cargo-gear.test` label.
-    id: String,
-    root: PathBuf,
-    _dir: tempfile::TempDir,
-    engine: Engine,
-    rt: tokio::runtime::Runtime,
+/// The shared scratch workspace with the fixture substitutions and what these tests ask of
+/// the engine.
+struct Workspace(scratch::Workspace);
+
+impl std::ops::Deref for Workspace {
+    type Target = scratch::Workspace;
+    fn deref(&self) -> &scratch::Workspace {
+        &self.0
+    }
 }
 
 impl Workspace {
     /// The scratch workspace, or None (after a note) when the engine tests are skipped.
     fn new(test: &str) -> Option<Workspace> {
-        let (rt, engine) = scratch::connect()?;
-        rt.block_on(support::require_fixture(&engine, support::DEBIAN_PYTHON));
-        rt.block_on(support::require_fixture(&engine, FREESURFER));
-        let id = support::unique(test);
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("monorepo");
-        scratch::copy_monorepo(&root);
-        scratch::isolate(&root, &id);
-        Some(Workspace {
-            id,
-            root,
-            _dir: dir,
-            engine,
-            rt,
-        })
-    }
-
-    fn path(&self, relative: &str) -> PathBuf {
-        self.root.join(relative)
-    }
-
-    /// Adds a `[layer]` built on `from` whose only step is `run`.
-    fn add_layer(&self, name: &str, from: &str, run: &str) {
-        let toml = format!(
-            "[layer]\nname = \"{name}\"\nfrom = \"{from}\"\nimage = \"{prefix}{name}\"\n{labels}\
-             run = [{run}]\n",
-            prefix = scratch::image_prefix(&self.id),
-            labels = scratch::labels_line(&self.id),
-            run = json!(run),
-        );
-        let dir = self.path(&format!("layers/{name}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        write(&dir.join("Gear.toml"), &toml);
-    }
-
-    /// `target/gear/state/NAME.json`.
-    fn record_path(&self, name: &str) -> PathBuf {
-        scratch::record_path(&self.root, name)
-    }
-
-    fn record(&self, name: &str) -> Option<Value> {
-        scratch::record(&self.root, name)
-    }
-
-    /// `target/gear/logs/NAME.log`.
-    fn log_path(&self, name: &str) -> PathBuf {
-        self.path(&format!("target/gear/logs/{name}.log"))
+        scratch::Workspace::new(test, &[support::DEBIAN_PYTHON, FREESURFER]).map(Workspace)
     }
 
     // --- cargo gear -----------------------------------------------------------------
-
-    /// `cargo-gear gear ARGS` in the workspace, with `substitutes`.
-    fn command_with(&self, args: &[&str], substitutes: &[(&str, &str)]) -> Command {
-        scratch::gear_command(&self.root, args, substitutes)
-    }
 
     /// `cargo-gear gear ARGS` with the fixture substitutions.
     fn command(&self, args: &[&str]) -> Command {
@@ -123,14 +74,7 @@ impl Workspace {
 
     /// `cargo gear plan --format json`.
     fn plan(&self) -> Plan {
-        Plan::parse(&self.stdout(&["plan", "--format", "json"]))
-    }
-
-    /// Starts `cargo gear build --message-format json ARGS`.
-    fn spawn_build_with(&self, args: &[&str], substitutes: &[(&str, &str)]) -> Running {
-        let mut all = vec!["build", "--message-format", "json"];
-        all.extend_from_slice(args);
-        Running::spawn(self.command_with(&all, substitutes))
+        self.plan_with(&[], &SUBSTITUTES)
     }
 
     fn spawn_build(&self, args: &[&str]) -> Running {
@@ -150,10 +94,6 @@ impl Workspace {
     }
 
     // --- the engine -------------------------------------------------------------------
-
-    fn image(&self, reference: &str) -> Option<ImageInfo> {
-        self.rt.block_on(self.engine.image(reference)).unwrap()
-    }
 
     /// The IDs of the images in `reference`'s history (present ones; others are `<missing>`).
     fn history(&self, reference: &str) -> Vec<String> {
@@ -210,208 +150,6 @@ impl Workspace {
         containers
             .iter()
             .any(|c| c.command.as_deref().unwrap_or("").contains(needle))
-    }
-
-    /// Every build record names an image that exists under the layer's content tag with
-    /// the recorded fingerprint: nothing is recorded that was not built and tagged.
-    fn assert_records_match_images(&self, plan: &Plan) {
-        scratch::assert_records_match_images(&self.root, plan, |tag| self.image(tag));
-    }
-}
-
-impl Drop for Workspace {
-    /// Removes every image carrying this test's label, children first. By ID, which is
-    /// safe because only this test's images carry its label; without pruning, so that the
-    /// unlabelled intermediate images above them stay as docker's build cache.
-    fn drop(&mut self) {
-        self.rt.block_on(scratch::remove_labelled_images(
-            self.engine.docker(),
-            &self.id,
-        ));
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// Builds and their JSON events
-// ---------------------------------------------------------------------------------------
-
-/// A `cargo gear build --message-format json` in progress.
-struct Running {
-    child: Child,
-    events: mpsc::Receiver<(Instant, Value)>,
-    seen: Vec<(Instant, Value)>,
-    stderr: std::thread::JoinHandle<String>,
-}
-
-impl Running {
-    fn spawn(mut cmd: Command) -> Running {
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let mut stderr = child.stderr.take().unwrap();
-        let (tx, events) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let event = scratch::parse_event(&line.unwrap());
-                if tx.send((Instant::now(), event)).is_err() {
-                    break;
-                }
-            }
-        });
-        let stderr = std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = stderr.read_to_string(&mut s);
-            s
-        });
-        Running {
-            child,
-            events,
-            seen: Vec::new(),
-            stderr,
-        }
-    }
-
-    /// Waits for the first event (seen or to come) that `matches`.
-    fn wait_for(
-        &mut self,
-        what: &str,
-        matches: impl Fn(&Value) -> bool,
-        timeout: Duration,
-    ) -> Value {
-        if let Some((_, e)) = self.seen.iter().find(|(_, e)| matches(e)) {
-            return e.clone();
-        }
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.events.recv_timeout(left) {
-                Ok((at, e)) => {
-                    let found = matches(&e);
-                    self.seen.push((at, e.clone()));
-                    if found {
-                        return e;
-                    }
-                }
-                Err(_) => {
-                    let _ = self.child.kill();
-                    panic!(
-                        "no event for {what} within {timeout:?}; events so far: {:#?}",
-                        self.seen
-                    );
-                }
-            }
-        }
-    }
-
-    /// SIGINT, as Ctrl-C sends it.
-    fn interrupt(&self) {
-        let status = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success(), "kill -INT failed");
-    }
-
-    /// Waits for the process to exit (killing it after `timeout`) and collects everything.
-    fn finish(mut self, timeout: Duration) -> Build {
-        let deadline = Instant::now() + timeout;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("cargo gear build still runs after {timeout:?}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        // The reader thread ends with stdout; then the channel disconnects.
-        while let Ok(event) = self.events.recv_timeout(Duration::from_secs(30)) {
-            self.seen.push(event);
-        }
-        let stderr = self.stderr.join().unwrap();
-        Build {
-            status,
-            events: self.seen,
-            stderr,
-        }
-    }
-}
-
-/// A finished build: exit status, JSON events (with the moment each arrived), stderr.
-struct Build {
-    status: ExitStatus,
-    events: Vec<(Instant, Value)>,
-    stderr: String,
-}
-
-impl Build {
-    fn assert_success(&self) {
-        assert!(
-            self.status.success(),
-            "cargo gear build failed ({}):\n{}",
-            self.status,
-            self.stderr
-        );
-    }
-
-    fn assert_code(&self, code: i32) {
-        assert_eq!(
-            self.status.code(),
-            Some(code),
-            "exit status of cargo gear build; stderr:\n{}",
-            self.stderr
-        );
-    }
-
-    fn events_of(&self, kind: &str) -> impl Iterator<Item = &Value> {
-        self.events
-            .iter()
-            .map(|(_, e)| e)
-            .filter(move |e| e["event"] == kind)
-    }
-
-    /// The one `layer-finished` event of `name`.
-    fn finished(&self, name: &str) -> &Value {
-        let found: Vec<&Value> = self
-            .events_of("layer-finished")
-            .filter(|e| e["name"] == name)
-            .collect();
-        assert_eq!(
-            found.len(),
-            1,
-            "exactly one layer-finished event for {name}: {found:#?}\n{}",
-            self.stderr
-        );
-        found[0]
-    }
-
-    fn outcome(&self, name: &str) -> &str {
-        self.finished(name)["outcome"].as_str().unwrap()
-    }
-
-    /// The names of the layers that finished with `outcome`.
-    fn with_outcome(&self, outcome: &str) -> BTreeSet<String> {
-        self.events_of("layer-finished")
-            .filter(|e| e["outcome"] == outcome)
-            .map(|e| e["name"].as_str().unwrap().to_owned())
-            .collect()
-    }
-
-    /// Built, fresh, pulled, failed, skipped, from the final `build-finished` event.
-    fn counts(&self) -> [u64; 5] {
-        scratch::counts(self.events.last().map(|(_, e)| e))
-    }
-
-    /// Position of the `kind` event of `name` among all events.
-    fn index(&self, kind: &str, name: &str) -> usize {
-        self.events
-            .iter()
-            .position(|(_, e)| e["event"] == kind && e["name"] == name)
-            .unwrap_or_else(|| panic!("no {kind} event for {name}"))
     }
 }
 
@@ -532,12 +270,12 @@ fn builds_the_monorepo_from_nothing_and_the_gears_run() {
     build.assert_success();
     assert_eq!(build.counts(), [6, 2, 0, 0, 0]);
     for name in BUILT {
-        assert_eq!(build.outcome(name), "built", "{name}");
+        assert_eq!(build.outcome(name), Outcome::Built, "{name}");
     }
     for (name, (_, fixture)) in EXTERNAL.iter().zip(SUBSTITUTES) {
-        assert_eq!(build.outcome(name), "fresh", "{name}");
+        assert_eq!(build.outcome(name), Outcome::Fresh, "{name}");
         assert_eq!(
-            build.finished(name)["image"],
+            build.finished(name).image,
             fixture,
             "{name} is the substituted fixture"
         );
@@ -548,7 +286,7 @@ fn builds_the_monorepo_from_nothing_and_the_gears_run() {
         // Dependency order: a layer starts only after its parent finished.
         if plan.layer(parent)["kind"] != "external" {
             assert!(
-                build.index("layer-finished", parent) < build.index("layer-started", name),
+                build.finished_at(parent) < build.started_at(name),
                 "{parent} before {name}"
             );
         }
@@ -564,7 +302,7 @@ fn builds_the_monorepo_from_nothing_and_the_gears_run() {
         );
         // The image carries its fingerprint, and the build record names it.
         let fingerprint = plan.layer(name)["fingerprint"].as_str().unwrap();
-        assert_eq!(build.finished(name)["fingerprint"], fingerprint);
+        assert_eq!(build.finished(name).fingerprint, fingerprint);
         let image = ws
             .image(plan.reference(name))
             .unwrap_or_else(|| panic!("{name} has no content tag"));
@@ -744,11 +482,11 @@ fn a_second_build_is_all_fresh_and_sends_nothing() {
     again.assert_success();
     assert_eq!(again.counts(), [0, 8, 0, 0, 0]);
     assert_eq!(
-        again.with_outcome("fresh"),
+        again.with_outcome(Outcome::Fresh),
         names(&[&EXTERNAL[..], &BUILT[..]].concat())
     );
     assert_eq!(
-        again.events_of("layer-started").count(),
+        again.layers_started().count(),
         0,
         "no layer was started, so no context was sent"
     );
@@ -792,7 +530,7 @@ fn changing_a_gear_file_rebuilds_only_that_gear() {
 
     let build = ws.build(&[]);
     build.assert_success();
-    assert_eq!(build.with_outcome("built"), names(&["csv-summary"]));
+    assert_eq!(build.with_outcome(Outcome::Built), names(&["csv-summary"]));
     assert_eq!(build.counts(), [1, 7, 0, 0, 0]);
     let main_in_image = ws.cat(plan.reference("csv-summary"), "/flywheel/v0/app/main.py");
     assert!(
@@ -839,11 +577,11 @@ fn changing_a_shared_base_rebuilds_it_and_its_descendants_only() {
     let build = ws.build(&[]);
     build.assert_success();
     assert_eq!(
-        build.with_outcome("built"),
+        build.with_outcome(Outcome::Built),
         names(&["fw-python", "csv-summary", "hello"])
     );
     assert_eq!(
-        build.with_outcome("fresh"),
+        build.with_outcome(Outcome::Fresh),
         names(&[
             "freesurfer",
             "fw-freesurfer",
@@ -885,27 +623,28 @@ fn a_failing_step_fails_its_layer_and_skips_its_dependents() {
 
     let check_failure = |build: &Build| {
         build.assert_code(1);
-        assert_eq!(build.outcome("failing"), "failed");
-        assert_eq!(build.outcome("after-failing"), "skipped");
+        assert_eq!(build.outcome("failing"), Outcome::Failed);
+        assert_eq!(build.outcome("after-failing"), Outcome::Skipped);
         let event = build.finished("failing");
+        let step = event.failure.as_ref().and_then(|f| f.step.as_deref());
         assert!(
-            has_step_line(event["step"].as_str().unwrap(), FAILING_RUN),
-            "{event}"
+            step.is_some_and(|step| has_step_line(step, FAILING_RUN)),
+            "{event:?}"
         );
         assert!(
-            has_step_line(&build.stderr, FAILING_RUN),
+            has_step_line(&build.out.stderr, FAILING_RUN),
             "stderr shows the failing step:\n{}",
-            build.stderr
+            build.out.stderr
         );
         assert!(
-            build.stderr.contains("│ about to fail"),
+            build.out.stderr.contains("│ about to fail"),
             "stderr shows the command's output:\n{}",
-            build.stderr
+            build.out.stderr
         );
         assert!(
-            build.stderr.contains("returned a non-zero code: 7"),
+            build.out.stderr.contains("returned a non-zero code: 7"),
             "{}",
-            build.stderr
+            build.out.stderr
         );
         for name in ["failing", "after-failing"] {
             assert_eq!(
@@ -924,7 +663,7 @@ fn a_failing_step_fails_its_layer_and_skips_its_dependents() {
     let keep_going = ws.build(&["--keep-going"]);
     check_failure(&keep_going);
     assert_eq!(
-        keep_going.with_outcome("built"),
+        keep_going.with_outcome(Outcome::Built),
         names(&BUILT),
         "--keep-going builds every layer the failure does not affect"
     );
@@ -954,11 +693,7 @@ fn an_interrupted_build_records_nothing_unfinished_and_the_next_completes_it() {
     let plan = ws.plan();
 
     let mut running = ws.spawn_build(&[]);
-    running.wait_for(
-        "sleepy to start",
-        |e| e["event"] == "layer-started" && e["name"] == "sleepy",
-        BUILD_TIMEOUT,
-    );
+    running.wait_started("sleepy", BUILD_TIMEOUT);
     let log = ws.log_path("sleepy");
     assert!(
         wait_until(Duration::from_secs(120), || std::fs::read_to_string(&log)
@@ -970,7 +705,21 @@ fn an_interrupted_build_records_nothing_unfinished_and_the_next_completes_it() {
     let build = running.finish(Duration::from_secs(60));
     let took = signalled.elapsed();
     build.assert_code(130);
-    assert!(build.stderr.contains("interrupted"), "{}", build.stderr);
+    assert!(
+        build.out.stderr.contains("interrupted"),
+        "{}",
+        build.out.stderr
+    );
+    // The JSON stream still ends with build-finished, saying it was interrupted; sleepy
+    // never finished.
+    let end = build.end();
+    assert!(end.interrupted, "{end:?}");
+    assert_eq!(end.failed, 0, "{end:?}");
+    assert!(
+        build.layers_finished().all(|f| f.name != "sleepy"),
+        "{:#?}",
+        build.events
+    );
     assert!(
         took < Duration::from_secs(10),
         "exited {took:?} after SIGINT: it waited for the step"
@@ -997,8 +746,12 @@ fn an_interrupted_build_records_nothing_unfinished_and_the_next_completes_it() {
 
     let again = ws.build(&[]);
     again.assert_success();
-    assert_eq!(again.outcome("sleepy"), "built");
-    assert!(again.with_outcome("failed").is_empty() && again.with_outcome("skipped").is_empty());
+    assert!(!again.end().interrupted);
+    assert_eq!(again.outcome("sleepy"), Outcome::Built);
+    assert!(
+        again.with_outcome(Outcome::Failed).is_empty()
+            && again.with_outcome(Outcome::Skipped).is_empty()
+    );
     assert!(has_line(&read(&log), &slept), "the step ran to its end");
     assert!(ws.record("sleepy").is_some());
     ws.assert_records_match_images(&plan);
@@ -1023,7 +776,7 @@ fn two_builds_at_once_are_serialized_by_the_lock() {
     // The lock is taken before the first event.
     first.wait_for(
         "the first build to start",
-        |e| e["event"] == "layer-started",
+        |e| matches!(e, BuildEvent::LayerStarted(_)),
         BUILD_TIMEOUT,
     );
     let second = ws.spawn_build(&[]);
@@ -1034,12 +787,12 @@ fn two_builds_at_once_are_serialized_by_the_lock() {
     second.assert_success();
     let lock = ws.path("target/gear/build.lock");
     assert!(
-        second.stderr.contains(&format!(
+        second.out.stderr.contains(&format!(
             "Blocking waiting for file lock on {}",
             lock.display()
         )),
         "{}",
-        second.stderr
+        second.out.stderr
     );
     assert_eq!(first.counts(), [7, 2, 0, 0, 0]);
     assert_eq!(second.counts(), [0, 9, 0, 0, 0]);
@@ -1088,16 +841,16 @@ fn offline_build_with_a_missing_substitute_fails_naming_the_image() {
         .spawn_build_with(&["--offline", "-p", "hello"], &substitutes)
         .finish(BUILD_TIMEOUT);
     build.assert_code(1);
-    assert_eq!(build.outcome("python"), "failed");
-    assert_eq!(build.finished("python")["image"], missing.as_str());
-    let error = build.finished("python")["error"].as_str().unwrap();
+    assert_eq!(build.outcome("python"), Outcome::Failed);
+    assert_eq!(build.finished("python").image, missing.as_str());
+    let error = &build.finished("python").failure.as_ref().unwrap().error;
     assert!(
         error.contains(&missing) && error.contains("--offline"),
         "{error}"
     );
-    assert!(build.stderr.contains(&missing), "{}", build.stderr);
-    assert_eq!(build.outcome("fw-python"), "skipped");
-    assert_eq!(build.outcome("hello"), "skipped");
+    assert!(build.out.stderr.contains(&missing), "{}", build.out.stderr);
+    assert_eq!(build.outcome("fw-python"), Outcome::Skipped);
+    assert_eq!(build.outcome("hello"), Outcome::Skipped);
     assert_eq!(build.counts(), [0, 0, 0, 1, 2]);
     assert!(
         !ws.path("target/gear/state").exists(),

@@ -21,15 +21,15 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use bollard::query_parameters::ListImagesOptions;
-use cargo_gear::engine::{Engine, ImageInfo};
-use scratch::{BUILT, EXTERNAL, FREESURFER, GEARS, Plan, SUBSTITUTES, names, read, write};
+use cargo_gear::progress::Outcome;
+use scratch::{BUILT, Build, EXTERNAL, FREESURFER, GEARS, Plan, SUBSTITUTES, names, read, write};
 use serde_json::Value;
 /// `-p` arguments selecting the quick python chain: python, fw-python, csv-summary, hello.
 const PYTHON_CHAIN: [&str; 4] = ["-p", "csv-summary", "-p", "hello"];
@@ -44,12 +44,10 @@ const HTTP_TIMEOUT: Duration = Duration::from_secs(20);
 // A scratch workspace with its registry prefix
 // ---------------------------------------------------------------------------------------
 
-/// A scratch copy of examples/monorepo whose images are this test's own; removes them
-/// when dropped.
+/// The shared scratch workspace with a registry prefix, credentials and what these tests
+/// ask of the engine.
 struct Scratch {
-    /// Unique name: in image repositories, the `cargo-gear.test` label and the registry prefix.
-    id: String,
-    root: PathBuf,
+    ws: scratch::Workspace,
     /// `DOCKER_CONFIG` of every command: empty (no credentials) unless a test writes one.
     docker_config: PathBuf,
     /// Prepended to `PATH` (credential helpers).
@@ -57,55 +55,30 @@ struct Scratch {
     reg: support::Registries,
     /// Everything every command printed, stdout and stderr.
     printed: RefCell<String>,
-    _dir: tempfile::TempDir,
-    engine: Engine,
-    rt: tokio::runtime::Runtime,
 }
 
-/// A finished command.
-struct Out {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    /// stderr with miette's line wrapping and box drawing undone, whitespace collapsed.
-    fn message(&self) -> String {
-        self.stderr
-            .split_whitespace()
-            .filter(|w| *w != "│")
-            .collect::<Vec<_>>()
-            .join(" ")
+impl std::ops::Deref for Scratch {
+    type Target = scratch::Workspace;
+    fn deref(&self) -> &scratch::Workspace {
+        &self.ws
     }
 }
 
 impl Scratch {
     /// The scratch workspace, or None (after a note) when the registry tests are skipped.
     fn new(test: &str) -> Option<Scratch> {
-        let (rt, engine) = scratch::connect()?;
         let reg = support::registry()?;
-        rt.block_on(support::require_fixture(&engine, support::DEBIAN_PYTHON));
-        rt.block_on(support::require_fixture(&engine, FREESURFER));
-        let id = support::unique(test);
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("monorepo");
-        scratch::copy_monorepo(&root);
-        scratch::isolate(&root, &id);
-        let docker_config = dir.path().join("docker-config");
-        let bin = dir.path().join("bin");
+        let ws = scratch::Workspace::new(test, &[support::DEBIAN_PYTHON, FREESURFER])?;
+        let docker_config = ws.scratch_dir().join("docker-config");
+        let bin = ws.scratch_dir().join("bin");
         std::fs::create_dir_all(&docker_config).unwrap();
         std::fs::create_dir_all(&bin).unwrap();
         Some(Scratch {
-            id,
-            root,
+            ws,
             docker_config,
             bin,
             reg,
             printed: RefCell::new(String::new()),
-            _dir: dir,
-            engine,
-            rt,
         })
     }
 
@@ -129,10 +102,6 @@ impl Scratch {
         format!("{}/{}", self.id, self.repo(layer))
     }
 
-    fn path(&self, relative: &str) -> PathBuf {
-        self.root.join(relative)
-    }
-
     /// Appends a comment to a gear's program (app/main.py, or run.sh): a change of that
     /// gear only.
     fn change(&self, gear: &str, marker: &str) {
@@ -154,23 +123,20 @@ impl Scratch {
 
     /// `cargo-gear gear ARGS --substitute …` in the workspace.
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = scratch::gear_command(&self.root, args, &SUBSTITUTES);
+        let mut cmd = self.command_with(args, &SUBSTITUTES);
         let path = std::env::join_paths(std::iter::once(self.bin.clone()).chain(
             std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
         ))
         .unwrap();
         cmd.env("DOCKER_CONFIG", &self.docker_config)
-            // The scratch workspace's own target/, whatever this test run uses.
-            .env_remove("CARGO_TARGET_DIR")
-            .env_remove("CARGO_BUILD_TARGET_DIR")
             .env("PATH", path);
         cmd
     }
 
     /// Runs `cargo gear ARGS` to its end (killed after [`COMMAND_TIMEOUT`]).
-    fn run(&self, args: &[&str]) -> Out {
+    fn run(&self, args: &[&str]) -> scratch::Out {
         let started = Instant::now();
-        let out = run_to_end(self.command(args), COMMAND_TIMEOUT);
+        let out = scratch::run_to_end(self.command(args), COMMAND_TIMEOUT);
         eprintln!(
             "{}: cargo gear {} took {:.1} s (exit {:?})",
             self.id,
@@ -185,7 +151,7 @@ impl Scratch {
     }
 
     /// `cargo gear ARGS`, which must succeed.
-    fn ok(&self, args: &[&str]) -> Out {
+    fn ok(&self, args: &[&str]) -> scratch::Out {
         let out = self.run(args);
         assert_eq!(
             out.code,
@@ -202,7 +168,11 @@ impl Scratch {
         let mut all = vec!["build", "--message-format", "json"];
         all.extend_from_slice(args);
         let out = self.run(&all);
-        let events = out.stdout.lines().map(scratch::parse_event).collect();
+        let events = out
+            .stdout
+            .lines()
+            .map(|line| (Instant::now(), scratch::parse_event(line)))
+            .collect();
         Build { out, events }
     }
 
@@ -214,7 +184,7 @@ impl Scratch {
     }
 
     /// `cargo gear run -p csv-summary` on its example data: the summary must be the expected one.
-    fn run_csv_summary(&self) -> Out {
+    fn run_csv_summary(&self) -> scratch::Out {
         let out = self.ok(&[
             "run",
             "-p",
@@ -248,10 +218,6 @@ impl Scratch {
     }
 
     // --- the engine -------------------------------------------------------------------
-
-    fn image(&self, reference: &str) -> Option<ImageInfo> {
-        self.rt.block_on(self.engine.image(reference)).unwrap()
-    }
 
     /// Every image of the engine (intermediate ones too).
     fn all_images(&self) -> Vec<bollard::models::ImageSummary> {
@@ -334,12 +300,6 @@ impl Scratch {
         self.rt
             .block_on(scratch::remove_children_first(self.engine.docker(), left));
     }
-
-    /// Every build record names an image that exists under the layer's content tag with
-    /// the recorded fingerprint: nothing is recorded that is not there.
-    fn assert_records_match_images(&self, plan: &Plan) {
-        scratch::assert_records_match_images(&self.root, plan, |tag| self.image(tag));
-    }
 }
 
 impl Drop for Scratch {
@@ -351,58 +311,6 @@ impl Drop for Scratch {
 // ---------------------------------------------------------------------------------------
 // Builds and plans
 // ---------------------------------------------------------------------------------------
-
-/// A finished `cargo gear build --message-format json`.
-struct Build {
-    out: Out,
-    events: Vec<Value>,
-}
-
-impl Build {
-    fn assert_success(&self) -> &Build {
-        assert_eq!(
-            self.out.code,
-            Some(0),
-            "cargo gear build failed:\n{}",
-            self.out.stderr
-        );
-        self
-    }
-
-    /// The outcome of `name`, from its one `layer-finished` event.
-    fn outcome(&self, name: &str) -> &str {
-        let found: Vec<&Value> = self
-            .events
-            .iter()
-            .filter(|e| e["event"] == "layer-finished" && e["name"] == name)
-            .collect();
-        assert_eq!(
-            found.len(),
-            1,
-            "one layer-finished event for {name}: {found:#?}"
-        );
-        found[0]["outcome"].as_str().unwrap()
-    }
-
-    /// Layer name → outcome.
-    fn outcomes(&self) -> BTreeMap<String, String> {
-        self.events
-            .iter()
-            .filter(|e| e["event"] == "layer-finished")
-            .map(|e| {
-                (
-                    e["name"].as_str().unwrap().to_owned(),
-                    e["outcome"].as_str().unwrap().to_owned(),
-                )
-            })
-            .collect()
-    }
-
-    /// Built, fresh, pulled, failed, skipped, from the final `build-finished` event.
-    fn counts(&self) -> [u64; 5] {
-        scratch::counts(self.events.last())
-    }
-}
 
 /// What these tests ask of a plan.
 impl Plan {
@@ -644,51 +552,9 @@ fn proxy(client: TcpStream, upstream: &str, dies_at: &str, dead: &AtomicBool) {
 // Small helpers
 // ---------------------------------------------------------------------------------------
 
-/// Runs `cmd` with its output captured, killing it after `timeout`.
-fn run_to_end(mut cmd: Command, timeout: Duration) -> Out {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let reader = |mut pipe: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut s = Vec::new();
-            let _ = pipe.read_to_end(&mut s);
-            String::from_utf8_lossy(&s).into_owned()
-        })
-    };
-    let stdout = reader(Box::new(child.stdout.take().unwrap()));
-    let stderr = reader(Box::new(child.stderr.take().unwrap()));
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "{cmd:?} still ran after {timeout:?}; stderr:\n{}",
-                stderr.join().unwrap()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    Out {
-        code: status.code(),
-        stdout: stdout.join().unwrap(),
-        stderr: stderr.join().unwrap(),
-    }
-}
-
 /// `names` → `outcome` for each.
-fn all(names: &[&str], outcome: &str) -> BTreeMap<String, String> {
-    names
-        .iter()
-        .map(|n| (n.to_string(), outcome.to_owned()))
-        .collect()
+fn all(names: &[&str], outcome: Outcome) -> BTreeMap<String, Outcome> {
+    names.iter().map(|n| (n.to_string(), outcome)).collect()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -805,9 +671,9 @@ fn a_second_machine_pulls_every_layer_instead_of_building_and_the_gears_run() {
     assert_eq!(build.counts(), [0, 2, 6, 0, 0], "{}", build.out.stderr);
     assert_eq!(
         build.outcomes(),
-        all(&BUILT, "pulled")
+        all(&BUILT, Outcome::Pulled)
             .into_iter()
-            .chain(all(&EXTERNAL, "fresh"))
+            .chain(all(&EXTERNAL, Outcome::Fresh))
             .collect()
     );
     assert_eq!(
@@ -894,10 +760,10 @@ fn one_changed_gear_is_built_on_its_pulled_parent_and_the_rest_pulled() {
     let build = ws.build(&[&["--cache-from", &ws.registry()][..], &PYTHON_CHAIN].concat());
     build.assert_success();
     assert_eq!(build.counts(), [1, 1, 2, 0, 0], "{}", build.out.stderr);
-    assert_eq!(build.outcome("csv-summary"), "built");
-    assert_eq!(build.outcome("fw-python"), "pulled");
-    assert_eq!(build.outcome("hello"), "pulled");
-    assert_eq!(build.outcome("python"), "fresh");
+    assert_eq!(build.outcome("csv-summary"), Outcome::Built);
+    assert_eq!(build.outcome("fw-python"), Outcome::Pulled);
+    assert_eq!(build.outcome("hello"), Outcome::Pulled);
+    assert_eq!(build.outcome("python"), Outcome::Fresh);
     assert!(
         !build.out.stderr.contains("warning"),
         "{}",
@@ -1020,7 +886,7 @@ fn the_auth_registry_takes_the_docker_cli_credentials_and_never_shows_the_passwo
     let registry = format!("{host}/{}", ws.id);
     let creds = Some((user.as_str(), password.as_str()));
     let auth_entry = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-    let refused_as_expected = |out: &Out, what: &str| {
+    let refused_as_expected = |out: &scratch::Out, what: &str| {
         assert_eq!(out.code, Some(1), "{what}: {}", out.stderr);
         let message = out.message();
         assert!(
@@ -1137,9 +1003,9 @@ fn an_unreachable_registry_cache_falls_back_to_building() {
     assert_eq!(build.counts(), [3, 1, 0, 0, 0], "{}", build.out.stderr);
     assert_eq!(
         build.outcomes(),
-        all(&PYTHON_BUILT, "built")
+        all(&PYTHON_BUILT, Outcome::Built)
             .into_iter()
-            .chain(all(&["python"], "fresh"))
+            .chain(all(&["python"], Outcome::Fresh))
             .collect()
     );
     for layer in PYTHON_BUILT {
@@ -1201,9 +1067,9 @@ fn a_registry_that_dies_mid_build_leaves_the_rest_to_be_built() {
         dying.dead.load(Ordering::SeqCst),
         "the registry died during the build"
     );
-    assert_eq!(build.outcome("fw-python"), "pulled");
-    assert_eq!(build.outcome("csv-summary"), "built");
-    assert_eq!(build.outcome("hello"), "built");
+    assert_eq!(build.outcome("fw-python"), Outcome::Pulled);
+    assert_eq!(build.outcome("csv-summary"), Outcome::Built);
+    assert_eq!(build.outcome("hello"), Outcome::Built);
     assert_eq!(build.counts(), [2, 1, 1, 0, 0]);
     // csv-summary was found in the registry, which died while it was being pulled.
     let csv_summary = format!("could not pull `{cache}/{}:", ws.repo("csv-summary"));

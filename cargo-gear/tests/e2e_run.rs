@@ -28,7 +28,6 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bollard::query_parameters::EventsOptions;
-use cargo_gear::engine::Engine;
 use futures_util::StreamExt;
 use scratch::{read, write};
 use serde_json::{Value, json};
@@ -64,39 +63,20 @@ sys.exit(c["config"]["exit_code"])
 // A scratch workspace on the engine
 // ---------------------------------------------------------------------------------------
 
-/// A scratch copy of examples/monorepo whose images are this test's own; removes them when
-/// dropped.
-struct Scratch {
-    /// Unique: in image repositories and the `cargo-gear.test` label.
-    id: String,
-    root: PathBuf,
-    _dir: tempfile::TempDir,
-    engine: Engine,
-    rt: tokio::runtime::Runtime,
+/// The shared scratch workspace with what these tests ask of it.
+struct Scratch(scratch::Workspace);
+
+impl std::ops::Deref for Scratch {
+    type Target = scratch::Workspace;
+    fn deref(&self) -> &scratch::Workspace {
+        &self.0
+    }
 }
 
 impl Scratch {
     /// The scratch workspace, or None (after a note) when the engine tests are skipped.
     fn new(test: &str) -> Option<Scratch> {
-        let (rt, engine) = scratch::connect()?;
-        rt.block_on(support::require_fixture(&engine, support::DEBIAN_PYTHON));
-        let id = support::unique(&format!("run-{test}"));
-        let dir = tempfile::tempdir().unwrap();
-        // Canonical, as cargo metadata reports it (and so every path cargo-gear prints).
-        let root = dir.path().canonicalize().unwrap().join("monorepo");
-        scratch::copy_monorepo(&root);
-        scratch::isolate(&root, &id);
-        Some(Scratch {
-            id,
-            root,
-            _dir: dir,
-            engine,
-            rt,
-        })
-    }
-
-    fn path(&self, relative: &str) -> PathBuf {
-        self.root.join(relative)
+        scratch::Workspace::new(&format!("run-{test}"), &[support::DEBIAN_PYTHON]).map(Scratch)
     }
 
     /// The example CSV of csv-summary.
@@ -174,8 +154,8 @@ default = 0
     /// `cargo-gear gear ARGS --substitute …` in the workspace root, colors off, no API key
     /// in the environment.
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = scratch::gear_command(&self.root, args, &[SUBSTITUTE]);
-        cmd.env_remove("CARGO_TARGET_DIR").env_remove(KEY_VAR);
+        let mut cmd = self.command_with(args, &[SUBSTITUTE]);
+        cmd.env_remove(KEY_VAR);
         cmd
     }
 
@@ -265,17 +245,6 @@ default = 0
             // Build steps run in unnamed containers; `cargo gear run/shell` names its own.
             .filter(|name| name.starts_with("cargo-gear-"))
             .collect()
-    }
-}
-
-impl Drop for Scratch {
-    /// Removes every image carrying this test's label, children first, by ID (only this
-    /// test's images carry its label), without pruning the shared build cache.
-    fn drop(&mut self) {
-        self.rt.block_on(scratch::remove_labelled_images(
-            self.engine.docker(),
-            &self.id,
-        ));
     }
 }
 

@@ -12,7 +12,7 @@ use crate::model::{Decl, Distro, GearFile};
 pub const GEAR_TOML: &str = "Gear.toml";
 
 /// What a layer is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LayerKind {
     /// An image pulled from a registry, never built.

@@ -40,7 +40,10 @@ pub fn run(session: &Session, args: &BuildArgs) -> Result<(), CliError> {
         let engine = Engine::connect().await?;
         tokio::select! {
             result = schedule::build_locked(&engine, session, &plan, &opts, &reporter) => result,
-            _ = tokio::signal::ctrl_c() => Err(CliError::Interrupted),
+            _ = tokio::signal::ctrl_c() => {
+                reporter.interrupted();
+                Err(CliError::Interrupted)
+            }
         }
     })
 }

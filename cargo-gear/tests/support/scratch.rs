@@ -7,14 +7,19 @@
 
 #![allow(dead_code)] // Each test crate uses a different part.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use bollard::Docker;
 use bollard::models::ImageSummary;
 use bollard::query_parameters::{ListImagesOptions, RemoveImageOptions};
 use cargo_gear::engine::{Engine, ImageInfo};
+use cargo_gear::progress::Outcome;
+pub use cargo_gear::progress::events::{BuildEvent, BuildFinished, LayerFinished, LayerStarted};
 use cargo_gear::schedule::FINGERPRINT_LABEL;
 use serde_json::Value;
 
@@ -53,6 +58,131 @@ pub fn connect() -> Option<(tokio::runtime::Runtime, Engine)> {
         .unwrap();
     let engine = rt.block_on(support::engine())?;
     Some((rt, engine))
+}
+
+/// A scratch copy of examples/monorepo whose built layers are this test's own (see
+/// [`isolate`]); removes the images carrying its label when dropped. Each test file wraps it
+/// with what its scenarios need.
+pub struct Workspace {
+    /// Unique name: in image repositories and the `cargo-gear.test` label.
+    pub id: String,
+    /// The copy's root, canonical (as cargo metadata reports it, so every path cargo-gear
+    /// prints starts with it).
+    pub root: PathBuf,
+    pub engine: Engine,
+    pub rt: tokio::runtime::Runtime,
+    dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    /// The scratch workspace of the test `test` (which needs the `fixtures` images), or None
+    /// (after a note) when the engine tests are skipped.
+    pub fn new(test: &str, fixtures: &[&str]) -> Option<Workspace> {
+        let (rt, engine) = connect()?;
+        for fixture in fixtures {
+            rt.block_on(support::require_fixture(&engine, fixture));
+        }
+        let id = support::unique(test);
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap().join("monorepo");
+        copy_monorepo(&root);
+        isolate(&root, &id);
+        Some(Workspace {
+            id,
+            root,
+            engine,
+            rt,
+            dir,
+        })
+    }
+
+    /// The temporary directory holding the copy (room for other files of the test).
+    pub fn scratch_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn path(&self, relative: &str) -> PathBuf {
+        self.root.join(relative)
+    }
+
+    /// `target/gear/state/NAME.json`.
+    pub fn record_path(&self, name: &str) -> PathBuf {
+        record_path(&self.root, name)
+    }
+
+    /// The build record of `name`, if there is one.
+    pub fn record(&self, name: &str) -> Option<Value> {
+        record(&self.root, name)
+    }
+
+    /// `target/gear/logs/NAME.log`.
+    pub fn log_path(&self, name: &str) -> PathBuf {
+        self.path(&format!("target/gear/logs/{name}.log"))
+    }
+
+    /// Adds a `[layer]` built on `from` whose only step is `run`, with this test's image
+    /// repository and label.
+    pub fn add_layer(&self, name: &str, from: &str, run: &str) {
+        let toml = format!(
+            "[layer]\nname = \"{name}\"\nfrom = \"{from}\"\nimage = \"{prefix}{name}\"\n{labels}\
+             run = [{run}]\n",
+            prefix = image_prefix(&self.id),
+            labels = labels_line(&self.id),
+            run = serde_json::json!(run),
+        );
+        let dir = self.path(&format!("layers/{name}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        write(&dir.join("Gear.toml"), &toml);
+    }
+
+    /// `cargo-gear gear ARGS --substitute FROM=TO…` in the workspace, with its own target/
+    /// whatever this test run uses.
+    pub fn command_with(&self, args: &[&str], substitutes: &[(&str, &str)]) -> Command {
+        let mut cmd = gear_command(&self.root, args, substitutes);
+        cmd.env_remove("CARGO_TARGET_DIR")
+            .env_remove("CARGO_BUILD_TARGET_DIR");
+        cmd
+    }
+
+    /// `cargo gear plan --format json` with `substitutes`, which must succeed.
+    pub fn plan_with(&self, args: &[&str], substitutes: &[(&str, &str)]) -> Plan {
+        let mut all = vec!["plan", "--format", "json"];
+        all.extend_from_slice(args);
+        let out = self.command_with(&all, substitutes).output().unwrap();
+        assert!(
+            out.status.success(),
+            "cargo gear {all:?} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Plan::parse(&String::from_utf8(out.stdout).unwrap())
+    }
+
+    /// Starts `cargo gear build --message-format json ARGS` with `substitutes`.
+    pub fn spawn_build_with(&self, args: &[&str], substitutes: &[(&str, &str)]) -> Running {
+        let mut all = vec!["build", "--message-format", "json"];
+        all.extend_from_slice(args);
+        Running::spawn(self.command_with(&all, substitutes))
+    }
+
+    pub fn image(&self, reference: &str) -> Option<ImageInfo> {
+        self.rt.block_on(self.engine.image(reference)).unwrap()
+    }
+
+    /// Every build record names an image that exists under the layer's content tag with
+    /// the recorded fingerprint: nothing is recorded that was not built and tagged.
+    pub fn assert_records_match_images(&self, plan: &Plan) {
+        assert_records_match_images(&self.root, plan, |tag| self.image(tag));
+    }
+}
+
+impl Drop for Workspace {
+    /// Removes every image carrying this test's label, children first. By ID, which is
+    /// safe because only this test's images carry its label; without pruning, so that the
+    /// unlabelled intermediate images above them stay as docker's build cache.
+    fn drop(&mut self) {
+        self.rt
+            .block_on(remove_labelled_images(self.engine.docker(), &self.id));
+    }
 }
 
 /// Copies examples/monorepo (without its `target/`) to `to`.
@@ -138,19 +268,299 @@ pub fn gear_command(root: &Path, args: &[&str], substitutes: &[(&str, &str)]) ->
     cmd
 }
 
-/// One line of `--message-format json`.
-pub fn parse_event(line: &str) -> Value {
-    serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON event ({e}): {line}"))
+// ---------------------------------------------------------------------------------------
+// Finished commands, builds and their JSON events
+// ---------------------------------------------------------------------------------------
+
+/// A finished command.
+#[derive(Debug)]
+pub struct Out {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
 }
 
-/// Built, fresh, pulled, failed, skipped, from the final event, which must be `build-finished`.
-pub fn counts(last: Option<&Value>) -> [u64; 5] {
-    let last = last.expect("events");
-    assert_eq!(
-        last["event"], "build-finished",
-        "the last event ends the build"
-    );
-    ["built", "fresh", "pulled", "failed", "skipped"].map(|k| last[k].as_u64().unwrap())
+impl Out {
+    /// stderr with miette's line wrapping and box drawing undone, whitespace collapsed.
+    pub fn message(&self) -> String {
+        self.stderr
+            .split_whitespace()
+            .filter(|w| *w != "│")
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// Runs `cmd` with its output captured, killing it after `timeout`.
+pub fn run_to_end(mut cmd: Command, timeout: Duration) -> Out {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = read_to_end(child.stdout.take().unwrap());
+    let stderr = read_to_end(child.stderr.take().unwrap());
+    let status = wait(&mut child, timeout, &format!("{cmd:?}"));
+    Out {
+        code: status.code(),
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    }
+}
+
+/// A thread reading `pipe` to its end.
+fn read_to_end(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = pipe.read_to_end(&mut s);
+        String::from_utf8_lossy(&s).into_owned()
+    })
+}
+
+/// Waits for `child` to exit; kills it and panics after `timeout`.
+fn wait(child: &mut Child, timeout: Duration, what: &str) -> ExitStatus {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} still ran after {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A `cargo gear build --message-format json` in progress: its events, typed as the binary
+/// emits them, as they come.
+pub struct Running {
+    child: Child,
+    events: mpsc::Receiver<(Instant, BuildEvent)>,
+    seen: Vec<(Instant, BuildEvent)>,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+impl Running {
+    pub fn spawn(mut cmd: Command) -> Running {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, events) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let event = parse_event(&line.unwrap());
+                if tx.send((Instant::now(), event)).is_err() {
+                    break;
+                }
+            }
+        });
+        Running {
+            stderr: read_to_end(child.stderr.take().unwrap()),
+            child,
+            events,
+            seen: Vec::new(),
+        }
+    }
+
+    /// The process ID.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for the first event (seen or to come) that `matches`.
+    pub fn wait_for(
+        &mut self,
+        what: &str,
+        matches: impl Fn(&BuildEvent) -> bool,
+        timeout: Duration,
+    ) -> BuildEvent {
+        if let Some((_, e)) = self.seen.iter().find(|(_, e)| matches(e)) {
+            return e.clone();
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.events.recv_timeout(left) {
+                Ok((at, e)) => {
+                    let found = matches(&e);
+                    self.seen.push((at, e.clone()));
+                    if found {
+                        return e;
+                    }
+                }
+                Err(_) => {
+                    let _ = self.child.kill();
+                    panic!(
+                        "no event for {what} within {timeout:?}; events so far: {:#?}",
+                        self.seen
+                    );
+                }
+            }
+        }
+    }
+
+    /// Waits for `layer` to start building.
+    pub fn wait_started(&mut self, layer: &str, timeout: Duration) {
+        self.wait_for(
+            &format!("{layer} to start"),
+            |e| matches!(e, BuildEvent::LayerStarted(s) if s.name == layer),
+            timeout,
+        );
+    }
+
+    /// SIGINT, as Ctrl-C sends it.
+    pub fn interrupt(&self) {
+        let status = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -INT failed");
+    }
+
+    /// Waits for the process to exit (killing it after `timeout`) and collects everything.
+    pub fn finish(mut self, timeout: Duration) -> Build {
+        let status = wait(&mut self.child, timeout, "cargo gear build");
+        // The reader thread ends with stdout; then the channel disconnects.
+        while let Ok(event) = self.events.recv_timeout(Duration::from_secs(30)) {
+            self.seen.push(event);
+        }
+        Build {
+            out: Out {
+                code: status.code(),
+                stdout: String::new(),
+                stderr: self.stderr.join().unwrap(),
+            },
+            events: self.seen,
+        }
+    }
+}
+
+/// One line of `--message-format json`, as the binary's own type.
+pub fn parse_event(line: &str) -> BuildEvent {
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("not a build event ({e}): {line}"))
+}
+
+/// A finished `cargo gear build --message-format json`: exit code and stderr (`out`; its
+/// stdout is in `events`), and the events with the moment each arrived.
+#[derive(Debug)]
+pub struct Build {
+    pub out: Out,
+    pub events: Vec<(Instant, BuildEvent)>,
+}
+
+impl Build {
+    pub fn assert_success(&self) -> &Build {
+        self.assert_code(0)
+    }
+
+    pub fn assert_code(&self, code: i32) -> &Build {
+        assert_eq!(
+            self.out.code,
+            Some(code),
+            "exit code of cargo gear build; stderr:\n{}",
+            self.out.stderr
+        );
+        self
+    }
+
+    /// The `layer-finished` events.
+    pub fn layers_finished(&self) -> impl Iterator<Item = &LayerFinished> {
+        self.events.iter().filter_map(|(_, e)| match e {
+            BuildEvent::LayerFinished(f) => Some(f),
+            _ => None,
+        })
+    }
+
+    /// The `layer-started` events.
+    pub fn layers_started(&self) -> impl Iterator<Item = &LayerStarted> {
+        self.events.iter().filter_map(|(_, e)| match e {
+            BuildEvent::LayerStarted(s) => Some(s),
+            _ => None,
+        })
+    }
+
+    /// The one `layer-finished` event of `name`.
+    pub fn finished(&self, name: &str) -> &LayerFinished {
+        let found: Vec<_> = self.layers_finished().filter(|e| e.name == name).collect();
+        assert_eq!(
+            found.len(),
+            1,
+            "exactly one layer-finished event for {name}: {found:#?}\n{}",
+            self.out.stderr
+        );
+        found[0]
+    }
+
+    pub fn outcome(&self, name: &str) -> Outcome {
+        self.finished(name).outcome
+    }
+
+    /// Layer name → outcome.
+    pub fn outcomes(&self) -> BTreeMap<String, Outcome> {
+        self.layers_finished()
+            .map(|e| (e.name.clone(), e.outcome))
+            .collect()
+    }
+
+    /// The names of the layers that finished with `outcome`.
+    pub fn with_outcome(&self, outcome: Outcome) -> BTreeSet<String> {
+        self.layers_finished()
+            .filter(|e| e.outcome == outcome)
+            .map(|e| e.name.clone())
+            .collect()
+    }
+
+    /// The final event, which must be `build-finished` (and the only one).
+    pub fn end(&self) -> &BuildFinished {
+        let ends = self
+            .events
+            .iter()
+            .filter(|(_, e)| matches!(e, BuildEvent::BuildFinished(_)))
+            .count();
+        match self.events.last() {
+            Some((_, BuildEvent::BuildFinished(f))) if ends == 1 => f,
+            _ => panic!(
+                "the build ends with one build-finished event: {:#?}\n{}",
+                self.events, self.out.stderr
+            ),
+        }
+    }
+
+    /// Built, fresh, pulled, failed, skipped, from the final `build-finished` event.
+    pub fn counts(&self) -> [usize; 5] {
+        let f = self.end();
+        [f.built, f.fresh, f.pulled, f.failed, f.skipped]
+    }
+
+    /// Position of `name`'s `layer-started` event among all events.
+    pub fn started_at(&self, name: &str) -> usize {
+        self.position(
+            name,
+            |e| matches!(e, BuildEvent::LayerStarted(s) if s.name == name),
+        )
+    }
+
+    /// Position of `name`'s `layer-finished` event among all events.
+    pub fn finished_at(&self, name: &str) -> usize {
+        self.position(
+            name,
+            |e| matches!(e, BuildEvent::LayerFinished(f) if f.name == name),
+        )
+    }
+
+    fn position(&self, name: &str, matches: impl Fn(&BuildEvent) -> bool) -> usize {
+        self.events
+            .iter()
+            .position(|(_, e)| matches(e))
+            .unwrap_or_else(|| panic!("no such event for {name}: {:#?}", self.events))
+    }
 }
 
 /// `cargo gear plan --format json`'s layers. Each test file adds the questions it asks.
