@@ -19,7 +19,7 @@ use std::time::Duration;
 use bollard::Docker;
 
 pub use address::{DEFAULT_SOCKET, EngineAddress, TlsFiles};
-pub use build::{BuildError, BuildOutput, BuildRequest};
+pub use build::{BuildError, BuildOutput, BuildRequest, journal_path};
 pub use container::{Input, RunSpec, StdStream};
 pub use context::{ContextError, TAR_MTIME, TarEntry, TarSource, write_tar};
 pub use image::{ImageInfo, ImageSummary, PullProgress, split_tag};

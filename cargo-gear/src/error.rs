@@ -46,6 +46,10 @@ pub enum CliError {
         #[source]
         source: std::io::Error,
     },
+    /// The workspace build lock could not be taken.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Lock(#[from] crate::lock::LockError),
     /// The Docker engine could not be used.
     #[error(transparent)]
     #[diagnostic(transparent)]

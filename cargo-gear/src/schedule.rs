@@ -385,6 +385,7 @@ async fn build_image(
             (LAYER_LABEL.to_string(), layer.name.clone()),
         ]),
         build_args: HashMap::new(),
+        journal: Some(crate::engine::journal_path(&paths.logs, &layer.name)),
     };
     let log_path = paths.logs.join(format!("{}.log", layer.name));
     let mut log = LogFile::create(&log_path);
@@ -606,6 +607,17 @@ pub async fn build_locked(
 ) -> Result<(), CliError> {
     let paths = session.build_paths();
     let _lock = crate::lock::BuildLock::acquire(&session.ws.gear_dir(), &session.out)?;
+    match engine.remove_build_leftovers(&paths.logs).await {
+        Ok(0) => {}
+        Ok(n) => session.out.status(
+            "Removed",
+            format!("{n} step container(s) left by a build the engine did not finish"),
+        ),
+        Err(e) => reporter.warn(&format!(
+            "cannot remove the step containers of an unfinished build: {}",
+            crate::error::chain(&e)
+        )),
+    }
     let status = statuses(engine, plan, &paths.state).await?;
     run(engine, plan, &status, opts, &paths, reporter).await;
     let counts = reporter.finish();

@@ -89,17 +89,37 @@ impl Record {
         (record.format == RECORD_FORMAT).then_some(record)
     }
 
-    /// Writes the record atomically (temporary file, then rename).
-    pub fn save(&self, state_dir: &Path) -> std::io::Result<()> {
-        std::fs::create_dir_all(state_dir)?;
+    /// Writes the record atomically (temporary file, synced, then renamed over the old one):
+    /// a reader sees the old record or the new one, never a part. On failure the temporary
+    /// file is removed and the error names the file.
+    pub fn save(&self, state_dir: &Path) -> Result<(), RecordError> {
+        let fail = |action, path: &Path| {
+            let path = path.to_path_buf();
+            move |source| RecordError {
+                action,
+                path,
+                source,
+            }
+        };
+        std::fs::create_dir_all(state_dir).map_err(fail("create the directory", state_dir))?;
         let path = Self::path(state_dir, &self.name);
         let tmp = state_dir.join(format!(".{}.json.tmp-{}", self.name, std::process::id()));
-        let mut text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+        // Invariant: a record is plain data with string map keys, which always serializes.
+        let mut text = serde_json::to_string_pretty(self).expect("a record serializes");
         text.push('\n');
-        std::fs::write(&tmp, text)?;
-        let file = std::fs::File::open(&tmp)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, &path)
+        let written = (|| {
+            let mut file = std::fs::File::create(&tmp)?;
+            std::io::Write::write_all(&mut file, text.as_bytes())?;
+            file.sync_all()
+        })();
+        if let Err(source) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(fail("write", &tmp)(source));
+        }
+        std::fs::rename(&tmp, &path).map_err(|source| {
+            let _ = std::fs::remove_file(&tmp);
+            fail("replace", &path)(source)
+        })
     }
 
     /// Removes the record of `name`, if any.
@@ -109,6 +129,18 @@ impl Record {
             _ => Ok(()),
         }
     }
+}
+
+/// A build record that could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot {action} {}", path.display())]
+pub struct RecordError {
+    /// What was tried: `create the directory`, `write`, `replace`.
+    pub action: &'static str,
+    /// The directory or file.
+    pub path: PathBuf,
+    #[source]
+    pub source: std::io::Error,
 }
 
 /// What the engine has for a layer.

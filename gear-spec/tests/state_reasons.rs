@@ -181,3 +181,38 @@ fn records_round_trip_atomically() {
     Record::remove(&dir, "g").unwrap();
     assert_eq!(Record::load(&dir, "g"), None);
 }
+
+/// A record that cannot be written names the directory or file and the cause, leaves no
+/// temporary file behind, and leaves the previous record as it was.
+#[test]
+fn a_record_that_cannot_be_saved_names_the_path() {
+    let t = Tree::new();
+    let plan = t.plan(&[]);
+    let rec = records(&plan).remove("g").unwrap();
+
+    // The state directory is a file.
+    let not_a_dir = t.0.path().join("state-file");
+    std::fs::write(&not_a_dir, "").unwrap();
+    let e = rec.save(&not_a_dir).unwrap_err();
+    assert_eq!(e.path, not_a_dir);
+    assert_eq!(
+        e.to_string(),
+        format!("cannot create the directory {}", not_a_dir.display())
+    );
+    assert_eq!(e.source.kind(), std::io::ErrorKind::AlreadyExists, "{e:?}");
+
+    // The record's own path is a directory: the rename fails, the old entry stays, and
+    // the temporary file is gone.
+    let dir = t.0.path().join("state");
+    std::fs::create_dir_all(dir.join("g.json")).unwrap();
+    let e = rec.save(&dir).unwrap_err();
+    assert_eq!(e.path, dir.join("g.json"));
+    assert!(e.to_string().starts_with("cannot replace "), "{e}");
+    assert!(dir.join("g.json").is_dir());
+    let entries: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(entries, ["g.json"]);
+}

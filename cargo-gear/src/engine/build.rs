@@ -7,6 +7,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, Write};
+use std::path::{Path, PathBuf};
 
 use bollard::models::BuildInfo;
 use bollard::query_parameters::{BuildImageOptions, BuilderVersion};
@@ -37,6 +38,11 @@ pub struct BuildRequest {
     pub tags: Vec<String>,
     pub labels: HashMap<String, String>,
     pub build_args: HashMap<String, String>,
+    /// A file noting the ID of each step container while the build runs, removed once the
+    /// engine reports the build's end (it then removes them itself: `forcerm`). A journal
+    /// left behind means the engine died or restarted mid-build and may have kept exited
+    /// step containers: [`Engine::remove_build_leftovers`] removes them.
+    pub journal: Option<PathBuf>,
 }
 
 /// A successful build.
@@ -98,7 +104,9 @@ impl Engine {
             tags,
             labels,
             build_args,
+            journal,
         } = req;
+        let mut journal = Journal::create(journal);
         let (body, writer) = stream_context(context);
 
         let options = BuildImageOptions {
@@ -123,7 +131,10 @@ impl Engine {
                     .build_image(options, None, Some(bollard::body_try_stream(body)));
             while let Some(message) = stream.next().await {
                 match message {
-                    Ok(info) => progress.on_message(&info, log),
+                    Ok(info) => {
+                        progress.on_message(&info, log);
+                        journal.note(&progress.containers);
+                    }
                     // bollard turns a message with an `error` into this.
                     Err(bollard::errors::Error::DockerStreamError { error }) => {
                         progress.on_error(error, log);
@@ -137,6 +148,14 @@ impl Engine {
             }
         } // Dropping the stream closes the request, which stops the writer if it is still going.
         progress.flush(log);
+        // The engine answered to the end (or refused the build): it removed the step
+        // containers. Only a broken connection leaves them to the next build.
+        let connection_lost = request_error.as_ref().is_some_and(|e| {
+            !matches!(e, bollard::errors::Error::DockerResponseServerError { .. })
+        });
+        if !connection_lost {
+            journal.finish();
+        }
 
         let written = match writer.await {
             Ok(result) => result,
@@ -256,6 +275,80 @@ impl Write for ChannelWriter {
     }
 }
 
+/// The step containers of one build, noted in a file as they start (see
+/// [`BuildRequest::journal`]). Writing it never fails a build.
+struct Journal {
+    file: Option<(PathBuf, std::fs::File)>,
+    noted: usize,
+}
+
+impl Journal {
+    fn create(path: Option<PathBuf>) -> Journal {
+        let file = path.and_then(|path| {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).ok()?;
+            }
+            let file = std::fs::File::create(&path).ok()?;
+            Some((path, file))
+        });
+        Journal { file, noted: 0 }
+    }
+
+    /// Appends the containers not noted yet.
+    fn note(&mut self, containers: &[String]) {
+        if let Some((_, file)) = &mut self.file {
+            for id in &containers[self.noted.min(containers.len())..] {
+                let _ = writeln!(file, "{id}");
+            }
+            let _ = file.sync_data();
+        }
+        self.noted = containers.len();
+    }
+
+    /// The engine reported the build's end: nothing is left to remove.
+    fn finish(&mut self) {
+        if let Some((path, file)) = self.file.take() {
+            drop(file);
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// The IDs noted in the journals (`*.containers`) under `dir`, by journal.
+pub(super) fn journals(dir: &Path) -> Vec<(PathBuf, Vec<String>)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(PathBuf, Vec<String>)> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == JOURNAL_EXTENSION))
+        .map(|p| {
+            let ids = std::fs::read_to_string(&p)
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| is_container_id(l))
+                .map(str::to_owned)
+                .collect();
+            (p, ids)
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// File extension of build journals.
+const JOURNAL_EXTENSION: &str = "containers";
+
+/// The journal of `layer`'s build in `dir` (beside its log): `dir/LAYER.containers`.
+pub fn journal_path(dir: &Path, layer: &str) -> PathBuf {
+    dir.join(format!("{layer}.{JOURNAL_EXTENSION}"))
+}
+
+fn is_container_id(s: &str) -> bool {
+    (4..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// What the build's messages said so far.
 #[derive(Debug, Default)]
 struct BuildProgress {
@@ -267,6 +360,11 @@ struct BuildProgress {
     error: Option<String>,
     /// From the aux message (full id) or "Successfully built" (short id).
     image_id: Option<String>,
+    /// The step containers the engine started (` ---> Running in ID` right after a step
+    /// line, so that no output of a command can pass for one).
+    containers: Vec<String>,
+    /// Whether the last line was a step line.
+    after_step: bool,
 }
 
 impl BuildProgress {
@@ -320,10 +418,17 @@ impl BuildProgress {
     }
 
     fn line(&mut self, line: &str, log: &mut dyn FnMut(&str)) {
+        let after_step = std::mem::replace(&mut self.after_step, false);
         if is_step_line(line) {
             self.step = Some(line.trim().to_owned());
+            self.after_step = true;
         } else if let Some(id) = line.strip_prefix("Successfully built ") {
             self.image_id.get_or_insert_with(|| id.trim().to_owned());
+        } else if let Some(id) = line.trim().strip_prefix("---> Running in ")
+            && after_step
+            && is_container_id(id.trim())
+        {
+            self.containers.push(id.trim().to_owned());
         }
         if self.tail.len() == TAIL_LINES {
             self.tail.pop_front();
@@ -383,6 +488,40 @@ mod tests {
         }
         progress.flush(&mut |l| lines.push(l.to_owned()));
         (progress, lines)
+    }
+
+    #[test]
+    fn step_containers_are_noted_only_right_after_a_step_line() {
+        let (progress, _) = run(&[
+            stream("Step 1/3 : FROM busybox\n ---> e57ca2801852\n"),
+            stream("Step 2/3 : RUN echo ' ---> Running in 0123456789ab'\n"),
+            stream(" ---> Running in 4f1c2a3b4c5d\n"),
+            stream(" ---> Running in 0123456789ab\n"),
+            stream("Removing intermediate container 4f1c2a3b4c5d\n ---> 9a8b7c6d5e4f\n"),
+            stream("Step 3/3 : RUN true\n ---> Running in "),
+            stream("aaaabbbbcccc\n"),
+        ]);
+        assert_eq!(progress.containers, ["4f1c2a3b4c5d", "aaaabbbbcccc"]);
+    }
+
+    #[test]
+    fn a_journal_lists_the_noted_containers_until_the_build_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = journal_path(dir.path(), "hello");
+        let mut journal = Journal::create(Some(path.clone()));
+        journal.note(&["4f1c2a3b4c5d".to_owned()]);
+        journal.note(&["4f1c2a3b4c5d".to_owned(), "aaaabbbbcccc".to_owned()]);
+        std::fs::write(dir.path().join("hello.log"), "not a journal\n").unwrap();
+        assert_eq!(
+            journals(dir.path()),
+            [(
+                path.clone(),
+                vec!["4f1c2a3b4c5d".to_owned(), "aaaabbbbcccc".to_owned()]
+            )]
+        );
+        journal.finish();
+        assert!(!path.exists());
+        assert!(journals(dir.path()).is_empty());
     }
 
     #[test]

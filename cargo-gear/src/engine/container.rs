@@ -1,12 +1,14 @@
-//! Containers for `cargo gear run`: create, attach, start, wait, remove.
+//! Containers for `cargo gear run`: create, attach, start, wait, remove; and the step
+//! containers a build the engine never finished left behind.
 
 use bollard::container::LogOutput;
 use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{
-    AttachContainerOptions, CreateContainerOptions, KillContainerOptions, RemoveContainerOptions,
-    WaitContainerOptions,
+    AttachContainerOptions, CreateContainerOptions, InspectContainerOptions, KillContainerOptions,
+    RemoveContainerOptions, WaitContainerOptions,
 };
 use futures_util::StreamExt;
+use std::path::Path;
 
 use super::{Engine, EngineError, status_of};
 
@@ -244,5 +246,42 @@ impl Engine {
                 e
             )),
         }
+    }
+
+    /// Removes the step containers of builds whose end the engine never reported (it was
+    /// killed or restarted mid-build, so it kept their exited step containers): the IDs the
+    /// builds noted in their journals (`*.containers`, see [`super::BuildRequest::journal`])
+    /// under `dir`. Only containers that no longer run are removed; a journal is deleted
+    /// once none of its containers is left. Returns how many containers were removed.
+    /// Call it with the workspace's build lock held, so that no journal is being written.
+    pub async fn remove_build_leftovers(&self, dir: &Path) -> Result<usize, EngineError> {
+        let mut removed = 0;
+        for (journal, ids) in super::build::journals(dir) {
+            let mut left = false;
+            for id in ids {
+                let info = match self
+                    .docker
+                    .inspect_container(&id, None::<InspectContainerOptions>)
+                    .await
+                {
+                    Ok(info) => info,
+                    Err(e) if status_of(&e) == Some(404) => continue,
+                    Err(e) => {
+                        return Err(self.request_error(format!("inspect container `{id}`"))(e));
+                    }
+                };
+                if info.state.and_then(|s| s.running) == Some(true) {
+                    left = true;
+                    continue;
+                }
+                if self.remove_container(&id, true).await? {
+                    removed += 1;
+                }
+            }
+            if !left {
+                let _ = std::fs::remove_file(&journal);
+            }
+        }
+        Ok(removed)
     }
 }
