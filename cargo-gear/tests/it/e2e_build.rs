@@ -8,12 +8,10 @@
 //! them: docker's layer cache keeps repeated apt and pip steps fast). The external images
 //! are the fixtures of `cargo xtask engine start`, through `--substitute`.
 //!
-//! Run with `CARGO_GEAR_TEST_ENGINE=1 cargo test -p cargo-gear --test e2e_build`.
+//! Run with `CARGO_GEAR_TEST_ENGINE=1 cargo test -p cargo-gear --test it e2e_build::`.
 
-#[path = "support/scratch.rs"]
-mod scratch;
-#[path = "support/engine.rs"]
-mod support;
+use crate::scratch;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -150,49 +148,6 @@ impl Workspace {
         containers
             .iter()
             .any(|c| c.command.as_deref().unwrap_or("").contains(needle))
-    }
-}
-
-/// What these tests ask of a plan.
-impl Plan {
-    fn parent(&self, name: &str) -> &str {
-        self.layer(name)["parent"].as_str().unwrap()
-    }
-
-    /// The reference that proves the layer exists: content tag, or the external image.
-    fn reference(&self, name: &str) -> &str {
-        let l = self.layer(name);
-        l["content_tag"]
-            .as_str()
-            .unwrap_or_else(|| l["image"].as_str().unwrap())
-    }
-
-    /// The external layer at the root of `name`'s chain.
-    fn root<'a>(&'a self, mut name: &'a str) -> &'a str {
-        while let Some(p) = self.layer(name)["parent"].as_str() {
-            name = p;
-        }
-        name
-    }
-
-    /// Status and reasons.
-    fn status(&self, name: &str) -> (&str, Vec<&str>) {
-        let l = self.layer(name);
-        let reasons = l["reasons"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r.as_str().unwrap())
-            .collect();
-        (l["status"].as_str().unwrap(), reasons)
-    }
-
-    fn stale(&self) -> BTreeSet<&str> {
-        self.0
-            .iter()
-            .filter(|l| l["status"] != "fresh")
-            .map(|l| l["name"].as_str().unwrap())
-            .collect()
     }
 }
 

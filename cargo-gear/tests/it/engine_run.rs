@@ -1,7 +1,6 @@
 //! Engine tests: running containers (`cargo gear run`).
 
-#[path = "support/engine.rs"]
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -1,7 +1,6 @@
 //! Engine tests: classic-builder builds with a streamed, deterministic context.
 
-#[path = "support/engine.rs"]
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 

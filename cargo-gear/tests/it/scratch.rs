@@ -1,11 +1,8 @@
 //! Shared by the end-to-end tests that drive the cargo-gear binary on a scratch copy of
 //! examples/monorepo (e2e_build, e2e_run, e2e_registry): the example's layers, the copy and
 //! its isolation (each built layer gets the test's own image repository and label), the
-//! `cargo-gear gear` command line, JSON events and plans, and removing a test's images.
-//! Include it beside support/engine.rs, which it uses as `crate::support`:
-//! `#[path = "support/engine.rs"] mod support;` and `#[path = "support/scratch.rs"] mod scratch;`.
-
-#![allow(dead_code)] // Each test crate uses a different part.
+//! `cargo-gear gear` command line, builds and their JSON events (as the binary's own types),
+//! plans, and removing a test's images. Uses [`crate::support`].
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read};
@@ -369,11 +366,6 @@ impl Running {
         }
     }
 
-    /// The process ID.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
     /// Waits for the first event (seen or to come) that `matches`.
     pub fn wait_for(
         &mut self,
@@ -582,6 +574,72 @@ impl Plan {
 
     pub fn version_tag(&self, name: &str) -> &str {
         self.layer(name)["version_tag"].as_str().unwrap()
+    }
+
+    pub fn parent(&self, name: &str) -> &str {
+        self.layer(name)["parent"].as_str().unwrap()
+    }
+
+    /// The reference that proves the layer exists: content tag, or the external image.
+    pub fn reference(&self, name: &str) -> &str {
+        let l = self.layer(name);
+        l["content_tag"]
+            .as_str()
+            .unwrap_or_else(|| l["image"].as_str().unwrap())
+    }
+
+    /// The external layer at the root of `name`'s chain.
+    pub fn root<'a>(&'a self, mut name: &'a str) -> &'a str {
+        while let Some(p) = self.layer(name)["parent"].as_str() {
+            name = p;
+        }
+        name
+    }
+
+    /// Status and reasons.
+    pub fn status(&self, name: &str) -> (&str, Vec<&str>) {
+        let l = self.layer(name);
+        let reasons = l["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_str().unwrap())
+            .collect();
+        (l["status"].as_str().unwrap(), reasons)
+    }
+
+    pub fn stale(&self) -> BTreeSet<&str> {
+        self.0
+            .iter()
+            .filter(|l| l["status"] != "fresh")
+            .map(|l| l["name"].as_str().unwrap())
+            .collect()
+    }
+
+    pub fn content_tag(&self, name: &str) -> &str {
+        self.layer(name)["content_tag"].as_str().unwrap()
+    }
+
+    /// The tag part of a layer's content tag, `gear-<12 hex>`.
+    pub fn content_tag_name(&self, name: &str) -> &str {
+        self.content_tag(name).rsplit_once(':').unwrap().1
+    }
+
+    pub fn version(&self, name: &str) -> &str {
+        self.version_tag(name).rsplit_once(':').unwrap().1
+    }
+
+    /// Layer name → status.
+    pub fn statuses(&self) -> BTreeMap<String, String> {
+        self.0
+            .iter()
+            .map(|l| {
+                (
+                    l["name"].as_str().unwrap().to_owned(),
+                    l["status"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
     }
 }
 

@@ -1,13 +1,10 @@
 //! Shared by the tests that need a real Docker engine: whether they run, the connection, the
-//! fixture images and unique names. Include it with
-//! `#[path = "support/engine.rs"] mod support;`.
+//! fixture images and unique names.
 //!
 //! `CARGO_GEAR_TEST_ENGINE=1` (set by `cargo xtask test`): the tests run and fail when no engine
 //! answers. `CARGO_GEAR_TEST_ENGINE=0`: they are skipped. Unset: skipped with a note, except
 //! with `CI=true`, where they run (and so fail without an engine). The registry tests follow
 //! the same rules for the registries `cargo xtask test` starts (see [`registry`]).
-
-#![allow(dead_code)] // Each test crate uses a different part.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};

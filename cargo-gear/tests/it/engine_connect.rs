@@ -1,7 +1,6 @@
 //! Engine tests: connection, version negotiation, inspect, pull errors, tag/list/remove.
 
-#[path = "support/engine.rs"]
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

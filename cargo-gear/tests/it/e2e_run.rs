@@ -12,13 +12,11 @@
 //! rule, a required config value without default, an API-key input; its run.py reports what
 //! reached it and exits with `exit_code`) and `exits` (`command = "sh -c '…; exit 3'"`).
 //!
-//! Run with `CARGO_GEAR_TEST_ENGINE=1 cargo test -p cargo-gear --test e2e_run`; the toolkit test
+//! Run with `CARGO_GEAR_TEST_ENGINE=1 cargo test -p cargo-gear --test it e2e_run::`; the toolkit test
 //! also wants `CARGO_GEAR_TEST_FW_PYTHON` (`cargo xtask test` sets both).
 
-#[path = "support/scratch.rs"]
-mod scratch;
-#[path = "support/engine.rs"]
-mod support;
+use crate::scratch;
+use crate::support;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};

@@ -9,12 +9,10 @@
 //! registry repository. What a test finds in the registry is read with plain HTTP
 //! (`/v2/_catalog`, `/v2/<name>/tags/list`, manifest digests), not through the engine.
 //!
-//! Run with `cargo xtask test -- --test e2e_registry`.
+//! Run with `cargo xtask test -- --test it e2e_registry::`.
 
-#[path = "support/scratch.rs"]
-mod scratch;
-#[path = "support/engine.rs"]
-mod support;
+use crate::scratch;
+use crate::support;
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -311,39 +309,6 @@ impl Drop for Scratch {
 // ---------------------------------------------------------------------------------------
 // Builds and plans
 // ---------------------------------------------------------------------------------------
-
-/// What these tests ask of a plan.
-impl Plan {
-    fn content_tag(&self, name: &str) -> &str {
-        self.layer(name)["content_tag"].as_str().unwrap()
-    }
-
-    /// The tag part of a layer's content tag, `gear-<12 hex>`.
-    fn content_tag_name(&self, name: &str) -> &str {
-        self.content_tag(name).rsplit_once(':').unwrap().1
-    }
-
-    fn version(&self, name: &str) -> &str {
-        self.version_tag(name).rsplit_once(':').unwrap().1
-    }
-
-    fn status(&self, name: &str) -> &str {
-        self.layer(name)["status"].as_str().unwrap()
-    }
-
-    /// Layer name → status.
-    fn statuses(&self) -> BTreeMap<String, String> {
-        self.0
-            .iter()
-            .map(|l| {
-                (
-                    l["name"].as_str().unwrap().to_owned(),
-                    l["status"].as_str().unwrap().to_owned(),
-                )
-            })
-            .collect()
-    }
-}
 
 // ---------------------------------------------------------------------------------------
 // The registry, over plain HTTP
@@ -653,10 +618,10 @@ fn a_second_machine_pulls_every_layer_instead_of_building_and_the_gears_run() {
     ws.forget_everything_local();
     let checked = ws.plan(&["--check-registry", "--registry", &ws.registry()]);
     for layer in BUILT {
-        assert_eq!(checked.status(layer), "in-registry", "{layer}");
+        assert_eq!(checked.status(layer).0, "in-registry", "{layer}");
     }
     for layer in EXTERNAL {
-        assert_eq!(checked.status(layer), "fresh", "{layer}");
+        assert_eq!(checked.status(layer).0, "fresh", "{layer}");
     }
     let human = ws.ok(&["plan", "--check-registry", "--registry", &ws.registry()]);
     assert_eq!(
@@ -749,10 +714,10 @@ fn one_changed_gear_is_built_on_its_pulled_parent_and_the_rest_pulled() {
         ]
         .concat(),
     );
-    assert_eq!(checked.status("fw-python"), "in-registry");
-    assert_eq!(checked.status("hello"), "in-registry");
+    assert_eq!(checked.status("fw-python").0, "in-registry");
+    assert_eq!(checked.status("hello").0, "in-registry");
     assert_eq!(
-        checked.status("csv-summary"),
+        checked.status("csv-summary").0,
         "stale",
         "the registry lacks the new content tag"
     );
@@ -951,7 +916,7 @@ fn the_auth_registry_takes_the_docker_cli_credentials_and_never_shows_the_passwo
     ws.docker_config(&serde_json::json!({"credsStore": "cargo-gear-test"}));
     ws.forget_everything_local();
     let checked = ws.plan(&["-p", "hello", "--check-registry", "--registry", &registry]);
-    assert_eq!(checked.status("hello"), "in-registry");
+    assert_eq!(checked.status("hello").0, "in-registry");
     let build = ws.build(&["-p", "hello", "--cache-from", &registry]);
     build.assert_success();
     assert_eq!(build.counts(), [0, 1, 2, 0, 0], "{}", build.out.stderr);

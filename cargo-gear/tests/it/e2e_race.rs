@@ -7,8 +7,7 @@
 //! planned bytes. Before hashing-while-streaming, the edited bytes were built and tagged
 //! under the old fingerprint, and `plan` called the layer fresh after the file was restored.
 
-#[path = "support/engine.rs"]
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Command;
