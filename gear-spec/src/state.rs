@@ -91,7 +91,9 @@ impl Record {
 
     /// Writes the record atomically (temporary file, synced, then renamed over the old one):
     /// a reader sees the old record or the new one, never a part. On failure the temporary
-    /// file is removed and the error names the file.
+    /// file and the old record are removed (the old one describes an image that is no longer
+    /// the layer's: a layer without a record is explained from its image alone), and the
+    /// error names the directory or file.
     pub fn save(&self, state_dir: &Path) -> Result<(), RecordError> {
         let fail = |action, path: &Path| {
             let path = path.to_path_buf();
@@ -112,14 +114,14 @@ impl Record {
             std::io::Write::write_all(&mut file, text.as_bytes())?;
             file.sync_all()
         })();
-        if let Err(source) = written {
+        let renamed = written
+            .map_err(fail("write", &tmp))
+            .and_then(|()| std::fs::rename(&tmp, &path).map_err(fail("replace", &path)));
+        if renamed.is_err() {
             let _ = std::fs::remove_file(&tmp);
-            return Err(fail("write", &tmp)(source));
+            let _ = std::fs::remove_file(&path);
         }
-        std::fs::rename(&tmp, &path).map_err(|source| {
-            let _ = std::fs::remove_file(&tmp);
-            fail("replace", &path)(source)
-        })
+        renamed
     }
 
     /// Removes the record of `name`, if any.

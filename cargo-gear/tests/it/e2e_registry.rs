@@ -18,8 +18,8 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream, ToSocketAddrs};
-use std::path::PathBuf;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -35,6 +35,8 @@ const PYTHON_BUILT: [&str; 3] = ["fw-python", "csv-summary", "hello"];
 
 /// Long enough for a cold build (apt and pip in the FreeSurfer stand-in) or push.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(20 * 60);
+/// A push that must fail or succeed in a bounded time.
+const PUSH_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 /// Any one HTTP exchange with a registry.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -1064,6 +1066,161 @@ fn a_registry_that_dies_mid_build_leaves_the_rest_to_be_built() {
         ws.local_tags()
     );
     ws.run_csv_summary();
+}
+
+/// A registry that dies in the middle of `cargo gear push` (SIGKILLed at the first blob
+/// upload of csv-summary, after fw-python went through): the push fails with a message
+/// naming the image and the cause, and once the registry is back, a push completes it: every
+/// content and version tag of the chain is there, each version tag on its content tag's
+/// manifest. csv-summary is changed first, so that no other push on the engine shares the
+/// layer whose upload breaks (the engine makes pushes of one layer wait for each other).
+#[test]
+fn a_registry_that_dies_mid_push_fails_with_its_cause_and_the_next_push_completes() {
+    let Some(ws) = Scratch::new("reg-push-dies") else {
+        return;
+    };
+    ws.change("csv-summary", "pushed while its registry dies");
+    ws.build(&PYTHON_CHAIN).assert_success();
+    let plan = ws.plan(&PYTHON_CHAIN);
+    let mut registry = Throwaway::start(&ws.scratch_dir().join("registry"));
+    let prefix = format!("{}/{}", registry.addr, ws.id);
+    let push = [&["push", "--registry", &prefix][..], &PYTHON_CHAIN].concat();
+
+    let child = ws.command(&push);
+    let uploads = format!("/{}/blobs/uploads/", ws.remote_repo("csv-summary"));
+    let failed = std::thread::scope(|s| {
+        let pushing = s.spawn(|| scratch::run_to_end(child, PUSH_TIMEOUT));
+        let deadline = Instant::now() + PUSH_TIMEOUT;
+        while !registry.log().contains(&uploads) {
+            assert!(
+                Instant::now() < deadline && !pushing.is_finished(),
+                "the push never reached csv-summary's blobs:\n{}",
+                registry.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        registry.kill();
+        pushing.join().unwrap()
+    });
+    assert_eq!(failed.code, Some(1), "{}", failed.stderr);
+    let message = failed.message();
+    eprintln!("the push's report of the dead registry: {message}");
+    let image = format!("{prefix}/{}", plan.content_tag("csv-summary"));
+    assert!(message.contains(&image), "names the image: {message}");
+    // The cause: what the engine said about the dead registry, after the summary.
+    let cause = message.split_once(&image).map_or("", |(_, rest)| rest);
+    assert!(
+        ["connection refused", "connection reset", "eof", "broken pipe"]
+            .iter()
+            .any(|c| cause.to_lowercase().contains(c)),
+        "gives the cause: {message}"
+    );
+    assert!(
+        ws.local_tags().keys().all(|t| !t.contains(&registry.addr)),
+        "no registry name stays on a local image: {:#?}",
+        ws.local_tags()
+    );
+
+    registry.restart();
+    ws.ok(&push);
+    for layer in PYTHON_BUILT {
+        let mut want = names(&[plan.content_tag_name(layer)]);
+        if GEARS.contains(&layer) {
+            want.insert(plan.version(layer).to_owned());
+        }
+        let repo = ws.remote_repo(layer);
+        assert_eq!(tags(&registry.addr, &repo, None), want, "tags of {layer}");
+        if GEARS.contains(&layer) {
+            assert_eq!(
+                digest(&registry.addr, &repo, plan.version(layer), None),
+                digest(&registry.addr, &repo, plan.content_tag_name(layer), None),
+                "{layer}"
+            );
+        }
+    }
+}
+
+/// A registry of one test, started as `cargo xtask test` starts its registries (Debian's
+/// `docker-registry serve` with a config of ours, storage in `dir`), on a free port of
+/// 127.0.0.1; killed when dropped.
+struct Throwaway {
+    dir: PathBuf,
+    addr: String,
+    child: Option<std::process::Child>,
+}
+
+impl Throwaway {
+    fn start(dir: &Path) -> Throwaway {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+        write(
+            &dir.join("config.yml"),
+            &format!(
+                "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\n  \
+                 delete:\n    enabled: true\nhttp:\n  addr: {addr}\n  secret: {}\n",
+                dir.join("data").display(),
+                support::unique("secret"),
+            ),
+        );
+        let mut registry = Throwaway {
+            dir: dir.to_owned(),
+            addr,
+            child: None,
+        };
+        registry.restart();
+        registry
+    }
+
+    /// Starts the registry (again, on the same port and storage); waits until `/v2/` answers.
+    fn restart(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("registry.log"))
+            .unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(self.dir.join("config.yml"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("docker-registry (Debian's docker-registry, which `cargo xtask test` installs)");
+        self.child = Some(child);
+        let deadline = Instant::now() + HTTP_TIMEOUT;
+        while TcpStream::connect(&self.addr).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the registry did not start:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(http("GET", &self.addr, "/v2/", None).status, 200);
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("registry.log")).unwrap_or_default()
+    }
+
+    /// SIGKILL: a registry that dies.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Throwaway {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }
 
 /// `prune` after two rebuilds of a changed gear (the first build pushed with `--cache-to`,

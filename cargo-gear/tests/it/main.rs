@@ -17,3 +17,4 @@ mod e2e_run;
 mod engine_build;
 mod engine_connect;
 mod engine_run;
+mod faults;
