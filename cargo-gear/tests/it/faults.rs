@@ -189,7 +189,10 @@ impl Tiny {
             .unwrap()
             .unwrap_or_else(|| panic!("a record but no image {tag}"));
         assert_eq!(record["image_id"], image.id.as_str());
-        assert!(tag.ends_with(&scratch::short(&record["fingerprint"])), "{tag}");
+        assert!(
+            tag.ends_with(&scratch::short(&record["fingerprint"])),
+            "{tag}"
+        );
     }
 }
 
@@ -219,15 +222,10 @@ fn files_under(dir: &Path) -> Vec<String> {
 /// again, a change rebuilds the layer and records it.
 #[test]
 fn a_full_disk_under_target_names_the_record_and_the_next_build_is_correct() {
-    if !privileged() {
-        return;
-    }
-    let Some((rt, engine)) = scratch::connect() else {
+    let Some(shared) = OnShared::new("fault-disk", "echo one") else {
         return;
     };
-    rt.block_on(support::require_fixture(&engine, support::BUSYBOX));
-    let tiny = Tiny::new("fault-disk", "echo one");
-    let _cleanup = Cleanup::new(&rt, &engine, &tiny.id);
+    let (rt, engine, tiny) = (&shared.rt, &shared.engine, &shared.tiny);
 
     // A first build with space: a record.
     let _tmpfs = Tmpfs::mount(&tiny.target(), "size=1m");
@@ -273,8 +271,12 @@ fn a_full_disk_under_target_names_the_record_and_the_next_build_is_correct() {
     let again = tiny.build(None);
     again.assert_success();
     assert_eq!(again.outcome("mid"), Outcome::Built);
-    assert!(!again.out.stderr.contains("warning"), "{}", again.out.stderr);
-    tiny.assert_record_matches(&engine, &rt, &tiny.content_tag(None));
+    assert!(
+        !again.out.stderr.contains("warning"),
+        "{}",
+        again.out.stderr
+    );
+    tiny.assert_record_matches(engine, rt, &tiny.content_tag(None));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -286,15 +288,10 @@ fn a_full_disk_under_target_names_the_record_and_the_next_build_is_correct() {
 /// do; once fixed, the build succeeds.
 #[test]
 fn an_unusable_build_lock_names_the_path_and_what_to_do() {
-    if !privileged() {
-        return;
-    }
-    let Some((rt, engine)) = scratch::connect() else {
+    let Some(shared) = OnShared::new("fault-lock", "echo locked") else {
         return;
     };
-    rt.block_on(support::require_fixture(&engine, support::BUSYBOX));
-    let tiny = Tiny::new("fault-lock", "echo locked");
-    let _cleanup = Cleanup::new(&rt, &engine, &tiny.id);
+    let (rt, engine, tiny) = (&shared.rt, &shared.engine, &shared.tiny);
     let gear = tiny.target().join("gear");
 
     let lock = gear.join("build.lock");
@@ -332,7 +329,7 @@ fn an_unusable_build_lock_names_the_path_and_what_to_do() {
     let built = tiny.build(None);
     built.assert_success();
     assert_eq!(built.outcome("mid"), Outcome::Built);
-    tiny.assert_record_matches(&engine, &rt, &tiny.content_tag(None));
+    tiny.assert_record_matches(engine, rt, &tiny.content_tag(None));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -364,7 +361,13 @@ impl PrivateEngine {
         let subnet = 16 + std::process::id() % 200;
         sh(
             "ip",
-            &["addr", "add", &format!("10.251.{subnet}.1/24"), "dev", &bridge],
+            &[
+                "addr",
+                "add",
+                &format!("10.251.{subnet}.1/24"),
+                "dev",
+                &bridge,
+            ],
         );
         sh("ip", &["link", "set", &bridge, "up"]);
         std::fs::write(dir.path().join("daemon.json"), "{}\n").unwrap();
@@ -401,7 +404,11 @@ impl PrivateEngine {
             .arg("--host")
             .arg(self.host())
             .args(["--bridge", &self.bridge])
-            .args(["--iptables=false", "--ip6tables=false", "--ip-forward=false"])
+            .args([
+                "--iptables=false",
+                "--ip6tables=false",
+                "--ip-forward=false",
+            ])
             .env_remove("DOCKER_HOST")
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -608,7 +615,8 @@ fn a_killed_engine_fails_the_build_with_its_cause_and_the_next_build_recovers() 
     // The summary, then what the connection said: not just "could not build".
     let summary = format!("Docker engine at {host}: could not build");
     assert!(error.starts_with(&summary), "{error}");
-    assert!(error.len() > summary.len() + 10, "the cause: {error}");
+    let cause = error.split_once("`: ").map_or("", |(_, cause)| cause);
+    assert!(!cause.trim().is_empty(), "the cause: {error}");
     assert!(message.contains(error.as_str()), "{message}");
     assert!(!tiny.record_path().exists(), "no record");
     assert!(
@@ -655,28 +663,31 @@ fn read_or_empty(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
 
-/// Removes a test's labelled images from the shared engine when dropped.
-struct Cleanup<'a> {
-    rt: &'a tokio::runtime::Runtime,
-    engine: &'a Engine,
-    id: String,
+/// A tiny tree built on the shared engine; its images are removed when dropped.
+struct OnShared {
+    tiny: Tiny,
+    rt: tokio::runtime::Runtime,
+    engine: Engine,
 }
 
-impl<'a> Cleanup<'a> {
-    fn new(rt: &'a tokio::runtime::Runtime, engine: &'a Engine, id: &str) -> Cleanup<'a> {
-        Cleanup {
-            rt,
-            engine,
-            id: id.to_owned(),
+impl OnShared {
+    /// Or None (after a note) when the fault tests are skipped.
+    fn new(test: &str, run: &str) -> Option<OnShared> {
+        if !privileged() {
+            return None;
         }
+        let (rt, engine) = scratch::connect()?;
+        rt.block_on(support::require_fixture(&engine, support::BUSYBOX));
+        let tiny = Tiny::new(test, run);
+        Some(OnShared { tiny, rt, engine })
     }
 }
 
-impl Drop for Cleanup<'_> {
+impl Drop for OnShared {
     fn drop(&mut self) {
         self.rt.block_on(scratch::remove_labelled_images(
             self.engine.docker(),
-            &self.id,
+            &self.tiny.id,
         ));
     }
 }

@@ -289,21 +289,26 @@ impl Out {
 }
 
 /// Runs `cmd` with its output captured, killing it after `timeout`.
-pub fn run_to_end(mut cmd: Command, timeout: Duration) -> Out {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+pub fn run_to_end(cmd: Command, timeout: Duration) -> Out {
+    let what = format!("{cmd:?}");
+    let mut child = spawn_piped(cmd);
     let stdout = read_to_end(child.stdout.take().unwrap());
     let stderr = read_to_end(child.stderr.take().unwrap());
-    let status = wait(&mut child, timeout, &format!("{cmd:?}"));
+    let status = wait(&mut child, timeout, &what);
     Out {
         code: status.code(),
         stdout: stdout.join().unwrap(),
         stderr: stderr.join().unwrap(),
     }
+}
+
+/// Starts `cmd` with no stdin and its stdout and stderr piped.
+fn spawn_piped(mut cmd: Command) -> Child {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"))
 }
 
 /// A thread reading `pipe` to its end.
@@ -341,13 +346,8 @@ pub struct Running {
 }
 
 impl Running {
-    pub fn spawn(mut cmd: Command) -> Running {
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+    pub fn spawn(cmd: Command) -> Running {
+        let mut child = spawn_piped(cmd);
         let stdout = child.stdout.take().unwrap();
         let (tx, events) = mpsc::channel();
         std::thread::spawn(move || {
