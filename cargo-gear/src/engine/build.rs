@@ -296,8 +296,11 @@ impl Journal {
 
     /// Appends the containers not noted yet.
     fn note(&mut self, containers: &[String]) {
+        let Some(new) = containers.get(self.noted..).filter(|new| !new.is_empty()) else {
+            return;
+        };
         if let Some((_, file)) = &mut self.file {
-            for id in &containers[self.noted.min(containers.len())..] {
+            for id in new {
                 let _ = writeln!(file, "{id}");
             }
             let _ = file.sync_data();
