@@ -323,9 +323,9 @@ impl Reporter {
                 .collect();
             let summary = format!("{} in {seconds:.1}s", parts.join(", "));
             if c.failed > 0 {
-                self.out.status_failed("Failed", summary)
+                self.out.status_failed("Failed", summary);
             } else {
-                self.out.status("Finished", summary)
+                self.out.status("Finished", summary);
             }
         }
         c

@@ -289,7 +289,7 @@ async fn pull_external(
     }
     engine
         .pull(&external.reference, &mut |p| {
-            reporter.pull_progress(layer, p)
+            reporter.pull_progress(layer, p);
         })
         .await?;
     Ok(Outcome::Pulled)
@@ -415,7 +415,7 @@ async fn push_cached(
         engine.tag(&built.content_tag, repo, tag).await?;
         engine
             .push(&remote, registry.credentials(), &mut |p| {
-                reporter.pull_progress(layer, p)
+                reporter.pull_progress(layer, p);
             })
             .await
     };
@@ -448,7 +448,7 @@ async fn pull_cached(
     }
     engine
         .pull_with(&remote, registry.credentials(), &mut |p| {
-            reporter.pull_progress(layer, p)
+            reporter.pull_progress(layer, p);
         })
         .await?;
     let found = async {
