@@ -14,6 +14,7 @@ pub mod job;
 pub mod layer;
 pub mod manifest;
 pub mod model;
+pub mod pipeline;
 pub mod plan;
 pub mod schema;
 pub mod state;

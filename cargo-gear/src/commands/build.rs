@@ -30,6 +30,7 @@ pub fn run(session: &Session, args: &BuildArgs) -> Result<(), CliError> {
         offline: args.offline,
         cache_from,
         cache_to,
+        pull_only: Vec::new(),
     };
     let reporter = Reporter::new(
         args.message_format == MessageFormat::Json,
