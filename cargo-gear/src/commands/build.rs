@@ -30,7 +30,11 @@ pub fn run(session: &Session, args: &BuildArgs) -> Result<(), CliError> {
         offline: args.offline,
         cache_from,
         cache_to,
-        pull_only: Vec::new(),
+        pull_only: plan
+            .layers
+            .iter()
+            .map(|l| args.no_build_ancestors && !selected.contains(&l.index))
+            .collect(),
     };
     let reporter = Reporter::new(
         args.message_format == MessageFormat::Json,
