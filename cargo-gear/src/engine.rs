@@ -10,7 +10,7 @@
 mod address;
 mod build;
 mod container;
-mod context;
+mod archive;
 mod image;
 mod registry;
 
@@ -21,7 +21,7 @@ use bollard::Docker;
 pub use address::{DEFAULT_SOCKET, EngineAddress, TlsFiles};
 pub use build::{BuildError, BuildOutput, BuildRequest};
 pub use container::{Input, RunSpec, StdStream};
-pub use context::{ContextError, TAR_MTIME, TarEntry, TarSource, write_tar};
+pub use archive::{ContextError, TAR_MTIME, TarEntry, TarSource, write_tar};
 pub use image::{ImageInfo, ImageSummary, PullProgress, split_tag};
 pub use registry::{Credentials, registry_host};
 
