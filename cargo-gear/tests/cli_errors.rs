@@ -72,6 +72,17 @@ bad!(
     ]
 );
 bad!(
+    several_unknown_fields_and_other_problems,
+    [
+        BASE,
+        (
+            "g/Gear.toml",
+            &gear("pakages = [\"jq\"]\ncomand = \"./run\"\n[gear.inputs.scan]\ntpye = { enum = [\"nifti\"] }\n")
+                .replace("license = \"MIT\"", "license = \"mit\"")
+        )
+    ]
+);
+bad!(
     unknown_parent,
     [
         BASE,

@@ -31,18 +31,15 @@ impl LayerGraph {
         let mut problems = Problems::default();
         let mut layers = Vec::with_capacity(dirs.len());
         for dir in dirs {
-            match Layer::load(dir, root) {
-                Ok(layer) => {
-                    problems.0.extend(crate::validate::check_layer(&layer));
-                    layers.push(layer);
-                }
-                Err(p) => problems.push(p),
+            if let Some(layer) = Layer::read(dir, root, &mut problems) {
+                problems.extend(crate::validate::check_layer(&layer));
+                layers.push(layer);
             }
         }
         match LayerGraph::resolve(layers) {
             Ok(graph) => problems.into_result(graph),
             Err(more) => {
-                problems.0.extend(more.0);
+                problems.extend([more]);
                 Err(problems)
             }
         }
@@ -332,9 +329,9 @@ mod tests {
             ("c", &built("c", "b")),
         ]);
         let errs = LayerGraph::resolve(ls).unwrap_err();
-        assert_eq!(errs.0.len(), 1);
+        assert_eq!(errs.len(), 1);
         assert_eq!(
-            errs.0[0].message,
+            errs.iter().next().unwrap().message,
             "layers depend on each other in a cycle: a → b → c → a"
         );
     }
@@ -347,8 +344,11 @@ mod tests {
             ("c", "[layer]\nname = \"base\"\nimage = \"c:1\"\n"),
         ]);
         let errs = LayerGraph::resolve(ls).unwrap_err();
-        let codes: Vec<&str> = errs.0.iter().map(|p| p.code).collect();
+        let codes: Vec<&str> = errs.iter().map(|p| p.code).collect();
         assert_eq!(codes, ["gear::duplicate-name", "gear::unknown-parent"]);
-        assert_eq!(errs.0[1].help.as_deref(), Some("did you mean `base`?"));
+        assert_eq!(
+            errs.iter().nth(1).unwrap().help.as_deref(),
+            Some("did you mean `base`?")
+        );
     }
 }

@@ -4,6 +4,10 @@
 //! layer built on a parent) or a `[gear]` table (a built layer that is also a Flywheel
 //! gear). The doc comments here are the field reference: `cargo xtask codegen` turns
 //! them into `schemas/gear.schema.json` and `docs/gear-toml.md`.
+//!
+//! serde ignores unknown keys here on purpose: [`crate::layer`] reports every one of them
+//! (with a "did you mean" taken from this model's schema), where `deny_unknown_fields`
+//! would stop at the first. The schema still refuses them (`schemars(deny_unknown_fields)`).
 
 use indexmap::IndexMap;
 use schemars::JsonSchema;
@@ -11,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 /// One `Gear.toml` file: exactly one of `[layer]` or `[gear]`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[schemars(deny_unknown_fields)]
 #[schemars(
     title = "Gear.toml",
     description = "A cargo-gear layer or Flywheel gear declaration"
@@ -48,7 +52,8 @@ impl Distro {
 /// The body of `[layer]` or `[gear]`. Keys marked "gears only" are refused in `[layer]`
 /// ([`GEAR_ONLY_KEYS`]); `digest` is refused in `[gear]`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(rename_all = "kebab-case")]
+#[schemars(deny_unknown_fields)]
 pub struct Decl {
     /// Unique name of the layer in the workspace; children refer to it in `from`.
     /// Gears: `^[a-z0-9-]+$`, at most 100 characters.
@@ -187,7 +192,8 @@ impl InputBase {
 
 /// `[gear.inputs.NAME]`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(rename_all = "kebab-case")]
+#[schemars(deny_unknown_fields)]
 pub struct InputDecl {
     /// `file` (default), `context` or `api-key`.
     #[serde(default)]
@@ -239,7 +245,7 @@ impl ConfigType {
 
 /// `[gear.config.KEY]`: a JSON-Schema snippet with Flywheel's `default`/`optional`.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[schemars(deny_unknown_fields)]
 pub struct ConfigDecl {
     /// Value type.
     #[serde(rename = "type")]
