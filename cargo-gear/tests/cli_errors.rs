@@ -236,6 +236,50 @@ bad!(
     ]
 );
 
+bad!(
+    datetime_where_a_table_or_string_belongs,
+    [
+        BASE,
+        ("g/run.py", "print(1)\n"),
+        (
+            "g/Gear.toml",
+            &gear("env = 1979-05-27T07:32:00Z\nfiles = { \"/opt/x\" = 1979-05-27 }\n")
+        )
+    ]
+);
+bad!(
+    copy_empty_entry_and_backslash,
+    [
+        BASE,
+        ("g/run.py", "print(1)\n"),
+        (
+            "g/Gear.toml",
+            &gear("copy = [\"run.py\", \"\", \"app\\\\main.py\"]\n")
+        )
+    ]
+);
+bad!(
+    files_destination_above_root,
+    [
+        BASE,
+        ("g/run.py", "print(1)\n"),
+        (
+            "g/Gear.toml",
+            &gear("files = { \"/../../etc/x\" = \"run.py\" }\n")
+        )
+    ]
+);
+#[cfg(unix)]
+bad!(
+    file_name_with_backslash,
+    [
+        BASE,
+        ("g/run.py", "print(1)\n"),
+        ("g/data\\x.txt", "1\n"),
+        ("g/Gear.toml", &gear(""))
+    ]
+);
+
 #[cfg(unix)]
 #[test]
 fn symlink_pointing_outside() {

@@ -342,3 +342,40 @@ pub fn display_path(path: &Path, root: &Path) -> String {
         .to_string_lossy()
         .replace('\\', "/")
 }
+
+/// A file name or path as shown in a message or a progress line: control characters
+/// (tab, newline, escape…) written as Rust escapes (`\t`, `\n`, `\u{1b}`), so that a name
+/// cannot break or forge a line. Everything else is kept as is.
+pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped_and_the_rest_kept() {
+        assert_eq!(escape_controls("app/main.py"), "app/main.py");
+        assert_eq!(escape_controls("ünï cödé/x y"), "ünï cödé/x y");
+        assert_eq!(
+            escape_controls("a\tb\nc\rd\u{1b}[31me\u{7f}"),
+            "a\\tb\\nc\\rd\\u{1b}[31me\\u{7f}"
+        );
+        assert!(matches!(
+            escape_controls("plain"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
+}

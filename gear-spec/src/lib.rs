@@ -17,6 +17,7 @@ pub mod manifest;
 pub mod model;
 pub mod pipeline;
 pub mod plan;
+pub mod reference;
 pub mod schema;
 pub mod state;
 pub mod validate;

@@ -14,11 +14,12 @@ use regex::Regex;
 use serde_json::Value;
 
 use crate::config::{Violation, check_value, describe, list, show, type_matches};
-use crate::diagnostic::{Problem, did_you_mean};
+use crate::diagnostic::{Problem, did_you_mean, escape_controls};
 use crate::flywheel::{FLYWHEEL_CATEGORIES, FLYWHEEL_LICENSES, MAX_NAME_LEN};
 use crate::layer::{Layer, LayerKind};
 use crate::manifest::{GEAR_BUILDER, json_number};
 use crate::model::{ConfigDecl, ConfigType, EXTERNAL_KEYS, GEAR_ONLY_KEYS, InputBase};
+use crate::reference;
 
 /// Every code [`check_layer`] can report.
 pub const CODES: &[&str] = &[
@@ -28,6 +29,8 @@ pub const CODES: &[&str] = &[
     "gear::gear-without-from",
     "gear::digest-on-built-layer",
     "gear::image-has-tag",
+    "gear::invalid-image",
+    "gear::invalid-digest",
     "gear::missing-manifest-field",
     "gear::invalid-version",
     "gear::too-long",
@@ -244,13 +247,53 @@ impl Checker<'_> {
         }
     }
 
-    /// Built images are repositories: cargo-gear adds the tag.
+    /// The image reference as Docker parses it; built images are repositories (cargo-gear
+    /// adds the tag); an external image's `digest` must be one Docker accepts.
     fn image(&mut self) {
+        let d = &self.layer.decl;
+        let image = d.image.clone();
+        let parsed = match reference::parse(&image) {
+            Ok(parsed) => parsed,
+            Err(invalid) => {
+                let help = match &invalid.suggestion {
+                    Some(fixed) => format!(
+                        "write a Docker image reference, e.g. `image = \"{fixed}\"` (lowercase repository path; letters, digits, `.`, `_`, `-` and `/`)"
+                    ),
+                    None => "write a Docker image reference: `[host[:port]/]path[:tag]`, the path in lowercase letters, digits, `.`, `_`, `-` and `/`".to_string(),
+                };
+                self.push(
+                    "gear::invalid-image",
+                    format!(
+                        "`image = \"{}\"` is not a valid Docker image reference: {}",
+                        escape_controls(&image),
+                        invalid.reason
+                    ),
+                    self.value(&["image"]),
+                    "invalid image reference",
+                    help,
+                );
+                return;
+            }
+        };
         if !self.layer.kind.is_built() {
+            if let Some(digest) = d.digest.clone()
+                && reference::parse(&format!("{}@{digest}", parsed.name)).is_err()
+            {
+                self.push(
+                    "gear::invalid-digest",
+                    format!("`digest = \"{}\"` is not an image digest", escape_controls(&digest)),
+                    self.value(&["digest"]),
+                    "not `algorithm:hex`",
+                    "write the digest Docker shows for the image (`docker images --digests`), e.g. `digest = \"sha256:<64 hexadecimal digits>\"`".into(),
+                );
+            }
             return;
         }
-        let image = &self.layer.decl.image;
-        let Some((repo, what)) = split_reference(image) else {
+        let what = if parsed.digest.is_some() {
+            "digest"
+        } else if parsed.tag.is_some() {
+            "tag"
+        } else {
             return;
         };
         let tag_from = if self.layer.kind == LayerKind::Gear {
@@ -263,7 +306,10 @@ impl Checker<'_> {
             format!("built image `{image}` has a {what}"),
             self.value(&["image"]),
             "repository with a tag",
-            format!("remove the {what}: `image = \"{repo}\"`; cargo-gear tags the images it builds ({tag_from})"),
+            format!(
+                "remove the {what}: `image = \"{}\"`; cargo-gear tags the images it builds ({tag_from})",
+                parsed.name
+            ),
         );
     }
 
@@ -708,23 +754,9 @@ fn sanitize_tag(version: &str) -> String {
     mapped.trim_start_matches(['.', '-']).to_string()
 }
 
-/// For a built image reference with a tag or digest: the repository and `"tag"` or
-/// `"digest"`. A registry port (`localhost:5000/x`) is not a tag: the tag is a `:` after
-/// the last `/`.
-fn split_reference(image: &str) -> Option<(&str, &'static str)> {
-    if let Some(at) = image.find('@') {
-        let repo = &image[..at];
-        return Some((split_reference(repo).map_or(repo, |(r, _)| r), "digest"));
-    }
-    let last = image.rfind('/').map_or(0, |i| i + 1);
-    image[last..]
-        .find(':')
-        .map(|colon| (&image[..last + colon], "tag"))
-}
-
 /// The repository part of an image reference.
-fn untagged(image: &str) -> &str {
-    split_reference(image).map_or(image, |(repo, _)| repo)
+fn untagged(image: &str) -> String {
+    reference::parse(image).map_or_else(|_| image.to_string(), |r| r.name)
 }
 
 /// The candidate matching `word` ignoring case, else the closest one ignoring case.

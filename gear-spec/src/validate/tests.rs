@@ -52,7 +52,7 @@ fn all(text: &str) -> (Layer, Vec<Problem>) {
 fn valid_layers_and_gear_pass() {
     for text in [
         GEAR,
-        "[layer]\nname = \"base\"\nimage = \"python:3.12-slim\"\ndigest = \"sha256:abc\"\ndistro = \"debian\"\ndescription = \"x\"\n",
+        "[layer]\nname = \"base\"\nimage = \"python:3.12-slim\"\ndigest = \"sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"\ndistro = \"debian\"\ndescription = \"x\"\n",
         "[layer]\nname = \"mid\"\nfrom = \"base\"\nimage = \"localhost:5000/lab/mid\"\npackages = [\"jq\"]\n",
     ] {
         let (_, problems) = all(text);
@@ -199,11 +199,11 @@ fn built_image_with_tag_or_digest() {
     assert_eq!(at, "\"lab/g:1.0.0\"");
 
     let (p, _) = one(
-        "[layer]\nname = \"mid\"\nfrom = \"base\"\nimage = \"localhost:5000/x/mid:v2@sha256:00\"\n",
+        "[layer]\nname = \"mid\"\nfrom = \"base\"\nimage = \"localhost:5000/x/mid:v2@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"\n",
     );
     assert_eq!(
         p.message,
-        "built image `localhost:5000/x/mid:v2@sha256:00` has a digest"
+        "built image `localhost:5000/x/mid:v2@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef` has a digest"
     );
     assert!(
         p.help
@@ -218,22 +218,40 @@ fn built_image_with_tag_or_digest() {
             .is_empty()
     );
     assert!(
-        all("[layer]\nname = \"base\"\nimage = \"localhost:5000/x/base:1@sha256:00\"\n")
+        all("[layer]\nname = \"base\"\nimage = \"localhost:5000/x/base:1@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"\n")
             .1
             .is_empty()
     );
 }
 
 #[test]
-fn split_reference_cases() {
-    assert_eq!(split_reference("a/b"), None);
-    assert_eq!(split_reference("host:5000/a/b"), None);
+fn image_references_as_docker_parses_them() {
+    let (p, at) = one(&GEAR.replace("image = \"lab/g\"", "image = \"Newcomer/Word Count\""));
+    assert_eq!(p.code, "gear::invalid-image");
     assert_eq!(
-        split_reference("host:5000/a/b:t"),
-        Some(("host:5000/a/b", "tag"))
+        p.message,
+        "`image = \"Newcomer/Word Count\"` is not a valid Docker image reference: a space is not allowed here: a repository path is lowercase letters and digits, joined by `.`, `_`, `__` or dashes, components separated by `/`"
     );
-    assert_eq!(split_reference("b:t"), Some(("b", "tag")));
-    assert_eq!(split_reference("b@sha256:x"), Some(("b", "digest")));
+    assert!(
+        p.help
+            .unwrap()
+            .starts_with("write a Docker image reference, e.g. `image = \"newcomer/word-count\"`")
+    );
+    assert_eq!(at, "\"Newcomer/Word Count\"");
+    let (p, _) = one("[layer]\nname = \"base\"\nimage = \"Python:3\"\n");
+    assert!(
+        p.message.ends_with("repository names must be lowercase"),
+        "{p:?}"
+    );
+    let (p, at) = one("[layer]\nname = \"base\"\nimage = \"python:3\"\ndigest = \"sha256:abc\"\n");
+    assert_eq!(p.code, "gear::invalid-digest");
+    assert_eq!(at, "\"sha256:abc\"");
+    // A registry host may have capitals and a port; external images may be tagged.
+    assert!(
+        all("[layer]\nname = \"base\"\nimage = \"Reg.example.org:5000/lab/x:1\"\n")
+            .1
+            .is_empty()
+    );
 }
 
 #[test]
