@@ -280,6 +280,54 @@ bad!(
     ]
 );
 
+bad!(
+    image_not_a_docker_reference,
+    [
+        BASE,
+        (
+            "g/Gear.toml",
+            &gear("").replace("image = \"example/g\"", "image = \"Newcomer/Word Count\"")
+        )
+    ]
+);
+bad!(
+    command_script_missing,
+    [
+        BASE,
+        ("g/run.py", "print(1)\n"),
+        ("g/Gear.toml", &gear("command = \"python3 rnu.py\"\n"))
+    ]
+);
+bad!(
+    gear_without_command_or_run_file,
+    [BASE, ("g/run.sh", "echo hi\n"), ("g/Gear.toml", &gear(""))]
+);
+
+#[test]
+fn members_glob_matching_nothing_warns() {
+    let dir = tree(&[
+        (
+            "Cargo.toml",
+            "[workspace]\nresolver = \"3\"\n\n[workspace.metadata.gear]\nmembers = [\"layers/*\", \"gaers/*\"]\n",
+        ),
+        ("layers/base/Gear.toml", BASE.1),
+        ("gears/g/Gear.toml", &gear("command = \"python3 run.py\"\n")),
+        ("gears/g/run.py", "print(1)\n"),
+    ]);
+    let out = Command::cargo_bin("cargo-gear")
+        .unwrap()
+        .args(["gear", "validate", "--color", "never", "--manifest-path"])
+        .arg(dir.path().join("Cargo.toml"))
+        .env_remove("CARGO_TERM_COLOR")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr)
+        .unwrap()
+        .replace(&dir.path().display().to_string(), "[ROOT]");
+    assert_eq!(out.status.code(), Some(0), "stderr:\n{stderr}");
+    insta::assert_snapshot!(stderr);
+}
+
 #[cfg(unix)]
 #[test]
 fn symlink_pointing_outside() {
@@ -298,7 +346,11 @@ fn symlink_pointing_outside() {
 
 #[test]
 fn valid_tree_passes() {
-    let dir = tree(&[BASE, ("g/Gear.toml", &gear("")), ("g/run.py", "print(1)\n")]);
+    let dir = tree(&[
+        BASE,
+        ("g/Gear.toml", &gear("command = \"python3 run.py\"\n")),
+        ("g/run.py", "print(1)\n"),
+    ]);
     let (code, stderr) = validate(dir.path());
     assert_eq!(code, 0, "stderr:\n{stderr}");
     assert!(stderr.contains("Checked 2 layers (1 gears)"), "{stderr}");

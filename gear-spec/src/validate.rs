@@ -14,6 +14,7 @@ use regex::Regex;
 use serde_json::Value;
 
 use crate::config::{Violation, check_value, describe, list, show, type_matches};
+use crate::context::{COPY_DIR, ContextFile, GEAR_COPY_DEST, RUN_FILE_CANDIDATES};
 use crate::diagnostic::{Problem, did_you_mean, escape_controls};
 use crate::flywheel::{FLYWHEEL_CATEGORIES, FLYWHEEL_LICENSES, MAX_NAME_LEN};
 use crate::layer::{Layer, LayerKind};
@@ -51,6 +52,9 @@ pub const CODES: &[&str] = &[
     "gear::custom-image",
     "gear::unknown-category",
 ];
+
+/// Every code [`check_start`] can report.
+pub const START_CODES: &[&str] = &["gear::no-command", "gear::command-script-missing"];
 
 static NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[a-z0-9-]+$").unwrap());
 /// A Docker tag, length aside (Flywheel's 100-character `version` limit is stricter than
@@ -713,6 +717,142 @@ impl Checker<'_> {
             }
         }
     }
+}
+
+/// How Flywheel starts a gear, checked against its build context: with a `command`, the
+/// script it runs (`./run`, `run.sh` of `bash run.sh`, `/flywheel/v0/x.py` of `python3
+/// /flywheel/v0/x.py`) must be among the gear's files; without one Flywheel executes
+/// `/flywheel/v0/run`, which must then exist. `files` is the gear's build context
+/// ([`crate::context::select`]); `files` destinations count as in the image.
+pub fn check_start<'a>(
+    layer: &Layer,
+    files: impl IntoIterator<Item = &'a ContextFile>,
+) -> Vec<Problem> {
+    if layer.kind != LayerKind::Gear {
+        return Vec::new();
+    }
+    let copied: Vec<&str> = files
+        .into_iter()
+        .filter_map(|f| f.tar_path.strip_prefix(COPY_DIR)?.strip_prefix('/'))
+        .collect();
+    let in_image = |rel: &str| {
+        copied.contains(&rel)
+            || layer
+                .decl
+                .files
+                .keys()
+                .any(|dest| dest.trim_end_matches('/') == format!("{GEAR_COPY_DEST}/{rel}"))
+    };
+    let workdir = layer.decl.workdir.as_deref().unwrap_or(GEAR_COPY_DEST);
+    let mut problems = Vec::new();
+    match layer.decl.command.as_deref() {
+        None if !in_image("run") => {
+            let run_file = layer
+                .decl
+                .run_file
+                .as_deref()
+                .or_else(|| RUN_FILE_CANDIDATES.into_iter().find(|c| copied.contains(c)));
+            let help = match run_file {
+                Some(script) => format!(
+                    "add `command = \"{}\"` to [gear], or name the script `run`",
+                    start_command(script)
+                ),
+                None => "add `command = \"…\"` (what Flywheel runs, in /flywheel/v0) to [gear], or an executable file named `run` to the gear directory".to_string(),
+            };
+            problems.push(
+                Problem::new(
+                    "gear::no-command",
+                    format!(
+                        "gear `{}` has no `command` and no `run` file: Flywheel would execute /flywheel/v0/run, which its image lacks",
+                        layer.name
+                    ),
+                )
+                .at(&layer.source, layer.source.key_span(&["gear"]))
+                .label("nothing for Flywheel to run")
+                .help(help),
+            );
+        }
+        Some(command) => {
+            let Some(script) = command_script(command, workdir) else {
+                return problems;
+            };
+            if in_image(&script) {
+                return problems;
+            }
+            let help = match did_you_mean(&script, copied.iter().copied()) {
+                Some(best) => format!(
+                    "did you mean `{best}`? (`command = \"{}\"`)",
+                    command.replacen(&script, best, 1)
+                ),
+                None => format!(
+                    "add `{script}` to {} (or to its `copy` list), or fix the path in `command`",
+                    layer.rel_dir
+                ),
+            };
+            problems.push(
+                Problem::new(
+                    "gear::command-script-missing",
+                    format!(
+                        "`command` runs `{script}`, which is not among the files gear `{}` copies into {GEAR_COPY_DEST}",
+                        layer.name
+                    ),
+                )
+                .at(&layer.source, layer.span(&["command"]))
+                .label("no such file in the gear")
+                .help(help),
+            );
+        }
+        None => {}
+    }
+    problems
+}
+
+/// The `command` that starts a run file: `python3 run.py`, `sh run.sh`, `./run.bin`.
+fn start_command(script: &str) -> String {
+    if script.ends_with(".py") {
+        format!("python3 {script}")
+    } else if script.ends_with(".sh") {
+        format!("sh {script}")
+    } else {
+        format!("./{script}")
+    }
+}
+
+/// Interpreters whose first argument that is not an option is the script they run.
+static INTERPRETER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?:sh|bash|dash|zsh|ksh|python[0-9.]*|Rscript|node|perl|ruby|julia)$")
+        .expect("valid regex")
+});
+
+/// The gear file a `command` runs, relative to /flywheel/v0: the first word when it is a
+/// relative path (`./run`, `bin/run`) or under /flywheel/v0, else the script argument of an
+/// interpreter (`bash run.sh`). `None` when the command runs something from the image
+/// (`echo`, `/usr/bin/x`), inline code (`python -c`, `-m module`), or when relative paths
+/// are resolved in another `workdir`.
+pub fn command_script(command: &str, workdir: &str) -> Option<String> {
+    let mut words = command
+        .split_whitespace()
+        .map(|w| w.trim_matches(['"', '\'']))
+        .skip_while(|w| w.contains('=') && !w.starts_with(['-', '/', '.']) || *w == "exec");
+    let first = words.next()?;
+    let path = if first.contains('/') {
+        first
+    } else if INTERPRETER.is_match(first) {
+        let arg = words.find(|w| !w.starts_with('-') || matches!(*w, "-c" | "-m" | "-e"))?;
+        if arg.starts_with('-') || arg.contains(['$', '`', ';', '|', '&']) {
+            return None;
+        }
+        arg
+    } else {
+        return None;
+    };
+    let rel = match path.strip_prefix(GEAR_COPY_DEST) {
+        Some(rest) => rest.strip_prefix('/')?,
+        None if path.starts_with('/') => return None,
+        None if workdir.trim_end_matches('/') != GEAR_COPY_DEST => return None,
+        None => path,
+    };
+    crate::context::normalize_rel(rel).filter(|r| !r.is_empty())
 }
 
 /// A name made valid: lowercase, other characters turned into single `-`, trimmed.

@@ -928,3 +928,92 @@ fn sanitizers() {
     assert_eq!(sanitize_tag(" 1.0+x "), "1.0-x");
     assert_eq!(sanitize_tag("-.1"), "1");
 }
+
+#[test]
+fn command_scripts() {
+    let v0 = "/flywheel/v0";
+    for (command, script) in [
+        ("./run", Some("run")),
+        ("bash run.sh --verbose", Some("run.sh")),
+        ("python3 -u run.py", Some("run.py")),
+        ("python3.12 app/main.py", Some("app/main.py")),
+        ("/flywheel/v0/run.py", Some("run.py")),
+        ("Rscript /flywheel/v0/bin/../main.R", Some("main.R")),
+        ("FOO=1 exec ./start", Some("start")),
+        ("python3 -m app", None),
+        ("bash -c 'echo hi'", None),
+        ("echo hi", None),
+        ("/usr/local/bin/tool --x", None),
+        ("sh $SCRIPT", None),
+        ("../outside", None),
+    ] {
+        assert_eq!(command_script(command, v0).as_deref(), script, "{command}");
+    }
+    // Relative paths of another workdir are not the gear's to check.
+    assert_eq!(command_script("python3 run.py", "/opt/app"), None);
+    assert_eq!(
+        command_script("python3 /flywheel/v0/run.py", "/opt/app").as_deref(),
+        Some("run.py")
+    );
+}
+
+/// A build context holding `copy/<name>` for each name.
+fn context_of(names: &[&str]) -> Vec<crate::context::ContextFile> {
+    names
+        .iter()
+        .map(|n| crate::context::ContextFile {
+            tar_path: format!("copy/{n}"),
+            source: std::path::PathBuf::from(n),
+            executable: false,
+        })
+        .collect()
+}
+
+#[test]
+fn a_gear_needs_a_command_or_a_run_file() {
+    let layer = load(GEAR);
+    let problems = check_start(&layer, &context_of(&["run.py", "app/x.py"]));
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    let p = &problems[0];
+    assert_eq!(p.code, "gear::no-command");
+    assert_eq!(
+        p.message,
+        "gear `g` has no `command` and no `run` file: Flywheel would execute /flywheel/v0/run, which its image lacks"
+    );
+    assert_eq!(
+        p.help.as_deref(),
+        Some("add `command = \"python3 run.py\"` to [gear], or name the script `run`")
+    );
+    assert_eq!(spanned(&layer, p), "gear");
+    assert!(check_start(&layer, &context_of(&["run"])).is_empty());
+    let placed = load(&gear("files = { \"/flywheel/v0/run\" = \"bin/start\" }\n"));
+    assert!(check_start(&placed, &context_of(&["bin/start"])).is_empty());
+    // A layer is not started by Flywheel.
+    let base = load("[layer]\nname = \"b\"\nfrom = \"a\"\nimage = \"x/b\"\n");
+    assert!(check_start(&base, &context_of(&[])).is_empty());
+}
+
+#[test]
+fn command_script_must_be_in_the_gear() {
+    let layer = load(&gear("command = \"python3 rum.py\"\n"));
+    let problems = check_start(&layer, &context_of(&["run.py"]));
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    let p = &problems[0];
+    assert_eq!(p.code, "gear::command-script-missing");
+    assert_eq!(
+        p.message,
+        "`command` runs `rum.py`, which is not among the files gear `g` copies into /flywheel/v0"
+    );
+    assert_eq!(
+        p.help.as_deref(),
+        Some("did you mean `run.py`? (`command = \"python3 run.py\"`)")
+    );
+    assert_eq!(spanned(&layer, p), "\"python3 rum.py\"");
+    assert!(check_start(&layer, &context_of(&["rum.py"])).is_empty());
+    let placed = load(&gear(
+        "command = \"/flywheel/v0/tool\"\nfiles = { \"/flywheel/v0/tool\" = \"bin/tool\" }\n",
+    ));
+    assert!(check_start(&placed, &context_of(&[])).is_empty());
+    let module = load(&gear("command = \"python3 -m app\"\n"));
+    assert!(check_start(&module, &context_of(&[])).is_empty());
+}
