@@ -302,6 +302,20 @@ bad!(
     gear_without_command_or_run_file,
     [BASE, ("g/run.sh", "echo hi\n"), ("g/Gear.toml", &gear(""))]
 );
+bad!(
+    gear_built_into_its_parents_image,
+    [
+        BASE,
+        ("g/run.py", "print(1)\n"),
+        (
+            "g/Gear.toml",
+            &gear("command = \"python3 run.py\"\n").replace(
+                "image = \"example/g\"",
+                "image = \"docker.io/library/debian\""
+            )
+        )
+    ]
+);
 
 #[test]
 fn members_glob_matching_nothing_warns() {

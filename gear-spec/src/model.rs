@@ -59,7 +59,8 @@ pub struct Decl {
     /// Gears: `^[a-z0-9-]+$`, at most 100 characters.
     pub name: String,
     /// External layers: the full image reference (`repo[:tag]`). Built layers and gears:
-    /// the repository without a tag; cargo-gear derives the tags.
+    /// the repository without a tag, not their parent's; cargo-gear derives the tags.
+    /// Checked against Docker's reference grammar (lowercase repository path).
     pub image: String,
     /// Name of the parent layer. Without it a `[layer]` is an external image, pulled and
     /// never built. Required for gears.
@@ -120,13 +121,18 @@ pub struct Decl {
     pub maintainer: Option<String>,
     /// Gears only, required: an SPDX identifier from Flywheel's list, or `Other`.
     pub license: Option<String>,
-    /// Gears only: URL of the gear's source code.
+    /// Gears only: URL of the gear's source code (http or https). `""` means none, as in
+    /// Flywheel's schema; the manifest gets `""` when it is not set.
     pub source: Option<String>,
-    /// Gears only: URL with more information about the gear.
+    /// Gears only: URL with more information about the gear (http or https). `""` means
+    /// none, as in Flywheel's schema; the manifest gets `""` when it is not set.
     pub url: Option<String>,
-    /// Gears only: citations for the algorithms used.
+    /// Gears only: citations for the algorithms used. `""` means none, as for `source`
+    /// and `url`.
     pub cite: Option<String>,
-    /// Gears only: command Flywheel runs instead of `/flywheel/v0/run`.
+    /// Gears only: command Flywheel runs (in `/flywheel/v0`) instead of `/flywheel/v0/run`.
+    /// A gear needs one or a `run` file; the script it names (`./run`, `run.sh` of
+    /// `bash run.sh`) must be among the gear's files.
     pub command: Option<String>,
     /// Gears only: features the gear requires, e.g. `networking`.
     pub capabilities: Option<Vec<String>>,

@@ -44,10 +44,12 @@ pub fn parse(reference: &str) -> Result<Reference, Invalid> {
             });
         }
     };
-    let domain = img.domain().map(|d| d.to_str().to_string());
-    if let Some(d) = &domain
-        && !d.contains(['.', ':', '['])
-        && d != "localhost"
+    // Docker's rule: the first component names a registry only with a `.`, a `:` or as
+    // `localhost`; otherwise it is part of the repository path.
+    let first = img.domain().map(|d| d.to_str().to_string());
+    let is_host = |d: &str| d.contains(['.', ':', '[']) || d == "localhost";
+    if let Some(d) = &first
+        && !is_host(d)
         && d.contains(|c: char| c.is_ascii_uppercase())
     {
         return Err(Invalid {
@@ -55,12 +57,32 @@ pub fn parse(reference: &str) -> Result<Reference, Invalid> {
             suggestion: suggest(reference),
         });
     }
+    let domain = first.filter(|d| is_host(d));
     Ok(Reference {
         name: img.name().to_str().to_string(),
-        port: img.port().map(str::to_string),
+        port: domain.as_ref().and(img.port()).map(str::to_string),
         domain,
         tag: img.tag().map(str::to_string),
         digest: img.digest().map(|d| d.to_str().to_string()),
+    })
+}
+
+/// The repository of `image` as Docker names it in full: `python:3` and
+/// `docker.io/library/python` are both `docker.io/library/python`. `None` when `image` is
+/// not a valid reference.
+pub fn canonical_repository(image: &str) -> Option<String> {
+    let r = parse(image).ok()?;
+    let docker_hub = |path: &str| {
+        if path.contains('/') {
+            format!("docker.io/{path}")
+        } else {
+            format!("docker.io/library/{path}")
+        }
+    };
+    Some(match r.domain.as_deref() {
+        None => docker_hub(&r.name),
+        Some(d @ ("docker.io" | "index.docker.io")) => docker_hub(&r.name[d.len() + 1..]),
+        Some(_) => r.name,
     })
 }
 
@@ -163,6 +185,27 @@ mod tests {
         ] {
             assert!(parse(ok).is_ok(), "{ok}");
         }
+    }
+
+    #[test]
+    fn canonical_repositories() {
+        for (image, repo) in [
+            ("python:3", "docker.io/library/python"),
+            (
+                "docker.io/library/python@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+                "docker.io/library/python",
+            ),
+            ("index.docker.io/lab/x", "docker.io/lab/x"),
+            ("lab/x:1", "docker.io/lab/x"),
+            ("localhost:5000/lab/x", "localhost:5000/lab/x"),
+        ] {
+            assert_eq!(
+                canonical_repository(image).as_deref(),
+                Some(repo),
+                "{image}"
+            );
+        }
+        assert_eq!(canonical_repository("Bad Name"), None);
     }
 
     #[test]

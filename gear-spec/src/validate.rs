@@ -441,16 +441,17 @@ impl Checker<'_> {
         let d = &self.layer.decl;
         for (field, value) in [("source", d.source.clone()), ("url", d.url.clone())] {
             let Some(value) = value else { continue };
-            if HTTP_URL.is_match(&value) {
+            // "" means none, as in Flywheel's schema (and as for `cite`).
+            if value.is_empty() || HTTP_URL.is_match(&value) {
                 continue;
             }
             let trimmed = value.trim();
             let (message, label, help) = if trimmed.is_empty() {
                 (
-                    format!("`{field}` is empty"),
-                    "empty",
+                    format!("`{field}` holds only whitespace"),
+                    "blank",
                     format!(
-                        "remove `{field}` (cargo-gear writes \"\" when it is not set), or set it to an http(s) URL"
+                        "write `{field} = \"\"` (no {field}, as when it is not set) or an http(s) URL"
                     ),
                 )
             } else if trimmed != value && HTTP_URL.is_match(trimmed) {

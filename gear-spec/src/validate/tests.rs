@@ -439,8 +439,12 @@ fn urls_must_be_http() {
         Some("add the scheme: `url = \"https://github.com/lab/g\"`")
     );
 
-    let (_, ps) = all(&gear("source = \"\"\nurl = \"ftp://x/y\"\n"));
-    assert_eq!(ps[0].message, "`source` is empty");
+    let (_, ps) = all(&gear("source = \"  \"\nurl = \"ftp://x/y\"\n"));
+    assert_eq!(ps[0].message, "`source` holds only whitespace");
+    assert_eq!(
+        ps[0].help.as_deref(),
+        Some("write `source = \"\"` (no source, as when it is not set) or an http(s) URL")
+    );
     assert_eq!(ps[1].message, "`url` `ftp://x/y` is not an http(s) URL");
     assert!(
         ps[1]
@@ -458,6 +462,12 @@ fn urls_must_be_http() {
         ))
         .1
         .is_empty()
+    );
+    // Empty strings mean "none", as Flywheel's schema allows, like an empty `cite`.
+    assert!(
+        all(&gear("source = \"\"\nurl = \"\"\ncite = \"\"\n"))
+            .1
+            .is_empty()
     );
 }
 
