@@ -1080,23 +1080,30 @@ mod tests {
         assert_eq!(normalize_rel("/etc/passwd"), None);
     }
 
-    /// The (code, message, help, spanned text) of every problem `select` finds for a
-    /// gear whose table ends with `extra`, in a directory holding `files`.
-    fn select_problems(extra: &str, files: &[&str]) -> Vec<(String, String, String, String)> {
+    /// The problems `select` finds for a gear `g` whose table ends with `extra`, in a
+    /// directory `setup` fills, and the Gear.toml text.
+    fn gear_problems(extra: &str, setup: impl FnOnce(&Path)) -> (Problems, String) {
         let root = tempfile::tempdir().unwrap();
         let dir = root.path().join("g");
         std::fs::create_dir(&dir).unwrap();
-        for f in files {
-            std::fs::write(dir.join(f), "x").unwrap();
-        }
+        setup(&dir);
         let text = format!(
             "[gear]\nname = \"g\"\nfrom = \"b\"\nimage = \"x/g\"\nversion = \"1\"\n{extra}"
         );
         std::fs::write(dir.join(GEAR_TOML), &text).unwrap();
         let layer = Layer::load(&dir, root.path()).unwrap();
-        let problems = select(&layer)
-            .map(|_| Problems::default())
-            .unwrap_or_else(|p| p);
+        let problems = select(&layer).map_or_else(|p| p, |_| Problems::default());
+        (problems, text)
+    }
+
+    /// The (code, message, help, spanned text) of every problem `select` finds for a
+    /// gear whose table ends with `extra`, in a directory holding `files`.
+    fn select_problems(extra: &str, files: &[&str]) -> Vec<(String, String, String, String)> {
+        let (problems, text) = gear_problems(extra, |dir| {
+            for f in files {
+                std::fs::write(dir.join(f), "x").unwrap();
+            }
+        });
         problems
             .iter()
             .map(|p| {
@@ -1209,20 +1216,12 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn symlink_loop_is_not_a_missing_file() {
-        let root = tempfile::tempdir().unwrap();
-        let dir = root.path().join("g");
-        std::fs::create_dir(&dir).unwrap();
-        std::fs::write(dir.join("run.py"), "x").unwrap();
-        std::os::unix::fs::symlink("b", dir.join("a")).unwrap();
-        std::os::unix::fs::symlink("a", dir.join("b")).unwrap();
-        std::fs::write(
-            dir.join(GEAR_TOML),
-            "[gear]\nname = \"g\"\nfrom = \"b\"\nimage = \"x/g\"\nversion = \"1\"\n",
-        )
-        .unwrap();
-        let layer = Layer::load(&dir, root.path()).unwrap();
-        let messages: Vec<String> = select(&layer)
-            .unwrap_err()
+        let (problems, _) = gear_problems("", |dir| {
+            std::fs::write(dir.join("run.py"), "x").unwrap();
+            std::os::unix::fs::symlink("b", dir.join("a")).unwrap();
+            std::os::unix::fs::symlink("a", dir.join("b")).unwrap();
+        });
+        let messages: Vec<String> = problems
             .iter()
             .map(|p| format!("{} {}", p.code, p.message))
             .collect();
@@ -1238,21 +1237,10 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn control_characters_in_names_are_escaped_in_messages() {
-        let root = tempfile::tempdir().unwrap();
-        let dir = root.path().join("g");
-        std::fs::create_dir(&dir).unwrap();
-        std::os::unix::fs::symlink("/nowhere", dir.join("a\tb\nc")).unwrap();
-        std::fs::write(
-            dir.join(GEAR_TOML),
-            "[gear]\nname = \"g\"\nfrom = \"b\"\nimage = \"x/g\"\nversion = \"1\"\n",
-        )
-        .unwrap();
-        let layer = Layer::load(&dir, root.path()).unwrap();
-        let messages: Vec<String> = select(&layer)
-            .unwrap_err()
-            .iter()
-            .map(|p| p.message.clone())
-            .collect();
+        let (problems, _) = gear_problems("", |dir| {
+            std::os::unix::fs::symlink("/nowhere", dir.join("a\tb\nc")).unwrap();
+        });
+        let messages: Vec<&str> = problems.iter().map(|p| p.message.as_str()).collect();
         assert_eq!(
             messages,
             ["symlink `g/a\\tb\\nc` points to /nowhere, which does not exist"]
