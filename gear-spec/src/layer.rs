@@ -183,7 +183,7 @@ impl Layer {
 /// accepts, for "did you mean" (never parsed out of serde's error wording).
 static MODEL_SCHEMA: LazyLock<Value> = LazyLock::new(|| {
     serde_json::to_value(schemars::schema_for!(GearFile))
-        .expect("a schemars schema is a JSON value")
+        .expect("the model's schema serializes to JSON")
 });
 
 /// The schema of the value at `keys` (table keys or array indices from the top of the
@@ -385,11 +385,11 @@ fn datetime_problems(source: &Arc<SourceFile>, doc: &toml_edit::Document<&str>) 
                 Some("string") | None => format!("quote it to write a string: `\"{raw}\"`"),
                 Some(kind) => format!("write a {kind} here"),
             };
-            let span = if refs.last().is_some_and(|k| k.parse::<usize>().is_ok()) {
-                let (index, parent) = refs.split_last().expect("non-empty");
-                source.array_item_span(parent, index.parse().unwrap_or_default())
-            } else {
-                source.value_span(&refs)
+            let span = match refs.split_last() {
+                Some((index, parent)) if index.parse::<usize>().is_ok() => {
+                    source.array_item_span(parent, index.parse().unwrap_or_default())
+                }
+                _ => source.value_span(&refs),
             };
             Problem::new(
                 "gear::datetime",

@@ -1,5 +1,7 @@
 //! Unit tests of the per-layer checks: one Gear.toml text per rule, the problem it yields.
 
+#![cfg(test)]
+
 use super::*;
 use crate::layer::GEAR_TOML;
 
@@ -968,10 +970,10 @@ fn command_scripts() {
 }
 
 /// A build context holding `copy/<name>` for each name.
-fn context_of(names: &[&str]) -> Vec<crate::context::ContextFile> {
+fn context_of(names: &[&str]) -> Vec<ContextFile> {
     names
         .iter()
-        .map(|n| crate::context::ContextFile {
+        .map(|n| ContextFile {
             tar_path: format!("copy/{n}"),
             source: std::path::PathBuf::from(n),
             executable: false,
