@@ -44,7 +44,7 @@ impl Registry {
 /// `HOST[:PORT][/PREFIX]` checked as Docker checks the image names made from it
 /// (`HOST[:PORT]/PREFIX/<local ref>`): a registry host, a TCP port, a lowercase prefix.
 /// An `http(s)://` in front and a trailing `/` are dropped.
-fn parse_base(written: &str) -> Result<String, CliError> {
+pub(crate) fn parse_base(written: &str) -> Result<String, CliError> {
     let base = written.trim().trim_end_matches('/');
     let base = base
         .strip_prefix("https://")

@@ -318,6 +318,23 @@ bad!(
 );
 
 #[test]
+fn registry_port_out_of_range() {
+    let dir = tree(&[BASE]);
+    let out = Command::cargo_bin("cargo-gear")
+        .unwrap()
+        .args(["gear", "validate", "--color", "never", "--registry"])
+        .arg("127.0.0.1:99999/team")
+        .arg("--root")
+        .arg(dir.path())
+        .env_remove("CARGO_TERM_COLOR")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2), "stderr:\n{stderr}");
+    insta::assert_snapshot!(stderr);
+}
+
+#[test]
 fn members_glob_matching_nothing_warns() {
     let dir = tree(&[
         (

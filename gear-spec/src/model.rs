@@ -96,9 +96,11 @@ pub struct Decl {
     /// Files and directories of this directory copied into the image, relative paths.
     /// Gears: default is the whole gear directory minus what `.gearignore` and
     /// `.dockerignore` exclude, copied under `/flywheel/v0`. Layers: default none,
-    /// copied under `workdir` (or `/`).
+    /// copied under `workdir` (or `/`). Paths are `/`-separated: an empty entry, a `\` or
+    /// a NUL is refused (`"."` is the whole directory).
     pub copy: Option<Vec<String>>,
     /// Extra files placed at absolute paths: `{ "/absolute/dest" = "relative/source" }`.
+    /// A destination may not climb above `/` with `..`.
     #[serde(default)]
     pub files: IndexMap<String, String>,
     /// Raw Dockerfile lines appended after everything else (escape hatch).

@@ -9,6 +9,9 @@ use crate::request::Session;
 
 /// Loads, checks and plans the selection; any problem fails the command.
 pub fn run(session: &Session, selection: &Selection) -> Result<(), CliError> {
+    if let Some(registry) = &session.registry {
+        crate::registry::parse_base(registry)?;
+    }
     let selected = session.select(selection)?;
     let plan = session.plan(&selected)?;
     // How Flywheel starts each gear: checked here, where the build contexts are known.
