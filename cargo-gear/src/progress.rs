@@ -172,9 +172,10 @@ impl Reporter {
                 } else {
                     "Pulling"
                 };
+                // Reasons name files: a tab or newline in a name must not break the line.
                 let why = reasons
                     .iter()
-                    .map(ToString::to_string)
+                    .map(|r| gear_spec::diagnostic::escape_controls(&r.to_string()).into_owned())
                     .collect::<Vec<_>>()
                     .join("; ");
                 let message = if why.is_empty() {
