@@ -1,8 +1,5 @@
 //! `cargo gear validate`: every check that needs no Docker engine.
 
-use gear_spec::Problems;
-use gear_spec::validate;
-
 use crate::cli::Selection;
 use crate::error::CliError;
 use crate::request::Session;
@@ -13,19 +10,7 @@ pub fn run(session: &Session, selection: &Selection) -> Result<(), CliError> {
         crate::registry::parse_base(registry)?;
     }
     let selected = session.select(selection)?;
-    let plan = session.plan(&selected)?;
-    // How Flywheel starts each gear: checked here, where the build contexts are known.
-    let start: Problems = plan
-        .layers
-        .iter()
-        .filter_map(|l| Some((l.index, l.built()?)))
-        .flat_map(|(i, b)| {
-            validate::check_start(session.graph.layer(i), b.files.iter().map(|f| &f.file))
-        })
-        .collect();
-    if !start.is_empty() {
-        return Err(start.into());
-    }
+    let plan = session.plan_to_build(&selected)?;
     let gears = plan.layers.iter().filter(|l| l.gear().is_some()).count();
     session.out.status(
         "Checked",
