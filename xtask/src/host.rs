@@ -11,10 +11,12 @@ use crate::{Result, cmd, sys};
 type Package = (&'static str, fn() -> bool);
 
 /// Every Debian package the engine and fixtures need.
-pub const PACKAGES: [Package; 5] = [
+pub const PACKAGES: [Package; 6] = [
     ("docker.io", || {
         program("dockerd").is_some() && program("docker").is_some()
     }),
+    // ip, for the private engine's own bridge.
+    ("iproute2", || program("ip").is_some()),
     ("debootstrap", || program("debootstrap").is_some()),
     ("busybox-static", || static_busybox().is_some()),
     ("docker-registry", || program("docker-registry").is_some()),
