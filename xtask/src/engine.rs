@@ -853,7 +853,7 @@ mod tests {
             }
             cmd::succeeds(Command::new("ip").args(["netns", "delete", &self.netns]));
             for dir in [&self.dir, &self.run] {
-                crate::fixtures::unmount_below(dir);
+                fixtures::unmount_below(dir);
                 let _ = fs::remove_dir_all(dir);
             }
         }
@@ -928,7 +928,7 @@ mod tests {
         assert!(scene.ip(&["link", "show", &bridge]));
 
         let own = &scene.engines[0].0;
-        crate::fixtures::busybox(&engine, own).unwrap();
+        fixtures::busybox(&engine, own).unwrap();
         let tree = scene.dir.join("tree");
         fs::create_dir_all(tree.join("base")).unwrap();
         fs::create_dir_all(tree.join("probe")).unwrap();
@@ -936,7 +936,7 @@ mod tests {
             tree.join("base/Gear.toml"),
             format!(
                 "[layer]\nname = \"base\"\nimage = \"{}\"\ndistro = \"alpine\"\n",
-                crate::fixtures::BUSYBOX
+                fixtures::BUSYBOX
             ),
         )
         .unwrap();

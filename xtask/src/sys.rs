@@ -14,7 +14,7 @@ extern "C" fn on_signal(_: libc::c_int) {
 /// stop the engine it started. Children in the terminal's process group get the Ctrl-C themselves.
 pub fn trap_signals() {
     let handler: extern "C" fn(libc::c_int) = on_signal;
-    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+    for sig in [libc::SIGINT, SIGTERM, libc::SIGHUP] {
         // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
         unsafe { libc::signal(sig, handler as libc::sighandler_t) };
     }
