@@ -51,10 +51,25 @@ pub struct Paths {
 
 impl Paths {
     pub fn new(ws: &Workspace) -> Paths {
-        let dir = ws.target.join("engine");
+        let run = short_run_dir(&ws.root);
+        Paths::under(ws.target.join("engine"), &run, bridge_name(&ws.root), None)
+    }
+
+    /// An engine with everything under `dir` and `run` (short: it holds containerd's sockets),
+    /// running in the network namespace `netns`: for tests that start engines of their own.
+    #[cfg(test)]
+    pub fn scratch(dir: &Path, run: &Path, netns: &str) -> Paths {
+        Paths::under(
+            dir.to_owned(),
+            run,
+            bridge_name(dir),
+            Some(netns.to_owned()),
+        )
+    }
+
+    fn under(dir: PathBuf, run: &Path, bridge: String, netns: Option<String>) -> Paths {
         // Unix socket paths are limited to 107 bytes, and dockerd puts containerd's sockets under its
         // exec root: both go to a short folder named after the workspace when target/ is deep.
-        let run = short_run_dir(&ws.root);
         let socket = dir.join("docker.sock");
         let socket = if socket.as_os_str().len() <= 100 {
             socket
@@ -70,30 +85,10 @@ impl Paths {
             ephemeral: dir.join("ephemeral"),
             users: dir.join("users.lock"),
             exec: run.join("exec"),
-            bridge: bridge_name(&ws.root),
-            netns: None,
+            bridge,
+            netns,
             socket,
             dir,
-        }
-    }
-
-    /// An engine with everything under `dir` and `run` (short: it holds containerd's sockets),
-    /// running in the network namespace `netns`: for tests that start engines of their own.
-    #[cfg(test)]
-    pub fn scratch(dir: &Path, run: &Path, netns: &str) -> Paths {
-        Paths {
-            cache: dir.join("cache"),
-            data: dir.join("data"),
-            log: dir.join("dockerd.log"),
-            pidfile: dir.join("dockerd.pid"),
-            config: dir.join("daemon.json"),
-            ephemeral: dir.join("ephemeral"),
-            users: dir.join("users.lock"),
-            socket: dir.join("docker.sock"),
-            exec: run.join("exec"),
-            bridge: bridge_name(dir),
-            netns: Some(netns.to_owned()),
-            dir: dir.to_owned(),
         }
     }
 
@@ -450,6 +445,12 @@ impl Drop for Engine {
 /// Starts dockerd on its own bridge in its own process group, logging to target/engine/dockerd.log,
 /// and waits for /_ping.
 pub fn start(paths: &Paths) -> Result<Child> {
+    create_bridge(paths)?;
+    launch(paths, &paths.bridge)
+}
+
+/// Starts dockerd with `--bridge BRIDGE` and waits for /_ping.
+fn launch(paths: &Paths, bridge: &str) -> Result<Child> {
     let dockerd = host::program("dockerd").ok_or("dockerd is not installed")?;
     for dir in [&paths.data, &paths.exec, &paths.cache] {
         fs::create_dir_all(dir)?;
@@ -460,7 +461,6 @@ pub fn start(paths: &Paths) -> Result<Child> {
     // Our own (empty) configuration, so that an /etc/docker/daemon.json meant for the system's
     // engine (hosts, data-root, …) does not clash with the flags below.
     fs::write(&paths.config, "{}\n")?;
-    create_bridge(paths)?;
     let log = File::create(&paths.log)?;
     let mut cmd = paths.command(dockerd);
     cmd.arg("--config-file")
@@ -474,7 +474,7 @@ pub fn start(paths: &Paths) -> Result<Child> {
         .arg("--host")
         .arg(paths.host())
         .arg("--bridge")
-        .arg(&paths.bridge)
+        .arg(bridge)
         .env_remove("DOCKER_HOST")
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
@@ -886,41 +886,8 @@ mod tests {
         // What a dockerd on the default bridge would have; the intruder deletes it.
         assert!(scene.ip(&["link", "add", "docker0", "type", "bridge"]));
         let intruder = scene.paths("intruder");
-        for dir in [&intruder.data, &intruder.exec] {
-            fs::create_dir_all(dir).unwrap();
-        }
-        fs::write(&intruder.config, "{}\n").unwrap();
-        let log = File::create(&intruder.log).unwrap();
-        let mut dockerd = intruder.command(host::program("dockerd").expect("dockerd"));
-        dockerd
-            .arg("--config-file")
-            .arg(&intruder.config)
-            .arg("--data-root")
-            .arg(&intruder.data)
-            .arg("--exec-root")
-            .arg(&intruder.exec)
-            .arg("--pidfile")
-            .arg(&intruder.pidfile)
-            .arg("--host")
-            .arg(intruder.host())
-            .args(["--bridge", "none"])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .process_group(0);
-        let child = dockerd.spawn().unwrap();
-        let intruder_host = intruder.host();
-        let log = intruder.log.clone();
+        let child = launch(&intruder, "none").unwrap();
         scene.engines.push((intruder, child));
-        let started = Instant::now();
-        while !ping(&intruder_host) {
-            assert!(
-                started.elapsed() < START_TIMEOUT,
-                "the intruder dockerd did not answer:\n{}",
-                log_tail(&log, 30)
-            );
-            sleep(Duration::from_millis(200));
-        }
         assert!(
             !scene.ip(&["link", "show", "docker0"]),
             "a dockerd started with `--bridge none` deletes docker0 (the hazard of issue 16)"
