@@ -8,7 +8,6 @@
 //! that names it and the ways to provide it, instead of a failed `apt-get` minutes into a build.
 
 use std::fmt;
-use std::process::Command;
 
 use crate::engine::Engine;
 use crate::fixtures::{self, host_config};
@@ -78,53 +77,66 @@ impl Need {
     }
 }
 
-/// What the containers of an engine could not reach, each with the error they got.
+/// Why the builds would fail on an engine: no container starts, or what containers cannot reach.
 #[derive(Debug)]
-pub struct Unreachable {
-    host: String,
-    /// `cargo xtask demo`, …: what to run again.
-    command: String,
-    /// (what, used by, error); `what` is `None` when a container could not even start.
-    missing: Vec<(Option<String>, &'static str, String)>,
+pub enum Unreachable {
+    /// docker could not start a container on the engine's default network.
+    NoContainer {
+        host: String,
+        /// `cargo xtask demo`, …: what to run again.
+        command: &'static str,
+        error: String,
+    },
+    /// Containers start but do not reach these needs: (what, used by, error).
+    Needs {
+        host: String,
+        command: &'static str,
+        missing: Vec<(String, &'static str, String)>,
+    },
 }
 
 impl std::error::Error for Unreachable {}
 
 impl fmt::Display for Unreachable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Unreachable {
-            host,
-            command,
-            missing,
-        } = self;
-        if let [(None, _, error)] = missing.as_slice() {
-            return write!(
+        match self {
+            Unreachable::NoContainer {
+                host,
+                command,
+                error,
+            } => write!(
                 f,
                 "a container cannot start on the default network of the engine at {host}: \
-                 {error}\nThe engine's bridge may be gone (another dockerd started with \
-                 `--bridge none` removes docker0): restart that engine, or unset DOCKER_HOST \
-                 and run `{command}` again to let xtask start its own engine on a bridge of its own."
-            );
+                 {error}\nThe engine's bridge may be gone (a dockerd started with `--bridge none` \
+                 deletes docker0): restart that engine, or unset DOCKER_HOST and run `{command}` \
+                 again to let xtask start its own engine on a bridge of its own."
+            ),
+            Unreachable::Needs {
+                host,
+                command,
+                missing,
+            } => {
+                writeln!(
+                    f,
+                    "containers on the engine at {host} cannot reach what the build downloads:"
+                )?;
+                for (what, used_by, error) in missing {
+                    writeln!(f, "  - {what}, for {used_by}: {error}")?;
+                }
+                write!(
+                    f,
+                    "Give the containers a way there, then run `{command}` again; any one of:\n\
+                     \x20 - a proxy: set http_proxy and https_proxy (or Acquire::http::Proxy in \
+                     /etc/apt/apt.conf.d/ and proxy in pip.conf) on the host; xtask copies them \
+                     into the Debian fixture every layer builds on\n\
+                     \x20 - a mirror: a reachable Debian mirror in the host's \
+                     /etc/apt/sources.list.d/ and a package index (index-url in pip.conf); the \
+                     fixture uses the host's\n\
+                     \x20 - prepared images: base images that already hold the packages, given to \
+                     `cargo gear build --substitute IMAGE=PREPARED`"
+                )
+            }
         }
-        writeln!(
-            f,
-            "containers on the engine at {host} cannot reach what the build downloads:"
-        )?;
-        for (what, used_by, error) in missing {
-            let what = what.as_deref().unwrap_or("the network");
-            writeln!(f, "  - {what}, for {used_by}: {error}")?;
-        }
-        write!(
-            f,
-            "Give the containers a way there, then run `{command}` again; any one of:\n\
-             \x20 - a proxy: set http_proxy and https_proxy (or Acquire::http::Proxy in \
-             /etc/apt/apt.conf.d/ and proxy in pip.conf) on the host; xtask copies them into \
-             the Debian fixture every layer builds on\n\
-             \x20 - a mirror: a reachable Debian mirror in the host's /etc/apt/sources.list.d/ \
-             and a package index (index-url in pip.conf); the fixture uses the host's\n\
-             \x20 - prepared images: base images that already hold the packages, given to \
-             `cargo gear build --substitute IMAGE=PREPARED`"
-        )
     }
 }
 
@@ -158,32 +170,34 @@ impl Needs {
 
     /// Runs each need's probe in a container on `engine` (on `network`, else the default network).
     pub fn check(&self, engine: &Engine, network: Option<&str>) -> Result<(), Unreachable> {
-        let run = |image: &str, probe: &[String]| {
-            let mut docker = engine.docker();
-            docker.args(["run", "--rm"]);
-            if let Some(network) = network {
-                docker.args(["--network", network]);
-            }
-            docker.arg(image).args(probe);
-            output(&mut docker)
+        let no_container = |error| Unreachable::NoContainer {
+            host: engine.host.clone(),
+            command: self.command,
+            error,
         };
-        let mut missing = Vec::new();
-        if self.list.is_empty()
-            && let Err(out) = run(fixtures::BUSYBOX, &["true".to_owned()])
-        {
-            missing.push((None, "", reason(&out)));
+        if self.list.is_empty() {
+            return match run(engine, network, fixtures::BUSYBOX, &["true"]) {
+                Ok(()) => Ok(()),
+                Err(Failed::Probe(error) | Failed::Docker(error)) => Err(no_container(error)),
+            };
         }
+        let mut missing = Vec::new();
         for need in &self.list {
-            if let Err(out) = run(fixtures::DEBIAN_PYTHON, &need.probe) {
-                missing.push((Some(need.what.clone()), need.used_by, reason(&out)));
+            let probe: Vec<&str> = need.probe.iter().map(String::as_str).collect();
+            match run(engine, network, fixtures::DEBIAN_PYTHON, &probe) {
+                Ok(()) => {}
+                Err(Failed::Probe(error)) => {
+                    missing.push((need.what.clone(), need.used_by, error));
+                }
+                Err(Failed::Docker(error)) => return Err(no_container(error)),
             }
         }
         if missing.is_empty() {
             Ok(())
         } else {
-            Err(Unreachable {
+            Err(Unreachable::Needs {
                 host: engine.host.clone(),
-                command: self.command.to_owned(),
+                command: self.command,
                 missing,
             })
         }
@@ -199,16 +213,34 @@ impl Needs {
     }
 }
 
-/// The combined output of `cmd` if it fails.
-fn output(cmd: &mut Command) -> Result<(), String> {
-    match cmd.output() {
-        Ok(out) if out.status.success() => Ok(()),
-        Ok(out) => Err(format!(
+/// How a probe failed, with the line of its output that says why.
+enum Failed {
+    /// The probe ran and failed.
+    Probe(String),
+    /// docker failed (exit code 125): the container did not start.
+    Docker(String),
+}
+
+/// `docker run --rm [--network NETWORK] IMAGE PROBE…` on `engine`.
+fn run(engine: &Engine, network: Option<&str>, image: &str, probe: &[&str]) -> Result<(), Failed> {
+    let mut docker = engine.docker();
+    docker.args(["run", "--rm"]);
+    if let Some(network) = network {
+        docker.args(["--network", network]);
+    }
+    docker.arg(image).args(probe);
+    let out = docker
+        .output()
+        .map_err(|e| Failed::Docker(format!("cannot run docker: {e}")))?;
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    match out.status.code() {
+        Some(0) => Ok(()),
+        Some(125) => Err(Failed::Docker(reason(&text(&out.stderr)))),
+        _ => Err(Failed::Probe(reason(&format!(
             "{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )),
-        Err(e) => Err(format!("cannot run docker: {e}")),
+            text(&out.stdout),
+            text(&out.stderr)
+        )))),
     }
 }
 
@@ -266,6 +298,29 @@ and proxy in pip.conf) on the host; xtask copies them into the Debian fixture ev
 index (index-url in pip.conf); the fixture uses the host's
   - prepared images: base images that already hold the packages, given to \
 `cargo gear build --substitute IMAGE=PREPARED`",
+                engine.host
+            )
+        );
+    }
+
+    /// A container that docker cannot start (here: on a network that does not exist; in issue 16:
+    /// on a bridge another dockerd deleted) stops xtask with docker's error and the way out.
+    #[test]
+    fn a_container_that_cannot_start_gives_the_up_front_message() {
+        let Some(engine) = crate::testing::engine() else {
+            return;
+        };
+        let error = Needs::monorepo("cargo xtask test")
+            .check(&engine, Some("xtask-no-such-network"))
+            .expect_err("no container starts on a network that does not exist");
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "a container cannot start on the default network of the engine at {}: network \
+                 xtask-no-such-network not found\nThe engine's bridge may be gone (a dockerd \
+                 started with `--bridge none` deletes docker0): restart that engine, or unset \
+                 DOCKER_HOST and run `cargo xtask test` again to let xtask start its own engine \
+                 on a bridge of its own.",
                 engine.host
             )
         );
