@@ -519,7 +519,8 @@ fn launch(paths: &Paths, bridge: &str) -> Result<Child> {
 /// from a number derived from its name, and brings it up; dockerd takes its address as the
 /// default network's subnet.
 fn create_bridge(paths: &Paths) -> Result {
-    let ip = |args: &[&str]| cmd::stdout(paths.command("ip").args(args));
+    let ip = host::program("ip").ok_or("`ip` (Debian's iproute2) is not installed")?;
+    let ip = |args: &[&str]| cmd::stdout(paths.command(&ip).args(args));
     let bridge = paths.bridge.as_str();
     if ip(&["link", "show", bridge]).is_err() {
         ip(&["link", "add", bridge, "type", "bridge"])?;
@@ -607,8 +608,9 @@ fn stop(paths: &Paths, mut child: Option<Child>) -> Result {
     }
     let _ = fs::remove_file(&paths.ephemeral);
     // dockerd leaves a bridge it was given alone.
-    if cmd::succeeds(paths.command("ip").args(["link", "show", &paths.bridge])) {
-        cmd::succeeds(paths.command("ip").args(["link", "delete", &paths.bridge]));
+    let ip = host::program("ip").unwrap_or_else(|| "ip".into());
+    if cmd::succeeds(paths.command(&ip).args(["link", "show", &paths.bridge])) {
+        cmd::succeeds(paths.command(&ip).args(["link", "delete", &paths.bridge]));
     }
     // dockerd removes its pidfile when it exits cleanly; after a SIGKILL a stale one would stop the
     // next dockerd from starting while a process (or zombie) with that pid exists.
