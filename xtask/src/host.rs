@@ -33,7 +33,8 @@ and runs a private dockerd under target/engine/). As a regular user, either
         sudo apt-get install -y docker.io debootstrap busybox-static docker-registry apache2-utils
         sudo systemctl start docker        # or: sudo dockerd &
         sudo usermod -aG docker \"$USER\"    # then log in again
-    and re-run `cargo xtask test` (it reuses $DOCKER_HOST or /var/run/docker.sock).";
+    and re-run `cargo xtask test` (it reuses $DOCKER_HOST, the current docker context or
+    /var/run/docker.sock).";
 
 /// Finds `name` on PATH, or in the sbin folders a non-login root shell may lack.
 pub fn program(name: &str) -> Option<PathBuf> {
