@@ -759,14 +759,7 @@ fn option(args: &[String], short: &str, long: &str) -> Vec<String> {
 
 /// Whether a Docker engine answers at `host` (`unix://…` directly, anything else through the CLI).
 pub fn ping(host: &str) -> bool {
-    match host.strip_prefix("unix://") {
-        Some(socket) => ping_unix(Path::new(socket)).unwrap_or(false),
-        None => cmd::succeeds(
-            Command::new("docker")
-                .args(["version", "--format", "{{.Server.Version}}"])
-                .env("DOCKER_HOST", host),
-        ),
-    }
+    Engine::at(host).answers()
 }
 
 fn ping_unix(socket: &Path) -> std::io::Result<bool> {
