@@ -758,7 +758,7 @@ fn option(args: &[String], short: &str, long: &str) -> Vec<String> {
 }
 
 /// Whether a Docker engine answers at `host` (`unix://…` directly, anything else through the CLI).
-pub fn ping(host: &str) -> bool {
+fn ping(host: &str) -> bool {
     Engine::at(host).answers()
 }
 
