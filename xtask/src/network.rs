@@ -271,22 +271,29 @@ fn reason(output: &str) -> String {
 mod tests {
     use super::*;
 
+    /// The engine of `cargo xtask test` and the message `command`'s check gives on `network`,
+    /// or `None` when the engine tests are skipped.
+    fn message_on(network: &str, command: &'static str) -> Option<(String, String)> {
+        let engine = crate::testing::engine()?;
+        let error = Needs::monorepo(command)
+            .check(&engine, Some(network))
+            .expect_err("the check fails");
+        Some((engine.host.clone(), error.to_string()))
+    }
+
     /// A container without network (`--network none`, the engine and fixtures of `cargo xtask
     /// test`) stops the demo before its first build, naming what is missing and how to provide it.
     #[test]
     fn a_container_without_network_gives_the_up_front_message() {
-        let Some(engine) = crate::testing::engine() else {
+        let Some((host, message)) = message_on("none", "cargo xtask demo") else {
             return;
         };
-        let error = Needs::monorepo("cargo xtask demo")
-            .check(&engine, Some("none"))
-            .expect_err("a container with no network reaches nothing");
         let (mirror, _) = host_config::mirrors();
         let mirror_host = mirror.split('/').nth(2).expect("a URL with a host");
         assert_eq!(
-            error.to_string(),
+            message,
             format!(
-                "containers on the engine at {} cannot reach what the build downloads:
+                "containers on the engine at {host} cannot reach what the build downloads:
   - the Debian mirror {mirror}, for the `packages` of examples/monorepo's layers (apt-get): \
 Temporary failure resolving '{mirror_host}'
   - PyPI (or the index-url of the host's pip settings), for the `pip` packages of \
@@ -297,8 +304,7 @@ and proxy in pip.conf) on the host; xtask copies them into the Debian fixture ev
   - a mirror: a reachable Debian mirror in the host's /etc/apt/sources.list.d/ and a package \
 index (index-url in pip.conf); the fixture uses the host's
   - prepared images: base images that already hold the packages, given to \
-`cargo gear build --substitute IMAGE=PREPARED`",
-                engine.host
+`cargo gear build --substitute IMAGE=PREPARED`"
             )
         );
     }
@@ -307,21 +313,17 @@ index (index-url in pip.conf); the fixture uses the host's
     /// on a bridge another dockerd deleted) stops xtask with docker's error and the way out.
     #[test]
     fn a_container_that_cannot_start_gives_the_up_front_message() {
-        let Some(engine) = crate::testing::engine() else {
+        let Some((host, message)) = message_on("xtask-no-such-network", "cargo xtask test") else {
             return;
         };
-        let error = Needs::monorepo("cargo xtask test")
-            .check(&engine, Some("xtask-no-such-network"))
-            .expect_err("no container starts on a network that does not exist");
         assert_eq!(
-            error.to_string(),
+            message,
             format!(
-                "a container cannot start on the default network of the engine at {}: network \
+                "a container cannot start on the default network of the engine at {host}: network \
                  xtask-no-such-network not found\nThe engine's bridge may be gone (a dockerd \
                  started with `--bridge none` deletes docker0): restart that engine, or unset \
                  DOCKER_HOST and run `cargo xtask test` again to let xtask start its own engine \
-                 on a bridge of its own.",
-                engine.host
+                 on a bridge of its own."
             )
         );
     }
