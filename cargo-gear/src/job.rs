@@ -26,11 +26,9 @@ pub fn prepare(
     lenient: bool,
 ) -> Result<(usize, Job), CliError> {
     let Some(index) = session.graph.find(&args.gear) else {
-        return Err(Problems(vec![gear_spec::plan::unknown_layer(
-            &session.graph,
-            &args.gear,
-        )])
-        .into());
+        return Err(
+            Problems::from(gear_spec::plan::unknown_layer(&session.graph, &args.gear)).into(),
+        );
     };
     let layer = session.graph.layer(index);
     if layer.kind != LayerKind::Gear {
@@ -50,7 +48,7 @@ pub fn prepare(
             match v.split_once('=') {
                 Some((k, val)) if !k.is_empty() => out.push((k.to_string(), val.to_string())),
                 _ => problems.push(
-                    Problem::new("run::argument", format!("invalid {flag} `{v}`"))
+                    Problem::new("gear::run-argument", format!("invalid {flag} `{v}`"))
                         .help(format!("write it as {flag} NAME=VALUE")),
                 ),
             }
@@ -70,7 +68,7 @@ pub fn prepare(
                 Err(e) => {
                     problems.push(
                         Problem::new(
-                            "run::config-file",
+                            "gear::run-config-file",
                             format!("cannot read {}: {e}", path.display()),
                         )
                         .help("pass the path of an existing JSON file"),
@@ -82,7 +80,7 @@ pub fn prepare(
                     Some(_) => {
                         problems.push(
                             Problem::new(
-                                "run::config-file",
+                                "gear::run-config-file",
                                 format!("{}: `config` is not an object", path.display()),
                             )
                             .help("write the values as {\"config\": {\"KEY\": value}}"),
@@ -94,7 +92,7 @@ pub fn prepare(
                 Ok(_) => {
                     problems.push(
                         Problem::new(
-                            "run::config-file",
+                            "gear::run-config-file",
                             format!("{} is not a JSON object", path.display()),
                         )
                         .help(
@@ -113,7 +111,7 @@ pub fn prepare(
             _ => {
                 problems.push(
                     Problem::new(
-                        "run::api-key-env",
+                        "gear::run-api-key-env",
                         format!("environment variable `{var}` (from --api-key-env) is not set"),
                     )
                     .help(format!("export {var}=YOUR_KEY first")),
@@ -134,7 +132,7 @@ pub fn prepare(
     match job::prepare(&layer.decl, &req) {
         Ok(job) => problems.into_result((index, job)).map_err(CliError::from),
         Err(more) => {
-            problems.0.extend(more.0);
+            problems.extend([more]);
             Err(problems.into())
         }
     }
@@ -168,7 +166,7 @@ pub fn prepare_run(
     for w in &job.warnings {
         session.out.warn(w);
     }
-    let plan = session.plan(&[index])?;
+    let plan = session.plan_to_build(&[index])?;
     // `prepare` checked that the layer is a gear; the plan's last layer is the one planned.
     let planned = plan.layers.iter().find(|l| l.index == index);
     let Some((layer, built, gear)) =

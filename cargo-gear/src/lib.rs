@@ -64,6 +64,9 @@ pub fn run(global: GlobalArgs, command: Command) -> Result<(), CliError> {
             format,
             check_registry,
         } => commands::plan::run(&session, &selection, format, check_registry),
+        Command::Ci { selection, format } => {
+            commands::ci::run(&session, &selection, format, &global.substitute)
+        }
         Command::Push(args) => commands::push::run(&session, &args),
         Command::Prune(args) => commands::prune::run(&session, &args),
         Command::Build(args) => commands::build::run(&session, &args),

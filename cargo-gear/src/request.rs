@@ -35,6 +35,9 @@ impl Session {
     pub fn load(global: &GlobalArgs, cwd: &Path) -> Result<Session, CliError> {
         let out = Output::new(global.color, global.quiet);
         let ws = workspace::discover(cwd, global.manifest_path.as_deref(), global.root.as_deref())?;
+        for warning in &ws.warnings {
+            out.warn(warning);
+        }
         let mut substitutions = ws.substitutions.clone();
         for s in &global.substitute {
             let Some((from, to)) = s
@@ -111,6 +114,25 @@ impl Session {
             .enable_all()
             .build()
             .map_err(|e| CliError::io("start", "the async runtime", e))
+    }
+
+    /// Plans the selected layers for the engine: like [`Session::plan`], and every gear of the
+    /// plan must be startable the way Flywheel starts it (its `command`'s script, or a `run`
+    /// file, among its files), so a gear that could never run is refused before any build.
+    pub fn plan_to_build(&self, selected: &[usize]) -> Result<Plan, CliError> {
+        let plan = self.plan(selected)?;
+        let problems: Problems = plan
+            .layers
+            .iter()
+            .filter_map(|l| Some((l.index, l.built()?)))
+            .flat_map(|(i, b)| {
+                gear_spec::validate::check_start(
+                    self.graph.layer(i),
+                    b.files.iter().map(|f| &f.file),
+                )
+            })
+            .collect();
+        problems.into_result(plan).map_err(CliError::from)
     }
 
     /// Plans the selected layers (with their ancestors).

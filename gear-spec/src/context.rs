@@ -20,11 +20,15 @@ use std::io;
 use std::path::{Component, Path, PathBuf};
 
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
-use miette::SourceSpan;
-use rayon::prelude::*;
 
-use crate::diagnostic::{Problem, Problems, SourceFile, did_you_mean};
+use crate::diagnostic::{Problem, Problems, SourceFile, escape_controls};
 use crate::layer::{GEAR_TOML, Layer, LayerKind};
+
+mod problems;
+mod walk;
+
+use problems::{Cx, Origin};
+use walk::{Found, Walker};
 
 /// Tar directory of the copied files.
 pub const COPY_DIR: &str = "copy";
@@ -178,7 +182,32 @@ pub fn select(layer: &Layer) -> Result<Context, Problems> {
     for (dest, src) in &layer.decl.files {
         let key_span = layer.source.key_span(&[layer.table(), "files", dest]);
         let value_span = layer.source.value_span(&[layer.table(), "files", dest]);
-        if !dest.starts_with('/') {
+        if let Some((what, fix)) = bad_character(dest) {
+            problems.push(
+                Problem::new(
+                    "gear::path-character",
+                    format!(
+                        "`files` destination `{}` contains {what}",
+                        escape_controls(dest)
+                    ),
+                )
+                .at(&layer.source, key_span)
+                .label("invalid character")
+                .help(fix),
+            );
+        } else if let Some(inside) = dest_above_root(dest) {
+            problems.push(
+                Problem::new(
+                    "gear::dest-escape",
+                    format!("`files` destination `{dest}` goes above `/` with `..`"),
+                )
+                .at(&layer.source, key_span)
+                .label("leaves the image's root")
+                .help(format!(
+                    "Docker refuses a destination above `/`: drop the `..`, e.g. `\"{inside}\"`"
+                )),
+            );
+        } else if !dest.starts_with('/') {
             problems.push(
                 Problem::new(
                     "gear::dest-not-absolute",
@@ -367,6 +396,53 @@ fn join_rel(prefix: &str, rel: &str) -> String {
     }
 }
 
+/// What is wrong with a path's characters, and how to fix it: a `\\` (a file name
+/// character on Linux, never a separator, refused in build contexts) or a NUL.
+fn bad_character(path: &str) -> Option<(&'static str, String)> {
+    if path.contains('\0') {
+        Some((
+            "a NUL character",
+            "remove the NUL character (`\\u0000`) from the path".to_string(),
+        ))
+    } else if path.contains('\\') {
+        Some((
+            "a `\\`",
+            format!(
+                "separate directories with `/`: `\"{}\"`",
+                path.replace('\\', "/")
+            ),
+        ))
+    } else {
+        None
+    }
+}
+
+/// For an absolute destination whose `..` climb above `/`: the path it names once the
+/// climbing is dropped (`/../../etc/x` → `/etc/x`). `None` when it stays under `/`.
+fn dest_above_root(dest: &str) -> Option<String> {
+    if !dest.starts_with('/') {
+        return None;
+    }
+    let mut depth = 0usize;
+    let mut climbs = false;
+    let mut parts: Vec<&str> = Vec::new();
+    for part in dest.split('/') {
+        match part {
+            "" | "." => {}
+            ".." if depth == 0 => climbs = true,
+            ".." => {
+                depth -= 1;
+                parts.pop();
+            }
+            _ => {
+                depth += 1;
+                parts.push(part);
+            }
+        }
+    }
+    climbs.then(|| format!("/{}", parts.join("/")))
+}
+
 /// A path written in Gear.toml, made relative and normalized (`./a//b/../c` → `a/c`).
 /// `None` when it is absolute or leaves the directory. `Some("")` is the directory itself.
 pub fn normalize_rel(path: &str) -> Option<String> {
@@ -387,516 +463,6 @@ pub fn normalize_rel(path: &str) -> Option<String> {
     Some(parts.join("/"))
 }
 
-/// Where a set of walked files came from, to point problems at the right place.
-enum Origin {
-    /// A gear without `copy`: the whole directory.
-    Default,
-    /// One `copy` entry.
-    Copy {
-        entry: String,
-        span: Option<SourceSpan>,
-    },
-    /// One `files` source.
-    Files {
-        src: String,
-        span: Option<SourceSpan>,
-    },
-    /// The `run-file`.
-    RunFile { span: Option<SourceSpan> },
-}
-
-/// The layer being selected, for building problems.
-struct Cx<'a> {
-    layer: &'a Layer,
-    /// "gear directory" or "layer directory".
-    dir_noun: &'static str,
-}
-
-impl<'a> Cx<'a> {
-    fn new(layer: &'a Layer) -> Self {
-        let dir_noun = if layer.kind == LayerKind::Gear {
-            "gear directory"
-        } else {
-            "layer directory"
-        };
-        Cx { layer, dir_noun }
-    }
-
-    fn span(&self, origin: &Origin) -> Option<SourceSpan> {
-        match origin {
-            Origin::Default => self.layer.span(&[]),
-            Origin::Copy { span, .. } | Origin::Files { span, .. } | Origin::RunFile { span } => {
-                *span
-            }
-        }
-    }
-
-    /// Checks a relative path written in Gear.toml: inside the directory, existing.
-    /// Returns it normalized.
-    fn check_rel(
-        &self,
-        written: &str,
-        key: &str,
-        root: &Path,
-        origin: &Origin,
-        problems: &mut Problems,
-    ) -> Option<String> {
-        let Some(rel) = normalize_rel(written) else {
-            let why = if Path::new(written).has_root() || written.starts_with('\\') {
-                "is absolute"
-            } else {
-                "leaves the directory"
-            };
-            problems.push(self.escape_problem(written, key, origin, why));
-            return None;
-        };
-        match std::fs::symlink_metadata(root.join(&rel)) {
-            Ok(_) => Some(rel),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                problems.push(self.missing_problem(written, &rel, key, root, origin));
-                None
-            }
-            Err(e) => {
-                problems.push(self.read_problem(&rel, &e, origin));
-                None
-            }
-        }
-    }
-
-    fn escape_problem(&self, written: &str, key: &str, origin: &Origin, why: &str) -> Problem {
-        Problem::new("gear::path-escape", format!("`{key}` path `{written}` {why}: it must be inside the {} {}", self.dir_noun, self.layer.rel_dir))
-            .at(&self.layer.source, self.span(origin))
-            .label(format!("not inside {}", self.layer.rel_dir))
-            .help(format!(
-                "write a path relative to {} without a leading `/` or a `..` that leaves it; to ship a file from elsewhere, move or copy it into {}",
-                self.layer.rel_dir, self.layer.rel_dir
-            ))
-    }
-
-    fn missing_problem(
-        &self,
-        written: &str,
-        rel: &str,
-        key: &str,
-        root: &Path,
-        origin: &Origin,
-    ) -> Problem {
-        // Suggest among the entries of the deepest directory that exists.
-        let parts: Vec<&str> = rel.split('/').collect();
-        let mut depth = 0;
-        while depth + 1 < parts.len() && root.join(parts[..=depth].join("/")).is_dir() {
-            depth += 1;
-        }
-        let parent = parts[..depth].join("/");
-        let mut names: Vec<String> = std::fs::read_dir(root.join(&parent))
-            .map(|rd| {
-                rd.filter_map(|e| e.ok()?.file_name().into_string().ok())
-                    .collect()
-            })
-            .unwrap_or_default();
-        names.retain(|n| !ALWAYS_EXCLUDED.contains(&n.as_str()));
-        names.sort();
-        let help = match did_you_mean(parts[depth], names.iter().map(String::as_str)) {
-            Some(best) => format!(
-                "did you mean `{}`?",
-                join_rel(&parent, best).trim_start_matches('/')
-            ),
-            None if names.is_empty() => {
-                format!("create it in {}, or remove the entry", self.layer.rel_dir)
-            }
-            None => {
-                let shown: Vec<&str> = names.iter().take(12).map(String::as_str).collect();
-                let more = if names.len() > shown.len() {
-                    ", …"
-                } else {
-                    ""
-                };
-                let dir = if parent.is_empty() {
-                    self.layer.rel_dir.clone()
-                } else {
-                    format!("{}/{parent}", self.layer.rel_dir)
-                };
-                format!(
-                    "create it, or use one of the entries of {dir}: {}{more}",
-                    shown.join(", ")
-                )
-            }
-        };
-        Problem::new(
-            "gear::path-missing",
-            format!(
-                "`{key}` path `{written}` does not exist in {}",
-                self.layer.rel_dir
-            ),
-        )
-        .at(&self.layer.source, self.span(origin))
-        .label("no such file or directory")
-        .help(help)
-    }
-
-    fn read_problem(&self, rel: &str, e: &io::Error, origin: &Origin) -> Problem {
-        let shown = if rel.is_empty() {
-            self.layer.rel_dir.clone()
-        } else {
-            format!("{}/{rel}", self.layer.rel_dir)
-        };
-        Problem::new("gear::read", format!("cannot read {shown}: {e}"))
-            .at(&self.layer.source, self.span(origin))
-            .label(self.origin_label(origin))
-            .help(format!(
-                "make {shown} readable, or exclude it in .gearignore"
-            ))
-    }
-
-    fn origin_label(&self, origin: &Origin) -> String {
-        match origin {
-            Origin::Default => format!("this {} copies its whole directory", self.layer.table()),
-            Origin::Copy { entry, .. } => format!("copying `{entry}`"),
-            Origin::Files { src, .. } => format!("placing `{src}`"),
-            Origin::RunFile { .. } => "the run file".to_string(),
-        }
-    }
-
-    fn issue_problem(&self, issue: Issue, origin: &Origin) -> Problem {
-        let dir = &self.layer.rel_dir;
-        let problem = |code, message: String, help: String| {
-            Problem::new(code, message)
-                .at(&self.layer.source, self.span(origin))
-                .label(self.origin_label(origin))
-                .help(help)
-        };
-        match issue {
-            Issue::SymlinkEscape { rel, target } => problem(
-                "gear::symlink-escape",
-                format!(
-                    "symlink `{dir}/{rel}` points outside the {} {dir}, to {}",
-                    self.dir_noun,
-                    target.display()
-                ),
-                format!(
-                    "Docker only sees the build context: replace the symlink by a copy of its target, point it inside {dir}, or exclude it in .gearignore"
-                ),
-            ),
-            Issue::SymlinkBroken { rel, target } => problem(
-                "gear::symlink-broken",
-                format!(
-                    "symlink `{dir}/{rel}` points to {}, which does not exist",
-                    target.display()
-                ),
-                "fix or remove the symlink, or exclude it in .gearignore".to_string(),
-            ),
-            Issue::SymlinkLoop { rel } => problem(
-                "gear::symlink-loop",
-                format!("symlink `{dir}/{rel}` leads back to a directory that contains it"),
-                "remove the symlink, or exclude it in .gearignore".to_string(),
-            ),
-            Issue::NotUtf8 { path } => problem(
-                "gear::path-encoding",
-                format!("file name {} is not valid UTF-8", path.display()),
-                "rename the file, or exclude it in .gearignore".to_string(),
-            ),
-            Issue::Read { rel, error } => self.read_problem(&rel, &error, origin),
-        }
-    }
-}
-
-/// A file found by a walk, relative to the walk's layer directory.
-#[derive(Debug)]
-struct Entry {
-    rel: String,
-    source: PathBuf,
-    executable: bool,
-}
-
-/// Something wrong found while walking.
-#[derive(Debug)]
-enum Issue {
-    SymlinkEscape { rel: String, target: PathBuf },
-    SymlinkBroken { rel: String, target: PathBuf },
-    SymlinkLoop { rel: String },
-    NotUtf8 { path: PathBuf },
-    Read { rel: String, error: io::Error },
-}
-
-impl Issue {
-    /// Sort key: where it was found.
-    fn key(&self) -> (&str, &Path) {
-        match self {
-            Issue::SymlinkEscape { rel, .. }
-            | Issue::SymlinkBroken { rel, .. }
-            | Issue::SymlinkLoop { rel }
-            | Issue::Read { rel, .. } => (rel, Path::new("")),
-            Issue::NotUtf8 { path } => ("", path),
-        }
-    }
-}
-
-/// What a walk found.
-#[derive(Debug, Default)]
-struct Found {
-    files: Vec<Entry>,
-    issues: Vec<Issue>,
-}
-
-impl Found {
-    /// Issues in path order, whatever order the directories were read in.
-    fn sorted(mut self) -> Found {
-        self.issues.sort_by(|a, b| a.key().cmp(&b.key()));
-        self
-    }
-
-    fn merge(&mut self, other: Found) {
-        self.files.extend(other.files);
-        self.issues.extend(other.issues);
-    }
-}
-
-/// Walks a layer directory (canonical `root`), applying the ignore rules when it has some.
-struct Walker {
-    root: PathBuf,
-    /// `None`: take everything (the `files` sources).
-    rules: Option<Gitignore>,
-}
-
-impl Walker {
-    /// Everything in the directory.
-    fn walk_root(&self) -> Found {
-        self.walk_dir(&self.root, "", std::slice::from_ref(&self.root))
-    }
-
-    /// One entry (file or directory) named in Gear.toml, `rel` normalized and existing.
-    fn walk_entry(&self, rel: &str) -> Found {
-        let mut found = Found::default();
-        if rel.is_empty() {
-            return self.walk_root();
-        }
-        let logical = self.root.join(rel);
-        let real = match std::fs::canonicalize(&logical) {
-            Ok(real) => real,
-            Err(_) => {
-                let target = std::fs::read_link(&logical).unwrap_or(logical);
-                found.issues.push(Issue::SymlinkBroken {
-                    rel: rel.to_string(),
-                    target,
-                });
-                return found;
-            }
-        };
-        if !real.starts_with(&self.root) {
-            found.issues.push(Issue::SymlinkEscape {
-                rel: rel.to_string(),
-                target: real,
-            });
-            return found;
-        }
-        let meta = match std::fs::metadata(&real) {
-            Ok(meta) => meta,
-            Err(error) => {
-                found.issues.push(Issue::Read {
-                    rel: rel.to_string(),
-                    error,
-                });
-                return found;
-            }
-        };
-        if self.excluded_with_parents(rel, meta.is_dir()) {
-            return found;
-        }
-        if meta.is_dir() {
-            let ancestors: Vec<PathBuf> = real
-                .ancestors()
-                .take_while(|a| a.starts_with(&self.root))
-                .map(Path::to_path_buf)
-                .collect();
-            return self.walk_dir(&real, rel, &ancestors);
-        }
-        if meta.is_file() {
-            found.files.push(Entry {
-                rel: rel.to_string(),
-                source: real,
-                executable: is_executable(&meta),
-            });
-        }
-        found
-    }
-
-    /// Walks `real_dir` (canonical), whose path in the context is `rel`; `ancestors` are the
-    /// canonical directories of the chain that led here, for loop detection.
-    fn walk_dir(&self, real_dir: &Path, rel: &str, ancestors: &[PathBuf]) -> Found {
-        let mut found = Found::default();
-        let read = match std::fs::read_dir(real_dir) {
-            Ok(read) => read,
-            Err(error) => {
-                found.issues.push(Issue::Read {
-                    rel: rel.to_string(),
-                    error,
-                });
-                return found;
-            }
-        };
-        let mut subdirs: Vec<(PathBuf, String)> = Vec::new();
-        for dirent in read {
-            let dirent = match dirent {
-                Ok(d) => d,
-                Err(error) => {
-                    found.issues.push(Issue::Read {
-                        rel: rel.to_string(),
-                        error,
-                    });
-                    continue;
-                }
-            };
-            let path = dirent.path();
-            let Some(name) = dirent.file_name().to_str().map(str::to_owned) else {
-                // Only a problem when it would be copied: patterns may exclude it.
-                let is_dir = std::fs::metadata(&path).is_ok_and(|m| m.is_dir());
-                let rel_path = Path::new(rel).join(dirent.file_name());
-                let ignored = self
-                    .rules
-                    .as_ref()
-                    .is_some_and(|r| r.matched(&rel_path, is_dir).is_ignore());
-                if !ignored {
-                    found.issues.push(Issue::NotUtf8 { path });
-                }
-                continue;
-            };
-            let child_rel = if rel.is_empty() {
-                name.clone()
-            } else {
-                format!("{rel}/{name}")
-            };
-            let file_type = match dirent.file_type() {
-                Ok(t) => t,
-                Err(error) => {
-                    found.issues.push(Issue::Read {
-                        rel: child_rel,
-                        error,
-                    });
-                    continue;
-                }
-            };
-            if file_type.is_symlink() {
-                let meta = match std::fs::metadata(&path) {
-                    Ok(meta) => meta,
-                    Err(_) => {
-                        if !self.excluded(&child_rel, false) {
-                            let target = std::fs::read_link(&path).unwrap_or_else(|_| path.clone());
-                            found.issues.push(Issue::SymlinkBroken {
-                                rel: child_rel,
-                                target,
-                            });
-                        }
-                        continue;
-                    }
-                };
-                if self.excluded(&child_rel, meta.is_dir()) {
-                    continue;
-                }
-                let real = match std::fs::canonicalize(&path) {
-                    Ok(real) => real,
-                    Err(error) => {
-                        found.issues.push(Issue::Read {
-                            rel: child_rel,
-                            error,
-                        });
-                        continue;
-                    }
-                };
-                if !real.starts_with(&self.root) {
-                    found.issues.push(Issue::SymlinkEscape {
-                        rel: child_rel,
-                        target: real,
-                    });
-                } else if meta.is_dir() {
-                    if ancestors.contains(&real) {
-                        found.issues.push(Issue::SymlinkLoop { rel: child_rel });
-                    } else {
-                        subdirs.push((real, child_rel));
-                    }
-                } else if meta.is_file() {
-                    found.files.push(Entry {
-                        rel: child_rel,
-                        source: real,
-                        executable: is_executable(&meta),
-                    });
-                }
-            } else if file_type.is_dir() {
-                if !self.excluded(&child_rel, true) {
-                    subdirs.push((real_dir.join(&name), child_rel));
-                }
-            } else if file_type.is_file() && !self.excluded(&child_rel, false) {
-                match dirent.metadata() {
-                    Ok(meta) => found.files.push(Entry {
-                        rel: child_rel,
-                        source: path,
-                        executable: is_executable(&meta),
-                    }),
-                    Err(error) => found.issues.push(Issue::Read {
-                        rel: child_rel,
-                        error,
-                    }),
-                }
-            }
-            // Sockets, FIFOs and devices are not build inputs.
-        }
-        let nested: Vec<Found> = subdirs
-            .par_iter()
-            .map(|(real, child_rel)| {
-                let mut chain = ancestors.to_vec();
-                chain.push(real.clone());
-                self.walk_dir(real, child_rel, &chain)
-            })
-            .collect();
-        for n in nested {
-            found.merge(n);
-        }
-        found
-    }
-
-    /// Whether `rel` (a path relative to the root, no parent excluded) is left out.
-    fn excluded(&self, rel: &str, is_dir: bool) -> bool {
-        let Some(rules) = &self.rules else {
-            return false;
-        };
-        let name = rel.rsplit('/').next().unwrap_or(rel);
-        if ALWAYS_EXCLUDED.contains(&name) {
-            return true;
-        }
-        if !rel.contains('/')
-            && ((rel == "manifest.json" && !is_dir) || (rel == "target" && is_dir))
-        {
-            return true;
-        }
-        rules.matched(rel, is_dir).is_ignore()
-    }
-
-    /// Whether `rel` or any of its parent directories is left out.
-    fn excluded_with_parents(&self, rel: &str, is_dir: bool) -> bool {
-        if self.rules.is_none() {
-            return false;
-        }
-        let mut end = 0;
-        while let Some(i) = rel[end..].find('/') {
-            if self.excluded(&rel[..end + i], true) {
-                return true;
-            }
-            end += i + 1;
-        }
-        self.excluded(rel, is_dir)
-    }
-}
-
-#[cfg(unix)]
-fn is_executable(meta: &std::fs::Metadata) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    meta.permissions().mode() & 0o100 != 0
-}
-
-#[cfg(not(unix))]
-fn is_executable(_meta: &std::fs::Metadata) -> bool {
-    false
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -911,33 +477,176 @@ mod tests {
         assert_eq!(normalize_rel("/etc/passwd"), None);
     }
 
+    /// The problems `select` finds for a gear `g` whose table ends with `extra`, in a
+    /// directory `setup` fills, and the Gear.toml text.
+    fn gear_problems(extra: &str, setup: impl FnOnce(&Path)) -> (Problems, String) {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("g");
+        std::fs::create_dir(&dir).unwrap();
+        setup(&dir);
+        let text = format!(
+            "[gear]\nname = \"g\"\nfrom = \"b\"\nimage = \"x/g\"\nversion = \"1\"\n{extra}"
+        );
+        std::fs::write(dir.join(GEAR_TOML), &text).unwrap();
+        let layer = Layer::load(&dir, root.path()).unwrap();
+        let problems = select(&layer).map_or_else(|p| p, |_| Problems::default());
+        (problems, text)
+    }
+
+    /// The (code, message, help, spanned text) of every problem `select` finds for a
+    /// gear whose table ends with `extra`, in a directory holding `files`.
+    fn select_problems(extra: &str, files: &[&str]) -> Vec<(String, String, String, String)> {
+        let (problems, text) = gear_problems(extra, |dir| {
+            for f in files {
+                std::fs::write(dir.join(f), "x").unwrap();
+            }
+        });
+        problems
+            .iter()
+            .map(|p| {
+                let at = p
+                    .span
+                    .map(|s| text[s.offset()..s.offset() + s.len()].to_string())
+                    .unwrap_or_default();
+                (
+                    p.code.to_string(),
+                    p.message.clone(),
+                    p.help.clone().unwrap_or_default(),
+                    at,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn empty_copy_entry_is_refused() {
+        let found = select_problems("copy = [\"run.py\", \"\"]\n", &["run.py"]);
+        assert_eq!(
+            found,
+            [(
+                "gear::empty-path".into(),
+                "`copy` has an empty path".into(),
+                "name a file or directory of g (`\".\"` is the whole directory), or remove the entry"
+                    .into(),
+                "\"\"".into()
+            )]
+        );
+    }
+
+    #[test]
+    fn backslash_and_nul_in_written_paths_are_refused() {
+        let found = select_problems(
+            "copy = [\"app\\\\main.py\"]\nrun-file = \"run\\u0000\"\n",
+            &[],
+        );
+        let found: Vec<(&str, &str, &str)> = found
+            .iter()
+            .map(|(c, m, h, _)| (c.as_str(), m.as_str(), h.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (
+                    "gear::path-character",
+                    "`copy` path `app\\main.py` contains a `\\`, which a Docker build context cannot hold",
+                    "separate directories with `/`: `\"app/main.py\"`"
+                ),
+                (
+                    "gear::path-character",
+                    "`run-file` path `run\\0` contains a NUL character, which a Docker build context cannot hold",
+                    "remove the NUL character (`\\u0000`) from the path"
+                ),
+            ]
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn backslash_in_a_file_name_on_disk_is_refused() {
+        let found = select_problems("", &["run.py", "a\\b.txt"]);
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert_eq!(found[0].0, "gear::path-character");
+        assert_eq!(
+            found[0].1,
+            "`g/a\\b.txt` has a `\\` in its name, which a Docker build context cannot hold"
+        );
+    }
+
+    #[test]
+    fn files_destination_above_root_or_with_bad_characters() {
+        let found = select_problems(
+            "files = { \"/../../etc/x\" = \"a.txt\", \"/opt\\\\y\" = \"a.txt\" }\n",
+            &["a.txt"],
+        );
+        let found: Vec<(&str, &str, &str, &str)> = found
+            .iter()
+            .map(|(c, m, h, at)| (c.as_str(), m.as_str(), h.as_str(), at.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (
+                    "gear::dest-escape",
+                    "`files` destination `/../../etc/x` goes above `/` with `..`",
+                    "Docker refuses a destination above `/`: drop the `..`, e.g. `\"/etc/x\"`",
+                    "\"/../../etc/x\""
+                ),
+                (
+                    "gear::path-character",
+                    "`files` destination `/opt\\y` contains a `\\`",
+                    "separate directories with `/`: `\"/opt/y\"`",
+                    "\"/opt\\\\y\""
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn destinations_above_root() {
+        assert_eq!(dest_above_root("/../etc/x").as_deref(), Some("/etc/x"));
+        assert_eq!(dest_above_root("/a/../../b").as_deref(), Some("/b"));
+        assert_eq!(dest_above_root("/a/../b"), None);
+        assert_eq!(dest_above_root("/a/./b/"), None);
+        assert_eq!(dest_above_root("rel/../.."), None);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlink_loop_is_not_a_missing_file() {
+        let (problems, _) = gear_problems("", |dir| {
+            std::fs::write(dir.join("run.py"), "x").unwrap();
+            std::os::unix::fs::symlink("b", dir.join("a")).unwrap();
+            std::os::unix::fs::symlink("a", dir.join("b")).unwrap();
+        });
+        let messages: Vec<String> = problems
+            .iter()
+            .map(|p| format!("{} {}", p.code, p.message))
+            .collect();
+        assert_eq!(
+            messages,
+            [
+                "gear::symlink-loop symlink `g/a` never reaches a file: it is part of a loop of symlinks",
+                "gear::symlink-loop symlink `g/b` never reaches a file: it is part of a loop of symlinks",
+            ]
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn control_characters_in_names_are_escaped_in_messages() {
+        let (problems, _) = gear_problems("", |dir| {
+            std::os::unix::fs::symlink("/nowhere", dir.join("a\tb\nc")).unwrap();
+        });
+        let messages: Vec<&str> = problems.iter().map(|p| p.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            ["symlink `g/a\\tb\\nc` points to /nowhere, which does not exist"]
+        );
+    }
+
     #[test]
     fn join() {
         assert_eq!(join_rel("copy", ""), "copy");
         assert_eq!(join_rel("copy", "a/b"), "copy/a/b");
-    }
-
-    #[test]
-    fn always_excluded_names() {
-        let dir = tempfile::tempdir().unwrap();
-        let w = Walker {
-            root: dir.path().to_path_buf(),
-            rules: Some(Gitignore::empty()),
-        };
-        assert!(w.excluded("Gear.toml", false));
-        assert!(w.excluded("sub/Gear.toml", false));
-        assert!(w.excluded("manifest.json", false));
-        assert!(!w.excluded("sub/manifest.json", false));
-        assert!(w.excluded("target", true));
-        assert!(!w.excluded("app/target", true));
-        assert!(w.excluded("app/.git", true));
-        assert!(w.excluded(".cargo-gear", true));
-        assert!(w.excluded_with_parents(".git/config", false));
-        assert!(!w.excluded_with_parents("app/x.py", false));
-        let plain = Walker {
-            root: dir.path().to_path_buf(),
-            rules: None,
-        };
-        assert!(!plain.excluded("Gear.toml", false));
     }
 }

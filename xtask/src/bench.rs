@@ -27,6 +27,7 @@ use report::{BigResult, Machine, Results, SizeResult};
 use tree::{IMAGE_PREFIX, Tree};
 
 use crate::engine::Lifetime;
+use crate::network::Needs;
 use crate::{Result, Workspace, cmd, host, prepare};
 
 pub const USAGE: &str = "\
@@ -177,12 +178,6 @@ pub fn run(ws: &Workspace, args: &[&str]) -> Result {
         return Ok(());
     }
     let opts = Options::parse(args).map_err(|e| format!("{e}\n{USAGE}"))?;
-    let engine = prepare(ws, Lifetime::Ephemeral)?.ok_or_else(|| {
-        format!(
-            "the benchmark needs a Docker engine\n{}",
-            host::HOW_TO_GET_AN_ENGINE
-        )
-    })?;
     let cargo_gear = match &opts.cargo_gear {
         Some(path) => path.clone(),
         None => {
@@ -193,6 +188,14 @@ pub fn run(ws: &Workspace, args: &[&str]) -> Result {
             ws.target.join("release/cargo-gear")
         }
     };
+    // After compiling: the engine runs only while it is used.
+    let engine =
+        prepare(ws, Lifetime::Ephemeral, &Needs::none("cargo xtask bench"))?.ok_or_else(|| {
+            format!(
+                "the benchmark needs a Docker engine\n{}",
+                host::HOW_TO_GET_AN_ENGINE
+            )
+        })?;
     let dir = ws.target.join("bench");
     let tools = Tools {
         cargo_gear,

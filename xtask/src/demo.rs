@@ -10,6 +10,7 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::engine::Lifetime;
+use crate::network::Needs;
 use crate::{Result, Workspace, cmd, fixtures, host, prepare};
 
 /// The external images of examples/monorepo and the local fixtures that replace them.
@@ -23,22 +24,26 @@ const GEAR: &str = "csv-summary";
 const INPUT: &str = "table=gears/csv-summary/tests/data/example.csv";
 
 pub fn run(ws: &Workspace) -> Result {
-    let engine = prepare(ws, Lifetime::Ephemeral)?.ok_or_else(|| {
+    // Compile first: the engine runs only while it is used, and cannot be knocked over meanwhile.
+    cmd::run(ws.cargo().args(["build", "--package", "cargo-gear"]))?;
+    let engine = prepare(
+        ws,
+        Lifetime::Ephemeral,
+        &Needs::monorepo("cargo xtask demo"),
+    )?
+    .ok_or_else(|| {
         format!(
             "the demo needs a Docker engine\n{}",
             host::HOW_TO_GET_AN_ENGINE
         )
     })?;
-    cmd::run(ws.cargo().args(["build", "--package", "cargo-gear"]))?;
     let monorepo = ws.target.join("demo/monorepo");
     refresh_copy(&ws.root.join("examples/monorepo"), &monorepo)?;
 
     let cargo_gear = |args: &[&str]| {
         let mut c = Command::new(ws.target.join("debug/cargo-gear"));
-        c.arg("gear")
-            .args(args)
-            .current_dir(&monorepo)
-            .env("DOCKER_HOST", &engine.host);
+        engine.export(&mut c);
+        c.arg("gear").args(args).current_dir(&monorepo);
         for (external, fixture) in SUBSTITUTES {
             c.arg("--substitute").arg(format!("{external}={fixture}"));
         }
@@ -77,9 +82,9 @@ fn refresh_copy(from: &Path, to: &Path) -> Result {
             if entry.file_name() != "target" {
                 let p = entry.path();
                 if entry.file_type()?.is_dir() {
-                    fs::remove_dir_all(p)?
+                    fs::remove_dir_all(p)?;
                 } else {
-                    fs::remove_file(p)?
+                    fs::remove_file(p)?;
                 }
             }
         }

@@ -5,7 +5,7 @@
 //! The Debian root file system is also kept as a tarball under target/engine/cache/, so wiping the
 //! engine's data costs an import, not a debootstrap. See xtask/fixtures/README.md.
 
-mod host_config;
+pub mod host_config;
 
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
@@ -68,7 +68,7 @@ fn hex(hash: u64) -> String {
     format!("{hash:016x}")
 }
 
-fn busybox(engine: &Engine, paths: &Paths) -> Result<bool> {
+pub fn busybox(engine: &Engine, paths: &Paths) -> Result<bool> {
     if host::static_busybox().is_none() {
         host::require("busybox-static")?;
     }
@@ -312,7 +312,7 @@ fn reset_dir(dir: &Path) -> Result {
 }
 
 /// Lazily unmounts every mount point below `dir`, deepest first, so that removing it stays inside it.
-fn unmount_below(dir: &Path) {
+pub fn unmount_below(dir: &Path) {
     let Ok(mountinfo) = fs::read_to_string("/proc/self/mountinfo") else {
         return;
     };

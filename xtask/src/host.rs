@@ -11,10 +11,12 @@ use crate::{Result, cmd, sys};
 type Package = (&'static str, fn() -> bool);
 
 /// Every Debian package the engine and fixtures need.
-pub const PACKAGES: [Package; 5] = [
+pub const PACKAGES: [Package; 6] = [
     ("docker.io", || {
         program("dockerd").is_some() && program("docker").is_some()
     }),
+    // ip, for the private engine's own bridge.
+    ("iproute2", || program("ip").is_some()),
     ("debootstrap", || program("debootstrap").is_some()),
     ("busybox-static", || static_busybox().is_some()),
     ("docker-registry", || program("docker-registry").is_some()),
@@ -31,7 +33,8 @@ and runs a private dockerd under target/engine/). As a regular user, either
         sudo apt-get install -y docker.io debootstrap busybox-static docker-registry apache2-utils
         sudo systemctl start docker        # or: sudo dockerd &
         sudo usermod -aG docker \"$USER\"    # then log in again
-    and re-run `cargo xtask test` (it reuses $DOCKER_HOST or /var/run/docker.sock).";
+    and re-run `cargo xtask test` (it reuses $DOCKER_HOST, the current docker context or
+    /var/run/docker.sock).";
 
 /// Finds `name` on PATH, or in the sbin folders a non-login root shell may lack.
 pub fn program(name: &str) -> Option<PathBuf> {

@@ -7,8 +7,12 @@ mod demo;
 mod engine;
 mod fixtures;
 mod host;
+mod network;
 mod registry;
 mod sys;
+#[cfg(test)]
+mod testing;
+mod tidy;
 mod toolkit;
 
 use std::env;
@@ -16,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use engine::{Engine, Lifetime};
+use network::Needs;
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -33,9 +38,12 @@ usage: cargo xtask <command>
   engine stop       stop this workspace's engine
   engine env        print `export DOCKER_HOST=…` for the engine xtask would use
 
-The engine is $DOCKER_HOST, else /var/run/docker.sock, else a private dockerd under target/engine/
-that xtask starts as root (installing Debian's docker.io first if needed). With CI=true a missing
-engine fails `test`; otherwise the engine tests skip themselves.";
+The engine is $DOCKER_HOST, else the current docker context's, else /var/run/docker.sock, else
+another dockerd running on the machine whose containers reach what the builds need (checked first),
+else a private dockerd under target/engine/ on a bridge of its own that xtask starts as root
+(installing Debian's docker.io first if needed). Before the first build, a container checks that it
+reaches what the builds download (`demo`: the Debian mirror and PyPI). With CI=true a missing engine
+fails `test`; otherwise the engine tests skip themselves.";
 
 /// The cargo workspace xtask belongs to.
 pub struct Workspace {
@@ -99,19 +107,30 @@ fn main() -> ExitCode {
     })
 }
 
-/// An engine with current fixtures, or `None` when there is none and xtask may not start one.
-fn prepare(ws: &Workspace, lifetime: Lifetime) -> Result<Option<Engine>> {
+/// An engine with current fixtures whose containers reach what `needs` lists, or `None` when
+/// there is none and xtask may not start one.
+fn prepare(ws: &Workspace, lifetime: Lifetime, needs: &Needs) -> Result<Option<Engine>> {
     let _setup = engine::setup_lock(ws)?;
-    let Some(engine) = Engine::acquire(ws, lifetime)? else {
-        return Ok(None);
-    };
-    fixtures::ensure(&engine, ws)?;
-    Ok(Some(engine))
+    Engine::acquire(ws, lifetime, needs)
 }
 
 fn test(ws: &Workspace, args: &[&str]) -> Result<ExitCode> {
     let ci = env::var("CI").is_ok_and(|v| v == "true");
-    let engine = prepare(ws, Lifetime::Ephemeral)?;
+    let nextest = cmd::succeeds(ws.cargo().args(["nextest", "--version"]));
+    // Compile first: the engine runs only while it is used, and cannot be knocked over meanwhile.
+    let mut compile = ws.cargo();
+    if nextest {
+        compile.args(["nextest", "run", "--workspace", "--no-run"]);
+    } else {
+        compile.args(["test", "--workspace", "--no-run"]);
+    }
+    cmd::run(compile.args(args))?;
+    // The end-to-end tests build examples/monorepo.
+    let engine = prepare(
+        ws,
+        Lifetime::Ephemeral,
+        &Needs::monorepo("cargo xtask test"),
+    )?;
     if engine.is_none() {
         if ci {
             return Err("CI=true and no Docker engine: the engine tests must run in CI".into());
@@ -123,7 +142,7 @@ fn test(ws: &Workspace, args: &[&str]) -> Result<ExitCode> {
         .map_err(|e| {
             eprintln!(
                 "xtask: no Flywheel gear toolkit ({e}): the tests that need it skip themselves"
-            )
+            );
         })
         .ok();
     // The registry tests' two registries; like the engine tests, they must run with an engine.
@@ -134,11 +153,10 @@ fn test(ws: &Workspace, args: &[&str]) -> Result<ExitCode> {
     });
     let with_engine = |cmd: &mut Command| {
         match &engine {
-            Some(engine) => cmd
+            Some(engine) => engine
+                .export(cmd)
                 .env("CARGO_GEAR_TEST_ENGINE", "1")
-                .env("CARGO_GEAR_TEST_FIXTURES", "1")
-                .env("DOCKER_HOST", &engine.host)
-                .env_remove("DOCKER_CONTEXT"),
+                .env("CARGO_GEAR_TEST_FIXTURES", "1"),
             None => cmd
                 .env_remove("CARGO_GEAR_TEST_ENGINE")
                 .env_remove("CARGO_GEAR_TEST_FIXTURES"),
@@ -150,7 +168,6 @@ fn test(ws: &Workspace, args: &[&str]) -> Result<ExitCode> {
             registries.export(cmd);
         }
     };
-    let nextest = cmd::succeeds(ws.cargo().args(["nextest", "--version"]));
     // nextest does not run doctests: they run first, so that the main suite's summary ends the output.
     let mut doc_code = 0;
     if nextest && args.is_empty() {
@@ -178,25 +195,17 @@ fn test(ws: &Workspace, args: &[&str]) -> Result<ExitCode> {
 }
 
 fn engine_start(ws: &Workspace) -> Result {
-    let mut engine = prepare(ws, Lifetime::Persistent)?.ok_or("no Docker engine")?;
+    let needs = Needs::none("cargo xtask engine start");
+    let mut engine = prepare(ws, Lifetime::Persistent, &needs)?.ok_or("no Docker engine")?;
     engine.persist();
     println!("export DOCKER_HOST={}", engine.host);
     Ok(())
 }
 
 fn engine_env(ws: &Workspace) -> Result<ExitCode> {
-    let paths = engine::Paths::new(ws);
-    let candidates = [
-        env::var("DOCKER_HOST").unwrap_or_default(),
-        "unix:///var/run/docker.sock".into(),
-        paths.host(),
-    ];
-    match candidates
-        .into_iter()
-        .find(|h| !h.is_empty() && engine::ping(h))
-    {
-        Some(host) => {
-            println!("export DOCKER_HOST={host}");
+    match Engine::running(ws)? {
+        Some(engine) => {
+            println!("export DOCKER_HOST={}", engine.host);
             Ok(ExitCode::SUCCESS)
         }
         None => {

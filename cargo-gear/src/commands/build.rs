@@ -11,7 +11,7 @@ use crate::schedule::{self, BuildOptions};
 /// Builds the selection; fails when any layer failed.
 pub fn run(session: &Session, args: &BuildArgs) -> Result<(), CliError> {
     let selected = session.select(&args.selection)?;
-    let plan = session.plan(&selected)?;
+    let plan = session.plan_to_build(&selected)?;
     let force: Vec<bool> = plan
         .layers
         .iter()
@@ -30,6 +30,11 @@ pub fn run(session: &Session, args: &BuildArgs) -> Result<(), CliError> {
         offline: args.offline,
         cache_from,
         cache_to,
+        pull_only: plan
+            .layers
+            .iter()
+            .map(|l| args.no_build_ancestors && !selected.contains(&l.index))
+            .collect(),
     };
     let reporter = Reporter::new(
         args.message_format == MessageFormat::Json,

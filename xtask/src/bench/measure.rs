@@ -1,7 +1,7 @@
 //! Timing one command: wall time, CPU time and peak memory from `wait4`'s rusage, and medians.
 //!
-//! `wait4` is declared by hand (xtask stays std-only). Its rusage is the child's own, so the peak
-//! memory of each run is exact and does not mix with other children, unlike `RUSAGE_CHILDREN`.
+//! `wait4`'s rusage is the child's own, so the peak memory of each run is exact and does not mix
+//! with other children, unlike `RUSAGE_CHILDREN`.
 
 use std::fs::File;
 use std::io;
@@ -32,20 +32,6 @@ impl Sample {
             max_rss_kib: samples.iter().map(|s| s.max_rss_kib).max().unwrap_or(0),
         }
     }
-}
-
-/// Linux's `struct rusage` on 64-bit targets: two timevals, then 14 longs starting with ru_maxrss.
-#[repr(C)]
-#[derive(Default)]
-struct Rusage {
-    utime: [i64; 2],
-    stime: [i64; 2],
-    maxrss: i64,
-    _rest: [i64; 13],
-}
-
-unsafe extern "C" {
-    fn wait4(pid: i32, status: *mut i32, options: i32, rusage: *mut Rusage) -> i32;
 }
 
 /// Where a measured command's stdout goes.
@@ -83,11 +69,12 @@ pub fn run(command: &mut Command, out: Out) -> Result<Sample> {
         .map_err(|e| format!("cannot run `{what}`: {e}"))?;
     let pid = child.id() as i32;
     let mut status = 0;
-    let mut usage = Rusage::default();
+    // SAFETY: `rusage` is plain integers and timevals, for which all zeroes is a valid value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     loop {
         // SAFETY: `pid` is our child, not yet waited for (std never waits for it: `child` is only
         // dropped); `status` and `usage` are valid for writes of their types.
-        let r = unsafe { wait4(pid, &mut status, 0, &mut usage) };
+        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
         if r == pid {
             break;
         }
@@ -108,11 +95,11 @@ pub fn run(command: &mut Command, out: Out) -> Result<Sample> {
             .unwrap_or_default();
         return Err(format!("{}\n{tail}", cmd::check(command, status).unwrap_err()).into());
     }
-    let seconds = |tv: [i64; 2]| tv[0] as f64 + tv[1] as f64 / 1e6;
+    let seconds = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
     Ok(Sample {
         wall,
-        cpu: seconds(usage.utime) + seconds(usage.stime),
-        max_rss_kib: usage.maxrss.max(0) as u64,
+        cpu: seconds(usage.ru_utime) + seconds(usage.ru_stime),
+        max_rss_kib: usage.ru_maxrss.max(0) as u64,
     })
 }
 
