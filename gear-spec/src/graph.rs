@@ -28,10 +28,18 @@ impl LayerGraph {
     /// and resolves the graph, reporting every problem found in all of them together.
     /// `root` is the directory paths are shown relative to.
     pub fn load(dirs: &[PathBuf], root: &Path) -> Result<LayerGraph, Problems> {
+        LayerGraph::from_loaded(dirs.iter().map(|dir| Layer::load(dir, root)))
+    }
+
+    /// [`LayerGraph::load`] after the reading: checks each layer read and resolves the
+    /// graph, with the problems of the files that could not be read or parsed.
+    pub fn from_loaded(
+        loaded: impl IntoIterator<Item = Result<Layer, Problem>>,
+    ) -> Result<LayerGraph, Problems> {
         let mut problems = Problems::default();
-        let mut layers = Vec::with_capacity(dirs.len());
-        for dir in dirs {
-            match Layer::load(dir, root) {
+        let mut layers = Vec::new();
+        for result in loaded {
+            match result {
                 Ok(layer) => {
                     problems.0.extend(crate::validate::check_layer(&layer));
                     layers.push(layer);

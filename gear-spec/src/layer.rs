@@ -86,7 +86,12 @@ impl Layer {
             Problem::new("gear::read", format!("cannot read {display}: {e}"))
                 .help("check that the file exists and is readable UTF-8")
         })?;
-        let source = SourceFile::new(path, display, text);
+        Layer::parse(dir, root, SourceFile::new(path, display, text))
+    }
+
+    /// Parses a Gear.toml's text, read from `dir/Gear.toml` ([`Layer::load`] after reading
+    /// the file; the fuzz entry point [`crate::fuzz`] with text it made).
+    pub fn parse(dir: &Path, root: &Path, source: Arc<SourceFile>) -> Result<Layer, Problem> {
         let file: GearFile =
             toml::from_str(source.text()).map_err(|e| toml_problem(&source, &e))?;
         let (kind, decl) = match (file.layer, file.gear) {

@@ -9,6 +9,7 @@ pub mod context;
 pub mod diagnostic;
 pub mod dockerfile;
 pub mod fingerprint;
+pub mod fuzz;
 pub mod graph;
 pub mod job;
 pub mod layer;
