@@ -76,46 +76,53 @@ fn the_examples_reach_the_generators() {
     assert!(out.dockerfiles.iter().all(|d| d.contains("FROM ")));
 }
 
-/// The report of an input, without color (an input of odd length is rendered in color, so
-/// one is made even with a trailing newline).
-fn report(text: &str) -> String {
-    let text = if text.len() % 2 == 1 {
-        format!("{text}\n")
-    } else {
-        text.to_string()
-    };
+/// The report of an input, in color or not: an input of odd length is rendered in color,
+/// so a trailing newline is added where the length has the other parity.
+fn report(text: &str, color: bool) -> String {
+    let mut text = text.to_string();
+    if (text.len() % 2 == 1) != color {
+        text.push('\n');
+    }
     let out = front_end(text.as_bytes());
     check("report", &out);
     out.report.unwrap()
 }
 
+/// A layer built from an unknown parent, with `indent` before its `from` (line 4).
+fn from_nope_after(indent: &str) -> String {
+    format!("[layer]\nname = \"a\"\nimage = \"x/a\"\n{indent}from = \"nope\"\n")
+}
+
+/// Asserts that a report has `parts` and no line a terminal cannot take.
+fn assert_shows(report: &str, parts: &[&str]) {
+    for part in parts {
+        assert!(report.contains(part), "no {part:?} in\n{report}");
+    }
+    assert!(report.lines().all(|l| l.chars().count() < 200), "{report}");
+}
+
 #[test]
 fn a_span_past_column_65535_is_shown_in_a_window_with_its_real_location() {
     // Was: miette's "Formatting argument out of range" panic.
-    let text = format!(
-        "[layer]\nname = \"a\"\nimage = \"x/a\"\n{}from = \"nope\"\n",
-        " ".repeat(70_000)
+    let text = from_nope_after(&" ".repeat(70_000));
+    assert_eq!(
+        front_end(text.as_bytes()).locations,
+        ["l0/Gear.toml:4:70008"]
     );
-    let out = front_end(text.as_bytes());
-    assert_eq!(out.locations, ["l0/Gear.toml:4:70008"]);
-    let report = report(&text);
-    assert!(report.contains("gear::unknown-parent"), "{report}");
-    assert!(report.contains("[l0/Gear.toml:4:70008]"), "{report}");
-    assert!(report.contains(" 4 │                 "), "{report}");
-    assert!(report.contains("from = \"nope\""), "{report}");
-    assert!(report.contains("no layer has this name"), "{report}");
-    assert!(report.lines().all(|l| l.chars().count() < 200), "{report}");
-    let odd = if text.len() % 2 == 1 {
-        text.clone()
-    } else {
-        format!("{text}\n")
-    };
-    let colored = front_end(odd.as_bytes()).report.unwrap();
-    assert!(
-        colored.contains("\u{1b}[31mgear::unknown-parent"),
-        "{colored}"
+    assert_shows(
+        &report(&text, false),
+        &[
+            "gear::unknown-parent",
+            "[l0/Gear.toml:4:70008]",
+            " 4 │                 ",
+            "from = \"nope\"",
+            "no layer has this name",
+        ],
     );
-    assert!(colored.contains("l0/Gear.toml:4:70008"), "{colored}");
+    assert_shows(
+        &report(&text, true),
+        &["\u{1b}[31mgear::unknown-parent", "l0/Gear.toml:4:70008"],
+    );
 }
 
 #[test]
@@ -125,21 +132,17 @@ fn a_control_character_in_a_70000_character_string_is_shown_in_a_window() {
         "[layer]\nname = \"a\"\nimage = \"{}\u{1}\"\n",
         "x".repeat(70_000)
     );
-    let report = report(&text);
-    assert!(report.contains("gear::toml"), "{report}");
-    assert!(report.contains("[l0/Gear.toml:3:70010]"), "{report}");
-    assert!(report.lines().all(|l| l.chars().count() < 200), "{report}");
+    assert_shows(
+        &report(&text, false),
+        &["gear::toml", "[l0/Gear.toml:3:70010]"],
+    );
 }
 
 #[test]
 fn tabs_count_four_columns_and_get_a_window_too() {
     // 20,000 tabs are 80,000 columns in miette's renderer.
-    let text = format!(
-        "[layer]\nname = \"a\"\nimage = \"x/a\"\n{}from = \"nope\"\n",
-        "\t".repeat(20_000)
-    );
-    let report = report(&text);
-    assert!(report.contains("[l0/Gear.toml:4:20008]"), "{report}");
+    let text = from_nope_after(&"\t".repeat(20_000));
+    assert_shows(&report(&text, false), &["[l0/Gear.toml:4:20008]"]);
 }
 
 #[test]
@@ -148,16 +151,15 @@ fn a_long_line_next_to_the_span_is_left_out() {
         "[layer]\nname = \"a\"\nimage = \"x/a\" # {}\nfrom = \"nope\"\n",
         "#".repeat(70_000)
     );
-    let report = report(&text);
-    assert!(report.contains("[l0/Gear.toml:4:8]"), "{report}");
-    assert!(report.contains(" 4 │ from = \"nope\""), "{report}");
+    let report = report(&text, false);
+    assert_shows(&report, &["[l0/Gear.toml:4:8]", " 4 │ from = \"nope\""]);
     assert!(!report.contains("###"), "{report}");
 }
 
 #[test]
 fn short_lines_are_shown_whole() {
-    let text = "[layer]\nname = \"a\"\nimage = \"x/a\"\nfrom = \"nope\"\n";
-    let report = report(text);
-    assert!(report.contains(" 3 │ image = \"x/a\""), "{report}");
-    assert!(report.contains(" 4 │ from = \"nope\""), "{report}");
+    assert_shows(
+        &report(&from_nope_after(""), false),
+        &[" 3 │ image = \"x/a\"", " 4 │ from = \"nope\""],
+    );
 }
