@@ -35,6 +35,36 @@ pub struct Figures {
     pub crashes: u64,
 }
 
+impl Figures {
+    /// Takes what a line of libFuzzer's output says about the run.
+    fn read(&mut self, line: &str) {
+        if let Some(n) = line
+            .strip_prefix("stat::number_of_executed_units:")
+            .and_then(|n| n.trim().parse().ok())
+        {
+            self.executions = n;
+        }
+        // `Done 10855 runs in 26 second(s)`: the time spent fuzzing, not building.
+        if let Some(seconds) = line
+            .strip_prefix("Done ")
+            .and_then(|rest| rest.split(" runs in ").nth(1))
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|n| n.parse().ok())
+        {
+            self.seconds = seconds;
+        }
+        // `#524288  pulse  cov: 8235 ft: 33028 corp: 3164/1003Kb …`: the last one counts.
+        if let Some(corpus) = line
+            .split("corp: ")
+            .nth(1)
+            .and_then(|c| c.split('/').next())
+            .and_then(|n| n.parse().ok())
+        {
+            self.corpus = corpus;
+        }
+    }
+}
+
 /// `cargo xtask fuzz [--seconds N] [--update-corpus] [-- LIBFUZZER-FLAGS…]`.
 pub fn cli(ws: &Workspace, args: &[&str]) -> Result {
     let mut seconds = DEFAULT_SECONDS;
@@ -100,16 +130,7 @@ pub fn run(ws: &Workspace, seconds: u64, flags: &[&str]) -> Result<Figures> {
     let reader = std::thread::spawn(move || {
         let mut figures = Figures::default();
         for line in BufReader::new(stderr).lines().map_while(|l| l.ok()) {
-            if let Some(n) = stat(&line, "stat::number_of_executed_units:") {
-                figures.executions = n;
-            }
-            if let Some(corp) = line.split("corp: ").nth(1) {
-                figures.corpus = corp
-                    .split('/')
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .unwrap_or(figures.corpus);
-            }
+            figures.read(&line);
             let new_input = line.contains("\tNEW ") || line.contains("\tREDUCE ");
             if !new_input {
                 eprintln!("{line}");
@@ -119,7 +140,10 @@ pub fn run(ws: &Workspace, seconds: u64, flags: &[&str]) -> Result<Figures> {
     });
     let status = cmd::wait(&mut child, "cargo fuzz run")?;
     let mut figures = reader.join().map_err(|_| "the output reader panicked")?;
-    figures.seconds = started.elapsed().as_secs_f64();
+    if figures.seconds == 0.0 {
+        // Stopped before libFuzzer's summary (a crash): the time since the start.
+        figures.seconds = started.elapsed().as_secs_f64();
+    }
     figures.crashes = u64::from(!status.success());
     eprintln!(
         "xtask: fuzz: {} executions in {:.0} s ({:.0}/s), corpus {} inputs, {} crashes",
@@ -187,7 +211,25 @@ fn ensure_cargo_fuzz(ws: &Workspace) -> Result {
     )
 }
 
-/// The number after `key` in a libFuzzer stat line.
-fn stat(line: &str, key: &str) -> Option<u64> {
-    line.strip_prefix(key)?.trim().parse().ok()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn figures_are_read_from_libfuzzer_output() {
+        let mut figures = Figures::default();
+        for line in [
+            "#2784\tINITED cov: 7319 ft: 25116 corp: 1262/375Kb exec/s: 2784 rss: 46Mb",
+            "#524288\tpulse  cov: 8235 ft: 33028 corp: 3164/1003Kb lim: 1200 exec/s: 790 rss: 46Mb",
+            "Done 10855 runs in 26 second(s)",
+            "stat::number_of_executed_units: 10855",
+            "stat::average_exec_per_sec:     417",
+        ] {
+            figures.read(line);
+        }
+        assert_eq!(
+            (figures.executions, figures.seconds, figures.corpus),
+            (10855, 26.0, 3164)
+        );
+    }
 }
