@@ -34,7 +34,7 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let code = e.exit_code();
-            eprintln!("{:?}", miette::Report::new(e));
+            output::stderr(&format!("{:?}\n", miette::Report::new(e)));
             ExitCode::from(code)
         }
     }
@@ -78,18 +78,11 @@ pub fn run(global: GlobalArgs, command: Command) -> Result<(), CliError> {
     }
 }
 
-/// Diagnostics like cargo's: colored when allowed, plain graphical otherwise, 100 columns.
+/// Diagnostics like cargo's: colored when allowed, plain graphical otherwise, 100 columns
+/// ([`gear_spec::diagnostic::report_handler`], the one the fuzzer renders with).
 fn install_report_handler(global: &GlobalArgs) {
     let color = output::Output::new(global.color, global.quiet).color;
     let _ = miette::set_hook(Box::new(move |_| {
-        Box::new(
-            miette::MietteHandlerOpts::new()
-                .force_graphical(true)
-                .color(color)
-                .unicode(true)
-                .terminal_links(false)
-                .width(100)
-                .build(),
-        )
+        Box::new(gear_spec::diagnostic::report_handler(color))
     }));
 }
