@@ -117,6 +117,8 @@ pub fn run(ws: &Workspace, seconds: u64, flags: &[&str]) -> Result<Figures> {
         .arg(format!("-artifact_prefix={}/", artifacts.display()))
         .arg("-print_final_stats=1")
         .args(flags);
+    let found = |dir: &std::path::Path| std::fs::read_dir(dir).map_or(0, |d| d.count() as u64);
+    let crashes_before = found(&artifacts);
     eprintln!("xtask: $ {}", cmd::display(&fuzz));
     let started = Instant::now();
     let mut child = fuzz
@@ -144,7 +146,11 @@ pub fn run(ws: &Workspace, seconds: u64, flags: &[&str]) -> Result<Figures> {
         // Stopped before libFuzzer's summary (a crash): the time since the start.
         figures.seconds = started.elapsed().as_secs_f64();
     }
-    figures.crashes = u64::from(!status.success());
+    // A crash leaves its input in `artifacts`; any other failure is cargo fuzz's own.
+    figures.crashes = found(&artifacts) - crashes_before;
+    if !status.success() && figures.crashes == 0 {
+        return Err(format!("cargo fuzz failed ({status})").into());
+    }
     eprintln!(
         "xtask: fuzz: {} executions in {:.0} s ({:.0}/s), corpus {} inputs, {} crashes",
         figures.executions,
