@@ -165,6 +165,25 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         path: Option<PathBuf>,
     },
+    /// Print a shell completion script for `cargo gear`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: CompletionShell,
+    },
+}
+
+/// The shells `completions` writes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompletionShell {
+    /// bash: `cargo gear completions bash > ~/.local/share/bash-completion/completions/cargo-gear`
+    Bash,
+    /// zsh: `cargo gear completions zsh > ~/.zfunc/_cargo-gear` (a directory in `fpath`)
+    Zsh,
+    /// fish: `cargo gear completions fish > ~/.config/fish/conf.d/cargo-gear.fish`
+    Fish,
+    /// PowerShell: `cargo gear completions powershell >> $PROFILE`
+    Powershell,
 }
 
 /// `cargo gear build`.

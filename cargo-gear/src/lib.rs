@@ -46,6 +46,10 @@ pub fn run(global: GlobalArgs, command: Command) -> Result<(), CliError> {
     if let Command::Init { name, from, path } = &command {
         return commands::init::run(&global, &cwd, name, from, path.as_deref());
     }
+    if let Command::Completions { shell } = command {
+        commands::completions::run(shell);
+        return Ok(());
+    }
     let session = Session::load(&global, &cwd)?;
     match command {
         Command::Validate(a) => commands::validate::run(&session, &a.selection),
@@ -71,7 +75,7 @@ pub fn run(global: GlobalArgs, command: Command) -> Result<(), CliError> {
         Command::Run(args) => commands::run::run(&session, &args, &cwd),
         Command::Shell(args) => commands::shell::run(&session, &args, &cwd),
         Command::Config(args) => commands::config::run(&session, &args, &cwd),
-        Command::Init { .. } => unreachable!("handled above"),
+        Command::Init { .. } | Command::Completions { .. } => unreachable!("handled above"),
     }
 }
 

@@ -467,3 +467,69 @@ fn discovery_finds_metadata_members_and_packages_with_a_gear_toml() {
         "{err}"
     );
 }
+
+/// What bash completes for `cargo gear WORDS…` once cargo hands the words to `cargo-gear`
+/// (the last word is the one being completed).
+#[cfg(unix)]
+fn bash_completions(script: &str, words: &[&str]) -> String {
+    let t = tempfile::tempdir().unwrap();
+    let path = t.path().join("cargo-gear.bash");
+    std::fs::write(&path, script).unwrap();
+    let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+    let cword = words.len();
+    let prev = if cword > 1 {
+        quoted[cword - 2].clone()
+    } else {
+        "cargo-gear".into()
+    };
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "source '{}'; COMP_WORDS=(cargo-gear {}); COMP_CWORD={cword}; \
+             _cargo__gear cargo-gear {} {prev}; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            path.display(),
+            quoted.join(" "),
+            quoted[cword - 1],
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn completions_for_every_shell() {
+    let here = std::env::temp_dir();
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let script = stdout_of(&gear(&here, &["completions", shell]));
+        for command in ["validate", "build", "completions", "init"] {
+            assert!(script.contains(command), "{shell}: no `{command}`");
+        }
+    }
+    // zsh: cargo's `_cargo` calls `_cargo-gear` for `cargo gear …`.
+    assert!(stdout_of(&gear(&here, &["completions", "zsh"])).starts_with("#compdef cargo-gear\n"));
+    // fish and PowerShell: `cargo gear …` itself.
+    let fish = stdout_of(&gear(&here, &["completions", "fish"]));
+    assert!(fish.contains("complete -c cargo "), "{fish}");
+    #[cfg(unix)]
+    {
+        // bash: cargo's completion hands `cargo gear build --ke` to `cargo-gear build --ke`.
+        let bash = stdout_of(&gear(&here, &["completions", "bash"]));
+        assert!(bash.contains("complete -F _cargo__gear"), "{bash}");
+        assert_eq!(bash_completions(&bash, &["bu"]), "build\n");
+        assert_eq!(
+            bash_completions(&bash, &["build", "--ke"]),
+            "--keep-going\n"
+        );
+        assert!(
+            bash_completions(&bash, &["completions", ""])
+                .contains("\nbash\nzsh\nfish\npowershell\n")
+        );
+    }
+    let out = gear(&here, &["completions", "tcsh"]);
+    assert_eq!(out.status.code(), Some(2));
+}
