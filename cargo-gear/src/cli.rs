@@ -165,6 +165,8 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         path: Option<PathBuf>,
     },
+    /// Remove cargo-gear's files under target/gear/ (images are `prune`'s job).
+    Clean(CleanArgs),
     /// Print a shell completion script for `cargo gear`.
     Completions {
         /// The shell.
@@ -197,9 +199,14 @@ pub struct BuildArgs {
     /// After a failure, go on building layers that do not depend on it.
     #[arg(long)]
     pub keep_going: bool,
-    /// Rebuild even fresh layers (with -p: only those named).
+    /// Rebuild even fresh layers (with -p: only those named); the engine may still reuse
+    /// its cached steps.
     #[arg(long)]
     pub force: bool,
+    /// Run every Dockerfile step of the layers built again, without the engine's build cache
+    /// (e.g. to pick up new package versions); which layers are built is unchanged.
+    #[arg(long)]
+    pub no_cache: bool,
     /// Never pull: a missing external image is an error.
     #[arg(long)]
     pub offline: bool,
@@ -213,6 +220,14 @@ pub struct BuildArgs {
     /// Push the content tag of every layer built to this registry.
     #[arg(long, value_name = "REGISTRY")]
     pub cache_to: Option<String>,
+}
+
+/// `cargo gear clean`.
+#[derive(Debug, Args)]
+pub struct CleanArgs {
+    /// Remove only the run directories (target/gear/runs/).
+    #[arg(long)]
+    pub runs: bool,
 }
 
 /// `cargo gear push`.

@@ -46,6 +46,9 @@ pub fn run(global: GlobalArgs, command: Command) -> Result<(), CliError> {
     if let Command::Init { name, from, path } = &command {
         return commands::init::run(&global, &cwd, name, from, path.as_deref());
     }
+    if let Command::Clean(args) = &command {
+        return commands::clean::run(&global, &cwd, args);
+    }
     if let Command::Completions { shell } = command {
         commands::completions::run(shell);
         return Ok(());
@@ -75,7 +78,9 @@ pub fn run(global: GlobalArgs, command: Command) -> Result<(), CliError> {
         Command::Run(args) => commands::run::run(&session, &args, &cwd),
         Command::Shell(args) => commands::shell::run(&session, &args, &cwd),
         Command::Config(args) => commands::config::run(&session, &args, &cwd),
-        Command::Init { .. } | Command::Completions { .. } => unreachable!("handled above"),
+        Command::Init { .. } | Command::Clean(_) | Command::Completions { .. } => {
+            unreachable!("handled above")
+        }
     }
 }
 

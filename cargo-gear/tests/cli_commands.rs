@@ -533,3 +533,53 @@ fn completions_for_every_shell() {
     let out = gear(&here, &["completions", "tcsh"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// stderr of a successful command with the scratch root's path as `[ROOT]`.
+fn stderr_in(root: &Path, out: &std::process::Output) -> String {
+    stdout_of(out);
+    String::from_utf8(out.stderr.clone())
+        .unwrap()
+        .replace(&root.display().to_string(), "[ROOT]")
+}
+
+#[test]
+fn clean_removes_state_and_runs_and_runs_only_with_runs() {
+    let (_t, root) = scratch_monorepo();
+    let gear_dir = root.join("target/gear");
+    let files = [
+        ("state/csv-summary.json", "{}"),
+        ("logs/csv-summary.log", "step 1/3\n"),
+        ("hash-cache", "cache"),
+        ("runs/hello-0.1.0-20260101T000000Z/output/out.txt", "12345"),
+        ("runs/hello-0.1.0-20260101T000000Z/config.json", "{}"),
+        ("build.lock", ""),
+    ];
+    for (path, text) in files {
+        let p = gear_dir.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    // Works when the layers do not load: it needs only where the workspace is.
+    std::fs::write(root.join("gears/hello/Gear.toml"), "[gear\n").unwrap();
+
+    let runs = stderr_in(&root, &gear(&root, &["clean", "--runs"]));
+    insta::assert_snapshot!("clean_runs", runs);
+    assert!(!gear_dir.join("runs").exists());
+    assert!(gear_dir.join("state/csv-summary.json").is_file());
+
+    let all = stderr_in(&root, &gear(&root, &["clean"]));
+    insta::assert_snapshot!("clean_all", all);
+    let left: Vec<_> = std::fs::read_dir(&gear_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        left,
+        ["build.lock"],
+        "the lock file stays for a waiting build"
+    );
+
+    let again = stderr_in(&root, &gear(&root, &["clean"]));
+    insta::assert_snapshot!("clean_nothing", again);
+    // Images are prune's job: clean never asks the engine (there is none here).
+}
