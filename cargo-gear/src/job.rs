@@ -50,7 +50,7 @@ pub fn prepare(
             match v.split_once('=') {
                 Some((k, val)) if !k.is_empty() => out.push((k.to_string(), val.to_string())),
                 _ => problems.push(
-                    Problem::new("run::argument", format!("invalid {flag} `{v}`"))
+                    Problem::new("gear::run-argument", format!("invalid {flag} `{v}`"))
                         .help(format!("write it as {flag} NAME=VALUE")),
                 ),
             }
@@ -70,7 +70,7 @@ pub fn prepare(
                 Err(e) => {
                     problems.push(
                         Problem::new(
-                            "run::config-file",
+                            "gear::run-config-file",
                             format!("cannot read {}: {e}", path.display()),
                         )
                         .help("pass the path of an existing JSON file"),
@@ -82,7 +82,7 @@ pub fn prepare(
                     Some(_) => {
                         problems.push(
                             Problem::new(
-                                "run::config-file",
+                                "gear::run-config-file",
                                 format!("{}: `config` is not an object", path.display()),
                             )
                             .help("write the values as {\"config\": {\"KEY\": value}}"),
@@ -94,7 +94,7 @@ pub fn prepare(
                 Ok(_) => {
                     problems.push(
                         Problem::new(
-                            "run::config-file",
+                            "gear::run-config-file",
                             format!("{} is not a JSON object", path.display()),
                         )
                         .help(
@@ -113,7 +113,7 @@ pub fn prepare(
             _ => {
                 problems.push(
                     Problem::new(
-                        "run::api-key-env",
+                        "gear::run-api-key-env",
                         format!("environment variable `{var}` (from --api-key-env) is not set"),
                     )
                     .help(format!("export {var}=YOUR_KEY first")),

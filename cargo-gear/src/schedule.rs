@@ -290,14 +290,40 @@ async fn pull_external(
         return Err(Failure::new(format!(
             "image {} is not in the engine and --offline forbids pulling it",
             external.reference
-        )));
+        ))
+        .with_help(substitute_help(external)));
     }
     engine
         .pull(&external.reference, &mut |p| {
             reporter.pull_progress(layer, p)
         })
-        .await?;
+        .await
+        .map_err(|e| Failure::from(e).with_help(substitute_help(external)))?;
     Ok(Outcome::Pulled)
+}
+
+/// The two ways to build on another image when an external one cannot be had, with the
+/// declared reference filled in: `--substitute` for one command, `substitute` under
+/// `[workspace.metadata.gear]` for every command of a Cargo workspace.
+pub fn substitute_help(external: &ExternalImage) -> String {
+    let declared = match &external.substituted_from {
+        Some(declared) => declared.as_str(),
+        None => external.reference.split('@').next().unwrap_or_default(),
+    };
+    // The example is the same name on a registry of the team's (any registry host dropped).
+    let path = match declared.split_once('/') {
+        Some((host, rest)) if host.contains(['.', ':']) || host == "localhost" => rest,
+        _ => declared,
+    };
+    let local = format!("registry.example.org/{path}");
+    format!(
+        "build on an image this engine has or can pull (`docker images` lists those it has):\n\
+         \u{20} for one command:  cargo gear build --substitute {declared}={local}\n\
+         \u{20} for every command of a Cargo workspace, in its Cargo.toml:\n\
+         \u{20}   [workspace.metadata.gear]\n\
+         \u{20}   substitute = {{ \"{declared}\" = \"{local}\" }}\n\
+         \u{20} (a --root tree has no Cargo.toml: pass --substitute to each command)"
+    )
 }
 
 /// Gets a built layer's image: from the registry cache when it has the content tag, else

@@ -583,3 +583,22 @@ fn clean_removes_state_and_runs_and_runs_only_with_runs() {
     insta::assert_snapshot!("clean_nothing", again);
     // Images are prune's job: clean never asks the engine (there is none here).
 }
+
+#[test]
+fn an_undeclared_input_shows_the_block_to_add() {
+    let out = gear(
+        &monorepo(),
+        &["run", "-p", "csv-summary", "-i", "scan=scan.nii.gz"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    insta::assert_snapshot!("undeclared_input", err);
+    // A near miss is a typo, not a new input: no block.
+    let out = gear(
+        &monorepo(),
+        &["run", "-p", "csv-summary", "-i", "tabel=data.csv"],
+    );
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("did you mean `table`?"), "{err}");
+    assert!(!err.contains("[gear.inputs."), "{err}");
+}

@@ -563,19 +563,19 @@ fn invalid_runs_are_refused_before_any_container_starts() {
     #[rustfmt::skip]
     let cases: &[Case] = &[
         ("unknown input", "csv-summary", vec!["--input", "tabel=data.csv"], &[],
-            &["run::unknown-input", "gear `csv-summary` has no input `tabel`", "did you mean `table`?"]),
+            &["gear::run-unknown-input", "gear `csv-summary` has no input `tabel`", "did you mean `table`?"]),
         ("unknown config key", "csv-summary", vec!["--input", &table, "--config", "precison=2"], &[],
-            &["run::unknown-config", "gear `csv-summary` has no config `precison`", "did you mean `precision`?"]),
+            &["gear::run-unknown-config", "gear `csv-summary` has no config `precison`", "did you mean `precision`?"]),
         ("unknown config key, nothing close", "csv-summary", vec!["--input", &table, "--config", "verbose=true"], &[],
             &["has no config `verbose`", "its config keys: delimiter, columns, precision"]),
         ("missing required input", "csv-summary", vec![], &[],
-            &["run::missing-input", "gear `csv-summary` needs input `table`, which was not given", "--input table=PATH"]),
+            &["gear::run-missing-input", "gear `csv-summary` needs input `table`, which was not given", "--input table=PATH"]),
         ("missing required config value", "strict", vec!["--input", &table, "--api-key-env", KEY_VAR], &key,
-            &["run::missing-config", "gear `strict` needs config `threshold`, which has no default and was not given", "--config threshold=VALUE (number)"]),
+            &["gear::run-missing-config", "gear `strict` needs config `threshold`, which has no default and was not given", "--config threshold=VALUE (number)"]),
         ("wrong type", "csv-summary", vec!["--input", &table, "--config", "precision=abc"], &[],
-            &["run::config-type", "config `precision`: `abc` is not an integer", "`precision` is of type integer"]),
+            &["gear::run-config-type", "config `precision`: `abc` is not an integer", "`precision` is of type integer"]),
         ("above maximum", "csv-summary", vec!["--input", &table, "--config", "precision=20"], &[],
-            &["run::config-invalid", "config `precision`: 20 is above its `maximum` 10"]),
+            &["gear::run-config-invalid", "config `precision`: 20 is above its `maximum` 10"]),
         ("below minimum", "csv-summary", vec!["--input", &table, "--config", "precision=-1"], &[],
             &["config `precision`: -1 is below its `minimum` 0"]),
         ("outside enum", "strict", vec!["--input", &table, "--api-key-env", KEY_VAR, "--config", "threshold=1", "--config", "mode=medium"], &key,
@@ -585,17 +585,17 @@ fn invalid_runs_are_refused_before_any_container_starts() {
         ("length below minLength", "csv-summary", vec!["--input", &table, "--config", "delimiter="], &[],
             &["config `delimiter`: \"\" has 0 characters, but its `minLength` is 1"]),
         ("input path that does not exist", "csv-summary", vec!["--input", "table=missing.csv"], &[],
-            &["run::input-not-found", "input `table`:", "/monorepo/missing.csv cannot be read", "pass the path of an existing file"]),
+            &["gear::run-input-not-found", "input `table`:", "/monorepo/missing.csv cannot be read", "pass the path of an existing file"]),
         ("input that is a directory", "csv-summary", vec!["--input", &not_a_file], &[],
-            &["run::input-not-a-file", "is not a file"]),
+            &["gear::run-input-not-a-file", "is not a file"]),
         ("api-key input with no key", "strict", vec!["--input", &table, "--config", "threshold=1"], &[],
-            &["run::missing-api-key", "gear `strict` has API-key input `api_key`, but no key was supplied", "--api-key-env VAR"]),
+            &["gear::run-missing-api-key", "gear `strict` has API-key input `api_key`, but no key was supplied", "--api-key-env VAR"]),
         ("api-key variable not set", "strict", vec!["--input", &table, "--config", "threshold=1", "--api-key-env", "CARGO_GEAR_E2E_UNSET"], &[],
-            &["run::api-key-env", "environment variable `CARGO_GEAR_E2E_UNSET` (from --api-key-env) is not set"]),
+            &["gear::run-api-key-env", "environment variable `CARGO_GEAR_E2E_UNSET` (from --api-key-env) is not set"]),
         ("malformed --input", "csv-summary", vec!["--input", "table"], &[],
-            &["run::argument", "invalid --input `table`", "--input NAME=VALUE"]),
+            &["gear::run-argument", "invalid --input `table`", "--input NAME=VALUE"]),
         ("malformed destination", "csv-summary", vec!["--input", &table, "--destination", "acquisition"], &[],
-            &["run::destination", "invalid destination `acquisition`"]),
+            &["gear::run-destination", "invalid destination `acquisition`"]),
     ];
     for (what, gear, args, env, expected) in cases {
         let run = ws.run_with(gear, args, env).expect_code(1);
@@ -1351,7 +1351,7 @@ fn config_writes_a_config_json_that_runs_use() {
     let message = refused.message();
     assert!(message.contains("4 problems found"), "{message}");
     assert!(
-        message.contains("run::config-file")
+        message.contains("gear::run-config-file")
             && message.contains("/monorepo/missing.json: No such file"),
         "{message}"
     );

@@ -139,11 +139,11 @@ pub fn prepare(gear: &Decl, req: &RunRequest) -> Result<Job, Problems> {
         match gear.inputs.get(input) {
             None => problems.push(unknown("input", input, name, gear.inputs.keys())),
             Some(decl) if decl.base == InputBase::ApiKey => problems.push(
-                Problem::new("run::api-key-on-command-line", format!("input `{input}` of gear `{name}` is an API key, which is never given on the command line"))
+                Problem::new("gear::run-api-key-on-command-line", format!("input `{input}` of gear `{name}` is an API key, which is never given on the command line"))
                     .help("put the key in an environment variable and pass its name: --api-key-env VAR"),
             ),
             Some(_) if given.contains_key(input.as_str()) => problems.push(
-                Problem::new("run::input-twice", format!("input `{input}` is given twice")).help("give each input once"),
+                Problem::new("gear::run-input-twice", format!("input `{input}` is given twice")).help("give each input once"),
             ),
             Some(_) => {
                 given.insert(input, value);
@@ -165,7 +165,7 @@ pub fn prepare(gear: &Decl, req: &RunRequest) -> Result<Job, Problems> {
                 None if decl.optional == Some(true) => {}
                 None => missing(
                     &mut problems,
-                    Problem::new("run::missing-input", format!("gear `{name}` needs input `{input}`, which was not given"))
+                    Problem::new("gear::run-missing-input", format!("gear `{name}` needs input `{input}`, which was not given"))
                         .help(format!("pass it: --input {input}=PATH")),
                 ),
             },
@@ -179,7 +179,7 @@ pub fn prepare(gear: &Decl, req: &RunRequest) -> Result<Job, Problems> {
                 }
                 None => missing(
                     &mut problems,
-                    Problem::new("run::missing-api-key", format!("gear `{name}` has API-key input `{input}`, but no key was supplied"))
+                    Problem::new("gear::run-missing-api-key", format!("gear `{name}` has API-key input `{input}`, but no key was supplied"))
                         .help("put the key in an environment variable and pass its name: --api-key-env VAR"),
                 ),
             },
@@ -210,7 +210,7 @@ pub fn prepare(gear: &Decl, req: &RunRequest) -> Result<Job, Problems> {
                     values.insert(key.clone(), v);
                 }
                 Err(e) => problems.push(
-                    Problem::new("run::config-type", format!("config `{key}`: {e}"))
+                    Problem::new("gear::run-config-type", format!("config `{key}`: {e}"))
                         .help(format!("`{key}` is of type {}", decl.kind.as_str())),
                 ),
             },
@@ -233,7 +233,7 @@ pub fn prepare(gear: &Decl, req: &RunRequest) -> Result<Job, Problems> {
                         };
                         problems.push(
                             Problem::new(
-                                "run::config-invalid",
+                                "gear::run-config-invalid",
                                 format!("config `{key}`: {v} {violation}"),
                             )
                             .help(help),
@@ -246,7 +246,7 @@ pub fn prepare(gear: &Decl, req: &RunRequest) -> Result<Job, Problems> {
             None => missing(
                 &mut problems,
                 Problem::new(
-                    "run::missing-config",
+                    "gear::run-missing-config",
                     format!(
                         "gear `{name}` needs config `{key}`, which has no default and was not given"
                     ),
@@ -265,8 +265,11 @@ pub fn prepare(gear: &Decl, req: &RunRequest) -> Result<Job, Problems> {
             Some((t, id)) if !t.is_empty() && !id.is_empty() => (t.to_string(), id.to_string()),
             _ => {
                 problems.push(
-                    Problem::new("run::destination", format!("invalid destination `{d}`"))
-                        .help("write it as TYPE/ID, e.g. --destination acquisition/5f2b…"),
+                    Problem::new(
+                        "gear::run-destination",
+                        format!("invalid destination `{d}`"),
+                    )
+                    .help("write it as TYPE/ID, e.g. --destination acquisition/5f2b…"),
                 );
                 (String::new(), String::new())
             }
@@ -291,14 +294,14 @@ fn file_input(
     let host = cwd.join(path);
     let meta = std::fs::metadata(&host).map_err(|e| {
         Problem::new(
-            "run::input-not-found",
+            "gear::run-input-not-found",
             format!("input `{input}`: {} cannot be read: {e}", host.display()),
         )
         .help("pass the path of an existing file")
     })?;
     if !meta.is_file() {
         return Err(Problem::new(
-            "run::input-not-a-file",
+            "gear::run-input-not-a-file",
             format!("input `{input}`: {} is not a file", host.display()),
         )
         .help("file inputs take one file; zip a directory to pass it"));
@@ -394,25 +397,39 @@ fn unknown<'a>(
     gear: &str,
     known_keys: impl Iterator<Item = &'a String> + Clone,
 ) -> Problem {
+    let input = what == "input";
     let p = Problem::new(
-        if what == "input" {
-            "run::unknown-input"
+        if input {
+            "gear::run-unknown-input"
         } else {
-            "run::unknown-config"
+            "gear::run-unknown-config"
         },
         format!("gear `{gear}` has no {what} `{key}`"),
     );
     match did_you_mean(key, known_keys.clone().map(String::as_str)) {
         Some(best) => p.help(format!("did you mean `{best}`?")),
-        None => p.help(known(
-            if what == "input" {
-                "inputs"
-            } else {
-                "config keys"
-            },
-            known_keys,
+        None if input => p.help(format!(
+            "{}\nto declare it, add to the Gear.toml of `{gear}`:\n\n{}",
+            known("inputs", known_keys),
+            input_block(key)
         )),
+        None => p.help(known("config keys", known_keys)),
     }
+}
+
+/// A ready-to-paste declaration of a file input.
+fn input_block(name: &str) -> String {
+    let key = if name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        name.to_string()
+    } else {
+        format!("{name:?}")
+    };
+    format!(
+        "[gear.inputs.{key}]\nbase = \"file\"  # or \"context\" (a value from the project), \"api-key\""
+    )
 }
 
 fn known<'a>(what: &str, keys: impl Iterator<Item = &'a String>) -> String {
@@ -523,13 +540,13 @@ optional = true
         assert_eq!(
             codes,
             [
-                "run::unknown-input",
-                "run::missing-input",
-                "run::input-not-found",
-                "run::missing-api-key",
-                "run::unknown-config",
-                "run::config-invalid",
-                "run::config-invalid"
+                "gear::run-unknown-input",
+                "gear::run-missing-input",
+                "gear::run-input-not-found",
+                "gear::run-missing-api-key",
+                "gear::run-unknown-config",
+                "gear::run-config-invalid",
+                "gear::run-config-invalid"
             ]
         );
     }
