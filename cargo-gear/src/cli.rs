@@ -103,7 +103,7 @@ pub enum MessageFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check every Gear.toml: fields, graph, paths, manifests.
-    Validate(SelectionArgs),
+    Validate(ValidateArgs),
     /// Show the layer graph.
     Graph {
         /// Output format.
@@ -144,10 +144,7 @@ pub enum Command {
     /// Build every stale layer of the selection, parents first, in parallel.
     Build(BuildArgs),
     /// Explain in full why a layer is fresh or stale.
-    Why {
-        /// The layer or gear.
-        name: String,
-    },
+    Why(WhyArgs),
     /// Run a gear locally as Flywheel runs it (building it first when stale).
     Run(RunArgs),
     /// An interactive shell in a gear's image, with the run layout mounted.
@@ -308,11 +305,24 @@ pub struct ConfigArgs {
     pub output: Option<PathBuf>,
 }
 
-/// Just a selection.
+/// `cargo gear validate`.
 #[derive(Debug, Args)]
-pub struct SelectionArgs {
+pub struct ValidateArgs {
     #[command(flatten)]
     pub selection: Selection,
+    /// `human` messages on stderr, or the diagnostics as `json` lines on stdout.
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: PlanFormat,
+}
+
+/// `cargo gear why`.
+#[derive(Debug, Args)]
+pub struct WhyArgs {
+    /// The layer or gear.
+    pub name: String,
+    /// `human`, or `json` lines on stdout (the layer, or the diagnostics).
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: PlanFormat,
 }
 
 /// cargo's help colors.

@@ -602,3 +602,117 @@ fn an_undeclared_input_shows_the_block_to_add() {
     assert!(err.contains("did you mean `table`?"), "{err}");
     assert!(!err.contains("[gear.inputs."), "{err}");
 }
+
+/// The JSON lines of a `--format json` command, each checked against the published schema.
+fn json_lines(out: &std::process::Output) -> Vec<serde_json::Value> {
+    let schema: serde_json::Value =
+        serde_json::from_str(&cargo_gear::diagnostics::json_schema()).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    String::from_utf8(out.stdout.clone())
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let errors: Vec<String> = validator.iter_errors(&v).map(|e| e.to_string()).collect();
+            assert!(errors.is_empty(), "{line}: {errors:?}");
+            v
+        })
+        .collect()
+}
+
+#[test]
+fn json_output_schema() {
+    insta::assert_snapshot!("json_schema", cargo_gear::diagnostics::json_schema());
+}
+
+/// A scratch copy of the monorepo with two problems: two layers on parents that do not exist.
+fn two_problems() -> (tempfile::TempDir, PathBuf) {
+    let (t, root) = scratch_monorepo();
+    std::fs::write(
+        root.join("gears/hello/Gear.toml"),
+        "[layer]\nname = \"hello\"\nfrom = \"nope\"\nimage = \"x/hello\"\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(root.join("gears/extra")).unwrap();
+    std::fs::write(
+        root.join("gears/extra/Gear.toml"),
+        "[layer]\nname = \"extra\"\nimage = \"x/extra\"\nfrom = \"fw-pyton\"\n",
+    )
+    .unwrap();
+    (t, root)
+}
+
+#[test]
+fn validate_json_emits_every_diagnostic_then_how_it_ended() {
+    let (_t, root) = two_problems();
+    let out = gear(&root, &["validate", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let lines = json_lines(&out);
+    insta::assert_json_snapshot!("validate_json_problems", lines);
+    // Where the terminal's report points.
+    let human = String::from_utf8(gear(&root, &["validate"]).stderr).unwrap();
+    for d in lines.iter().filter(|l| l["event"] == "diagnostic") {
+        let at = format!(
+            "╭─[{}:{}:{}]",
+            d["file"].as_str().unwrap(),
+            d["line"],
+            d["column"]
+        );
+        assert!(human.contains(&at), "{at} in {human}");
+    }
+
+    let out = gear(&monorepo(), &["validate", "--format", "json"]);
+    assert_eq!(
+        json_lines(&out),
+        [
+            serde_json::json!({"event": "validate-finished", "success": true, "errors": 0, "warnings": 0})
+        ]
+    );
+    assert!(out.status.success());
+}
+
+#[test]
+fn why_json_emits_the_layer_or_the_diagnostics() {
+    let out = gear(&monorepo(), &["why", "csv-summary", "--format", "json"]);
+    let lines = json_lines(&out);
+    assert!(out.status.success());
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let layer = &lines[0];
+    assert_eq!(layer["event"], "layer");
+    assert_eq!(layer["name"], "csv-summary");
+    assert_eq!(layer["kind"], "gear");
+    assert_eq!(layer["status"], "unknown");
+    assert_eq!(layer["engine"], false);
+    assert_eq!(layer["parent"]["name"], "fw-python");
+    assert_eq!(layer["version_tag"], "example/csv-summary:0.1.0");
+    assert_eq!(lines[1]["event"], "why-finished");
+    assert_eq!(lines[1]["success"], true);
+
+    let out = gear(&monorepo(), &["why", "csv-sumary", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    insta::assert_json_snapshot!("why_json_unknown_layer", json_lines(&out));
+}
+
+/// Several problems render each like a single one: a code line, the message, its snippet
+/// and help; no `Error:` prefix of miette's related diagnostics; then how many.
+#[test]
+fn one_rendering_for_one_or_many_problems() {
+    let (_t, root) = two_problems();
+    let out = gear(&root, &["validate"]);
+    assert_eq!(out.status.code(), Some(1));
+    let many = String::from_utf8(out.stderr).unwrap();
+    insta::assert_snapshot!("validate_two_problems", many);
+    assert!(!many.contains("Error:"), "{many}");
+
+    std::fs::remove_dir_all(root.join("gears/extra")).unwrap();
+    let out = gear(&root, &["validate"]);
+    let one = String::from_utf8(out.stderr).unwrap();
+    let unknown_parent = |text: &str| {
+        let start = text.find("gear::unknown-parent").unwrap();
+        let rest = &text[start..];
+        rest[..rest.find("\n\n  × ").map_or(rest.len(), |e| e)]
+            .trim_end()
+            .to_string()
+    };
+    assert_eq!(unknown_parent(&one), unknown_parent(&many));
+}
