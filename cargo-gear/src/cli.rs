@@ -152,16 +152,7 @@ pub enum Command {
     /// Write a validated config.json for a gear, like `fw-beta gear config`.
     Config(ConfigArgs),
     /// Scaffold a new gear directory in the standard Flywheel layout.
-    Init {
-        /// Name of the gear (lowercase letters, digits and dashes).
-        name: String,
-        /// The layer the gear is built on.
-        #[arg(long, value_name = "PARENT")]
-        from: String,
-        /// Directory to create (default: gears/NAME under the workspace root, or ./NAME).
-        #[arg(long, value_name = "DIR")]
-        path: Option<PathBuf>,
-    },
+    Init(InitArgs),
     /// Remove cargo-gear's files under target/gear/ (images are `prune`'s job).
     Clean(CleanArgs),
     /// Print a shell completion script for `cargo gear`.
@@ -217,6 +208,24 @@ pub struct BuildArgs {
     /// Push the content tag of every layer built to this registry.
     #[arg(long, value_name = "REGISTRY")]
     pub cache_to: Option<String>,
+}
+
+/// `cargo gear init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Name of the gear (lowercase letters, digits and dashes).
+    pub name: String,
+    /// The layer the gear is built on, or an image reference (`python:3.12-slim`), which
+    /// gets an external layer too.
+    #[arg(long, value_name = "PARENT")]
+    pub from: String,
+    /// Directory to create (default: gears/NAME under the workspace root, or ./NAME).
+    #[arg(long, value_name = "DIR")]
+    pub path: Option<PathBuf>,
+    /// Namespace of the gear's image, `NAMESPACE/NAME` (default: the parent's, or the one
+    /// the workspace's layers use).
+    #[arg(long, value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
 }
 
 /// `cargo gear clean`.

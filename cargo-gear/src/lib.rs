@@ -46,9 +46,7 @@ pub fn main() -> ExitCode {
 pub fn run(global: GlobalArgs, command: Command) -> Result<(), CliError> {
     let cwd = std::env::current_dir().map_err(|e| CliError::io("read", ".", e))?;
     match command {
-        Command::Init { name, from, path } => {
-            commands::init::run(&global, &cwd, &name, &from, path.as_deref())
-        }
+        Command::Init(args) => commands::init::run(&global, &cwd, &args),
         Command::Clean(args) => commands::clean::run(&global, &cwd, &args),
         Command::Completions { shell } => {
             commands::completions::run(shell);
@@ -85,7 +83,7 @@ fn run_loaded(session: &Session, command: Command, cwd: &Path) -> Result<(), Cli
         Command::Run(args) => commands::run::run(session, &args, cwd),
         Command::Shell(args) => commands::shell::run(session, &args, cwd),
         Command::Config(args) => commands::config::run(session, &args, cwd),
-        Command::Init { .. }
+        Command::Init(_)
         | Command::Clean(_)
         | Command::Completions { .. }
         | Command::Validate(_)

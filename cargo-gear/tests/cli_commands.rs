@@ -716,3 +716,88 @@ fn one_rendering_for_one_or_many_problems() {
     };
     assert_eq!(unknown_parent(&one), unknown_parent(&many));
 }
+
+#[test]
+fn init_from_an_unknown_layer_prints_the_external_layer_block() {
+    let (_t, root) = scratch_monorepo();
+    let out = gear(&root, &["init", "my-gear", "--from", "fw-pyton"]);
+    insta::assert_snapshot!("init_unknown_from", stderr_in(&root, &out));
+    let out = gear(&root, &["init", "other", "--from", "matlab"]);
+    let err = stderr_in(&root, &out);
+    assert!(
+        err.contains("name = \"matlab\"\nimage = \"REPOSITORY:TAG\""),
+        "{err}"
+    );
+    assert!(!err.contains("did you mean"), "{err}");
+}
+
+#[test]
+fn init_from_an_image_reference_declares_the_external_layer() {
+    let (_t, root) = scratch_monorepo();
+    // Declared already: the gear is built on that layer.
+    let out = gear(&root, &["init", "on-python", "--from", "python:3.12-slim"]);
+    let err = stderr_in(&root, &out);
+    assert!(!err.contains("external layer"), "{err}");
+    let toml = std::fs::read_to_string(root.join("gears/on-python/Gear.toml")).unwrap();
+    assert!(toml.contains("from = \"python\"\n"), "{toml}");
+    // New: an external layer under layers/, named after the image (its tag when the name is taken).
+    let out = gear(
+        &root,
+        &["init", "on-alpine", "--from", "python:3.11-alpine"],
+    );
+    insta::assert_snapshot!("init_from_image", stderr_in(&root, &out));
+    let layer = std::fs::read_to_string(root.join("layers/python-3-11-alpine/Gear.toml")).unwrap();
+    insta::assert_snapshot!("init_from_image_layer", layer);
+    let toml = std::fs::read_to_string(root.join("gears/on-alpine/Gear.toml")).unwrap();
+    assert!(toml.contains("from = \"python-3-11-alpine\"\n"), "{toml}");
+    assert!(gear(&root, &["validate"]).status.success());
+    assert!(gear(&root, &["manifest", "--check"]).status.success());
+}
+
+#[test]
+fn init_namespaces_the_image_or_says_why_it_matters() {
+    let (_t, root) = scratch_monorepo();
+    let image_of = |gear_name: &str| {
+        let toml =
+            std::fs::read_to_string(root.join(format!("gears/{gear_name}/Gear.toml"))).unwrap();
+        toml.lines()
+            .find(|l| l.starts_with("image = "))
+            .unwrap()
+            .to_string()
+    };
+    // An external parent's namespace is its vendor's: the workspace's is used instead.
+    assert!(
+        gear(&root, &["init", "on-fs", "--from", "freesurfer"])
+            .status
+            .success()
+    );
+    assert_eq!(image_of("on-fs"), "image = \"example/on-fs\"");
+    assert!(
+        gear(
+            &root,
+            &[
+                "init",
+                "mine",
+                "--from",
+                "fw-python",
+                "--namespace",
+                "my-lab"
+            ]
+        )
+        .status
+        .success()
+    );
+    assert_eq!(image_of("mine"), "image = \"my-lab/mine\"");
+
+    // Nothing to take a namespace from: a comment says why one matters.
+    let t = tempfile::tempdir().unwrap();
+    let out = gear(t.path(), &["init", "solo", "--from", "python:3.12-slim"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let toml = std::fs::read_to_string(t.path().join("solo/Gear.toml")).unwrap();
+    insta::assert_snapshot!("init_without_namespace", toml);
+    assert!(gear(t.path(), &["validate"]).status.success());
+}
