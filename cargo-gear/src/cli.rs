@@ -68,6 +68,17 @@ pub enum PlanFormat {
     Json,
 }
 
+/// What `cargo gear ci` generates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CiFormat {
+    /// A GitLab CI child pipeline (YAML, for `trigger: include: artifact:`).
+    Gitlab,
+    /// GitHub Actions: one matrix per dependency wave (JSON for `fromJSON`).
+    Github,
+    /// GitHub Actions: the workflow that runs those waves (YAML).
+    GithubWorkflow,
+}
+
 /// Output format of `graph`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum GraphFormat {
@@ -136,6 +147,14 @@ pub enum Command {
         /// Also say which stale layers the registry has (status `in-registry`).
         #[arg(long)]
         check_registry: bool,
+    },
+    /// A CI pipeline (GitLab, GitHub) with one job per layer the registry lacks.
+    Ci {
+        #[command(flatten)]
+        selection: Selection,
+        /// The CI system.
+        #[arg(long, value_enum)]
+        format: CiFormat,
     },
     /// Push layers' content tags, and gears' version tags, to the team registry.
     Push(PushArgs),
@@ -208,6 +227,10 @@ pub struct BuildArgs {
     /// Push the content tag of every layer built to this registry.
     #[arg(long, value_name = "REGISTRY")]
     pub cache_to: Option<String>,
+    /// Build only the selected layers: their stale ancestors must come from the engine or
+    /// the `--cache-from` registry (checked before anything is built). For CI jobs.
+    #[arg(long, requires = "packages")]
+    pub no_build_ancestors: bool,
 }
 
 /// `cargo gear init`.

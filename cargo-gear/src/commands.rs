@@ -1,6 +1,7 @@
 //! One module per `cargo gear` command; each takes a validated [`Session`](crate::request::Session).
 
 pub mod build;
+pub mod ci;
 pub mod clean;
 pub mod completions;
 pub mod config;

@@ -8,9 +8,9 @@
 //! generated.
 
 mod address;
+mod archive;
 mod build;
 mod container;
-mod context;
 mod image;
 mod registry;
 
@@ -19,9 +19,9 @@ use std::time::Duration;
 use bollard::Docker;
 
 pub use address::{DEFAULT_SOCKET, EngineAddress, TlsFiles};
+pub use archive::{ContextError, TAR_MTIME, TarEntry, TarSource, write_tar};
 pub use build::{BuildError, BuildOutput, BuildRequest};
 pub use container::{Input, RunSpec, StdStream};
-pub use context::{ContextError, TAR_MTIME, TarEntry, TarSource, write_tar};
 pub use image::{ImageInfo, ImageSummary, PullProgress, split_tag};
 pub use registry::{Credentials, registry_host};
 

@@ -26,11 +26,9 @@ pub fn prepare(
     lenient: bool,
 ) -> Result<(usize, Job), CliError> {
     let Some(index) = session.graph.find(&args.gear) else {
-        return Err(Problems(vec![gear_spec::plan::unknown_layer(
-            &session.graph,
-            &args.gear,
-        )])
-        .into());
+        return Err(
+            Problems::from(gear_spec::plan::unknown_layer(&session.graph, &args.gear)).into(),
+        );
     };
     let layer = session.graph.layer(index);
     if layer.kind != LayerKind::Gear {
@@ -134,7 +132,7 @@ pub fn prepare(
     match job::prepare(&layer.decl, &req) {
         Ok(job) => problems.into_result((index, job)).map_err(CliError::from),
         Err(more) => {
-            problems.0.extend(more.0);
+            problems.extend([more]);
             Err(problems.into())
         }
     }

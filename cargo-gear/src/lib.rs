@@ -55,12 +55,17 @@ pub fn run(global: GlobalArgs, command: Command) -> Result<(), CliError> {
         // Their failures are data too (`--format json`): they load the session themselves.
         Command::Validate(args) => commands::validate::run(&global, &cwd, &args),
         Command::Why(args) => commands::why::run(&global, &cwd, &args),
-        command => run_loaded(&Session::load(&global, &cwd)?, command, &cwd),
+        command => run_loaded(&Session::load(&global, &cwd)?, &global, command, &cwd),
     }
 }
 
 /// The commands that work on the loaded workspace.
-fn run_loaded(session: &Session, command: Command, cwd: &Path) -> Result<(), CliError> {
+fn run_loaded(
+    session: &Session,
+    global: &GlobalArgs,
+    command: Command,
+    cwd: &Path,
+) -> Result<(), CliError> {
     match command {
         Command::Graph { format } => {
             commands::graph::run(session, format);
@@ -77,6 +82,9 @@ fn run_loaded(session: &Session, command: Command, cwd: &Path) -> Result<(), Cli
             format,
             check_registry,
         } => commands::plan::run(session, &selection, format, check_registry),
+        Command::Ci { selection, format } => {
+            commands::ci::run(session, &selection, format, &global.substitute)
+        }
         Command::Push(args) => commands::push::run(session, &args),
         Command::Prune(args) => commands::prune::run(session, &args),
         Command::Build(args) => commands::build::run(session, &args),

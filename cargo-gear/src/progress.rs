@@ -184,9 +184,10 @@ impl Reporter {
                 } else {
                     "Pulling"
                 };
+                // Reasons name files: a tab or newline in a name must not break the line.
                 let why = reasons
                     .iter()
-                    .map(ToString::to_string)
+                    .map(|r| gear_spec::diagnostic::escape_controls(&r.to_string()).into_owned())
                     .collect::<Vec<_>>()
                     .join("; ");
                 let message = if why.is_empty() {
@@ -339,9 +340,9 @@ impl Reporter {
                 .collect();
             let summary = format!("{} in {seconds:.1}s", parts.join(", "));
             if c.failed > 0 {
-                self.out.status_failed("Failed", summary)
+                self.out.status_failed("Failed", summary);
             } else {
-                self.out.status("Finished", summary)
+                self.out.status("Finished", summary);
             }
         }
         c

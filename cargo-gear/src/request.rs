@@ -35,6 +35,9 @@ impl Session {
     pub fn load(global: &GlobalArgs, cwd: &Path) -> Result<Session, CliError> {
         let out = Output::new(global.color, global.quiet);
         let ws = workspace::discover(cwd, global.manifest_path.as_deref(), global.root.as_deref())?;
+        for warning in &ws.warnings {
+            out.warn(warning);
+        }
         let mut substitutions = ws.substitutions.clone();
         for s in &global.substitute {
             let Some((from, to)) = s

@@ -48,6 +48,9 @@ pub struct BuildOptions {
     /// The team registry: a gear built whose version it holds with other contents is warned
     /// about (`push` would refuse it).
     pub registry: Option<Registry>,
+    /// These layers (plan slots) must come from the engine or the `cache_from` registry and are
+    /// never built (`--no-build-ancestors`: a CI job builds only its own layer).
+    pub pull_only: Vec<bool>,
 }
 
 /// Where build records, logs and manifests go.
@@ -214,7 +217,14 @@ pub async fn run(
                     }
                     LayerSource::Built(built) => {
                         let parent = &plan.layers[built.parent];
-                        get_built(engine, layer, built, parent, opts, paths, reporter).await
+                        let pull_only = opts.pull_only.get(i).copied().unwrap_or(false);
+                        let got = Got {
+                            layer,
+                            built,
+                            parent,
+                            pull_only,
+                        };
+                        get_built(engine, &got, opts, paths, reporter).await
                     }
                 };
                 (i, result, start.elapsed().as_secs_f64())
@@ -295,7 +305,7 @@ async fn pull_external(
     }
     engine
         .pull(&external.reference, &mut |p| {
-            reporter.pull_progress(layer, p)
+            reporter.pull_progress(layer, p);
         })
         .await
         .map_err(|e| Failure::from(e).with_help(substitute_help(external)))?;
@@ -326,17 +336,30 @@ pub fn substitute_help(external: &ExternalImage) -> String {
     )
 }
 
+/// A built layer to get, on its parent.
+struct Got<'a> {
+    layer: &'a PlannedLayer,
+    built: &'a BuiltImage,
+    parent: &'a PlannedLayer,
+    /// Only from the registry cache, never built.
+    pull_only: bool,
+}
+
 /// Gets a built layer's image: from the registry cache when it has the content tag, else
 /// by building it (and then pushing it to the cache, when asked).
 async fn get_built(
     engine: &Engine,
-    layer: &PlannedLayer,
-    built: &BuiltImage,
-    parent: &PlannedLayer,
+    got: &Got<'_>,
     opts: &BuildOptions,
     paths: &Paths,
     reporter: &Reporter,
 ) -> Result<Outcome, Failure> {
+    let Got {
+        layer,
+        built,
+        parent,
+        pull_only,
+    } = *got;
     // A gear's manifest gets the parent image's real environment underneath its own.
     let manifest = match &built.gear {
         Some(gear) => {
@@ -365,7 +388,22 @@ async fn get_built(
                     .await?;
                 return Ok(Outcome::Pulled);
             }
+            Ok(None) if pull_only => {
+                return Err(Failure::new(format!(
+                    "{} is not in the registry {} and --no-build-ancestors forbids building it",
+                    built.content_tag, registry.base
+                )));
+            }
             Ok(None) => {}
+            Err(e) if pull_only => {
+                return Err(Failure::new(format!(
+                    "cannot pull {} from the registry {}: {}{}",
+                    built.content_tag,
+                    registry.base,
+                    crate::error::chain(&e),
+                    e.login_hint()
+                )));
+            }
             Err(e) => reporter.warn(&format!(
                 "registry cache {}: {}{}; building {} instead",
                 registry.base,
@@ -376,6 +414,12 @@ async fn get_built(
         }
     }
 
+    if pull_only {
+        return Err(Failure::new(format!(
+            "{} is not in the engine and --no-build-ancestors forbids building it (no --cache-from registry to pull it from)",
+            built.content_tag
+        )));
+    }
     let image_id = build_image(
         engine,
         layer,
@@ -459,7 +503,7 @@ async fn push_cached(
         engine.tag(&built.content_tag, repo, tag).await?;
         engine
             .push(&remote, registry.credentials(), &mut |p| {
-                reporter.pull_progress(layer, p)
+                reporter.pull_progress(layer, p);
             })
             .await
     };
@@ -492,7 +536,7 @@ async fn pull_cached(
     }
     engine
         .pull_with(&remote, registry.credentials(), &mut |p| {
-            reporter.pull_progress(layer, p)
+            reporter.pull_progress(layer, p);
         })
         .await?;
     let found = async {
@@ -693,6 +737,7 @@ pub async fn build_locked(
     let paths = session.build_paths();
     let _lock = crate::lock::BuildLock::acquire(&session.ws.gear_dir(), &session.out)?;
     let status = statuses(engine, plan, &paths.state).await?;
+    check_ancestors(engine, plan, &status, opts).await?;
     run(engine, plan, &status, opts, &paths, reporter).await;
     let counts = reporter.finish();
     if counts.failed > 0 {
@@ -702,6 +747,57 @@ pub async fn build_locked(
         });
     }
     Ok(())
+}
+
+/// With `--no-build-ancestors`, every stale layer that may only be pulled must be in the
+/// registry: checked before anything is built, so that a mis-ordered pipeline fails at once
+/// instead of building the same base twice.
+async fn check_ancestors(
+    engine: &Engine,
+    plan: &Plan,
+    status: &[Status],
+    opts: &BuildOptions,
+) -> Result<(), CliError> {
+    let stale: Vec<&BuiltImage> = plan
+        .layers
+        .iter()
+        .zip(status)
+        .enumerate()
+        .filter(|(i, (_, st))| {
+            opts.pull_only.get(*i).copied().unwrap_or(false) && matches!(st, Status::Stale(_))
+        })
+        .filter_map(|(_, (l, _))| l.built())
+        .collect();
+    if stale.is_empty() {
+        return Ok(());
+    }
+    let mut missing = Vec::new();
+    for built in stale {
+        let present = match &opts.cache_from {
+            Some(registry) => engine
+                .registry_digest(&registry.remote(&built.content_tag), registry.credentials())
+                .await?
+                .is_some(),
+            None => false,
+        };
+        if !present {
+            missing.push(built.content_tag.clone());
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let place = match &opts.cache_from {
+        Some(r) => format!("the engine nor the registry {}", r.base),
+        None => "the engine (and no --cache-from registry was given)".to_string(),
+    };
+    Err(CliError::usage(
+        format!(
+            "--no-build-ancestors: {} is in neither {place}",
+            missing.join(", ")
+        ),
+        "build the ancestors first (in a pipeline: make this job need theirs), or drop --no-build-ancestors",
+    ))
 }
 
 /// One build per CPU.

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::error::CliError;
+use gear_spec::diagnostic::did_you_mean;
 use gear_spec::layer::GEAR_TOML;
 
 /// Where the Gear.toml files are and the settings around them.
@@ -30,6 +31,9 @@ pub struct Workspace {
     pub target_dir: PathBuf,
     /// Whether this is a Cargo workspace (else a scanned tree).
     pub cargo: bool,
+    /// What discovery found suspicious but not fatal (e.g. a `members` glob matching no
+    /// directory), for the command to print as warnings.
+    pub warnings: Vec<String>,
 }
 
 impl Workspace {
@@ -119,6 +123,7 @@ fn cargo_workspace(manifest: &Path) -> Result<Workspace, CliError> {
 
     let excluded: Vec<PathBuf> = gear.exclude.iter().map(|e| root.join(e)).collect();
     let mut dirs = Vec::new();
+    let mut warnings = Vec::new();
     for pattern in &gear.members {
         let full = root.join(pattern);
         let entries = glob::glob(&full.to_string_lossy()).map_err(|e| CliError::Workspace {
@@ -128,8 +133,13 @@ fn cargo_workspace(manifest: &Path) -> Result<Workspace, CliError> {
             ),
             help: "use glob patterns relative to the workspace root, like \"gears/*\"".into(),
         })?;
+        let mut matched = false;
         for entry in entries.flatten() {
-            if !entry.is_dir() || excluded.iter().any(|x| entry.starts_with(x)) {
+            if !entry.is_dir() {
+                continue;
+            }
+            matched = true;
+            if excluded.iter().any(|x| entry.starts_with(x)) {
                 continue;
             }
             if !entry.join(GEAR_TOML).is_file() {
@@ -145,6 +155,9 @@ fn cargo_workspace(manifest: &Path) -> Result<Workspace, CliError> {
                 });
             }
             dirs.push(entry);
+        }
+        if !matched {
+            warnings.push(unmatched_member(&root, pattern));
         }
     }
     for package in &metadata.packages {
@@ -165,7 +178,49 @@ fn cargo_workspace(manifest: &Path) -> Result<Workspace, CliError> {
         cache: gear.cache,
         target_dir: metadata.target_directory.into_std_path_buf(),
         cargo: true,
+        warnings,
     })
+}
+
+/// The warning for a `members` glob that matches no directory, with the pattern it was
+/// probably meant to be when one literal directory name in it is misspelt.
+fn unmatched_member(root: &Path, pattern: &str) -> String {
+    let parts: Vec<&str> = pattern
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect();
+    let mut dir = root.to_path_buf();
+    let mut suggestion = None;
+    for (i, part) in parts.iter().enumerate() {
+        if part.contains(['*', '?', '[']) {
+            break;
+        }
+        if dir.join(part).is_dir() {
+            dir.push(part);
+            continue;
+        }
+        let names: Vec<String> = std::fs::read_dir(&dir)
+            .map(|rd| {
+                rd.flatten()
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .filter_map(|e| e.file_name().into_string().ok())
+                    .filter(|n| !n.starts_with('.') && n != "target")
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(best) = did_you_mean(part, names.iter().map(String::as_str)) {
+            let mut fixed = parts.clone();
+            fixed[i] = best;
+            suggestion = Some(fixed.join("/"));
+        }
+        break;
+    }
+    let what =
+        format!("`members` glob `{pattern}` under [workspace.metadata.gear] matches no directory");
+    match suggestion {
+        Some(s) => format!("{what}: did you mean `{s}`?"),
+        None => format!("{what}: fix or remove it"),
+    }
 }
 
 /// Every directory under `root` holding a Gear.toml, skipping build output and hidden dirs.
@@ -199,6 +254,7 @@ fn scan(root: PathBuf) -> Workspace {
         registry: None,
         cache: false,
         cargo: false,
+        warnings: Vec::new(),
     }
 }
 
@@ -221,5 +277,25 @@ mod tests {
             .collect();
         assert_eq!(rel, ["a", "b/c"]);
         assert!(!ws.cargo);
+    }
+
+    #[test]
+    fn unmatched_members_suggest_a_close_directory() {
+        let t = tempfile::tempdir().unwrap();
+        for d in ["gears/a", "layers/base"] {
+            std::fs::create_dir_all(t.path().join(d)).unwrap();
+        }
+        assert_eq!(
+            unmatched_member(t.path(), "gaers/*"),
+            "`members` glob `gaers/*` under [workspace.metadata.gear] matches no directory: did you mean `gears/*`?"
+        );
+        assert_eq!(
+            unmatched_member(t.path(), "layers/bsae"),
+            "`members` glob `layers/bsae` under [workspace.metadata.gear] matches no directory: did you mean `layers/base`?"
+        );
+        assert_eq!(
+            unmatched_member(t.path(), "tools/*"),
+            "`members` glob `tools/*` under [workspace.metadata.gear] matches no directory: fix or remove it"
+        );
     }
 }

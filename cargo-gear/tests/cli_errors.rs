@@ -72,6 +72,17 @@ bad!(
     ]
 );
 bad!(
+    several_unknown_fields_and_other_problems,
+    [
+        BASE,
+        (
+            "g/Gear.toml",
+            &gear("pakages = [\"jq\"]\ncomand = \"./run\"\n[gear.inputs.scan]\ntpye = { enum = [\"nifti\"] }\n")
+                .replace("license = \"MIT\"", "license = \"mit\"")
+        )
+    ]
+);
+bad!(
     unknown_parent,
     [
         BASE,
@@ -225,6 +236,129 @@ bad!(
     ]
 );
 
+bad!(
+    datetime_where_a_table_or_string_belongs,
+    [
+        BASE,
+        ("g/run.py", "print(1)\n"),
+        (
+            "g/Gear.toml",
+            &gear("env = 1979-05-27T07:32:00Z\nfiles = { \"/opt/x\" = 1979-05-27 }\n")
+        )
+    ]
+);
+bad!(
+    copy_empty_entry_and_backslash,
+    [
+        BASE,
+        ("g/run.py", "print(1)\n"),
+        (
+            "g/Gear.toml",
+            &gear("copy = [\"run.py\", \"\", \"app\\\\main.py\"]\n")
+        )
+    ]
+);
+bad!(
+    files_destination_above_root,
+    [
+        BASE,
+        ("g/run.py", "print(1)\n"),
+        (
+            "g/Gear.toml",
+            &gear("files = { \"/../../etc/x\" = \"run.py\" }\n")
+        )
+    ]
+);
+#[cfg(unix)]
+bad!(
+    file_name_with_backslash,
+    [
+        BASE,
+        ("g/run.py", "print(1)\n"),
+        ("g/data\\x.txt", "1\n"),
+        ("g/Gear.toml", &gear(""))
+    ]
+);
+
+bad!(
+    image_not_a_docker_reference,
+    [
+        BASE,
+        (
+            "g/Gear.toml",
+            &gear("").replace("image = \"example/g\"", "image = \"Newcomer/Word Count\"")
+        )
+    ]
+);
+bad!(
+    command_script_missing,
+    [
+        BASE,
+        ("g/run.py", "print(1)\n"),
+        ("g/Gear.toml", &gear("command = \"python3 rnu.py\"\n"))
+    ]
+);
+bad!(
+    gear_without_command_or_run_file,
+    [BASE, ("g/run.sh", "echo hi\n"), ("g/Gear.toml", &gear(""))]
+);
+bad!(
+    gear_built_into_its_parents_image,
+    [
+        BASE,
+        ("g/run.py", "print(1)\n"),
+        (
+            "g/Gear.toml",
+            &gear("command = \"python3 run.py\"\n").replace(
+                "image = \"example/g\"",
+                "image = \"docker.io/library/debian\""
+            )
+        )
+    ]
+);
+
+#[test]
+fn registry_port_out_of_range() {
+    let dir = tree(&[BASE]);
+    let out = Command::cargo_bin("cargo-gear")
+        .unwrap()
+        .args(["gear", "validate", "--color", "never", "--registry"])
+        .arg("127.0.0.1:99999/team")
+        .arg("--root")
+        .arg(dir.path())
+        .env_remove("CARGO_TERM_COLOR")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2), "stderr:\n{stderr}");
+    insta::assert_snapshot!(stderr);
+}
+
+#[test]
+fn members_glob_matching_nothing_warns() {
+    let dir = tree(&[
+        (
+            "Cargo.toml",
+            "[workspace]\nresolver = \"3\"\n\n[workspace.metadata.gear]\nmembers = [\"layers/*\", \"gaers/*\"]\n",
+        ),
+        ("layers/base/Gear.toml", BASE.1),
+        ("gears/g/Gear.toml", &gear("command = \"python3 run.py\"\n")),
+        ("gears/g/run.py", "print(1)\n"),
+    ]);
+    let out = Command::cargo_bin("cargo-gear")
+        .unwrap()
+        .args(["gear", "validate", "--color", "never", "--manifest-path"])
+        .arg(dir.path().join("Cargo.toml"))
+        .env_remove("CARGO_TERM_COLOR")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr)
+        .unwrap()
+        .replace(&dir.path().display().to_string(), "[ROOT]");
+    assert_eq!(out.status.code(), Some(0), "stderr:\n{stderr}");
+    insta::assert_snapshot!(stderr);
+}
+
 #[cfg(unix)]
 #[test]
 fn symlink_pointing_outside() {
@@ -243,7 +377,11 @@ fn symlink_pointing_outside() {
 
 #[test]
 fn valid_tree_passes() {
-    let dir = tree(&[BASE, ("g/Gear.toml", &gear("")), ("g/run.py", "print(1)\n")]);
+    let dir = tree(&[
+        BASE,
+        ("g/Gear.toml", &gear("command = \"python3 run.py\"\n")),
+        ("g/run.py", "print(1)\n"),
+    ]);
     let (code, stderr) = validate(dir.path());
     assert_eq!(code, 0, "stderr:\n{stderr}");
     assert!(stderr.contains("Checked 2 layers (1 gears)"), "{stderr}");

@@ -76,7 +76,7 @@ async fn cat_payload(engine: &Engine, image: &str) -> String {
     let code = engine
         .run_container(spec, &mut |s, b| {
             if s == StdStream::Stdout {
-                out.extend_from_slice(b)
+                out.extend_from_slice(b);
             }
         })
         .await

@@ -967,7 +967,7 @@ fn pushing_a_changed_gear_under_its_old_version_is_refused_unless_forced() {
         "{message}"
     );
     assert!(
-        message.contains(&format!("{}/{}:0.1.0", reg, repo)),
+        message.contains(&format!("{reg}/{repo}:0.1.0")),
         "names the tag: {message}"
     );
     let plan = ws.plan(&["-p", "csv-summary"]);

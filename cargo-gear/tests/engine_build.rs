@@ -35,7 +35,7 @@ async fn sh(engine: &Engine, image: &str, script: &str) -> (i64, String) {
     let code = engine
         .run_container(spec, &mut |s, b| {
             if s == StdStream::Stdout {
-                out.extend_from_slice(b)
+                out.extend_from_slice(b);
             }
         })
         .await
@@ -196,7 +196,7 @@ async fn a_missing_dockerfile_is_rejected_with_the_engines_message() {
     let err = engine.build(req, &mut |_| {}).await.unwrap_err();
     match &err {
         BuildError::Failed { message, .. } => {
-            assert!(message.contains("nowhere/Dockerfile"), "{message}")
+            assert!(message.contains("nowhere/Dockerfile"), "{message}");
         }
         other => panic!("expected BuildError::Failed, got {other:?}"),
     }

@@ -301,7 +301,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn decl(extra: serde_json::Value) -> ConfigDecl {
+    fn decl(extra: Value) -> ConfigDecl {
         let mut v = json!({"type": "integer"});
         v.as_object_mut()
             .unwrap()

@@ -23,7 +23,7 @@ use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use miette::SourceSpan;
 use rayon::prelude::*;
 
-use crate::diagnostic::{Problem, Problems, SourceFile, did_you_mean};
+use crate::diagnostic::{Problem, Problems, SourceFile, did_you_mean, escape_controls};
 use crate::layer::{GEAR_TOML, Layer, LayerKind};
 
 /// Tar directory of the copied files.
@@ -178,7 +178,32 @@ pub fn select(layer: &Layer) -> Result<Context, Problems> {
     for (dest, src) in &layer.decl.files {
         let key_span = layer.source.key_span(&[layer.table(), "files", dest]);
         let value_span = layer.source.value_span(&[layer.table(), "files", dest]);
-        if !dest.starts_with('/') {
+        if let Some((what, fix)) = bad_character(dest) {
+            problems.push(
+                Problem::new(
+                    "gear::path-character",
+                    format!(
+                        "`files` destination `{}` contains {what}",
+                        escape_controls(dest)
+                    ),
+                )
+                .at(&layer.source, key_span)
+                .label("invalid character")
+                .help(fix),
+            );
+        } else if let Some(inside) = dest_above_root(dest) {
+            problems.push(
+                Problem::new(
+                    "gear::dest-escape",
+                    format!("`files` destination `{dest}` goes above `/` with `..`"),
+                )
+                .at(&layer.source, key_span)
+                .label("leaves the image's root")
+                .help(format!(
+                    "Docker refuses a destination above `/`: drop the `..`, e.g. `\"{inside}\"`"
+                )),
+            );
+        } else if !dest.starts_with('/') {
             problems.push(
                 Problem::new(
                     "gear::dest-not-absolute",
@@ -367,6 +392,53 @@ fn join_rel(prefix: &str, rel: &str) -> String {
     }
 }
 
+/// What is wrong with a path's characters, and how to fix it: a `\\` (a file name
+/// character on Linux, never a separator, refused in build contexts) or a NUL.
+fn bad_character(path: &str) -> Option<(&'static str, String)> {
+    if path.contains('\0') {
+        Some((
+            "a NUL character",
+            "remove the NUL character (`\\u0000`) from the path".to_string(),
+        ))
+    } else if path.contains('\\') {
+        Some((
+            "a `\\`",
+            format!(
+                "separate directories with `/`: `\"{}\"`",
+                path.replace('\\', "/")
+            ),
+        ))
+    } else {
+        None
+    }
+}
+
+/// For an absolute destination whose `..` climb above `/`: the path it names once the
+/// climbing is dropped (`/../../etc/x` → `/etc/x`). `None` when it stays under `/`.
+fn dest_above_root(dest: &str) -> Option<String> {
+    if !dest.starts_with('/') {
+        return None;
+    }
+    let mut depth = 0usize;
+    let mut climbs = false;
+    let mut parts: Vec<&str> = Vec::new();
+    for part in dest.split('/') {
+        match part {
+            "" | "." => {}
+            ".." if depth == 0 => climbs = true,
+            ".." => {
+                depth -= 1;
+                parts.pop();
+            }
+            _ => {
+                depth += 1;
+                parts.push(part);
+            }
+        }
+    }
+    climbs.then(|| format!("/{}", parts.join("/")))
+}
+
 /// A path written in Gear.toml, made relative and normalized (`./a//b/../c` → `a/c`).
 /// `None` when it is absolute or leaves the directory. `Some("")` is the directory itself.
 pub fn normalize_rel(path: &str) -> Option<String> {
@@ -441,6 +513,10 @@ impl<'a> Cx<'a> {
         origin: &Origin,
         problems: &mut Problems,
     ) -> Option<String> {
+        if let Some(problem) = self.written_path_problem(written, key, origin) {
+            problems.push(problem);
+            return None;
+        }
         let Some(rel) = normalize_rel(written) else {
             let why = if Path::new(written).has_root() || written.starts_with('\\') {
                 "is absolute"
@@ -461,6 +537,38 @@ impl<'a> Cx<'a> {
                 None
             }
         }
+    }
+
+    /// An empty path, or one with a character no build context holds (`\\`, NUL).
+    fn written_path_problem(&self, written: &str, key: &str, origin: &Origin) -> Option<Problem> {
+        let (code, message, label, help) = if written.is_empty() {
+            (
+                "gear::empty-path",
+                format!("`{key}` has an empty path"),
+                "empty path",
+                format!(
+                    "name a file or directory of {} (`\".\"` is the whole directory), or remove the entry",
+                    self.layer.rel_dir
+                ),
+            )
+        } else {
+            let (what, fix) = bad_character(written)?;
+            (
+                "gear::path-character",
+                format!(
+                    "`{key}` path `{}` contains {what}, which a Docker build context cannot hold",
+                    escape_controls(written)
+                ),
+                "invalid character",
+                fix,
+            )
+        };
+        Some(
+            Problem::new(code, message)
+                .at(&self.layer.source, self.span(origin))
+                .label(label)
+                .help(help),
+        )
     }
 
     fn escape_problem(&self, written: &str, key: &str, origin: &Origin, why: &str) -> Problem {
@@ -558,7 +666,9 @@ impl<'a> Cx<'a> {
     }
 
     fn issue_problem(&self, issue: Issue, origin: &Origin) -> Problem {
-        let dir = &self.layer.rel_dir;
+        let dir = &escape_controls(&self.layer.rel_dir);
+        let esc = |rel: &str| escape_controls(rel).into_owned();
+        let shown = |target: &Path| escape_controls(&target.display().to_string()).into_owned();
         let problem = |code, message: String, help: String| {
             Problem::new(code, message)
                 .at(&self.layer.source, self.span(origin))
@@ -569,9 +679,10 @@ impl<'a> Cx<'a> {
             Issue::SymlinkEscape { rel, target } => problem(
                 "gear::symlink-escape",
                 format!(
-                    "symlink `{dir}/{rel}` points outside the {} {dir}, to {}",
+                    "symlink `{dir}/{}` points outside the {} {dir}, to {}",
+                    esc(&rel),
                     self.dir_noun,
-                    target.display()
+                    shown(&target)
                 ),
                 format!(
                     "Docker only sees the build context: replace the symlink by a copy of its target, point it inside {dir}, or exclude it in .gearignore"
@@ -580,19 +691,41 @@ impl<'a> Cx<'a> {
             Issue::SymlinkBroken { rel, target } => problem(
                 "gear::symlink-broken",
                 format!(
-                    "symlink `{dir}/{rel}` points to {}, which does not exist",
-                    target.display()
+                    "symlink `{dir}/{}` points to {}, which does not exist",
+                    esc(&rel),
+                    shown(&target)
                 ),
                 "fix or remove the symlink, or exclude it in .gearignore".to_string(),
             ),
             Issue::SymlinkLoop { rel } => problem(
                 "gear::symlink-loop",
-                format!("symlink `{dir}/{rel}` leads back to a directory that contains it"),
+                format!(
+                    "symlink `{dir}/{}` leads back to a directory that contains it",
+                    esc(&rel)
+                ),
                 "remove the symlink, or exclude it in .gearignore".to_string(),
+            ),
+            Issue::SymlinkCycle { rel } => problem(
+                "gear::symlink-loop",
+                format!(
+                    "symlink `{dir}/{}` never reaches a file: it is part of a loop of symlinks",
+                    esc(&rel)
+                ),
+                "point the symlink at a real file or directory, remove it, or exclude it in .gearignore"
+                    .to_string(),
+            ),
+            Issue::Backslash { rel } => problem(
+                "gear::path-character",
+                format!(
+                    "`{dir}/{}` has a `\\` in its name, which a Docker build context cannot hold",
+                    esc(&rel)
+                ),
+                "rename it (a `\\` is not a directory separator on Linux), or exclude it in .gearignore"
+                    .to_string(),
             ),
             Issue::NotUtf8 { path } => problem(
                 "gear::path-encoding",
-                format!("file name {} is not valid UTF-8", path.display()),
+                format!("file name {} is not valid UTF-8", shown(&path)),
                 "rename the file, or exclude it in .gearignore".to_string(),
             ),
             Issue::Read { rel, error } => self.read_problem(&rel, &error, origin),
@@ -611,20 +744,55 @@ struct Entry {
 /// Something wrong found while walking.
 #[derive(Debug)]
 enum Issue {
-    SymlinkEscape { rel: String, target: PathBuf },
-    SymlinkBroken { rel: String, target: PathBuf },
-    SymlinkLoop { rel: String },
-    NotUtf8 { path: PathBuf },
-    Read { rel: String, error: io::Error },
+    SymlinkEscape {
+        rel: String,
+        target: PathBuf,
+    },
+    SymlinkBroken {
+        rel: String,
+        target: PathBuf,
+    },
+    SymlinkLoop {
+        rel: String,
+    },
+    /// A symlink that never resolves: it leads back to itself through other symlinks.
+    SymlinkCycle {
+        rel: String,
+    },
+    /// A name with a `\`, which a build context cannot hold.
+    Backslash {
+        rel: String,
+    },
+    NotUtf8 {
+        path: PathBuf,
+    },
+    Read {
+        rel: String,
+        error: io::Error,
+    },
 }
 
 impl Issue {
+    /// A path at `rel` (on disk: `path`) that did not resolve: a symlink loop, or a
+    /// symlink whose target does not exist.
+    fn unresolved(rel: String, path: &Path, error: &io::Error) -> Issue {
+        // `io::ErrorKind::FilesystemLoop` is not stable yet: ask the OS error.
+        #[cfg(unix)]
+        if error.raw_os_error() == Some(libc::ELOOP) {
+            return Issue::SymlinkCycle { rel };
+        }
+        let target = std::fs::read_link(path).unwrap_or_else(|_| path.to_path_buf());
+        Issue::SymlinkBroken { rel, target }
+    }
+
     /// Sort key: where it was found.
     fn key(&self) -> (&str, &Path) {
         match self {
             Issue::SymlinkEscape { rel, .. }
             | Issue::SymlinkBroken { rel, .. }
             | Issue::SymlinkLoop { rel }
+            | Issue::SymlinkCycle { rel }
+            | Issue::Backslash { rel }
             | Issue::Read { rel, .. } => (rel, Path::new("")),
             Issue::NotUtf8 { path } => ("", path),
         }
@@ -673,12 +841,10 @@ impl Walker {
         let logical = self.root.join(rel);
         let real = match std::fs::canonicalize(&logical) {
             Ok(real) => real,
-            Err(_) => {
-                let target = std::fs::read_link(&logical).unwrap_or(logical);
-                found.issues.push(Issue::SymlinkBroken {
-                    rel: rel.to_string(),
-                    target,
-                });
+            Err(error) => {
+                found
+                    .issues
+                    .push(Issue::unresolved(rel.to_string(), &logical, &error));
                 return found;
             }
         };
@@ -775,16 +941,19 @@ impl Walker {
                     continue;
                 }
             };
+            // The engine refuses a `\` in a context path; refuse it here, where it is seen.
+            if name.contains('\\') && !self.excluded(&child_rel, file_type.is_dir()) {
+                found.issues.push(Issue::Backslash { rel: child_rel });
+                continue;
+            }
             if file_type.is_symlink() {
                 let meta = match std::fs::metadata(&path) {
                     Ok(meta) => meta,
-                    Err(_) => {
+                    Err(error) => {
                         if !self.excluded(&child_rel, false) {
-                            let target = std::fs::read_link(&path).unwrap_or_else(|_| path.clone());
-                            found.issues.push(Issue::SymlinkBroken {
-                                rel: child_rel,
-                                target,
-                            });
+                            found
+                                .issues
+                                .push(Issue::unresolved(child_rel, &path, &error));
                         }
                         continue;
                     }
@@ -909,6 +1078,173 @@ mod tests {
         assert_eq!(normalize_rel("../a"), None);
         assert_eq!(normalize_rel("a/../../b"), None);
         assert_eq!(normalize_rel("/etc/passwd"), None);
+    }
+
+    /// The problems `select` finds for a gear `g` whose table ends with `extra`, in a
+    /// directory `setup` fills, and the Gear.toml text.
+    fn gear_problems(extra: &str, setup: impl FnOnce(&Path)) -> (Problems, String) {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("g");
+        std::fs::create_dir(&dir).unwrap();
+        setup(&dir);
+        let text = format!(
+            "[gear]\nname = \"g\"\nfrom = \"b\"\nimage = \"x/g\"\nversion = \"1\"\n{extra}"
+        );
+        std::fs::write(dir.join(GEAR_TOML), &text).unwrap();
+        let layer = Layer::load(&dir, root.path()).unwrap();
+        let problems = select(&layer).map_or_else(|p| p, |_| Problems::default());
+        (problems, text)
+    }
+
+    /// The (code, message, help, spanned text) of every problem `select` finds for a
+    /// gear whose table ends with `extra`, in a directory holding `files`.
+    fn select_problems(extra: &str, files: &[&str]) -> Vec<(String, String, String, String)> {
+        let (problems, text) = gear_problems(extra, |dir| {
+            for f in files {
+                std::fs::write(dir.join(f), "x").unwrap();
+            }
+        });
+        problems
+            .iter()
+            .map(|p| {
+                let at = p
+                    .span
+                    .map(|s| text[s.offset()..s.offset() + s.len()].to_string())
+                    .unwrap_or_default();
+                (
+                    p.code.to_string(),
+                    p.message.clone(),
+                    p.help.clone().unwrap_or_default(),
+                    at,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn empty_copy_entry_is_refused() {
+        let found = select_problems("copy = [\"run.py\", \"\"]\n", &["run.py"]);
+        assert_eq!(
+            found,
+            [(
+                "gear::empty-path".into(),
+                "`copy` has an empty path".into(),
+                "name a file or directory of g (`\".\"` is the whole directory), or remove the entry"
+                    .into(),
+                "\"\"".into()
+            )]
+        );
+    }
+
+    #[test]
+    fn backslash_and_nul_in_written_paths_are_refused() {
+        let found = select_problems(
+            "copy = [\"app\\\\main.py\"]\nrun-file = \"run\\u0000\"\n",
+            &[],
+        );
+        let found: Vec<(&str, &str, &str)> = found
+            .iter()
+            .map(|(c, m, h, _)| (c.as_str(), m.as_str(), h.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (
+                    "gear::path-character",
+                    "`copy` path `app\\main.py` contains a `\\`, which a Docker build context cannot hold",
+                    "separate directories with `/`: `\"app/main.py\"`"
+                ),
+                (
+                    "gear::path-character",
+                    "`run-file` path `run\\0` contains a NUL character, which a Docker build context cannot hold",
+                    "remove the NUL character (`\\u0000`) from the path"
+                ),
+            ]
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn backslash_in_a_file_name_on_disk_is_refused() {
+        let found = select_problems("", &["run.py", "a\\b.txt"]);
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert_eq!(found[0].0, "gear::path-character");
+        assert_eq!(
+            found[0].1,
+            "`g/a\\b.txt` has a `\\` in its name, which a Docker build context cannot hold"
+        );
+    }
+
+    #[test]
+    fn files_destination_above_root_or_with_bad_characters() {
+        let found = select_problems(
+            "files = { \"/../../etc/x\" = \"a.txt\", \"/opt\\\\y\" = \"a.txt\" }\n",
+            &["a.txt"],
+        );
+        let found: Vec<(&str, &str, &str, &str)> = found
+            .iter()
+            .map(|(c, m, h, at)| (c.as_str(), m.as_str(), h.as_str(), at.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (
+                    "gear::dest-escape",
+                    "`files` destination `/../../etc/x` goes above `/` with `..`",
+                    "Docker refuses a destination above `/`: drop the `..`, e.g. `\"/etc/x\"`",
+                    "\"/../../etc/x\""
+                ),
+                (
+                    "gear::path-character",
+                    "`files` destination `/opt\\y` contains a `\\`",
+                    "separate directories with `/`: `\"/opt/y\"`",
+                    "\"/opt\\\\y\""
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn destinations_above_root() {
+        assert_eq!(dest_above_root("/../etc/x").as_deref(), Some("/etc/x"));
+        assert_eq!(dest_above_root("/a/../../b").as_deref(), Some("/b"));
+        assert_eq!(dest_above_root("/a/../b"), None);
+        assert_eq!(dest_above_root("/a/./b/"), None);
+        assert_eq!(dest_above_root("rel/../.."), None);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlink_loop_is_not_a_missing_file() {
+        let (problems, _) = gear_problems("", |dir| {
+            std::fs::write(dir.join("run.py"), "x").unwrap();
+            std::os::unix::fs::symlink("b", dir.join("a")).unwrap();
+            std::os::unix::fs::symlink("a", dir.join("b")).unwrap();
+        });
+        let messages: Vec<String> = problems
+            .iter()
+            .map(|p| format!("{} {}", p.code, p.message))
+            .collect();
+        assert_eq!(
+            messages,
+            [
+                "gear::symlink-loop symlink `g/a` never reaches a file: it is part of a loop of symlinks",
+                "gear::symlink-loop symlink `g/b` never reaches a file: it is part of a loop of symlinks",
+            ]
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn control_characters_in_names_are_escaped_in_messages() {
+        let (problems, _) = gear_problems("", |dir| {
+            std::os::unix::fs::symlink("/nowhere", dir.join("a\tb\nc")).unwrap();
+        });
+        let messages: Vec<&str> = problems.iter().map(|p| p.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            ["symlink `g/a\\tb\\nc` points to /nowhere, which does not exist"]
+        );
     }
 
     #[test]

@@ -185,7 +185,7 @@ impl Diagnostic for Problem {
 
 /// Every problem found in one run.
 #[derive(Debug, Default)]
-pub struct Problems(pub Vec<Problem>);
+pub struct Problems(Vec<Problem>);
 
 impl Problems {
     /// Adds one.
@@ -198,6 +198,21 @@ impl Problems {
         self.0.is_empty()
     }
 
+    /// How many were found.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The problems, in the order found.
+    pub fn into_vec(self) -> Vec<Problem> {
+        self.0
+    }
+
+    /// Each problem, in the order found.
+    pub fn iter(&self) -> std::slice::Iter<'_, Problem> {
+        self.0.iter()
+    }
+
     /// `Ok(value)` when nothing was found, the problems otherwise.
     pub fn into_result<T>(self, value: T) -> Result<T, Problems> {
         if self.0.is_empty() {
@@ -205,6 +220,56 @@ impl Problems {
         } else {
             Err(self)
         }
+    }
+}
+
+impl From<Problem> for Problems {
+    fn from(p: Problem) -> Self {
+        Problems(vec![p])
+    }
+}
+
+impl From<Vec<Problem>> for Problems {
+    fn from(problems: Vec<Problem>) -> Self {
+        Problems(problems)
+    }
+}
+
+impl Extend<Problem> for Problems {
+    fn extend<I: IntoIterator<Item = Problem>>(&mut self, iter: I) {
+        self.0.extend(iter);
+    }
+}
+
+impl Extend<Problems> for Problems {
+    fn extend<I: IntoIterator<Item = Problems>>(&mut self, iter: I) {
+        for more in iter {
+            self.0.extend(more.0);
+        }
+    }
+}
+
+impl FromIterator<Problem> for Problems {
+    fn from_iter<I: IntoIterator<Item = Problem>>(iter: I) -> Self {
+        Problems(iter.into_iter().collect())
+    }
+}
+
+impl IntoIterator for Problems {
+    type Item = Problem;
+    type IntoIter = std::vec::IntoIter<Problem>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a Problems {
+    type Item = &'a Problem;
+    type IntoIter = std::slice::Iter<'a, Problem>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
     }
 }
 
@@ -276,4 +341,41 @@ pub fn display_path(path: &Path, root: &Path) -> String {
         .unwrap_or(path)
         .to_string_lossy()
         .replace('\\', "/")
+}
+
+/// A file name or path as shown in a message or a progress line: control characters
+/// (tab, newline, escape…) written as Rust escapes (`\t`, `\n`, `\u{1b}`), so that a name
+/// cannot break or forge a line. Everything else is kept as is.
+pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped_and_the_rest_kept() {
+        assert_eq!(escape_controls("app/main.py"), "app/main.py");
+        assert_eq!(escape_controls("ünï cödé/x y"), "ünï cödé/x y");
+        assert_eq!(
+            escape_controls("a\tb\nc\rd\u{1b}[31me\u{7f}"),
+            "a\\tb\\nc\\rd\\u{1b}[31me\\u{7f}"
+        );
+        assert!(matches!(
+            escape_controls("plain"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
 }

@@ -136,14 +136,14 @@ pub struct FingerprintInput<'a> {
 
 /// Fingerprints a layer. Sorted where order does not reach the image (files, generated
 /// files, args); every variable-length field is length-prefixed and every list counted.
-pub fn fingerprint(input: &FingerprintInput) -> Fingerprint {
+pub fn fingerprint(input: &FingerprintInput<'_>) -> Fingerprint {
     let mut hasher = Sha256::new();
     encode(input, &mut hasher);
     Fingerprint(hasher.finalize().into())
 }
 
 /// Writes the canonical encoding of `input` into `sink`.
-fn encode<S: Sink>(input: &FingerprintInput, sink: &mut S) {
+fn encode<S: Sink>(input: &FingerprintInput<'_>, sink: &mut S) {
     let mut e = Encoder(sink);
     e.bytes(DOMAIN);
     e.u64(FORMAT_VERSION);
@@ -503,7 +503,7 @@ mod tests {
         args: Vec<(Vec<u8>, Vec<u8>)>,
     }
 
-    fn canonical(input: &FingerprintInput) -> Canonical {
+    fn canonical(input: &FingerprintInput<'_>) -> Canonical {
         let parent = match input.parent {
             ParentInput::Built(fp) => (1, fp.0.to_vec(), None),
             ParentInput::External { reference, digest } => {

@@ -11,6 +11,7 @@ use petgraph::visit::EdgeRef;
 use crate::diagnostic::{Problem, Problems, did_you_mean};
 use crate::layer::{Layer, LayerKind};
 use crate::model::Distro;
+use crate::reference::canonical_repository;
 
 /// Resolved layers. Indices into [`LayerGraph::layers`] identify layers everywhere.
 #[derive(Debug)]
@@ -31,18 +32,15 @@ impl LayerGraph {
         let mut problems = Problems::default();
         let mut layers = Vec::with_capacity(dirs.len());
         for dir in dirs {
-            match Layer::load(dir, root) {
-                Ok(layer) => {
-                    problems.0.extend(crate::validate::check_layer(&layer));
-                    layers.push(layer);
-                }
-                Err(p) => problems.push(p),
+            if let Some(layer) = Layer::read(dir, root, &mut problems) {
+                problems.extend(crate::validate::check_layer(&layer));
+                layers.push(layer);
             }
         }
         match LayerGraph::resolve(layers) {
             Ok(graph) => problems.into_result(graph),
             Err(more) => {
-                problems.0.extend(more.0);
+                problems.extend([more]);
                 Err(problems)
             }
         }
@@ -108,6 +106,46 @@ impl LayerGraph {
                         .help(help),
                     );
                 }
+            }
+        }
+
+        // A built layer tagged into its parent's repository would mix (or, for an external
+        // parent, replace) the parent's tags with its own.
+        for (i, layer) in layers.iter().enumerate() {
+            let Some(p) = parents[i] else { continue };
+            let parent = &layers[p];
+            if p == i || !layer.kind.is_built() {
+                continue;
+            }
+            let (Some(own), Some(theirs)) = (
+                canonical_repository(&layer.decl.image),
+                canonical_repository(&parent.decl.image),
+            ) else {
+                continue;
+            };
+            if own == theirs {
+                problems.push(
+                    Problem::new(
+                        "gear::parent-same-image",
+                        format!(
+                            "{} `{}` is built into the image repository of its parent `{}` (`{}`)",
+                            layer.table(),
+                            layer.name,
+                            parent.name,
+                            parent.decl.image
+                        ),
+                    )
+                    .at(&layer.source, layer.span(&["image"]))
+                    .label("the parent's repository")
+                    .help(format!(
+                        "give `{}` its own repository, e.g. `image = \"{}-{}\"`: its tags would otherwise land among its parent's",
+                        layer.name,
+                        own.strip_prefix("docker.io/library/")
+                            .or_else(|| own.strip_prefix("docker.io/"))
+                            .unwrap_or(&own),
+                        layer.name
+                    )),
+                );
             }
         }
 
@@ -332,9 +370,9 @@ mod tests {
             ("c", &built("c", "b")),
         ]);
         let errs = LayerGraph::resolve(ls).unwrap_err();
-        assert_eq!(errs.0.len(), 1);
+        assert_eq!(errs.len(), 1);
         assert_eq!(
-            errs.0[0].message,
+            errs.iter().next().unwrap().message,
             "layers depend on each other in a cycle: a → b → c → a"
         );
     }
@@ -347,8 +385,54 @@ mod tests {
             ("c", "[layer]\nname = \"base\"\nimage = \"c:1\"\n"),
         ]);
         let errs = LayerGraph::resolve(ls).unwrap_err();
-        let codes: Vec<&str> = errs.0.iter().map(|p| p.code).collect();
+        let codes: Vec<&str> = errs.iter().map(|p| p.code).collect();
         assert_eq!(codes, ["gear::duplicate-name", "gear::unknown-parent"]);
-        assert_eq!(errs.0[1].help.as_deref(), Some("did you mean `base`?"));
+        assert_eq!(
+            errs.iter().nth(1).unwrap().help.as_deref(),
+            Some("did you mean `base`?")
+        );
+    }
+
+    #[test]
+    fn a_built_layer_cannot_share_its_parents_repository() {
+        let (_root, ls) = layers(&[
+            ("py", "[layer]\nname = \"py\"\nimage = \"python:3.12\"\n"),
+            (
+                "mine",
+                "[layer]\nname = \"mine\"\nfrom = \"py\"\nimage = \"docker.io/library/python\"\n",
+            ),
+            (
+                "g",
+                "[gear]\nname = \"g\"\nfrom = \"mine2\"\nimage = \"lab/g\"\nversion = \"1\"\n",
+            ),
+            (
+                "mine2",
+                "[layer]\nname = \"mine2\"\nfrom = \"py\"\nimage = \"lab/g\"\n",
+            ),
+        ]);
+        let errs = LayerGraph::resolve(ls).unwrap_err();
+        let found: Vec<(&str, &str, Option<&str>)> = errs
+            .iter()
+            .map(|p| (p.code, p.message.as_str(), p.help.as_deref()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (
+                    "gear::parent-same-image",
+                    "gear `g` is built into the image repository of its parent `mine2` (`lab/g`)",
+                    Some(
+                        "give `g` its own repository, e.g. `image = \"lab/g-g\"`: its tags would otherwise land among its parent's"
+                    )
+                ),
+                (
+                    "gear::parent-same-image",
+                    "layer `mine` is built into the image repository of its parent `py` (`python:3.12`)",
+                    Some(
+                        "give `mine` its own repository, e.g. `image = \"python-mine\"`: its tags would otherwise land among its parent's"
+                    )
+                ),
+            ]
+        );
     }
 }

@@ -533,7 +533,6 @@ optional = true
         ];
         let codes: Vec<&str> = prepare(&gear(), &req)
             .unwrap_err()
-            .0
             .iter()
             .map(|p| p.code)
             .collect();

@@ -4,6 +4,10 @@
 //! layer built on a parent) or a `[gear]` table (a built layer that is also a Flywheel
 //! gear). The doc comments here are the field reference: `cargo xtask codegen` turns
 //! them into `schemas/gear.schema.json` and `docs/gear-toml.md`.
+//!
+//! serde ignores unknown keys here on purpose: [`crate::layer`] reports every one of them
+//! (with a "did you mean" taken from this model's schema), where `deny_unknown_fields`
+//! would stop at the first. The schema still refuses them (`schemars(deny_unknown_fields)`).
 
 use indexmap::IndexMap;
 use schemars::JsonSchema;
@@ -11,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 /// One `Gear.toml` file: exactly one of `[layer]` or `[gear]`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[schemars(deny_unknown_fields)]
 #[schemars(
     title = "Gear.toml",
     description = "A cargo-gear layer or Flywheel gear declaration"
@@ -48,13 +52,15 @@ impl Distro {
 /// The body of `[layer]` or `[gear]`. Keys marked "gears only" are refused in `[layer]`
 /// ([`GEAR_ONLY_KEYS`]); `digest` is refused in `[gear]`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(rename_all = "kebab-case")]
+#[schemars(deny_unknown_fields)]
 pub struct Decl {
     /// Unique name of the layer in the workspace; children refer to it in `from`.
     /// Gears: `^[a-z0-9-]+$`, at most 100 characters.
     pub name: String,
     /// External layers: the full image reference (`repo[:tag]`). Built layers and gears:
-    /// the repository without a tag; cargo-gear derives the tags.
+    /// the repository without a tag, not their parent's; cargo-gear derives the tags.
+    /// Checked against Docker's reference grammar (lowercase repository path).
     pub image: String,
     /// Name of the parent layer. Without it a `[layer]` is an external image, pulled and
     /// never built. Required for gears.
@@ -90,9 +96,11 @@ pub struct Decl {
     /// Files and directories of this directory copied into the image, relative paths.
     /// Gears: default is the whole gear directory minus what `.gearignore` and
     /// `.dockerignore` exclude, copied under `/flywheel/v0`. Layers: default none,
-    /// copied under `workdir` (or `/`).
+    /// copied under `workdir` (or `/`). Paths are `/`-separated: an empty entry, a `\` or
+    /// a NUL is refused (`"."` is the whole directory).
     pub copy: Option<Vec<String>>,
     /// Extra files placed at absolute paths: `{ "/absolute/dest" = "relative/source" }`.
+    /// A destination may not climb above `/` with `..`.
     #[serde(default)]
     pub files: IndexMap<String, String>,
     /// Raw Dockerfile lines appended after everything else (escape hatch).
@@ -115,13 +123,18 @@ pub struct Decl {
     pub maintainer: Option<String>,
     /// Gears only, required: an SPDX identifier from Flywheel's list, or `Other`.
     pub license: Option<String>,
-    /// Gears only: URL of the gear's source code.
+    /// Gears only: URL of the gear's source code (http or https). `""` means none, as in
+    /// Flywheel's schema; the manifest gets `""` when it is not set.
     pub source: Option<String>,
-    /// Gears only: URL with more information about the gear.
+    /// Gears only: URL with more information about the gear (http or https). `""` means
+    /// none, as in Flywheel's schema; the manifest gets `""` when it is not set.
     pub url: Option<String>,
-    /// Gears only: citations for the algorithms used.
+    /// Gears only: citations for the algorithms used. `""` means none, as for `source`
+    /// and `url`.
     pub cite: Option<String>,
-    /// Gears only: command Flywheel runs instead of `/flywheel/v0/run`.
+    /// Gears only: command Flywheel runs (in `/flywheel/v0`) instead of `/flywheel/v0/run`.
+    /// A gear needs one or a `run` file; the script it names (`./run`, `run.sh` of
+    /// `bash run.sh`) must be among the gear's files.
     pub command: Option<String>,
     /// Gears only: features the gear requires, e.g. `networking`.
     pub capabilities: Option<Vec<String>>,
@@ -187,7 +200,8 @@ impl InputBase {
 
 /// `[gear.inputs.NAME]`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(rename_all = "kebab-case")]
+#[schemars(deny_unknown_fields)]
 pub struct InputDecl {
     /// `file` (default), `context` or `api-key`.
     #[serde(default)]
@@ -239,7 +253,7 @@ impl ConfigType {
 
 /// `[gear.config.KEY]`: a JSON-Schema snippet with Flywheel's `default`/`optional`.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[schemars(deny_unknown_fields)]
 pub struct ConfigDecl {
     /// Value type.
     #[serde(rename = "type")]

@@ -208,7 +208,7 @@ pub fn contexts(graph: &LayerGraph, order: &[usize]) -> Result<Vec<Option<Contex
         match s {
             Some(Ok(c)) => contexts.push(Some(c)),
             Some(Err(p)) => {
-                problems.0.extend(p.0);
+                problems.extend([p]);
                 contexts.push(None);
             }
             None => contexts.push(None),

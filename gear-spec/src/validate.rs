@@ -14,121 +14,13 @@ use regex::Regex;
 use serde_json::Value;
 
 use crate::config::{Violation, check_value, describe, list, show, type_matches};
-use crate::diagnostic::{Problem, did_you_mean};
+use crate::context::{COPY_DIR, ContextFile, GEAR_COPY_DEST, RUN_FILE_CANDIDATES};
+use crate::diagnostic::{Problem, did_you_mean, escape_controls};
+use crate::flywheel::{FLYWHEEL_CATEGORIES, FLYWHEEL_LICENSES, MAX_NAME_LEN};
 use crate::layer::{Layer, LayerKind};
 use crate::manifest::{GEAR_BUILDER, json_number};
 use crate::model::{ConfigDecl, ConfigType, EXTERNAL_KEYS, GEAR_ONLY_KEYS, InputBase};
-
-/// Licenses Flywheel's manifest schema accepts (its `license` enum, in schema order).
-pub const FLYWHEEL_LICENSES: &[&str] = &[
-    "AFL-1.1",
-    "AFL-1.2",
-    "AFL-2.0",
-    "AFL-2.1",
-    "AFL-3.0",
-    "APL-1.0",
-    "Apache-1.1",
-    "Apache-2.0",
-    "APSL-1.0",
-    "APSL-1.1",
-    "APSL-1.2",
-    "APSL-2.0",
-    "Artistic-1.0",
-    "Artistic-1.0-Perl",
-    "Artistic-1.0-cl8",
-    "Artistic-2.0",
-    "AAL",
-    "BSL-1.0",
-    "BSD-2-Clause",
-    "BSD-3-Clause",
-    "0BSD",
-    "CECILL-2.1",
-    "CNRI-Python",
-    "CDDL-1.0",
-    "CPAL-1.0",
-    "CPL-1.0",
-    "CATOSL-1.1",
-    "CUA-OPL-1.0",
-    "EPL-1.0",
-    "ECL-1.0",
-    "ECL-2.0",
-    "EFL-1.0",
-    "EFL-2.0",
-    "Entessa",
-    "EUDatagrid",
-    "EUPL-1.1",
-    "Fair",
-    "Flywheel MSA",
-    "Frameworx-1.0",
-    "AGPL-3.0",
-    "GPL-2.0",
-    "GPL-3.0",
-    "LGPL-2.1",
-    "LGPL-3.0",
-    "LGPL-2.0",
-    "HPND",
-    "IPL-1.0",
-    "Intel",
-    "IPA",
-    "ISC",
-    "LPPL-1.3c",
-    "LiLiQ-P-1.1",
-    "LiLiQ-Rplus-1.1",
-    "LiLiQ-R-1.1",
-    "LPL-1.02",
-    "LPL-1.0",
-    "MS-PL",
-    "MS-RL",
-    "MirOS",
-    "MIT",
-    "Motosoto",
-    "MPL-1.0",
-    "MPL-1.1",
-    "MPL-2.0",
-    "MPL-2.0-no-copyleft-exception",
-    "Multics",
-    "NASA-1.3",
-    "Naumen",
-    "NGPL",
-    "Nokia",
-    "NPOSL-3.0",
-    "NTP",
-    "OCLC-2.0",
-    "OGTSL",
-    "OSL-1.0",
-    "OSL-2.0",
-    "OSL-2.1",
-    "OSL-3.0",
-    "OSET-PL-2.1",
-    "PHP-3.0",
-    "PostgreSQL",
-    "Python-2.0",
-    "QPL-1.0",
-    "RPSL-1.0",
-    "RPL-1.1",
-    "RPL-1.5",
-    "RSCPL",
-    "OFL-1.1",
-    "SimPL-2.0",
-    "Sleepycat",
-    "SISSL",
-    "SPL-1.0",
-    "Watcom-1.0",
-    "UPL-1.0",
-    "NCSA",
-    "VSL-1.0",
-    "W3C",
-    "Xnet",
-    "Zlib",
-    "ZPL-2.0",
-    "Other",
-];
-
-/// Values of `custom.gear-builder.category` Flywheel knows.
-pub const FLYWHEEL_CATEGORIES: &[&str] = &["analysis", "converter", "utility", "classifier", "qa"];
-
-/// Longest gear or layer name (Flywheel's `name` maxLength).
-pub const MAX_NAME_LEN: usize = 100;
+use crate::reference;
 
 /// Every code [`check_layer`] can report.
 pub const CODES: &[&str] = &[
@@ -138,6 +30,8 @@ pub const CODES: &[&str] = &[
     "gear::gear-without-from",
     "gear::digest-on-built-layer",
     "gear::image-has-tag",
+    "gear::invalid-image",
+    "gear::invalid-digest",
     "gear::missing-manifest-field",
     "gear::invalid-version",
     "gear::too-long",
@@ -158,6 +52,9 @@ pub const CODES: &[&str] = &[
     "gear::custom-image",
     "gear::unknown-category",
 ];
+
+/// Every code [`check_start`] can report.
+pub const START_CODES: &[&str] = &["gear::no-command", "gear::command-script-missing"];
 
 static NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[a-z0-9-]+$").unwrap());
 /// A Docker tag, length aside (Flywheel's 100-character `version` limit is stricter than
@@ -354,13 +251,53 @@ impl Checker<'_> {
         }
     }
 
-    /// Built images are repositories: cargo-gear adds the tag.
+    /// The image reference as Docker parses it; built images are repositories (cargo-gear
+    /// adds the tag); an external image's `digest` must be one Docker accepts.
     fn image(&mut self) {
+        let d = &self.layer.decl;
+        let image = d.image.clone();
+        let parsed = match reference::parse(&image) {
+            Ok(parsed) => parsed,
+            Err(invalid) => {
+                let help = match &invalid.suggestion {
+                    Some(fixed) => format!(
+                        "write a Docker image reference, e.g. `image = \"{fixed}\"` (lowercase repository path; letters, digits, `.`, `_`, `-` and `/`)"
+                    ),
+                    None => "write a Docker image reference: `[host[:port]/]path[:tag]`, the path in lowercase letters, digits, `.`, `_`, `-` and `/`".to_string(),
+                };
+                self.push(
+                    "gear::invalid-image",
+                    format!(
+                        "`image = \"{}\"` is not a valid Docker image reference: {}",
+                        escape_controls(&image),
+                        invalid.reason
+                    ),
+                    self.value(&["image"]),
+                    "invalid image reference",
+                    help,
+                );
+                return;
+            }
+        };
         if !self.layer.kind.is_built() {
+            if let Some(digest) = d.digest.clone()
+                && reference::parse(&format!("{}@{digest}", parsed.name)).is_err()
+            {
+                self.push(
+                    "gear::invalid-digest",
+                    format!("`digest = \"{}\"` is not an image digest", escape_controls(&digest)),
+                    self.value(&["digest"]),
+                    "not `algorithm:hex`",
+                    "write the digest Docker shows for the image (`docker images --digests`), e.g. `digest = \"sha256:<64 hexadecimal digits>\"`".into(),
+                );
+            }
             return;
         }
-        let image = &self.layer.decl.image;
-        let Some((repo, what)) = split_reference(image) else {
+        let what = if parsed.digest.is_some() {
+            "digest"
+        } else if parsed.tag.is_some() {
+            "tag"
+        } else {
             return;
         };
         let tag_from = if self.layer.kind == LayerKind::Gear {
@@ -373,7 +310,10 @@ impl Checker<'_> {
             format!("built image `{image}` has a {what}"),
             self.value(&["image"]),
             "repository with a tag",
-            format!("remove the {what}: `image = \"{repo}\"`; cargo-gear tags the images it builds ({tag_from})"),
+            format!(
+                "remove the {what}: `image = \"{}\"`; cargo-gear tags the images it builds ({tag_from})",
+                parsed.name
+            ),
         );
     }
 
@@ -501,16 +441,17 @@ impl Checker<'_> {
         let d = &self.layer.decl;
         for (field, value) in [("source", d.source.clone()), ("url", d.url.clone())] {
             let Some(value) = value else { continue };
-            if HTTP_URL.is_match(&value) {
+            // "" means none, as in Flywheel's schema (and as for `cite`).
+            if value.is_empty() || HTTP_URL.is_match(&value) {
                 continue;
             }
             let trimmed = value.trim();
             let (message, label, help) = if trimmed.is_empty() {
                 (
-                    format!("`{field}` is empty"),
-                    "empty",
+                    format!("`{field}` holds only whitespace"),
+                    "blank",
                     format!(
-                        "remove `{field}` (cargo-gear writes \"\" when it is not set), or set it to an http(s) URL"
+                        "write `{field} = \"\"` (no {field}, as when it is not set) or an http(s) URL"
                     ),
                 )
             } else if trimmed != value && HTTP_URL.is_match(trimmed) {
@@ -779,6 +720,142 @@ impl Checker<'_> {
     }
 }
 
+/// How Flywheel starts a gear, checked against its build context: with a `command`, the
+/// script it runs (`./run`, `run.sh` of `bash run.sh`, `/flywheel/v0/x.py` of `python3
+/// /flywheel/v0/x.py`) must be among the gear's files; without one Flywheel executes
+/// `/flywheel/v0/run`, which must then exist. `files` is the gear's build context
+/// ([`crate::context::select`]); `files` destinations count as in the image.
+pub fn check_start<'a>(
+    layer: &Layer,
+    files: impl IntoIterator<Item = &'a ContextFile>,
+) -> Vec<Problem> {
+    if layer.kind != LayerKind::Gear {
+        return Vec::new();
+    }
+    let copied: Vec<&str> = files
+        .into_iter()
+        .filter_map(|f| f.tar_path.strip_prefix(COPY_DIR)?.strip_prefix('/'))
+        .collect();
+    let in_image = |rel: &str| {
+        copied.contains(&rel)
+            || layer
+                .decl
+                .files
+                .keys()
+                .any(|dest| dest.trim_end_matches('/') == format!("{GEAR_COPY_DEST}/{rel}"))
+    };
+    let workdir = layer.decl.workdir.as_deref().unwrap_or(GEAR_COPY_DEST);
+    let mut problems = Vec::new();
+    match layer.decl.command.as_deref() {
+        None if !in_image("run") => {
+            let run_file = layer
+                .decl
+                .run_file
+                .as_deref()
+                .or_else(|| RUN_FILE_CANDIDATES.into_iter().find(|c| copied.contains(c)));
+            let help = match run_file {
+                Some(script) => format!(
+                    "add `command = \"{}\"` to [gear], or name the script `run`",
+                    start_command(script)
+                ),
+                None => "add `command = \"…\"` (what Flywheel runs, in /flywheel/v0) to [gear], or an executable file named `run` to the gear directory".to_string(),
+            };
+            problems.push(
+                Problem::new(
+                    "gear::no-command",
+                    format!(
+                        "gear `{}` has no `command` and no `run` file: Flywheel would execute /flywheel/v0/run, which its image lacks",
+                        layer.name
+                    ),
+                )
+                .at(&layer.source, layer.source.key_span(&["gear"]))
+                .label("nothing for Flywheel to run")
+                .help(help),
+            );
+        }
+        Some(command) => {
+            let Some(script) = command_script(command, workdir) else {
+                return problems;
+            };
+            if in_image(&script) {
+                return problems;
+            }
+            let help = match did_you_mean(&script, copied.iter().copied()) {
+                Some(best) => format!(
+                    "did you mean `{best}`? (`command = \"{}\"`)",
+                    command.replacen(&script, best, 1)
+                ),
+                None => format!(
+                    "add `{script}` to {} (or to its `copy` list), or fix the path in `command`",
+                    layer.rel_dir
+                ),
+            };
+            problems.push(
+                Problem::new(
+                    "gear::command-script-missing",
+                    format!(
+                        "`command` runs `{script}`, which is not among the files gear `{}` copies into {GEAR_COPY_DEST}",
+                        layer.name
+                    ),
+                )
+                .at(&layer.source, layer.span(&["command"]))
+                .label("no such file in the gear")
+                .help(help),
+            );
+        }
+        None => {}
+    }
+    problems
+}
+
+/// The `command` that starts a run file: `python3 run.py`, `sh run.sh`, `./run.bin`.
+fn start_command(script: &str) -> String {
+    if script.ends_with(".py") {
+        format!("python3 {script}")
+    } else if script.ends_with(".sh") {
+        format!("sh {script}")
+    } else {
+        format!("./{script}")
+    }
+}
+
+/// Interpreters whose first argument that is not an option is the script they run.
+static INTERPRETER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?:sh|bash|dash|zsh|ksh|python[0-9.]*|Rscript|node|perl|ruby|julia)$")
+        .expect("valid regex")
+});
+
+/// The gear file a `command` runs, relative to /flywheel/v0: the first word when it is a
+/// relative path (`./run`, `bin/run`) or under /flywheel/v0, else the script argument of an
+/// interpreter (`bash run.sh`). `None` when the command runs something from the image
+/// (`echo`, `/usr/bin/x`), inline code (`python -c`, `-m module`), or when relative paths
+/// are resolved in another `workdir`.
+pub fn command_script(command: &str, workdir: &str) -> Option<String> {
+    let mut words = command
+        .split_whitespace()
+        .map(|w| w.trim_matches(['"', '\'']))
+        .skip_while(|w| w.contains('=') && !w.starts_with(['-', '/', '.']) || *w == "exec");
+    let first = words.next()?;
+    let path = if first.contains('/') {
+        first
+    } else if INTERPRETER.is_match(first) {
+        let arg = words.find(|w| !w.starts_with('-') || matches!(*w, "-c" | "-m" | "-e"))?;
+        if arg.starts_with('-') || arg.contains(['$', '`', ';', '|', '&']) {
+            return None;
+        }
+        arg
+    } else {
+        return None;
+    };
+    let rel = match path.strip_prefix(GEAR_COPY_DEST) {
+        Some(rest) => rest.strip_prefix('/')?,
+        None if path.starts_with('/') => return None,
+        None if workdir.trim_end_matches('/') != GEAR_COPY_DEST => return None,
+        None => path,
+    };
+    crate::context::normalize_rel(rel).filter(|r| !r.is_empty())
+}
+
 /// A name made valid: lowercase, other characters turned into single `-`, trimmed.
 fn sanitize_name(name: &str) -> String {
     let mut out = String::new();
@@ -818,23 +895,9 @@ fn sanitize_tag(version: &str) -> String {
     mapped.trim_start_matches(['.', '-']).to_string()
 }
 
-/// For a built image reference with a tag or digest: the repository and `"tag"` or
-/// `"digest"`. A registry port (`localhost:5000/x`) is not a tag: the tag is a `:` after
-/// the last `/`.
-fn split_reference(image: &str) -> Option<(&str, &'static str)> {
-    if let Some(at) = image.find('@') {
-        let repo = &image[..at];
-        return Some((split_reference(repo).map_or(repo, |(r, _)| r), "digest"));
-    }
-    let last = image.rfind('/').map_or(0, |i| i + 1);
-    image[last..]
-        .find(':')
-        .map(|colon| (&image[..last + colon], "tag"))
-}
-
 /// The repository part of an image reference.
-fn untagged(image: &str) -> &str {
-    split_reference(image).map_or(image, |(repo, _)| repo)
+fn untagged(image: &str) -> String {
+    reference::parse(image).map_or_else(|_| image.to_string(), |r| r.name)
 }
 
 /// The candidate matching `word` ignoring case, else the closest one ignoring case.
@@ -922,923 +985,4 @@ fn regex_error(e: &regex::Error) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::layer::GEAR_TOML;
-
-    fn load(text: &str) -> Layer {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join(GEAR_TOML), text).unwrap();
-        Layer::load(dir.path(), dir.path()).unwrap_or_else(|p| panic!("{p}"))
-    }
-
-    /// A valid gear; tests append keys to its `[gear]` table or add sub-tables.
-    const GEAR: &str = r#"[gear]
-name = "g"
-from = "base"
-image = "lab/g"
-version = "1.0.0"
-label = "G"
-description = "Does g."
-author = "A"
-license = "MIT"
-"#;
-
-    fn gear(extra: &str) -> String {
-        format!("{GEAR}{extra}")
-    }
-
-    /// The text a problem's span covers.
-    fn spanned<'a>(layer: &'a Layer, p: &Problem) -> &'a str {
-        let span = p.span.unwrap_or_else(|| panic!("no span: {p:?}"));
-        &layer.source.text()[span.offset()..][..span.len()]
-    }
-
-    /// Checks `text` and expects exactly one problem: returns it and the text it points at.
-    fn one(text: &str) -> (Problem, String) {
-        let layer = load(text);
-        let mut problems = check_layer(&layer);
-        assert_eq!(problems.len(), 1, "{problems:#?}");
-        let p = problems.remove(0);
-        assert!(p.label.is_some() && p.help.is_some(), "{p:?}");
-        let at = spanned(&layer, &p).to_string();
-        (p, at)
-    }
-
-    fn all(text: &str) -> (Layer, Vec<Problem>) {
-        let layer = load(text);
-        let problems = check_layer(&layer);
-        (layer, problems)
-    }
-
-    #[test]
-    fn valid_layers_and_gear_pass() {
-        for text in [
-            GEAR,
-            "[layer]\nname = \"base\"\nimage = \"python:3.12-slim\"\ndigest = \"sha256:abc\"\ndistro = \"debian\"\ndescription = \"x\"\n",
-            "[layer]\nname = \"mid\"\nfrom = \"base\"\nimage = \"localhost:5000/lab/mid\"\npackages = [\"jq\"]\n",
-        ] {
-            let (_, problems) = all(text);
-            assert!(problems.is_empty(), "{text}\n{problems:#?}");
-        }
-    }
-
-    #[test]
-    fn gear_name_pattern() {
-        let (p, at) = one(&GEAR.replace("name = \"g\"", "name = \"GRP_14\""));
-        assert_eq!(p.code, "gear::invalid-name");
-        assert_eq!(
-            p.message,
-            "gear name `GRP_14` is not allowed: Flywheel gear names must match `^[a-z0-9-]+$`"
-        );
-        assert_eq!(
-            p.help.as_deref(),
-            Some("use only lowercase letters (a-z), digits and `-`, e.g. `name = \"grp-14\"`")
-        );
-        assert_eq!(at, "\"GRP_14\"");
-    }
-
-    #[test]
-    fn layer_name_pattern_says_why() {
-        let (p, at) = one("[layer]\nname = \"My Base!\"\nimage = \"x:1\"\n");
-        assert_eq!(p.code, "gear::invalid-name");
-        assert!(
-            p.message.starts_with(
-                "layer name `My Base!` is not allowed: layer names become image names"
-            ),
-            "{}",
-            p.message
-        );
-        assert!(p.help.unwrap().ends_with("e.g. `name = \"my-base\"`"));
-        assert_eq!(at, "\"My Base!\"");
-    }
-
-    #[test]
-    fn name_too_long() {
-        let long = "a".repeat(101);
-        let (p, at) = one(&GEAR.replace("name = \"g\"", &format!("name = \"{long}\"")));
-        assert_eq!(p.code, "gear::invalid-name");
-        assert_eq!(
-            p.message,
-            "gear name is 101 characters long; at most 100 are allowed"
-        );
-        assert_eq!(
-            p.help.as_deref(),
-            Some("shorten the name to at most 100 characters")
-        );
-        assert_eq!(at, format!("\"{long}\""));
-        assert!(
-            all(&GEAR.replace("name = \"g\"", &format!("name = \"{}\"", "a".repeat(100))))
-                .1
-                .is_empty()
-        );
-    }
-
-    #[test]
-    fn gear_only_keys_in_layer() {
-        let (layer, ps) = all(
-            "[layer]\nname = \"mid\"\nfrom = \"base\"\nimage = \"x/mid\"\nversion = \"1\"\nrun-file = \"run\"\n\n[layer.config.n]\ntype = \"integer\"\n",
-        );
-        let codes: Vec<_> = ps.iter().map(|p| p.code).collect();
-        assert_eq!(codes, ["gear::gear-only-key"; 3]);
-        assert_eq!(ps[0].message, "`version` is only for gears");
-        assert_eq!(
-            ps[0].help.as_deref(),
-            Some(
-                "rename [layer] to [gear] to make `mid` a Flywheel gear (gears are built `from` a layer), or remove `version`"
-            )
-        );
-        let at: Vec<&str> = ps.iter().map(|p| spanned(&layer, p)).collect();
-        assert_eq!(at, ["version", "run-file", "config"]);
-    }
-
-    #[test]
-    fn external_layer_with_build_keys() {
-        let (layer, ps) = all(
-            "[layer]\nname = \"base\"\nimage = \"python:3\"\npackages = [\"jq\"]\nenv = { A = \"1\" }\ndistro = \"debian\"\nlabel = \"L\"\n",
-        );
-        let codes: Vec<_> = ps.iter().map(|p| p.code).collect();
-        assert_eq!(
-            codes,
-            [
-                "gear::external-build-key",
-                "gear::external-build-key",
-                "gear::gear-only-key"
-            ]
-        );
-        assert_eq!(
-            ps[0].message,
-            "`packages` needs a build, but `base` is an external image (a [layer] without `from`)"
-        );
-        assert_eq!(
-            ps[0].help.as_deref(),
-            Some(
-                "an external image is pulled, not built: move these keys to a layer built `from = \"base\"`, or add `from = …`"
-            )
-        );
-        let at: Vec<&str> = ps.iter().map(|p| spanned(&layer, p)).collect();
-        assert_eq!(at, ["packages", "env", "label"]);
-    }
-
-    #[test]
-    fn gear_without_from() {
-        let (p, at) = one(&GEAR.replace("from = \"base\"\n", ""));
-        assert_eq!(p.code, "gear::gear-without-from");
-        assert_eq!(p.message, "gear `g` has no `from`");
-        assert!(
-            p.help
-                .unwrap()
-                .starts_with("add `from = \"<layer name>\"` to [gear]")
-        );
-        assert_eq!(at, "gear");
-    }
-
-    #[test]
-    fn digest_on_built_layer_and_gear() {
-        let (p, at) = one(
-            "[layer]\nname = \"mid\"\nfrom = \"base\"\nimage = \"x/mid\"\ndigest = \"sha256:0\"\n",
-        );
-        assert_eq!(p.code, "gear::digest-on-built-layer");
-        assert_eq!(
-            p.message,
-            "`digest` pins an external image, but `mid` is built by cargo-gear"
-        );
-        assert!(p.help.unwrap().starts_with("remove `digest`"));
-        assert_eq!(at, "digest");
-        let (p, at) = one(&gear("digest = \"sha256:0\"\n"));
-        assert_eq!(p.code, "gear::digest-on-built-layer");
-        assert_eq!(at, "digest");
-    }
-
-    #[test]
-    fn built_image_with_tag_or_digest() {
-        let (p, at) = one(&GEAR.replace("image = \"lab/g\"", "image = \"lab/g:1.0.0\""));
-        assert_eq!(p.code, "gear::image-has-tag");
-        assert_eq!(p.message, "built image `lab/g:1.0.0` has a tag");
-        assert_eq!(
-            p.help.as_deref(),
-            Some(
-                "remove the tag: `image = \"lab/g\"`; cargo-gear tags the images it builds (a gear's tag is its `version`)"
-            )
-        );
-        assert_eq!(at, "\"lab/g:1.0.0\"");
-
-        let (p, _) = one(
-            "[layer]\nname = \"mid\"\nfrom = \"base\"\nimage = \"localhost:5000/x/mid:v2@sha256:00\"\n",
-        );
-        assert_eq!(
-            p.message,
-            "built image `localhost:5000/x/mid:v2@sha256:00` has a digest"
-        );
-        assert!(
-            p.help
-                .unwrap()
-                .starts_with("remove the digest: `image = \"localhost:5000/x/mid\"`")
-        );
-
-        // A registry port is not a tag; external images may be tagged.
-        assert!(
-            all("[layer]\nname = \"mid\"\nfrom = \"base\"\nimage = \"localhost:5000/x/mid\"\n")
-                .1
-                .is_empty()
-        );
-        assert!(
-            all("[layer]\nname = \"base\"\nimage = \"localhost:5000/x/base:1@sha256:00\"\n")
-                .1
-                .is_empty()
-        );
-    }
-
-    #[test]
-    fn split_reference_cases() {
-        assert_eq!(split_reference("a/b"), None);
-        assert_eq!(split_reference("host:5000/a/b"), None);
-        assert_eq!(
-            split_reference("host:5000/a/b:t"),
-            Some(("host:5000/a/b", "tag"))
-        );
-        assert_eq!(split_reference("b:t"), Some(("b", "tag")));
-        assert_eq!(split_reference("b@sha256:x"), Some(("b", "digest")));
-    }
-
-    #[test]
-    fn missing_manifest_fields_all_reported() {
-        let (layer, ps) =
-            all("[gear]\nname = \"g\"\nfrom = \"b\"\nimage = \"x/g\"\nauthor = \" \"\n");
-        let msgs: Vec<&str> = ps.iter().map(|p| p.message.as_str()).collect();
-        assert_eq!(
-            msgs,
-            [
-                "gear `g` has no `version`",
-                "gear `g` has no `label`",
-                "gear `g` has no `description`",
-                "gear `g` has no `license`",
-                "`author` of gear `g` is empty"
-            ]
-        );
-        assert!(ps.iter().all(|p| p.code == "gear::missing-manifest-field"));
-        assert_eq!(
-            ps[0].help.as_deref(),
-            Some(
-                "add `version = \"1.0.0\"` to [gear]: Flywheel requires `version` in manifest.json"
-            )
-        );
-        assert_eq!(
-            ps[1].help.as_deref(),
-            Some("add `label = \"…\"` to [gear]: Flywheel requires `label` in manifest.json")
-        );
-        assert_eq!(spanned(&layer, &ps[0]), "gear");
-        assert_eq!(spanned(&layer, &ps[4]), "\" \"");
-    }
-
-    #[test]
-    fn version_must_be_a_docker_tag() {
-        let (p, at) = one(&GEAR.replace("version = \"1.0.0\"", "version = \"1.0.0+build 5\""));
-        assert_eq!(p.code, "gear::invalid-version");
-        assert_eq!(
-            p.message,
-            "version `1.0.0+build 5` cannot be a Docker image tag, and the gear's image is tagged with its version"
-        );
-        assert_eq!(
-            p.help.as_deref(),
-            Some(
-                "use only letters, digits, `_`, `.` and `-`, not starting with `.` or `-`, e.g. `version = \"1.0.0-build-5\"`"
-            )
-        );
-        assert_eq!(at, "\"1.0.0+build 5\"");
-        let (p, _) = one(&GEAR.replace("version = \"1.0.0\"", "version = \".1\""));
-        assert_eq!(p.code, "gear::invalid-version");
-        let (p, _) = one(&GEAR.replace("version = \"1.0.0\"", "version = \"\""));
-        assert_eq!(p.code, "gear::invalid-version");
-        assert!(p.help.unwrap().ends_with("e.g. `version = \"1.0.0\"`"));
-        assert!(
-            all(&GEAR.replace("version = \"1.0.0\"", "version = \"v1.2_rc-3.X\""))
-                .1
-                .is_empty()
-        );
-    }
-
-    #[test]
-    fn flywheel_max_lengths() {
-        let label = "L".repeat(101);
-        let (p, at) = one(&GEAR.replace("label = \"G\"", &format!("label = \"{label}\"")));
-        assert_eq!(p.code, "gear::too-long");
-        assert_eq!(
-            p.message,
-            "`label` is 101 characters long; Flywheel allows at most 100"
-        );
-        assert_eq!(
-            p.help.as_deref(),
-            Some("shorten `label` to at most 100 characters (the description can say more)")
-        );
-        assert_eq!(at, format!("\"{label}\""));
-
-        // Characters, not bytes: 100 × "é" is fine.
-        assert!(
-            all(&GEAR.replace("label = \"G\"", &format!("label = \"{}\"", "é".repeat(100))))
-                .1
-                .is_empty()
-        );
-
-        let (_, ps) = all(&gear(&format!(
-            "maintainer = \"{}\"\ncite = \"{}\"\n",
-            "m".repeat(101),
-            "c".repeat(5001)
-        ))
-        .replace(
-            "description = \"Does g.\"",
-            &format!("description = \"{}\"", "d".repeat(5001)),
-        )
-        .replace(
-            "author = \"A\"",
-            &format!("author = \"{}\"", "a".repeat(101)),
-        ));
-        let msgs: Vec<&str> = ps.iter().map(|p| p.message.as_str()).collect();
-        assert_eq!(
-            msgs,
-            [
-                "`description` is 5001 characters long; Flywheel allows at most 5000",
-                "`author` is 101 characters long; Flywheel allows at most 100",
-                "`maintainer` is 101 characters long; Flywheel allows at most 100",
-                "`cite` is 5001 characters long; Flywheel allows at most 5000",
-            ]
-        );
-    }
-
-    #[test]
-    fn license_suggestions() {
-        for (written, suggested) in [
-            ("mit", "MIT"),
-            ("apache-2.0", "Apache-2.0"),
-            ("other", "Other"),
-        ] {
-            let (p, at) =
-                one(&GEAR.replace("license = \"MIT\"", &format!("license = \"{written}\"")));
-            assert_eq!(p.code, "gear::unknown-license");
-            assert_eq!(
-                p.message,
-                format!("license `{written}` is not one Flywheel accepts")
-            );
-            assert_eq!(
-                p.help.unwrap(),
-                format!(
-                    "did you mean `{suggested}`? License identifiers are case-sensitive: `license = \"{suggested}\"`"
-                )
-            );
-            assert_eq!(at, format!("\"{written}\""));
-        }
-        let (p, _) = one(&GEAR.replace("license = \"MIT\"", "license = \"GPL-3.0-or-later\""));
-        assert_eq!(
-            p.help.as_deref(),
-            Some("did you mean `GPL-3.0`? (`license = \"GPL-3.0\"`)")
-        );
-        let (p, _) = one(&GEAR.replace("license = \"MIT\"", "license = \"proprietary\""));
-        assert!(
-            p.help
-                .unwrap()
-                .starts_with("use an SPDX identifier from Flywheel's list")
-        );
-    }
-
-    #[test]
-    fn licenses_are_the_schema_enum() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/flywheel/manifest.schema.json");
-        let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-        let licenses: Vec<&str> = schema["properties"]["license"]["enum"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_str().unwrap())
-            .collect();
-        assert_eq!(licenses, FLYWHEEL_LICENSES);
-        for (field, max) in [
-            ("label", 100),
-            ("description", 5000),
-            ("author", 100),
-            ("maintainer", 100),
-            ("cite", 5000),
-            ("version", 100),
-            ("name", MAX_NAME_LEN),
-        ] {
-            assert_eq!(schema["properties"][field]["maxLength"], max, "{field}");
-        }
-        assert_eq!(schema["definitions"]["uriOrEmpty"]["maxLength"], 1000);
-    }
-
-    #[test]
-    fn urls_must_be_http() {
-        let (layer, ps) = all(&gear(
-            "source = \"https://github.com/BBillot/SynthSeg \"\nurl = \"github.com/lab/g\"\n",
-        ));
-        assert!(ps.iter().all(|p| p.code == "gear::invalid-url"), "{ps:#?}");
-        assert_eq!(ps[0].message, "`source` has leading or trailing whitespace");
-        assert_eq!(
-            ps[0].help.as_deref(),
-            Some("remove the whitespace: `source = \"https://github.com/BBillot/SynthSeg\"`")
-        );
-        assert_eq!(
-            spanned(&layer, &ps[0]),
-            "\"https://github.com/BBillot/SynthSeg \""
-        );
-        assert_eq!(
-            ps[1].message,
-            "`url` `github.com/lab/g` is not an http(s) URL"
-        );
-        assert_eq!(
-            ps[1].help.as_deref(),
-            Some("add the scheme: `url = \"https://github.com/lab/g\"`")
-        );
-
-        let (_, ps) = all(&gear("source = \"\"\nurl = \"ftp://x/y\"\n"));
-        assert_eq!(ps[0].message, "`source` is empty");
-        assert_eq!(ps[1].message, "`url` `ftp://x/y` is not an http(s) URL");
-        assert!(
-            ps[1]
-                .help
-                .as_deref()
-                .unwrap()
-                .starts_with("set `url` to a full http:// or https:// address")
-        );
-        let (_, ps) = all(&gear("url = \"https://example.org/a b\"\n"));
-        assert_eq!(ps.len(), 1);
-
-        assert!(
-            all(&gear(
-                "source = \"http://localhost:8080/x?y=1#z\"\nurl = \"https://example.org\"\n"
-            ))
-            .1
-            .is_empty()
-        );
-    }
-
-    #[test]
-    fn config_default_and_optional() {
-        let (p, at) = one(&gear(
-            "[gear.config.n]\ntype = \"integer\"\ndefault = 1\noptional = false\n",
-        ));
-        assert_eq!(p.code, "gear::config-default-and-optional");
-        assert_eq!(p.message, "config `n` has both `default` and `optional`");
-        assert!(p.help.unwrap().starts_with("remove `optional`"));
-        assert_eq!(at, "optional");
-    }
-
-    #[test]
-    fn config_default_type() {
-        let cases = [
-            (
-                "integer",
-                "3.0",
-                "`default` of config `c` is a float, but its `type` is integer",
-                "write it without a decimal point: `default = 3`",
-            ),
-            (
-                "integer",
-                "\"3\"",
-                "`default` of config `c` is a string, but its `type` is integer",
-                "remove the quotes: `default = 3`",
-            ),
-            (
-                "number",
-                "\"0.5\"",
-                "`default` of config `c` is a string, but its `type` is number",
-                "remove the quotes: `default = 0.5`",
-            ),
-            (
-                "boolean",
-                "\"true\"",
-                "`default` of config `c` is a string, but its `type` is boolean",
-                "remove the quotes: `default = true`",
-            ),
-            (
-                "string",
-                "3",
-                "`default` of config `c` is an integer, but its `type` is string",
-                "quote it: `default = \"3\"`",
-            ),
-            (
-                "array",
-                "\"x\"",
-                "`default` of config `c` is a string, but its `type` is array",
-                "make it a list: `default = [\"x\"]`",
-            ),
-            (
-                "boolean",
-                "1",
-                "`default` of config `c` is an integer, but its `type` is boolean",
-                "give `default` a boolean value, or change `type`",
-            ),
-        ];
-        for (ty, default, message, help) in cases {
-            let (p, at) = one(&gear(&format!(
-                "[gear.config.c]\ntype = \"{ty}\"\ndefault = {default}\n"
-            )));
-            assert_eq!(p.code, "gear::config-default-type");
-            assert_eq!(p.message, message);
-            assert_eq!(p.help.as_deref(), Some(help));
-            assert_eq!(at, default);
-        }
-        for (ty, default) in [
-            ("integer", "-3"),
-            ("number", "3"),
-            ("number", "0.25"),
-            ("boolean", "false"),
-            ("string", "\"\""),
-            ("array", "[1, \"a\"]"),
-        ] {
-            assert!(
-                all(&gear(&format!(
-                    "[gear.config.c]\ntype = \"{ty}\"\ndefault = {default}\n"
-                )))
-                .1
-                .is_empty(),
-                "{ty} {default}"
-            );
-        }
-    }
-
-    #[test]
-    fn config_default_enum() {
-        let (p, at) = one(&gear(
-            "[gear.config.d]\ntype = \"string\"\ndefault = \"autorecn1\"\nenum = [\"all\", \"autorecon1\", \"autorecon2\"]\n",
-        ));
-        assert_eq!(p.code, "gear::config-default-enum");
-        assert_eq!(
-            p.message,
-            "`default` \"autorecn1\" of config `d` is not one of its `enum` values"
-        );
-        assert_eq!(
-            p.help.as_deref(),
-            Some(
-                "did you mean `default = \"autorecon1\"`? (allowed: \"all\", \"autorecon1\", \"autorecon2\")"
-            )
-        );
-        assert_eq!(at, "\"autorecn1\"");
-        let (p, _) = one(&gear(
-            "[gear.config.n]\ntype = \"integer\"\ndefault = 3\nenum = [1, 2]\n",
-        ));
-        assert_eq!(
-            p.help.as_deref(),
-            Some("set `default` to one of the `enum` values (1, 2), or add it to `enum`")
-        );
-        assert!(
-            all(&gear(
-                "[gear.config.x]\ntype = \"number\"\ndefault = 1\nenum = [1.0, 2.5]\n"
-            ))
-            .1
-            .is_empty()
-        );
-    }
-
-    #[test]
-    fn config_enum_values_of_wrong_type() {
-        let (layer, ps) = all(&gear(
-            "[gear.config.n]\ntype = \"integer\"\nenum = [1, \"two\", 3.5]\n",
-        ));
-        assert_eq!(ps.len(), 2, "{ps:#?}");
-        assert!(ps.iter().all(|p| p.code == "gear::config-enum-type"));
-        assert_eq!(
-            ps[0].message,
-            "`enum` value \"two\" of config `n` is a string, not an integer"
-        );
-        assert_eq!(
-            ps[0].help.as_deref(),
-            Some("make every `enum` value an integer (the config's `type`), or change `type`")
-        );
-        assert_eq!(spanned(&layer, &ps[0]), "\"two\"");
-        assert_eq!(spanned(&layer, &ps[1]), "3.5");
-    }
-
-    #[test]
-    fn config_default_range() {
-        let (p, at) = one(&gear(
-            "[gear.config.t]\ntype = \"integer\"\ndefault = 0\nminimum = 1\nmaximum = 64\n",
-        ));
-        assert_eq!(p.code, "gear::config-default-range");
-        assert_eq!(
-            p.message,
-            "`default` 0 of config `t` is below its `minimum` 1"
-        );
-        assert_eq!(
-            p.help.as_deref(),
-            Some("change `default` to a value in the allowed range, or change `minimum`")
-        );
-        assert_eq!(at, "0");
-        let (p, _) = one(&gear(
-            "[gear.config.r]\ntype = \"number\"\ndefault = 1.0\nexclusiveMaximum = 1\n",
-        ));
-        assert_eq!(
-            p.message,
-            "`default` 1.0 of config `r` is not below its `exclusiveMaximum` 1"
-        );
-        let (p, _) = one(&gear(
-            "[gear.config.r]\ntype = \"number\"\ndefault = 0\nexclusiveMinimum = 0\n",
-        ));
-        assert_eq!(
-            p.message,
-            "`default` 0 of config `r` is not above its `exclusiveMinimum` 0"
-        );
-        let (p, _) = one(&gear(
-            "[gear.config.r]\ntype = \"number\"\ndefault = 2.5\nmaximum = 2\n",
-        ));
-        assert_eq!(
-            p.message,
-            "`default` 2.5 of config `r` is above its `maximum` 2"
-        );
-        assert!(
-            all(&gear(
-                "[gear.config.t]\ntype = \"integer\"\ndefault = 64\nminimum = 1\nmaximum = 64\n"
-            ))
-            .1
-            .is_empty()
-        );
-    }
-
-    #[test]
-    fn config_pattern() {
-        let (p, at) = one(&gear(
-            "[gear.config.s]\ntype = \"string\"\ndefault = \"-bad\"\npattern = \"^[A-Za-z0-9][A-Za-z0-9._-]*$\"\n",
-        ));
-        assert_eq!(p.code, "gear::config-default-pattern");
-        assert_eq!(
-            p.message,
-            "`default` \"-bad\" of config `s` does not match its `pattern` `^[A-Za-z0-9][A-Za-z0-9._-]*$`"
-        );
-        assert_eq!(
-            p.help.as_deref(),
-            Some("change `default` so that it matches `pattern`, or fix `pattern`")
-        );
-        assert_eq!(at, "\"-bad\"");
-
-        let (p, at) = one(&gear(
-            "[gear.config.s]\ntype = \"string\"\ndefault = \"x\"\npattern = \"(abc\"\n",
-        ));
-        assert_eq!(p.code, "gear::config-invalid-pattern");
-        assert_eq!(
-            p.message,
-            "`pattern` of config `s` is not a valid regular expression: unclosed group"
-        );
-        assert!(p.help.unwrap().starts_with("fix the pattern"));
-        assert_eq!(at, "\"(abc\"");
-
-        // JSON-Schema patterns are unanchored searches.
-        assert!(
-            all(&gear(
-                "[gear.config.s]\ntype = \"string\"\ndefault = \"sub-01\"\npattern = \"[0-9]+\"\n"
-            ))
-            .1
-            .is_empty()
-        );
-    }
-
-    #[test]
-    fn config_lengths() {
-        let (p, at) = one(&gear(
-            "[gear.config.s]\ntype = \"string\"\ndefault = \"\"\nminLength = 1\n",
-        ));
-        assert_eq!(p.code, "gear::config-default-length");
-        assert_eq!(
-            p.message,
-            "`default` of config `s` has 0 characters, but its `minLength` is 1"
-        );
-        assert_eq!(
-            p.help.as_deref(),
-            Some("change `default` to have at least 1 characters, or change `minLength`")
-        );
-        assert_eq!(at, "\"\"");
-        let (p, _) = one(&gear(
-            "[gear.config.s]\ntype = \"string\"\ndefault = \"éé\"\nmaxLength = 1\n",
-        ));
-        assert_eq!(
-            p.message,
-            "`default` of config `s` has 2 characters, but its `maxLength` is 1"
-        );
-        let (p, _) = one(&gear(
-            "[gear.config.a]\ntype = \"array\"\ndefault = [1, 2]\nmaxItems = 1\n",
-        ));
-        assert_eq!(
-            p.message,
-            "`default` of config `a` has 2 items, but its `maxItems` is 1"
-        );
-    }
-
-    #[test]
-    fn config_empty_range() {
-        let (p, at) = one(&gear(
-            "[gear.config.n]\ntype = \"integer\"\nminimum = 10\nmaximum = 5\n",
-        ));
-        assert_eq!(p.code, "gear::config-empty-range");
-        assert_eq!(
-            p.message,
-            "config `n` allows no value: `minimum` 10 is greater than `maximum` 5"
-        );
-        assert_eq!(
-            p.help.as_deref(),
-            Some("fix the bounds so that `minimum` is below `maximum` (swapped?)")
-        );
-        assert_eq!(at, "10");
-        let (p, _) = one(&gear(
-            "[gear.config.n]\ntype = \"number\"\nexclusiveMinimum = 1\nmaximum = 1\n",
-        ));
-        assert_eq!(
-            p.message,
-            "config `n` allows no value: `exclusiveMinimum` 1 is equal to `maximum` 1"
-        );
-        let (p, at) = one(&gear(
-            "[gear.config.s]\ntype = \"string\"\nminLength = 3\nmaxLength = 2\n",
-        ));
-        assert_eq!(
-            p.message,
-            "config `s` allows no value: `minLength` 3 is greater than `maxLength` 2"
-        );
-        assert_eq!(at, "3");
-        assert!(
-            all(&gear(
-                "[gear.config.n]\ntype = \"integer\"\nminimum = 5\nmaximum = 5\n"
-            ))
-            .1
-            .is_empty()
-        );
-    }
-
-    #[test]
-    fn input_keys_by_base() {
-        let (layer, ps) = all(&gear(
-            "[gear.inputs.key]\nbase = \"api-key\"\noptional = true\nread-only = true\n\n[gear.inputs.ctx]\nbase = \"context\"\ntype = { enum = [\"x\"] }\nread-only = false\n\n[gear.inputs.f]\nread-only = true\noptional = true\n",
-        ));
-        let codes: Vec<_> = ps.iter().map(|p| p.code).collect();
-        assert_eq!(
-            codes,
-            [
-                "gear::input-file-key",
-                "gear::input-file-key",
-                "gear::input-read-only",
-                "gear::input-read-only"
-            ]
-        );
-        assert_eq!(
-            ps[0].message,
-            "`optional` is only for file inputs, but input `key` is an api-key input"
-        );
-        assert_eq!(
-            ps[0].help.as_deref(),
-            Some("remove `optional`: Flywheel accepts it only on inputs with `base = \"file\"`")
-        );
-        assert_eq!(
-            ps[2].message,
-            "`read-only` is only for api-key inputs, but input `ctx` is a context input"
-        );
-        assert_eq!(
-            ps[2].help.as_deref(),
-            Some(
-                "remove `read-only`, or set `base = \"api-key\"` if this input is the gear's API key"
-            )
-        );
-        let at: Vec<&str> = ps.iter().map(|p| spanned(&layer, p)).collect();
-        assert_eq!(at, ["optional", "type", "read-only", "read-only"]);
-        assert_eq!(
-            ps[3].message,
-            "`read-only` is only for api-key inputs, but input `f` is a file input"
-        );
-    }
-
-    #[test]
-    fn custom_gear_builder() {
-        let (layer, ps) = all(&gear(
-            "[gear.custom.gear-builder]\nimage = \"lab/g:0.9\"\ncategory = \"Analysis\"\n",
-        ));
-        let codes: Vec<_> = ps.iter().map(|p| p.code).collect();
-        assert_eq!(codes, ["gear::custom-image", "gear::unknown-category"]);
-        assert_eq!(
-            ps[0].message,
-            "`custom.gear-builder.image` is derived from `image` and `version`; remove it"
-        );
-        assert_eq!(
-            ps[0].help.as_deref(),
-            Some("remove it: cargo-gear sets it to `image:version` (`\"lab/g:1.0.0\"`)")
-        );
-        assert_eq!(spanned(&layer, &ps[0]), "image");
-        assert_eq!(ps[1].message, "`Analysis` is not a Flywheel gear category");
-        assert_eq!(
-            ps[1].help.as_deref(),
-            Some(
-                "did you mean `category = \"analysis\"`? (Flywheel's categories: analysis, converter, utility, classifier, qa)"
-            )
-        );
-        assert_eq!(spanned(&layer, &ps[1]), "\"Analysis\"");
-
-        let (p, _) = one(&gear(
-            "[gear.custom]\n\"gear-builder\" = { category = \"convertor\" }\n",
-        ));
-        assert!(
-            p.help
-                .unwrap()
-                .starts_with("did you mean `category = \"converter\"`?")
-        );
-        let (p, at) = one(&gear("[gear.custom]\n\"gear-builder\" = \"analysis\"\n"));
-        assert_eq!(p.code, "gear::custom-gear-builder");
-        assert_eq!(at, "\"analysis\"");
-        assert!(
-            all(&gear(
-                "[gear.custom]\n\"gear-builder\" = { category = \"qa\", other = 1 }\n"
-            ))
-            .1
-            .is_empty()
-        );
-    }
-
-    #[test]
-    fn every_problem_is_reported_in_file_order() {
-        let text = "[gear]\nname = \"Bad Name\"\nimage = \"x/g:latest\"\nversion = \"1 0\"\nlabel = \"L\"\ndescription = \"D\"\nauthor = \"A\"\nlicense = \"mit\"\n\n[gear.config.n]\ntype = \"integer\"\ndefault = 1\noptional = true\n";
-        let (_, ps) = all(text);
-        let codes: Vec<_> = ps.iter().map(|p| p.code).collect();
-        assert_eq!(
-            codes,
-            [
-                "gear::gear-without-from",
-                "gear::invalid-name",
-                "gear::image-has-tag",
-                "gear::invalid-version",
-                "gear::unknown-license",
-                "gear::config-default-and-optional",
-            ]
-        );
-    }
-
-    /// What a user sees for a gear with many mistakes: every problem, located.
-    #[test]
-    fn kitchen_sink_report() {
-        let text = r#"[gear]
-name = "My_Gear"
-image = "lab/my-gear:latest"
-digest = "sha256:0"
-version = "1.0 beta"
-label = "My gear"
-description = "Does things."
-author = "Lab"
-license = "apache-2.0"
-source = "https://example.org/src "
-url = "example.org"
-
-[gear.inputs.key]
-base = "api-key"
-optional = true
-
-[gear.inputs.scan]
-read-only = true
-
-[gear.config.threads]
-type = "integer"
-default = 0.5
-minimum = 1
-
-[gear.config.mode]
-type = "string"
-default = "fsat"
-enum = ["fast", "slow", 3]
-optional = true
-
-[gear.config.ratio]
-type = "number"
-default = 2
-minimum = 1
-maximum = 0
-
-[gear.custom.gear-builder]
-category = "analyses"
-image = "lab/my-gear:1.0"
-"#;
-        let (_, ps) = all(text);
-        let report: Vec<String> = ps
-            .iter()
-            .map(|p| {
-                format!(
-                    "{} [{}] {}\n    label: {}\n    help: {}",
-                    p.location().unwrap(),
-                    p.code,
-                    p.message,
-                    p.label.as_deref().unwrap(),
-                    p.help.as_deref().unwrap()
-                )
-            })
-            .collect();
-        insta::assert_snapshot!(report.join("\n"));
-    }
-
-    #[test]
-    fn codes_are_unique_and_namespaced() {
-        let mut seen = std::collections::HashSet::new();
-        for code in CODES {
-            assert!(code.starts_with("gear::") && seen.insert(code), "{code}");
-        }
-    }
-
-    #[test]
-    fn sanitizers() {
-        assert_eq!(sanitize_name("GRP_14"), "grp-14");
-        assert_eq!(sanitize_name("--A  b--"), "a-b");
-        assert_eq!(sanitize_name("__"), "");
-        assert_eq!(sanitize_tag(" 1.0+x "), "1.0-x");
-        assert_eq!(sanitize_tag("-.1"), "1");
-    }
-}
+mod tests;

@@ -27,3 +27,21 @@ fn gear_toml_schema_is_current() {
 fn gear_toml_reference_is_current() {
     check("docs/gear-toml.md", gear_spec::schema::reference_markdown());
 }
+
+#[path = "support/examples.rs"]
+mod examples;
+
+#[test]
+fn ci_recipes_are_current() {
+    let graph = examples::graph();
+    let all = graph.build_order().to_vec();
+    let plan = gear_spec::plan::plan(&graph, &all, &Default::default()).unwrap();
+    let build: Vec<bool> = plan.layers.iter().map(|l| l.built().is_some()).collect();
+    let input = gear_spec::pipeline::PipelineInput {
+        plan: &plan,
+        build: &build,
+        registry: "registry.example.org/neuro",
+        global_args: &[],
+    };
+    check("docs/ci.md", gear_spec::pipeline::ci_markdown(&input));
+}

@@ -307,7 +307,7 @@ run-file = "rnu.py"
     symlink(&dir, "../outside.txt", "out-link");
     symlink(&dir, "../../", "app/up"); // a directory outside, reached while walking `app`
     symlink(&dir, "nowhere", "broken-link");
-    let problems = context::select(&load(&root, &dir)).unwrap_err().0;
+    let problems = context::select(&load(&root, &dir)).unwrap_err().into_vec();
     let got: Vec<(&str, &str)> = problems.iter().map(|p| (p.code, span_text(p))).collect();
     assert_eq!(
         got,
@@ -363,7 +363,7 @@ fn problems_while_walking_the_whole_gear_point_at_the_table() {
     write(root.path(), "outside/x.txt", "x");
     symlink(&dir, "../outside", "ext");
     symlink(&dir, ".", "self"); // a loop
-    let problems = context::select(&load(&root, &dir)).unwrap_err().0;
+    let problems = context::select(&load(&root, &dir)).unwrap_err().into_vec();
     let got: Vec<(&str, &str)> = problems.iter().map(|p| (p.code, span_text(p))).collect();
     assert_eq!(
         got,
@@ -401,7 +401,7 @@ fn unreadable_directory() {
         eprintln!("skipped: running with permission to read anything");
         return;
     }
-    let problems = context::select(&load(&root, &dir)).unwrap_err().0;
+    let problems = context::select(&load(&root, &dir)).unwrap_err().into_vec();
     chmod(&dir, "locked", 0o755);
     assert_eq!(problems.len(), 1);
     assert_eq!(problems[0].code, "gear::read");
@@ -417,7 +417,7 @@ fn declared_run_file_must_be_copied() {
     let (root, dir) = layer_dir(&format!("{GEAR}copy = [\"app\"]\nrun-file = \"run.py\"\n"));
     write(&dir, "app/a.py", "");
     write(&dir, "run.py", "");
-    let problems = context::select(&load(&root, &dir)).unwrap_err().0;
+    let problems = context::select(&load(&root, &dir)).unwrap_err().into_vec();
     assert_eq!(problems.len(), 1);
     assert_eq!(problems[0].code, "gear::run-file-not-copied");
     assert_eq!(span_text(&problems[0]), "\"run.py\"");
@@ -427,7 +427,7 @@ fn declared_run_file_must_be_copied() {
 fn bad_ignore_pattern() {
     let (root, dir) = layer_dir(GEAR);
     write(&dir, ".gearignore", "ok.txt\nbad{a,b\n");
-    let problems = context::select(&load(&root, &dir)).unwrap_err().0;
+    let problems = context::select(&load(&root, &dir)).unwrap_err().into_vec();
     assert_eq!(problems.len(), 1);
     assert_eq!(problems[0].code, "gear::ignore-file");
     assert_eq!(span_text(&problems[0]), "bad{a,b");
@@ -444,7 +444,7 @@ fn files_source_without_files() {
     let toml = "[layer]\nname = \"l\"\nfrom = \"base\"\nimage = \"x/l\"\nfiles = { \"/opt/empty\" = \"empty\" }\n";
     let (root, dir) = layer_dir(toml);
     fs::create_dir_all(dir.join("empty/nested")).unwrap();
-    let problems = context::select(&load(&root, &dir)).unwrap_err().0;
+    let problems = context::select(&load(&root, &dir)).unwrap_err().into_vec();
     assert_eq!(problems.len(), 1);
     assert_eq!(problems[0].code, "gear::path-empty");
     assert_eq!(span_text(&problems[0]), "\"empty\"");
@@ -455,7 +455,7 @@ fn read_problems_for_any_user() {
     // An ignore file that cannot be read as text.
     let (root, dir) = layer_dir(GEAR);
     fs::write(dir.join(".dockerignore"), b"\xff\xfe not utf-8").unwrap();
-    let problems = context::select(&load(&root, &dir)).unwrap_err().0;
+    let problems = context::select(&load(&root, &dir)).unwrap_err().into_vec();
     assert_eq!(problems.len(), 1);
     assert_eq!(problems[0].code, "gear::read");
     assert!(
@@ -471,7 +471,7 @@ fn read_problems_for_any_user() {
     let (root, dir) = layer_dir(GEAR);
     let layer = load(&root, &dir);
     fs::remove_dir_all(&dir).unwrap();
-    let problems = context::select(&layer).unwrap_err().0;
+    let problems = context::select(&layer).unwrap_err().into_vec();
     assert_eq!(problems.len(), 1);
     assert_eq!(problems[0].code, "gear::read");
     assert_eq!(span_text(&problems[0]), "[gear]");
@@ -488,7 +488,7 @@ fn non_utf8_file_names() {
         "latin-1 name",
     )
     .unwrap();
-    let problems = context::select(&load(&root, &dir)).unwrap_err().0;
+    let problems = context::select(&load(&root, &dir)).unwrap_err().into_vec();
     assert_eq!(problems.len(), 1);
     assert_eq!(problems[0].code, "gear::path-encoding");
     assert_eq!(span_text(&problems[0]), "[gear]");

@@ -58,7 +58,7 @@ fn hundred_thousand_files() {
     });
     println!("  {:?}", cache.stats());
     time("HashCache::save (100k entries)", || {
-        cache.save(&cache_path).unwrap()
+        cache.save(&cache_path).unwrap();
     });
     println!(
         "  cache file: {} bytes",
@@ -76,7 +76,7 @@ fn hundred_thousand_files() {
     println!("  {:?}", loaded.stats());
     assert_eq!(loaded.stats().misses, 0);
     time("HashCache::save, nothing changed", || {
-        loaded.save(&cache_path).unwrap()
+        loaded.save(&cache_path).unwrap();
     });
 
     // Median of a few runs for the cache file alone.

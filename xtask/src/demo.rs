@@ -77,9 +77,9 @@ fn refresh_copy(from: &Path, to: &Path) -> Result {
             if entry.file_name() != "target" {
                 let p = entry.path();
                 if entry.file_type()?.is_dir() {
-                    fs::remove_dir_all(p)?
+                    fs::remove_dir_all(p)?;
                 } else {
-                    fs::remove_file(p)?
+                    fs::remove_file(p)?;
                 }
             }
         }

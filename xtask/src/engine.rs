@@ -380,7 +380,7 @@ fn stop(paths: &Paths, mut child: Option<Child>) -> Result {
 fn stop_stale(paths: &Paths, host: &str) -> Result {
     if read_pid(paths).is_some() {
         for _ in 0..4 {
-            std::thread::sleep(Duration::from_secs(3));
+            sleep(Duration::from_secs(3));
             if ping(host) {
                 return Ok(());
             }

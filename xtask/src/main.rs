@@ -9,6 +9,7 @@ mod fixtures;
 mod host;
 mod registry;
 mod sys;
+mod tidy;
 mod toolkit;
 
 use std::env;
@@ -123,7 +124,7 @@ fn test(ws: &Workspace, args: &[&str]) -> Result<ExitCode> {
         .map_err(|e| {
             eprintln!(
                 "xtask: no Flywheel gear toolkit ({e}): the tests that need it skip themselves"
-            )
+            );
         })
         .ok();
     // The registry tests' two registries; like the engine tests, they must run with an engine.

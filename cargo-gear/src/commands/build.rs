@@ -36,6 +36,11 @@ pub fn run(session: &Session, args: &BuildArgs) -> Result<(), CliError> {
             .is_some()
             .then(|| session.registry())
             .transpose()?,
+        pull_only: plan
+            .layers
+            .iter()
+            .map(|l| args.no_build_ancestors && !selected.contains(&l.index))
+            .collect(),
     };
     let reporter = Reporter::new(
         args.message_format == MessageFormat::Json,

@@ -39,7 +39,7 @@ pub fn run(session: &Session, args: &PushArgs) -> Result<(), CliError> {
             engine.tag(local, repo, tag).await?;
             out.status("Pushing", &remote);
             let pushed = engine.push(&remote, creds.clone(), &mut progress).await;
-            crate::schedule::untag_remote(&engine, &remote).await;
+            schedule::untag_remote(&engine, &remote).await;
             pushed?;
             out.status("Pushed", &remote);
         }
@@ -71,7 +71,7 @@ pub fn run(session: &Session, args: &PushArgs) -> Result<(), CliError> {
             let (repo, tag) = crate::engine::split_tag(&remote_version);
             engine.tag(content_tag, repo, tag).await?;
             let pushed = engine.push(&remote_version, creds.clone(), &mut progress).await;
-            crate::schedule::untag_remote(&engine, &remote_version).await;
+            schedule::untag_remote(&engine, &remote_version).await;
             pushed?;
             out.status("Pushed", &remote_version);
         }

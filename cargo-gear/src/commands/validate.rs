@@ -3,6 +3,9 @@
 
 use std::path::Path;
 
+use gear_spec::Problems;
+use gear_spec::validate;
+
 use crate::cli::{GlobalArgs, PlanFormat, Selection, ValidateArgs};
 use crate::diagnostics::{self, JsonLine};
 use crate::error::CliError;
@@ -34,8 +37,23 @@ pub fn run(global: &GlobalArgs, cwd: &Path, args: &ValidateArgs) -> Result<(), C
 
 /// The numbers of layers and gears checked.
 fn check(session: &Session, selection: &Selection) -> Result<(usize, usize), CliError> {
+    if let Some(registry) = &session.registry {
+        crate::registry::parse_base(registry)?;
+    }
     let selected = session.select(selection)?;
     let plan = session.plan(&selected)?;
+    // How Flywheel starts each gear: checked here, where the build contexts are known.
+    let start: Problems = plan
+        .layers
+        .iter()
+        .filter_map(|l| Some((l.index, l.built()?)))
+        .flat_map(|(i, b)| {
+            validate::check_start(session.graph.layer(i), b.files.iter().map(|f| &f.file))
+        })
+        .collect();
+    if !start.is_empty() {
+        return Err(start.into());
+    }
     let gears = plan.layers.iter().filter(|l| l.gear().is_some()).count();
     Ok((plan.layers.len(), gears))
 }

@@ -15,7 +15,7 @@ use futures_util::{Stream, StreamExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::context::{self, ContextError, TarEntry};
+use super::archive::{self, ContextError, TarEntry};
 use super::image::split_tag;
 use super::{Engine, EngineError};
 
@@ -198,7 +198,7 @@ fn stream_context(
             tx,
             buf: Vec::with_capacity(CHUNK_SIZE),
         };
-        let result = context::write_context(&context, &mut body);
+        let result = archive::write_context(&context, &mut body);
         if result.is_err() {
             // Break the request off: ending the body cleanly would hand the engine a
             // truncated context that still reads as a valid archive.
@@ -539,7 +539,7 @@ mod tests {
         let entries: Vec<_> = (0..16)
             .map(|i| TarEntry::bytes(format!("f{i}"), vec![i as u8; 4 << 20]))
             .collect();
-        context::write_tar(&entries, &mut expected).unwrap();
+        archive::write_tar(&entries, &mut expected).unwrap();
         assert!(
             archive == expected,
             "the streamed archive differs from write_tar's"

@@ -167,7 +167,7 @@ impl Engine {
                 .map_err(self.request_error(format!("read the output of container `{shown}`")))?
             {
                 LogOutput::StdOut { message } | LogOutput::Console { message } => {
-                    output(StdStream::Stdout, &message)
+                    output(StdStream::Stdout, &message);
                 }
                 LogOutput::StdErr { message } => output(StdStream::Stderr, &message),
                 LogOutput::StdIn { .. } => {}

@@ -1,4 +1,4 @@
-//! Deterministic build-context archives: the same entries always give the same tar bytes.
+//! Build-context archives, deterministic: the same entries always give the same tar bytes.
 //!
 //! Entries are sorted by path (component by component), every parent directory gets its own
 //! entry right before its first child, and all metadata that could vary between machines is
