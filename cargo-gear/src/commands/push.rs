@@ -64,7 +64,7 @@ pub fn run(session: &Session, args: &PushArgs) -> Result<(), CliError> {
                     continue;
                 }
                 VersionInRegistry::Other(_) => {
-                    out.warn(format!("overwriting {remote_version} (--force)"))
+                    out.warn(format!("overwriting {remote_version} (--force)"));
                 }
                 VersionInRegistry::Absent => {}
             }
