@@ -166,7 +166,7 @@ pub fn prepare_run(
     for w in &job.warnings {
         session.out.warn(w);
     }
-    let plan = session.plan(&[index])?;
+    let plan = session.plan_to_build(&[index])?;
     // `prepare` checked that the layer is a gear; the plan's last layer is the one planned.
     let planned = plan.layers.iter().find(|l| l.index == index);
     let Some((layer, built, gear)) =

@@ -116,6 +116,25 @@ impl Session {
             .map_err(|e| CliError::io("start", "the async runtime", e))
     }
 
+    /// Plans the selected layers for the engine: like [`Session::plan`], and every gear of the
+    /// plan must be startable the way Flywheel starts it (its `command`'s script, or a `run`
+    /// file, among its files), so a gear that could never run is refused before any build.
+    pub fn plan_to_build(&self, selected: &[usize]) -> Result<Plan, CliError> {
+        let plan = self.plan(selected)?;
+        let problems: Problems = plan
+            .layers
+            .iter()
+            .filter_map(|l| Some((l.index, l.built()?)))
+            .flat_map(|(i, b)| {
+                gear_spec::validate::check_start(
+                    self.graph.layer(i),
+                    b.files.iter().map(|f| &f.file),
+                )
+            })
+            .collect();
+        problems.into_result(plan).map_err(CliError::from)
+    }
+
     /// Plans the selected layers (with their ancestors).
     pub fn plan(&self, selected: &[usize]) -> Result<Plan, CliError> {
         let opts = PlanOptions {

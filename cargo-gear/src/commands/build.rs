@@ -11,7 +11,7 @@ use crate::schedule::{self, BuildOptions};
 /// Builds the selection; fails when any layer failed.
 pub fn run(session: &Session, args: &BuildArgs) -> Result<(), CliError> {
     let selected = session.select(&args.selection)?;
-    let plan = session.plan(&selected)?;
+    let plan = session.plan_to_build(&selected)?;
     let force: Vec<bool> = plan
         .layers
         .iter()

@@ -19,7 +19,7 @@ pub fn run(
     substitute: &[String],
 ) -> Result<(), CliError> {
     let selected = session.select(selection)?;
-    let plan = session.plan(&selected)?;
+    let plan = session.plan_to_build(&selected)?;
     let registry = session.registry()?;
     let build = missing_from_registry(session, &plan, &registry)?;
     let global_args: Vec<String> = substitute

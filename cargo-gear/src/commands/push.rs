@@ -13,7 +13,7 @@ use crate::schedule::{self, BuildOptions, VersionInRegistry};
 pub fn run(session: &Session, args: &PushArgs) -> Result<(), CliError> {
     let registry = session.registry()?;
     let selected = session.select(&args.selection)?;
-    let plan = session.plan(&selected)?;
+    let plan = session.plan_to_build(&selected)?;
     let opts = BuildOptions {
         jobs: schedule::default_jobs(),
         force: vec![false; plan.layers.len()],

@@ -3,9 +3,6 @@
 
 use std::path::Path;
 
-use gear_spec::Problems;
-use gear_spec::validate;
-
 use crate::cli::{GlobalArgs, PlanFormat, Selection, ValidateArgs};
 use crate::diagnostics::{self, JsonLine};
 use crate::error::CliError;
@@ -41,19 +38,7 @@ fn check(session: &Session, selection: &Selection) -> Result<(usize, usize), Cli
         crate::registry::parse_base(registry)?;
     }
     let selected = session.select(selection)?;
-    let plan = session.plan(&selected)?;
-    // How Flywheel starts each gear: checked here, where the build contexts are known.
-    let start: Problems = plan
-        .layers
-        .iter()
-        .filter_map(|l| Some((l.index, l.built()?)))
-        .flat_map(|(i, b)| {
-            validate::check_start(session.graph.layer(i), b.files.iter().map(|f| &f.file))
-        })
-        .collect();
-    if !start.is_empty() {
-        return Err(start.into());
-    }
+    let plan = session.plan_to_build(&selected)?;
     let gears = plan.layers.iter().filter(|l| l.gear().is_some()).count();
     Ok((plan.layers.len(), gears))
 }

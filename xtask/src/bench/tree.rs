@@ -171,6 +171,7 @@ label = "Benchmark gear {g}"
 description = "Synthetic gear {g} of {gears} for the cargo-gear benchmark. It prints one of its files."
 author = "cargo-gear benchmark"
 license = "MIT"
+command = "sh run.sh"
 env = {{ GEAR_INDEX = "{g}" }}
 
 [gear.inputs.table]
