@@ -26,6 +26,8 @@ pub struct Failure {
     pub step: Option<String>,
     /// The last output lines.
     pub tail: Vec<String>,
+    /// What to do about it, when something specific helps.
+    pub help: Option<String>,
 }
 
 impl Failure {
@@ -35,6 +37,15 @@ impl Failure {
             message: message.into(),
             step: None,
             tail: Vec::new(),
+            help: None,
+        }
+    }
+
+    /// The failure with what to do about it.
+    pub fn with_help(self, help: impl Into<String>) -> Failure {
+        Failure {
+            help: Some(help.into()),
+            ..self
         }
     }
 }
@@ -55,6 +66,7 @@ impl From<BuildError> for Failure {
             message: crate::error::chain(&e),
             step,
             tail: e.tail().to_vec(),
+            help: None,
         }
     }
 }
@@ -217,6 +229,7 @@ impl Reporter {
                     if let Some(f) = failure {
                         v["error"] = json!(f.message);
                         v["step"] = json!(f.step);
+                        v["help"] = json!(f.help);
                     }
                     self.json_line(v);
                 }
@@ -265,6 +278,9 @@ impl Reporter {
             for line in &f.tail {
                 text.push_str(&format!("\n  │ {line}"));
             }
+        }
+        if let Some(help) = &f.help {
+            text.push_str(&format!("\n  help: {}", help.replace('\n', "\n  ")));
         }
         if layer.built().is_some() {
             text.push_str(&format!(

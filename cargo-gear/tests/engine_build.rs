@@ -19,6 +19,7 @@ fn request(dockerfile: &str, mut context: Vec<TarEntry>, tags: Vec<String>) -> B
         tags,
         labels: HashMap::from([(support::TEST_LABEL.to_owned(), "engine-build".to_owned())]),
         build_args: HashMap::new(),
+        no_cache: false,
     }
 }
 

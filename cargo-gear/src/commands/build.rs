@@ -30,6 +30,12 @@ pub fn run(session: &Session, args: &BuildArgs) -> Result<(), CliError> {
         offline: args.offline,
         cache_from,
         cache_to,
+        no_cache: args.no_cache,
+        registry: session
+            .registry
+            .is_some()
+            .then(|| session.registry())
+            .transpose()?,
         pull_only: plan
             .layers
             .iter()

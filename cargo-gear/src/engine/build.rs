@@ -37,6 +37,8 @@ pub struct BuildRequest {
     pub tags: Vec<String>,
     pub labels: HashMap<String, String>,
     pub build_args: HashMap<String, String>,
+    /// Run every step again instead of reusing the engine's build cache.
+    pub no_cache: bool,
 }
 
 /// A successful build.
@@ -98,6 +100,7 @@ impl Engine {
             tags,
             labels,
             build_args,
+            no_cache,
         } = req;
         let (body, writer) = stream_context(context);
 
@@ -112,6 +115,7 @@ impl Engine {
             pull: None,
             labels: (!labels.is_empty()).then_some(labels),
             buildargs: (!build_args.is_empty()).then_some(build_args),
+            nocache: no_cache,
             version: BuilderVersion::BuilderV1,
             ..Default::default()
         };
