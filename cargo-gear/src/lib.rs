@@ -10,13 +10,13 @@ pub mod credentials;
 pub mod diagnostics;
 pub mod engine;
 pub mod error;
-pub mod job;
+pub mod local_run;
 pub mod lock;
 pub mod output;
 pub mod progress;
-pub mod registry;
 pub mod request;
 pub mod schedule;
+pub mod team_registry;
 pub mod workspace;
 
 use std::path::Path;

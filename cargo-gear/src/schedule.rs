@@ -16,8 +16,8 @@ use indexmap::IndexMap;
 use crate::engine::{BuildRequest, Engine, EngineError, TarEntry, split_tag};
 use crate::error::CliError;
 use crate::progress::{Event, Failure, Outcome, Reporter};
-use crate::registry::Registry;
 use crate::request::Session;
+use crate::team_registry::Registry;
 
 /// Label holding a built image's full fingerprint.
 pub const FINGERPRINT_LABEL: &str = "org.cargo-gear.fingerprint";

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use crate::cli::{CleanArgs, GlobalArgs};
 use crate::error::CliError;
-use crate::job::{human_size, walk};
+use crate::local_run::{human_size, walk};
 use crate::lock::BuildLock;
 use crate::output::Output;
 use crate::workspace;

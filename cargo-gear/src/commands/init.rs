@@ -461,7 +461,7 @@ fn write(path: &Path, contents: &str, executable: bool) -> Result<(), CliError> 
     std::fs::create_dir_all(parent).map_err(|e| CliError::io("create", parent, e))?;
     std::fs::write(path, contents).map_err(|e| CliError::io("write", path, e))?;
     if executable {
-        crate::job::set_mode(path, 0o755)?;
+        crate::local_run::set_mode(path, 0o755)?;
     }
     Ok(())
 }

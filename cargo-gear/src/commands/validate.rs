@@ -35,7 +35,7 @@ pub fn run(global: &GlobalArgs, cwd: &Path, args: &ValidateArgs) -> Result<(), C
 /// The numbers of layers and gears checked.
 fn check(session: &Session, selection: &Selection) -> Result<(usize, usize), CliError> {
     if let Some(registry) = &session.registry {
-        crate::registry::parse_base(registry)?;
+        crate::team_registry::parse_base(registry)?;
     }
     let selected = session.select(selection)?;
     let plan = session.plan_to_build(&selected)?;
