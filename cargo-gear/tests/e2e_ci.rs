@@ -226,15 +226,18 @@ impl Repo {
         let mut cmd = self.gitlab_ci_local(gitlab_ci_local, file);
         cmd.args(["--concurrency", "1", "--shell-isolation"]);
         let out = run(cmd, PIPELINE_TIMEOUT);
-        let stdout = text(&out.stdout);
-        eprintln!("{}: gitlab-ci-local --file {file}:\n{stdout}", self.id);
+        // The jobs' stdout lines come on its stdout, their stderr lines on its stderr.
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        eprintln!(
+            "{}: gitlab-ci-local --file {file}:\n{stdout}\n{stderr}",
+            self.id
+        );
         assert!(
             out.status.success(),
-            "the pipeline {file} failed ({}):\n{stdout}\n{}",
-            out.status,
-            text(&out.stderr)
+            "the pipeline {file} failed ({}):\n{stdout}\n{stderr}",
+            out.status
         );
-        Jobs::parse(&stdout)
+        Jobs::parse(&format!("{stdout}\n{stderr}"))
     }
 
     /// `gitlab-ci-local --file FILE` in the repository, with `cargo-gear` (this test's build)
@@ -298,8 +301,8 @@ impl Drop for Repo {
 // What the jobs did
 // ---------------------------------------------------------------------------------------
 
-/// Each job's output lines (gitlab-ci-local prints them as `JOB > LINE`), and the jobs that
-/// passed.
+/// Each job's output lines (gitlab-ci-local prints them as `JOB > LINE`, on its stdout or
+/// stderr as the job did), and the jobs that passed.
 struct Jobs {
     lines: BTreeMap<String, Vec<String>>,
     passed: BTreeSet<String>,
