@@ -114,7 +114,7 @@ pub enum MessageFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check every Gear.toml: fields, graph, paths, manifests.
-    Validate(SelectionArgs),
+    Validate(ValidateArgs),
     /// Show the layer graph.
     Graph {
         /// Output format.
@@ -163,10 +163,7 @@ pub enum Command {
     /// Build every stale layer of the selection, parents first, in parallel.
     Build(BuildArgs),
     /// Explain in full why a layer is fresh or stale.
-    Why {
-        /// The layer or gear.
-        name: String,
-    },
+    Why(WhyArgs),
     /// Run a gear locally as Flywheel runs it (building it first when stale).
     Run(RunArgs),
     /// An interactive shell in a gear's image, with the run layout mounted.
@@ -174,16 +171,28 @@ pub enum Command {
     /// Write a validated config.json for a gear, like `fw-beta gear config`.
     Config(ConfigArgs),
     /// Scaffold a new gear directory in the standard Flywheel layout.
-    Init {
-        /// Name of the gear (lowercase letters, digits and dashes).
-        name: String,
-        /// The layer the gear is built on.
-        #[arg(long, value_name = "PARENT")]
-        from: String,
-        /// Directory to create (default: gears/NAME under the workspace root, or ./NAME).
-        #[arg(long, value_name = "DIR")]
-        path: Option<PathBuf>,
+    Init(InitArgs),
+    /// Remove cargo-gear's files under target/gear/ (images are `prune`'s job).
+    Clean(CleanArgs),
+    /// Print a shell completion script for `cargo gear`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: CompletionShell,
     },
+}
+
+/// The shells `completions` writes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompletionShell {
+    /// bash: `cargo gear completions bash > ~/.local/share/bash-completion/completions/cargo-gear`
+    Bash,
+    /// zsh: `cargo gear completions zsh > ~/.zfunc/_cargo-gear` (a directory in `fpath`)
+    Zsh,
+    /// fish: `cargo gear completions fish > ~/.config/fish/conf.d/cargo-gear.fish`
+    Fish,
+    /// PowerShell: `cargo gear completions powershell >> $PROFILE`
+    Powershell,
 }
 
 /// `cargo gear build`.
@@ -197,9 +206,14 @@ pub struct BuildArgs {
     /// After a failure, go on building layers that do not depend on it.
     #[arg(long)]
     pub keep_going: bool,
-    /// Rebuild even fresh layers (with -p: only those named).
+    /// Rebuild even fresh layers (with -p: only those named); the engine may still reuse
+    /// its cached steps.
     #[arg(long)]
     pub force: bool,
+    /// Run every Dockerfile step of the layers built again, without the engine's build cache
+    /// (e.g. to pick up new package versions); which layers are built is unchanged.
+    #[arg(long)]
+    pub no_cache: bool,
     /// Never pull: a missing external image is an error.
     #[arg(long)]
     pub offline: bool,
@@ -217,6 +231,32 @@ pub struct BuildArgs {
     /// the `--cache-from` registry (checked before anything is built). For CI jobs.
     #[arg(long, requires = "packages")]
     pub no_build_ancestors: bool,
+}
+
+/// `cargo gear init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Name of the gear (lowercase letters, digits and dashes).
+    pub name: String,
+    /// The layer the gear is built on, or an image reference (`python:3.12-slim`), which
+    /// gets an external layer too.
+    #[arg(long, value_name = "PARENT")]
+    pub from: String,
+    /// Directory to create (default: gears/NAME under the workspace root, or ./NAME).
+    #[arg(long, value_name = "DIR")]
+    pub path: Option<PathBuf>,
+    /// Namespace of the gear's image, `NAMESPACE/NAME` (default: the parent's, or the one
+    /// the workspace's layers use).
+    #[arg(long, value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+}
+
+/// `cargo gear clean`.
+#[derive(Debug, Args)]
+pub struct CleanArgs {
+    /// Remove only the run directories (target/gear/runs/).
+    #[arg(long)]
+    pub runs: bool,
 }
 
 /// `cargo gear push`.
@@ -297,11 +337,24 @@ pub struct ConfigArgs {
     pub output: Option<PathBuf>,
 }
 
-/// Just a selection.
+/// `cargo gear validate`.
 #[derive(Debug, Args)]
-pub struct SelectionArgs {
+pub struct ValidateArgs {
     #[command(flatten)]
     pub selection: Selection,
+    /// `human` messages on stderr, or the diagnostics as `json` lines on stdout.
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: PlanFormat,
+}
+
+/// `cargo gear why`.
+#[derive(Debug, Args)]
+pub struct WhyArgs {
+    /// The layer or gear.
+    pub name: String,
+    /// `human`, or `json` lines on stdout (the layer, or the diagnostics).
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: PlanFormat,
 }
 
 /// cargo's help colors.

@@ -2,6 +2,8 @@
 
 pub mod build;
 pub mod ci;
+pub mod clean;
+pub mod completions;
 pub mod config;
 pub mod dockerfile;
 pub mod graph;

@@ -7,17 +7,19 @@
 pub mod cli;
 pub mod commands;
 pub mod credentials;
+pub mod diagnostics;
 pub mod engine;
 pub mod error;
-pub mod job;
+pub mod local_run;
 pub mod lock;
 pub mod output;
 pub mod progress;
-pub mod registry;
 pub mod request;
 pub mod schedule;
+pub mod team_registry;
 pub mod workspace;
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -34,7 +36,7 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let code = e.exit_code();
-            eprintln!("{:?}", miette::Report::new(e));
+            output::stderr(&format!("{:?}\n", miette::Report::new(e)));
             ExitCode::from(code)
         }
     }
@@ -43,53 +45,68 @@ pub fn main() -> ExitCode {
 /// Runs one command.
 pub fn run(global: GlobalArgs, command: Command) -> Result<(), CliError> {
     let cwd = std::env::current_dir().map_err(|e| CliError::io("read", ".", e))?;
-    if let Command::Init { name, from, path } = &command {
-        return commands::init::run(&global, &cwd, name, from, path.as_deref());
-    }
-    let session = Session::load(&global, &cwd)?;
     match command {
-        Command::Validate(a) => commands::validate::run(&session, &a.selection),
+        Command::Init(args) => commands::init::run(&global, &cwd, &args),
+        Command::Clean(args) => commands::clean::run(&global, &cwd, &args),
+        Command::Completions { shell } => {
+            commands::completions::run(shell);
+            Ok(())
+        }
+        // Their failures are data too (`--format json`): they load the session themselves.
+        Command::Validate(args) => commands::validate::run(&global, &cwd, &args),
+        Command::Why(args) => commands::why::run(&global, &cwd, &args),
+        command => run_loaded(&Session::load(&global, &cwd)?, &global, command, &cwd),
+    }
+}
+
+/// The commands that work on the loaded workspace.
+fn run_loaded(
+    session: &Session,
+    global: &GlobalArgs,
+    command: Command,
+    cwd: &Path,
+) -> Result<(), CliError> {
+    match command {
         Command::Graph { format } => {
-            commands::graph::run(&session, format);
+            commands::graph::run(session, format);
             Ok(())
         }
         Command::Dockerfile { selection, write } => {
-            commands::dockerfile::run(&session, &selection, write)
+            commands::dockerfile::run(session, &selection, write)
         }
         Command::Manifest { selection, check } => {
-            commands::manifest::run(&session, &selection, check)
+            commands::manifest::run(session, &selection, check)
         }
         Command::Plan {
             selection,
             format,
             check_registry,
-        } => commands::plan::run(&session, &selection, format, check_registry),
+        } => commands::plan::run(session, &selection, format, check_registry),
         Command::Ci { selection, format } => {
-            commands::ci::run(&session, &selection, format, &global.substitute)
+            commands::ci::run(session, &selection, format, &global.substitute)
         }
-        Command::Push(args) => commands::push::run(&session, &args),
-        Command::Prune(args) => commands::prune::run(&session, &args),
-        Command::Build(args) => commands::build::run(&session, &args),
-        Command::Why { name } => commands::why::run(&session, &name),
-        Command::Run(args) => commands::run::run(&session, &args, &cwd),
-        Command::Shell(args) => commands::shell::run(&session, &args, &cwd),
-        Command::Config(args) => commands::config::run(&session, &args, &cwd),
-        Command::Init { .. } => unreachable!("handled above"),
+        Command::Push(args) => commands::push::run(session, &args),
+        Command::Prune(args) => commands::prune::run(session, &args),
+        Command::Build(args) => commands::build::run(session, &args),
+        Command::Run(args) => commands::run::run(session, &args, cwd),
+        Command::Shell(args) => commands::shell::run(session, &args, cwd),
+        Command::Config(args) => commands::config::run(session, &args, cwd),
+        Command::Init(_)
+        | Command::Clean(_)
+        | Command::Completions { .. }
+        | Command::Validate(_)
+        | Command::Why(_) => unreachable!("handled above"),
     }
 }
 
-/// Diagnostics like cargo's: colored when allowed, plain graphical otherwise, 100 columns.
+/// Diagnostics like cargo's: colored when allowed, plain graphical otherwise, 100 columns
+/// ([`gear_spec::diagnostic::report_handler`], the one the fuzzer renders with); many problems
+/// rendered each like one ([`diagnostics::Handler`]).
 fn install_report_handler(global: &GlobalArgs) {
     let color = output::Output::new(global.color, global.quiet).color;
     let _ = miette::set_hook(Box::new(move |_| {
-        Box::new(
-            miette::MietteHandlerOpts::new()
-                .force_graphical(true)
-                .color(color)
-                .unicode(true)
-                .terminal_links(false)
-                .width(100)
-                .build(),
-        )
+        Box::new(diagnostics::Handler(gear_spec::diagnostic::report_handler(
+            color,
+        )))
     }));
 }

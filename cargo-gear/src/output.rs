@@ -75,20 +75,18 @@ impl Output {
     }
 
     fn line(&self, style: Style, verb: &str, message: impl std::fmt::Display) {
-        let mut err = std::io::stderr().lock();
         if self.color {
-            let _ = writeln!(err, "{style}{verb:>12}{style:#} {message}");
+            stderr(&format!("{style}{verb:>12}{style:#} {message}\n"));
         } else {
-            let _ = writeln!(err, "{verb:>12} {message}");
+            stderr(&format!("{verb:>12} {message}\n"));
         }
     }
 
     fn prefixed(&self, style: Style, prefix: &str, message: impl std::fmt::Display) {
-        let mut err = std::io::stderr().lock();
         if self.color {
-            let _ = writeln!(err, "{style}{prefix}{style:#}: {message}");
+            stderr(&format!("{style}{prefix}{style:#}: {message}\n"));
         } else {
-            let _ = writeln!(err, "{prefix}: {message}");
+            stderr(&format!("{prefix}: {message}\n"));
         }
     }
 }
@@ -102,7 +100,15 @@ pub fn stdout(data: &str) {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
             std::process::exit(0);
         }
-        eprintln!("error: cannot write to stdout: {e}");
+        stderr(&format!("error: cannot write to stdout: {e}\n"));
         std::process::exit(1);
     }
+}
+
+/// Writes messages for people to stderr, never panicking (unlike `eprintln!`). When stderr
+/// is closed or unwritable (`cargo gear validate 2>&1 | head -1`) nobody reads them: they
+/// are dropped and the command goes on, and ends with its own exit code.
+pub fn stderr(text: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(text.as_bytes()).and_then(|()| err.flush());
 }

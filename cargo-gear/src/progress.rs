@@ -29,6 +29,8 @@ pub struct Failure {
     pub step: Option<String>,
     /// The last output lines.
     pub tail: Vec<String>,
+    /// What to do about it, when something specific helps.
+    pub help: Option<String>,
 }
 
 impl Failure {
@@ -38,6 +40,15 @@ impl Failure {
             message: message.into(),
             step: None,
             tail: Vec::new(),
+            help: None,
+        }
+    }
+
+    /// The failure with what to do about it.
+    pub fn with_help(self, help: impl Into<String>) -> Failure {
+        Failure {
+            help: Some(help.into()),
+            ..self
         }
     }
 }
@@ -58,6 +69,7 @@ impl From<BuildError> for Failure {
             message: crate::error::chain(&e),
             step,
             tail: e.tail().to_vec(),
+            help: None,
         }
     }
 }
@@ -229,6 +241,7 @@ impl Reporter {
                         failure: failure.map(|f| LayerFailure {
                             error: f.message.clone(),
                             step: f.step.clone(),
+                            help: f.help.clone(),
                         }),
                     }));
                 }
@@ -277,6 +290,9 @@ impl Reporter {
             for line in &f.tail {
                 text.push_str(&format!("\n  │ {line}"));
             }
+        }
+        if let Some(help) = &f.help {
+            text.push_str(&format!("\n  help: {}", help.replace('\n', "\n  ")));
         }
         if layer.built().is_some() {
             text.push_str(&format!(

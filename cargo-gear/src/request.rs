@@ -11,8 +11,8 @@ use gear_spec::{LayerGraph, Problems};
 use crate::cli::{GlobalArgs, Selection};
 use crate::error::CliError;
 use crate::output::Output;
-use crate::registry::Registry;
 use crate::schedule::Paths;
+use crate::team_registry::Registry;
 use crate::workspace::{self, Workspace};
 
 /// A loaded workspace, ready for a command.

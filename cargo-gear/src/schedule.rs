@@ -16,8 +16,8 @@ use indexmap::IndexMap;
 use crate::engine::{BuildRequest, Engine, EngineError, TarEntry, split_tag};
 use crate::error::CliError;
 use crate::progress::{Event, Failure, Outcome, Reporter};
-use crate::registry::Registry;
 use crate::request::Session;
+use crate::team_registry::Registry;
 
 /// Label holding a built image's full fingerprint.
 pub const FINGERPRINT_LABEL: &str = "org.cargo-gear.fingerprint";
@@ -43,6 +43,11 @@ pub struct BuildOptions {
     pub cache_from: Option<Registry>,
     /// Push newly built layers' content tags to this registry.
     pub cache_to: Option<Registry>,
+    /// Build without the engine's build cache.
+    pub no_cache: bool,
+    /// The team registry: a gear built whose version it holds with other contents is warned
+    /// about (`push` would refuse it).
+    pub registry: Option<Registry>,
     /// These layers (plan slots) must come from the engine or the `cache_from` registry and are
     /// never built (`--no-build-ancestors`: a CI job builds only its own layer).
     pub pull_only: Vec<bool>,
@@ -144,7 +149,7 @@ pub async fn run(
     });
     futures_util::stream::iter(fresh_gears)
         .for_each_concurrent(ENGINE_REQUESTS, |(layer, built, gear)| async move {
-            if let Err(e) = ensure_version_tag(engine, layer, built, gear, reporter).await {
+            if let Err(e) = ensure_version_tag(engine, layer, built, gear, opts, reporter).await {
                 reporter.warn(&format!(
                     "cannot tag {}: {}",
                     gear.version_tag,
@@ -295,14 +300,40 @@ async fn pull_external(
         return Err(Failure::new(format!(
             "image {} is not in the engine and --offline forbids pulling it",
             external.reference
-        )));
+        ))
+        .with_help(substitute_help(external)));
     }
     engine
         .pull(&external.reference, &mut |p| {
             reporter.pull_progress(layer, p);
         })
-        .await?;
+        .await
+        .map_err(|e| Failure::from(e).with_help(substitute_help(external)))?;
     Ok(Outcome::Pulled)
+}
+
+/// The two ways to build on another image when an external one cannot be had, with the
+/// declared reference filled in: `--substitute` for one command, `substitute` under
+/// `[workspace.metadata.gear]` for every command of a Cargo workspace.
+pub fn substitute_help(external: &ExternalImage) -> String {
+    let declared = match &external.substituted_from {
+        Some(declared) => declared.as_str(),
+        None => external.reference.split('@').next().unwrap_or_default(),
+    };
+    // The example is the same name on a registry of the team's (any registry host dropped).
+    let path = match declared.split_once('/') {
+        Some((host, rest)) if host.contains(['.', ':']) || host == "localhost" => rest,
+        _ => declared,
+    };
+    let local = format!("registry.example.org/{path}");
+    format!(
+        "build on an image this engine has or can pull (`docker images` lists those it has):\n\
+         \u{20} for one command:  cargo gear build --substitute {declared}={local}\n\
+         \u{20} for every command of a Cargo workspace, in its Cargo.toml:\n\
+         \u{20}   [workspace.metadata.gear]\n\
+         \u{20}   substitute = {{ \"{declared}\" = \"{local}\" }}\n\
+         \u{20} (a --root tree has no Cargo.toml: pass --substitute to each command)"
+    )
 }
 
 /// A built layer to get, on its parent.
@@ -353,7 +384,8 @@ async fn get_built(
     if let Some(registry) = &opts.cache_from {
         match pull_cached(engine, registry, layer, built, reporter).await {
             Ok(Some(image_id)) => {
-                done.finish(engine, &image_id, paths, reporter).await?;
+                done.finish(engine, &image_id, opts, paths, reporter)
+                    .await?;
                 return Ok(Outcome::Pulled);
             }
             Ok(None) if pull_only => {
@@ -388,8 +420,18 @@ async fn get_built(
             built.content_tag
         )));
     }
-    let image_id = build_image(engine, layer, built, manifest.as_ref(), paths, reporter).await?;
-    done.finish(engine, &image_id, paths, reporter).await?;
+    let image_id = build_image(
+        engine,
+        layer,
+        built,
+        manifest.as_ref(),
+        opts,
+        paths,
+        reporter,
+    )
+    .await?;
+    done.finish(engine, &image_id, opts, paths, reporter)
+        .await?;
     if let Some(registry) = &opts.cache_to {
         push_cached(engine, registry, layer, built, reporter).await;
     }
@@ -404,6 +446,7 @@ async fn build_image(
     layer: &PlannedLayer,
     built: &BuiltImage,
     manifest: Option<&gear_spec::manifest::Manifest>,
+    opts: &BuildOptions,
     paths: &Paths,
     reporter: &Reporter,
 ) -> Result<String, Failure> {
@@ -430,6 +473,7 @@ async fn build_image(
         ]),
         build_args: HashMap::new(),
         journal: Some(crate::engine::journal_path(&paths.logs, &layer.name)),
+        no_cache: opts.no_cache,
     };
     let log_path = paths.logs.join(format!("{}.log", layer.name));
     let mut log = LogFile::create(&log_path);
@@ -536,6 +580,7 @@ impl Done<'_> {
         &self,
         engine: &Engine,
         image_id: &str,
+        opts: &BuildOptions,
         paths: &Paths,
         reporter: &Reporter,
     ) -> Result<(), Failure> {
@@ -546,7 +591,7 @@ impl Done<'_> {
             manifest,
         } = *self;
         if let Some(gear) = &built.gear {
-            ensure_version_tag(engine, layer, built, gear, reporter).await?;
+            ensure_version_tag(engine, layer, built, gear, opts, reporter).await?;
         }
         let mut record = Record::new(layer, built, parent, image_id);
         record.environment = manifest.map(|m| m.environment.clone());
@@ -570,36 +615,77 @@ impl Done<'_> {
     }
 }
 
-/// Tags a gear's content image with its version; warns when that version already named
-/// different contents (Flywheel versions are immutable). The version tag always ends on the
-/// content tag's image, even when another image of the same fingerprint had it (before a
-/// `--force` rebuild, or a pull): it never stays behind on an image nothing current names.
+/// Tags a gear's content image with its version (when it names another image or none).
+/// Rebuilding a version that was never pushed is the normal dev loop and says nothing; a
+/// version the team registry holds with other contents is warned about (offline: not
+/// asked), as `push` would refuse it. The version tag always ends on the content tag's
+/// image, even when another image of the same fingerprint had it (before a `--force`
+/// rebuild, or a pull): it never stays behind on an image nothing current names.
 async fn ensure_version_tag(
     engine: &Engine,
     layer: &PlannedLayer,
     built: &BuiltImage,
     gear: &GearImage,
+    opts: &BuildOptions,
     reporter: &Reporter,
 ) -> Result<(), EngineError> {
     let (version_tag, content_tag) = (&gear.version_tag, &built.content_tag);
-    if let Some(existing) = engine.image(version_tag).await? {
-        if engine
+    if let Some(existing) = engine.image(version_tag).await?
+        && engine
             .image(content_tag)
             .await?
             .is_some_and(|content| content.id == existing.id)
-        {
-            return Ok(());
-        }
-        let fp = layer.fingerprint.to_string();
-        if existing.labels.get(FINGERPRINT_LABEL) != Some(&fp) {
-            reporter.warn(&format!(
-                "{version_tag} already exists with other contents; Flywheel gear versions are immutable: bump `version` in the Gear.toml of {} before uploading",
-                layer.name
-            ));
-        }
+    {
+        return Ok(());
+    }
+    if let Some(registry) = opts.registry.as_ref().filter(|_| !opts.offline)
+        // The registry cannot be asked: the build goes on, and push still checks.
+        && let Ok(VersionInRegistry::Other(_)) = version_in_registry(engine, registry, built, gear).await
+    {
+        reporter.warn(&format!(
+            "{} already exists in the registry with other contents; Flywheel gear versions are immutable: bump `version` in the Gear.toml of {} before pushing",
+            registry.remote(version_tag),
+            layer.name
+        ));
     }
     let (repo, tag) = split_tag(version_tag);
     engine.tag(content_tag, repo, tag).await
+}
+
+/// What a registry holds under a gear's version tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionInRegistry {
+    /// Nothing.
+    Absent,
+    /// The image of the gear's content tag.
+    Same,
+    /// Another image, by this digest.
+    Other(String),
+}
+
+/// Whether `registry` holds the gear's version, and with its contents or others: a version
+/// with these contents has the digest the registry holds for the content tag.
+pub async fn version_in_registry(
+    engine: &Engine,
+    registry: &Registry,
+    built: &BuiltImage,
+    gear: &GearImage,
+) -> Result<VersionInRegistry, EngineError> {
+    let creds = registry.credentials();
+    let Some(version) = engine
+        .registry_digest(&registry.remote(&gear.version_tag), creds.clone())
+        .await?
+    else {
+        return Ok(VersionInRegistry::Absent);
+    };
+    let content = engine
+        .registry_digest(&registry.remote(&built.content_tag), creds)
+        .await?;
+    Ok(if content.as_ref() == Some(&version) {
+        VersionInRegistry::Same
+    } else {
+        VersionInRegistry::Other(version)
+    })
 }
 
 /// The parent image's environment (`NAME=value` lines) overlaid by the declared one.

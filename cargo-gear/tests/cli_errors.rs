@@ -386,3 +386,51 @@ fn valid_tree_passes() {
     assert_eq!(code, 0, "stderr:\n{stderr}");
     assert!(stderr.contains("Checked 2 layers (1 gears)"), "{stderr}");
 }
+
+// Was a panic (exit 101): miette cannot draw a label past column 65,535. The line is shown
+// cut around the span, with its real line and column.
+bad!(
+    span_past_column_65535,
+    [
+        BASE,
+        (
+            "g/Gear.toml",
+            &format!(
+                "[layer]\nname = \"g\"\nimage = \"x/g\"\n{}from = \"nope\"\n",
+                " ".repeat(70_000)
+            )
+        )
+    ]
+);
+
+/// Was a panic (exit 101): the report printed with `eprintln!` to a closed stderr, as in
+/// `cargo gear validate 2>&1 | head -1`. The reader of the pipe is closed before the
+/// command starts, so every write fails; the command still ends with its own exit code.
+#[test]
+fn closed_stderr_is_not_a_panic() {
+    let dir = tree(&[
+        BASE,
+        (
+            "g/Gear.toml",
+            "[layer]\nname = \"g\"\nfrom = \"bsae\"\nimage = \"x/g\"\n",
+        ),
+    ]);
+    for args in [
+        &["validate"][..],
+        &["validate", "--color", "always"],
+        &["dockerfile"],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let status = std::process::Command::new(assert_cmd::cargo::cargo_bin("cargo-gear"))
+            .arg("gear")
+            .args(args)
+            .arg("--root")
+            .arg(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(writer)
+            .status()
+            .unwrap();
+        assert_eq!(status.code(), Some(1), "{args:?} (a panic exits with 101)");
+    }
+}

@@ -8,7 +8,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use miette::{Diagnostic, LabeledSpan, NamedSource, SourceCode, SourceSpan};
+use miette::{
+    Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteError,
+    MietteSpanContents, NamedSource, SourceCode, SourceSpan, SpanContents,
+};
 
 /// A Gear.toml as read from disk, kept for spans in diagnostics.
 #[derive(Debug)]
@@ -78,6 +81,138 @@ impl SourceFile {
         let value = item.as_array()?.get(n)?;
         value.span().map(|r| SourceSpan::from(r.start..r.end))
     }
+
+    /// `span` as miette is given it: unchanged, unless it lies on or next to a long line
+    /// ([`Window`]); then only its start on its first line, at most [`WINDOW_SPAN`] bytes.
+    fn drawable(&self, span: SourceSpan) -> SourceSpan {
+        match Window::of(self.text(), span) {
+            Some(w) => (w.start..w.end).into(),
+            None => span,
+        }
+    }
+}
+
+/// What miette is shown of a Gear.toml: the file, but a long line only around the span
+/// (see [`Window`]), with its real line and column numbers.
+impl SourceCode for SourceFile {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
+        let text = self.text();
+        let Some(w) = Window::of(text, *span) else {
+            return self
+                .named
+                .read_span(span, context_lines_before, context_lines_after);
+        };
+        Ok(Box::new(
+            MietteSpanContents::new_named(
+                self.display.clone(),
+                &text.as_bytes()[w.from..w.to],
+                (w.from..w.to).into(),
+                w.line,
+                w.start - w.line_start,
+                1,
+            )
+            .with_language("toml"),
+        ))
+    }
+}
+
+/// Lines longer than this many bytes are not handed to miette whole. Its graphical
+/// renderer pads a label to its column with a `format!` width, which panics past 65,535
+/// ("Formatting argument out of range"), and a tab counts four columns; a line that long
+/// is unreadable in a terminal anyway.
+const LONG_LINE: usize = 1_000;
+/// How much of a long line a window shows before the span, of the span, and after it (bytes).
+const WINDOW_BEFORE: usize = 40;
+const WINDOW_SPAN: usize = 80;
+const WINDOW_AFTER: usize = 20;
+
+/// The part of a long line shown for a span that lies on, or next to, a line longer than
+/// [`LONG_LINE`] (miette shows one line of context on each side): the span's first line
+/// alone, from a little before the span to a little after it. Byte offsets into the file.
+#[derive(Debug, PartialEq, Eq)]
+struct Window {
+    /// Where the span's first line starts.
+    line_start: usize,
+    /// 0-based number of that line.
+    line: usize,
+    /// The span, cut to its first line and to [`WINDOW_SPAN`] bytes.
+    start: usize,
+    end: usize,
+    /// What is shown of the line.
+    from: usize,
+    to: usize,
+}
+
+impl Window {
+    /// The window for `span` of `text`, or None when miette can draw the lines around it.
+    fn of(text: &str, span: SourceSpan) -> Option<Window> {
+        let start = char_floor(text, span.offset().min(text.len()));
+        let end = span.offset().saturating_add(span.len()).min(text.len());
+        let end = char_floor(text, end).max(start);
+        let line_start = start_of_line(text, start);
+        let around = start_of_line(text, line_start.saturating_sub(1));
+        let around_end = end_of_line(text, (end_of_line(text, end) + 1).min(text.len()));
+        if text[around..around_end]
+            .split('\n')
+            .all(|line| line.len() <= LONG_LINE)
+        {
+            return None;
+        }
+        let line_end = end_of_line(text, start);
+        let end = char_floor(text, end.min(line_end).min(start + WINDOW_SPAN)).max(start);
+        Some(Window {
+            line_start,
+            line: text[..line_start].matches('\n').count(),
+            start,
+            end,
+            from: char_floor(text, start.saturating_sub(WINDOW_BEFORE).max(line_start)),
+            to: char_floor(text, (end + WINDOW_AFTER).min(line_end)),
+        })
+    }
+}
+
+/// The largest char boundary of `text` at or before `offset`.
+fn char_floor(text: &str, mut offset: usize) -> usize {
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    offset
+}
+
+/// Where the line holding `offset` starts. Lines end at `\n` only: miette's renderer does
+/// not break a line at a lone `\r`, so neither may the length of a line.
+fn start_of_line(text: &str, offset: usize) -> usize {
+    text[..offset].rfind('\n').map_or(0, |i| i + 1)
+}
+
+/// Where the line holding `offset` ends (at its `\n`, or the end of the text).
+fn end_of_line(text: &str, offset: usize) -> usize {
+    text[offset..].find('\n').map_or(text.len(), |i| offset + i)
+}
+
+/// The report handler cargo-gear prints diagnostics with: miette's graphical one, unicode,
+/// 100 columns, no terminal links, ANSI colors when `color`.
+pub fn report_handler(color: bool) -> GraphicalReportHandler {
+    let theme = if color {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
+    GraphicalReportHandler::new_themed(theme)
+        .with_width(100)
+        .with_links(false)
+}
+
+/// `diagnostic` as [`report_handler`] prints it.
+pub fn render(diagnostic: &dyn Diagnostic, color: bool) -> Result<String, fmt::Error> {
+    let mut out = String::new();
+    report_handler(color).render_report(&mut out, diagnostic)?;
+    Ok(out)
 }
 
 /// One finding: what is wrong, where, and what to do about it.
@@ -171,11 +306,14 @@ impl Diagnostic for Problem {
     }
 
     fn source_code(&self) -> Option<&dyn SourceCode> {
-        self.file.as_ref().map(|f| &f.named as &dyn SourceCode)
+        self.file.as_deref().map(|f| f as &dyn SourceCode)
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        let span = self.span?;
+        let span = match &self.file {
+            Some(file) => file.drawable(self.span?),
+            None => self.span?,
+        };
         Some(Box::new(std::iter::once(LabeledSpan::new_with_span(
             self.label.clone(),
             span,

@@ -30,12 +30,19 @@ impl LayerGraph {
     /// `root` is the directory paths are shown relative to.
     pub fn load(dirs: &[PathBuf], root: &Path) -> Result<LayerGraph, Problems> {
         let mut problems = Problems::default();
-        let mut layers = Vec::with_capacity(dirs.len());
-        for dir in dirs {
-            if let Some(layer) = Layer::read(dir, root, &mut problems) {
-                problems.extend(crate::validate::check_layer(&layer));
-                layers.push(layer);
-            }
+        let layers: Vec<Layer> = dirs
+            .iter()
+            .filter_map(|dir| Layer::read(dir, root, &mut problems))
+            .collect();
+        LayerGraph::from_read(layers, problems)
+    }
+
+    /// [`LayerGraph::load`] after the reading: checks each layer read and resolves the
+    /// graph; `problems` are those found while reading (the fuzz entry point
+    /// [`crate::fuzz`] reads text it made with [`Layer::parse`]).
+    pub fn from_read(layers: Vec<Layer>, mut problems: Problems) -> Result<LayerGraph, Problems> {
+        for layer in &layers {
+            problems.extend(crate::validate::check_layer(layer));
         }
         match LayerGraph::resolve(layers) {
             Ok(graph) => problems.into_result(graph),

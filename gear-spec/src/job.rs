@@ -397,8 +397,9 @@ fn unknown<'a>(
     gear: &str,
     known_keys: impl Iterator<Item = &'a String> + Clone,
 ) -> Problem {
+    let input = what == "input";
     let p = Problem::new(
-        if what == "input" {
+        if input {
             "gear::run-unknown-input"
         } else {
             "gear::run-unknown-config"
@@ -407,15 +408,28 @@ fn unknown<'a>(
     );
     match did_you_mean(key, known_keys.clone().map(String::as_str)) {
         Some(best) => p.help(format!("did you mean `{best}`?")),
-        None => p.help(known(
-            if what == "input" {
-                "inputs"
-            } else {
-                "config keys"
-            },
-            known_keys,
+        None if input => p.help(format!(
+            "{}\nto declare it, add to the Gear.toml of `{gear}`:\n\n{}",
+            known("inputs", known_keys),
+            input_block(key)
         )),
+        None => p.help(known("config keys", known_keys)),
     }
+}
+
+/// A ready-to-paste declaration of a file input.
+fn input_block(name: &str) -> String {
+    let key = if name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        name.to_string()
+    } else {
+        format!("{name:?}")
+    };
+    format!(
+        "[gear.inputs.{key}]\nbase = \"file\"  # or \"context\" (a value from the project), \"api-key\""
+    )
 }
 
 fn known<'a>(what: &str, keys: impl Iterator<Item = &'a String>) -> String {

@@ -104,7 +104,18 @@ impl Layer {
                 return None;
             }
         };
-        let source = SourceFile::new(path, display, text);
+        Layer::parse(dir, root, SourceFile::new(path, display, text), problems)
+    }
+
+    /// Parses a Gear.toml's text, as [`Layer::read`] does after reading `dir/Gear.toml`
+    /// (the fuzz entry point [`crate::fuzz`] hands it text it made): problems are added to
+    /// `problems`, the layer is returned when its declaration could be read.
+    pub fn parse(
+        dir: &Path,
+        root: &Path,
+        source: Arc<SourceFile>,
+        problems: &mut Problems,
+    ) -> Option<Layer> {
         let doc = match toml_edit::Document::parse(source.text()) {
             Ok(doc) => doc,
             Err(e) => {

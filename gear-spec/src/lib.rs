@@ -10,6 +10,7 @@ pub mod diagnostic;
 pub mod dockerfile;
 pub mod fingerprint;
 pub mod flywheel;
+pub mod fuzz;
 pub mod graph;
 pub mod job;
 pub mod layer;

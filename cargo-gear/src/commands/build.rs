@@ -4,9 +4,9 @@ use crate::cli::{BuildArgs, MessageFormat};
 use crate::engine::Engine;
 use crate::error::CliError;
 use crate::progress::Reporter;
-use crate::registry::Registry;
 use crate::request::Session;
 use crate::schedule::{self, BuildOptions};
+use crate::team_registry::Registry;
 
 /// Builds the selection; fails when any layer failed.
 pub fn run(session: &Session, args: &BuildArgs) -> Result<(), CliError> {
@@ -30,6 +30,12 @@ pub fn run(session: &Session, args: &BuildArgs) -> Result<(), CliError> {
         offline: args.offline,
         cache_from,
         cache_to,
+        no_cache: args.no_cache,
+        registry: session
+            .registry
+            .is_some()
+            .then(|| session.registry())
+            .transpose()?,
         pull_only: plan
             .layers
             .iter()

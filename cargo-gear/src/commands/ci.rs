@@ -8,8 +8,8 @@ use crate::cli::{CiFormat, Selection};
 use crate::engine::Engine;
 use crate::error::CliError;
 use crate::output;
-use crate::registry::Registry;
 use crate::request::Session;
+use crate::team_registry::Registry;
 
 /// Prints the pipeline on stdout; says on stderr how many layers it builds.
 pub fn run(

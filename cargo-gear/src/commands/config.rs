@@ -2,13 +2,13 @@
 
 use crate::cli::ConfigArgs;
 use crate::error::CliError;
-use crate::job;
+use crate::local_run;
 use crate::request::Session;
 
 /// Writes the job's config.json (default: `target/gear/config/GEAR.json`, private to its
 /// owner when it holds an API key).
 pub fn run(session: &Session, args: &ConfigArgs, cwd: &std::path::Path) -> Result<(), CliError> {
-    let (_, job) = job::prepare(session, &args.job, cwd, false)?;
+    let (_, job) = local_run::prepare(session, &args.job, cwd, false)?;
     for w in &job.warnings {
         session.out.warn(w);
     }
@@ -23,7 +23,7 @@ pub fn run(session: &Session, args: &ConfigArgs, cwd: &std::path::Path) -> Resul
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(|e| CliError::io("create", parent, e))?;
     }
-    job::write_config(&path, &job)?;
+    local_run::write_config(&path, &job)?;
     session.out.status("Wrote", path.display());
     Ok(())
 }

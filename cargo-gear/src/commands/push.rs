@@ -7,7 +7,7 @@ use crate::engine::Engine;
 use crate::error::CliError;
 use crate::progress::Reporter;
 use crate::request::Session;
-use crate::schedule::{self, BuildOptions};
+use crate::schedule::{self, BuildOptions, VersionInRegistry};
 
 /// Builds what is stale, then pushes.
 pub fn run(session: &Session, args: &PushArgs) -> Result<(), CliError> {
@@ -51,21 +51,22 @@ pub fn run(session: &Session, args: &PushArgs) -> Result<(), CliError> {
             let Some(gear) = &built.gear else { continue };
             let (version_tag, content_tag) = (&gear.version_tag, &built.content_tag);
             let remote_version = registry.remote(version_tag);
-            let content_digest = engine.registry_digest(&registry.remote(content_tag), creds.clone()).await?;
-            match engine.registry_digest(&remote_version, creds.clone()).await? {
-                Some(d) if Some(&d) == content_digest.as_ref() => {
+            match schedule::version_in_registry(&engine, &registry, built, gear).await? {
+                VersionInRegistry::Same => {
                     out.status("Present", format!("{remote_version} (already there, same digest)"));
                     continue;
                 }
-                Some(d) if !args.force => {
+                VersionInRegistry::Other(d) if !args.force => {
                     out.error(format!(
                         "{remote_version} already exists in the registry with other contents ({d}); Flywheel gear versions are immutable"
                     ));
                     refused.push(layer.name.clone());
                     continue;
                 }
-                Some(_) => out.warn(format!("overwriting {remote_version} (--force)")),
-                None => {}
+                VersionInRegistry::Other(_) => {
+                    out.warn(format!("overwriting {remote_version} (--force)"));
+                }
+                VersionInRegistry::Absent => {}
             }
             let (repo, tag) = crate::engine::split_tag(&remote_version);
             engine.tag(content_tag, repo, tag).await?;

@@ -5,7 +5,7 @@ use std::io::Write;
 use crate::cli::RunArgs;
 use crate::engine::Engine;
 use crate::error::CliError;
-use crate::job::{self, Prepared, RunDir};
+use crate::local_run::{self, Prepared, RunDir};
 use crate::progress::Reporter;
 use crate::request::Session;
 use crate::schedule::{self, BuildOptions};
@@ -20,7 +20,7 @@ pub fn run(session: &Session, args: &RunArgs, cwd: &std::path::Path) -> Result<(
         built,
         gear,
         version,
-    } = job::prepare_run(session, &args.job, cwd, false)?;
+    } = local_run::prepare_run(session, &args.job, cwd, false)?;
     let opts = BuildOptions {
         jobs: schedule::default_jobs(),
         force: vec![false; plan.layers.len()],
@@ -34,15 +34,15 @@ pub fn run(session: &Session, args: &RunArgs, cwd: &std::path::Path) -> Result<(
             _ = tokio::signal::ctrl_c() => return Err(CliError::Interrupted),
         }
         let dir = RunDir::create(&session.ws.gear_dir(), &layer, &version, &job)?;
-        let env = job::environment(&session.build_paths().state, &layer, &built);
-        let name = job::container_name(&layer.name);
-        let mut spec = job::spec(&layer, env, dir.binds(), name.clone(), args.keep);
-        (spec.entrypoint, spec.cmd) = job::command(&built, &gear, &args.args);
+        let env = local_run::environment(&session.build_paths().state, &layer, &built);
+        let name = local_run::container_name(&layer.name);
+        let mut spec = local_run::spec(&layer, env, dir.binds(), name.clone(), args.keep);
+        (spec.entrypoint, spec.cmd) = local_run::command(&built, &gear, &args.args);
         session.out.status(
             "Running",
             format!("{} in {}", layer.reference(), dir.path.display()),
         );
-        let mut print = job::print_output;
+        let mut print = local_run::print_output;
         let code = tokio::select! {
             code = engine.run_container(spec, &mut print) => code?,
             _ = tokio::signal::ctrl_c() => {

@@ -10,7 +10,7 @@ use gear_spec::plan::{BuiltImage, PlannedLayer};
 use crate::cli::ShellArgs;
 use crate::engine::Engine;
 use crate::error::CliError;
-use crate::job::{self, Prepared, RunDir};
+use crate::local_run::{self, Prepared, RunDir};
 use crate::progress::Reporter;
 use crate::request::Session;
 use crate::schedule::{self, BuildOptions};
@@ -27,7 +27,7 @@ pub fn run(session: &Session, args: &ShellArgs, cwd: &std::path::Path) -> Result
         built,
         version,
         ..
-    } = job::prepare_run(session, &args.job, cwd, true)?;
+    } = local_run::prepare_run(session, &args.job, cwd, true)?;
     let opts = BuildOptions {
         jobs: schedule::default_jobs(),
         force: vec![false; plan.layers.len()],
@@ -43,8 +43,14 @@ pub fn run(session: &Session, args: &ShellArgs, cwd: &std::path::Path) -> Result
         if args.mount_src {
             binds.extend(source_binds(&layer, &built));
         }
-        let env = job::environment(&session.build_paths().state, &layer, &built);
-        let mut spec = job::spec(&layer, env, binds, job::container_name(&layer.name), false);
+        let env = local_run::environment(&session.build_paths().state, &layer, &built);
+        let mut spec = local_run::spec(
+            &layer,
+            env,
+            binds,
+            local_run::container_name(&layer.name),
+            false,
+        );
         spec.entrypoint = Some(vec![]);
         spec.cmd = Some(vec!["/bin/sh".into(), "-c".into(), SHELL.into()]);
         spec.tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
@@ -58,7 +64,11 @@ pub fn run(session: &Session, args: &ShellArgs, cwd: &std::path::Path) -> Result
         );
         let _raw = spec.tty.then(raw::RawMode::enable).flatten();
         engine
-            .run_interactive(spec, Box::new(tokio::io::stdin()), &mut job::print_output)
+            .run_interactive(
+                spec,
+                Box::new(tokio::io::stdin()),
+                &mut local_run::print_output,
+            )
             .await
             .map_err(CliError::from)
     });

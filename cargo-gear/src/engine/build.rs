@@ -43,6 +43,8 @@ pub struct BuildRequest {
     /// left behind means the engine died or restarted mid-build and may have kept exited
     /// step containers: [`Engine::remove_build_leftovers`] removes them.
     pub journal: Option<PathBuf>,
+    /// Run every step again instead of reusing the engine's build cache.
+    pub no_cache: bool,
 }
 
 /// A successful build.
@@ -105,6 +107,7 @@ impl Engine {
             labels,
             build_args,
             journal,
+            no_cache,
         } = req;
         let mut journal = Journal::create(journal);
         let (body, writer) = stream_context(context);
@@ -120,6 +123,7 @@ impl Engine {
             pull: None,
             labels: (!labels.is_empty()).then_some(labels),
             buildargs: (!build_args.is_empty()).then_some(build_args),
+            nocache: no_cache,
             version: BuilderVersion::BuilderV1,
             ..Default::default()
         };

@@ -64,6 +64,8 @@ pub struct LayerFailure {
     pub error: String,
     /// The failing Dockerfile step, or null when no step failed.
     pub step: Option<String>,
+    /// What to do about it, or null.
+    pub help: Option<String>,
 }
 
 /// `build-finished`.
@@ -147,11 +149,13 @@ mod tests {
                 failure: Some(LayerFailure {
                     error: "engine gone: connection refused".into(),
                     step: None,
+                    help: Some("start it".into()),
                 }),
             }),
             json!({"event": "layer-finished", "name": "hello", "outcome": "failed",
                    "fingerprint": "sha256:ab", "seconds": 0.5, "image": "example/hello:gear-ab",
-                   "error": "engine gone: connection refused", "step": null}),
+                   "error": "engine gone: connection refused", "step": null,
+                   "help": "start it"}),
         );
         round_trip(
             &BuildEvent::BuildFinished(BuildFinished {

@@ -467,3 +467,337 @@ fn discovery_finds_metadata_members_and_packages_with_a_gear_toml() {
         "{err}"
     );
 }
+
+/// What bash completes for `cargo gear WORDS…` once cargo hands the words to `cargo-gear`
+/// (the last word is the one being completed).
+#[cfg(unix)]
+fn bash_completions(script: &str, words: &[&str]) -> String {
+    let t = tempfile::tempdir().unwrap();
+    let path = t.path().join("cargo-gear.bash");
+    std::fs::write(&path, script).unwrap();
+    let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+    let cword = words.len();
+    let prev = if cword > 1 {
+        quoted[cword - 2].clone()
+    } else {
+        "cargo-gear".into()
+    };
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "source '{}'; COMP_WORDS=(cargo-gear {}); COMP_CWORD={cword}; \
+             _cargo__gear cargo-gear {} {prev}; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            path.display(),
+            quoted.join(" "),
+            quoted[cword - 1],
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn completions_for_every_shell() {
+    let here = std::env::temp_dir();
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let script = stdout_of(&gear(&here, &["completions", shell]));
+        for command in ["validate", "build", "completions", "init"] {
+            assert!(script.contains(command), "{shell}: no `{command}`");
+        }
+    }
+    // zsh: cargo's `_cargo` calls `_cargo-gear` for `cargo gear …`.
+    assert!(stdout_of(&gear(&here, &["completions", "zsh"])).starts_with("#compdef cargo-gear\n"));
+    // fish and PowerShell: `cargo gear …` itself.
+    let fish = stdout_of(&gear(&here, &["completions", "fish"]));
+    assert!(fish.contains("complete -c cargo "), "{fish}");
+    #[cfg(unix)]
+    {
+        // bash: cargo's completion hands `cargo gear build --ke` to `cargo-gear build --ke`.
+        let bash = stdout_of(&gear(&here, &["completions", "bash"]));
+        assert!(bash.contains("complete -F _cargo__gear"), "{bash}");
+        assert_eq!(bash_completions(&bash, &["bu"]), "build\n");
+        assert_eq!(
+            bash_completions(&bash, &["build", "--ke"]),
+            "--keep-going\n"
+        );
+        assert!(
+            bash_completions(&bash, &["completions", ""])
+                .contains("\nbash\nzsh\nfish\npowershell\n")
+        );
+    }
+    let out = gear(&here, &["completions", "tcsh"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// stderr of a successful command with the scratch root's path as `[ROOT]`.
+fn stderr_in(root: &Path, out: &std::process::Output) -> String {
+    stdout_of(out);
+    String::from_utf8(out.stderr.clone())
+        .unwrap()
+        .replace(&root.display().to_string(), "[ROOT]")
+}
+
+#[test]
+fn clean_removes_state_and_runs_and_runs_only_with_runs() {
+    let (_t, root) = scratch_monorepo();
+    let gear_dir = root.join("target/gear");
+    let files = [
+        ("state/csv-summary.json", "{}"),
+        ("logs/csv-summary.log", "step 1/3\n"),
+        ("hash-cache", "cache"),
+        ("runs/hello-0.1.0-20260101T000000Z/output/out.txt", "12345"),
+        ("runs/hello-0.1.0-20260101T000000Z/config.json", "{}"),
+        ("build.lock", ""),
+    ];
+    for (path, text) in files {
+        let p = gear_dir.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    // Works when the layers do not load: it needs only where the workspace is.
+    std::fs::write(root.join("gears/hello/Gear.toml"), "[gear\n").unwrap();
+
+    let runs = stderr_in(&root, &gear(&root, &["clean", "--runs"]));
+    insta::assert_snapshot!("clean_runs", runs);
+    assert!(!gear_dir.join("runs").exists());
+    assert!(gear_dir.join("state/csv-summary.json").is_file());
+
+    let all = stderr_in(&root, &gear(&root, &["clean"]));
+    insta::assert_snapshot!("clean_all", all);
+    let left: Vec<_> = std::fs::read_dir(&gear_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        left,
+        ["build.lock"],
+        "the lock file stays for a waiting build"
+    );
+
+    let again = stderr_in(&root, &gear(&root, &["clean"]));
+    insta::assert_snapshot!("clean_nothing", again);
+    // Images are prune's job: clean never asks the engine (there is none here).
+}
+
+#[test]
+fn an_undeclared_input_shows_the_block_to_add() {
+    let out = gear(
+        &monorepo(),
+        &["run", "-p", "csv-summary", "-i", "scan=scan.nii.gz"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    insta::assert_snapshot!("undeclared_input", err);
+    // A near miss is a typo, not a new input: no block.
+    let out = gear(
+        &monorepo(),
+        &["run", "-p", "csv-summary", "-i", "tabel=data.csv"],
+    );
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("did you mean `table`?"), "{err}");
+    assert!(!err.contains("[gear.inputs."), "{err}");
+}
+
+/// The JSON lines of a `--format json` command, each checked against the published schema.
+fn json_lines(out: &std::process::Output) -> Vec<serde_json::Value> {
+    let schema: serde_json::Value =
+        serde_json::from_str(&cargo_gear::diagnostics::json_schema()).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    String::from_utf8(out.stdout.clone())
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let errors: Vec<String> = validator.iter_errors(&v).map(|e| e.to_string()).collect();
+            assert!(errors.is_empty(), "{line}: {errors:?}");
+            v
+        })
+        .collect()
+}
+
+#[test]
+fn json_output_schema() {
+    insta::assert_snapshot!("json_schema", cargo_gear::diagnostics::json_schema());
+}
+
+/// A scratch copy of the monorepo with two problems: two layers on parents that do not exist.
+fn two_problems() -> (tempfile::TempDir, PathBuf) {
+    let (t, root) = scratch_monorepo();
+    std::fs::write(
+        root.join("gears/hello/Gear.toml"),
+        "[layer]\nname = \"hello\"\nfrom = \"nope\"\nimage = \"x/hello\"\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(root.join("gears/extra")).unwrap();
+    std::fs::write(
+        root.join("gears/extra/Gear.toml"),
+        "[layer]\nname = \"extra\"\nimage = \"x/extra\"\nfrom = \"fw-pyton\"\n",
+    )
+    .unwrap();
+    (t, root)
+}
+
+#[test]
+fn validate_json_emits_every_diagnostic_then_how_it_ended() {
+    let (_t, root) = two_problems();
+    let out = gear(&root, &["validate", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let lines = json_lines(&out);
+    insta::assert_json_snapshot!("validate_json_problems", lines);
+    // Where the terminal's report points.
+    let human = String::from_utf8(gear(&root, &["validate"]).stderr).unwrap();
+    for d in lines.iter().filter(|l| l["event"] == "diagnostic") {
+        let at = format!(
+            "╭─[{}:{}:{}]",
+            d["file"].as_str().unwrap(),
+            d["line"],
+            d["column"]
+        );
+        assert!(human.contains(&at), "{at} in {human}");
+    }
+
+    let out = gear(&monorepo(), &["validate", "--format", "json"]);
+    assert_eq!(
+        json_lines(&out),
+        [
+            serde_json::json!({"event": "validate-finished", "success": true, "errors": 0, "warnings": 0})
+        ]
+    );
+    assert!(out.status.success());
+}
+
+#[test]
+fn why_json_emits_the_layer_or_the_diagnostics() {
+    let out = gear(&monorepo(), &["why", "csv-summary", "--format", "json"]);
+    let lines = json_lines(&out);
+    assert!(out.status.success());
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let layer = &lines[0];
+    assert_eq!(layer["event"], "layer");
+    assert_eq!(layer["name"], "csv-summary");
+    assert_eq!(layer["kind"], "gear");
+    assert_eq!(layer["status"], "unknown");
+    assert_eq!(layer["engine"], false);
+    assert_eq!(layer["parent"]["name"], "fw-python");
+    assert_eq!(layer["version_tag"], "example/csv-summary:0.1.0");
+    assert_eq!(lines[1]["event"], "why-finished");
+    assert_eq!(lines[1]["success"], true);
+
+    let out = gear(&monorepo(), &["why", "csv-sumary", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    insta::assert_json_snapshot!("why_json_unknown_layer", json_lines(&out));
+}
+
+/// Several problems render each like a single one: a code line, the message, its snippet
+/// and help; no `Error:` prefix of miette's related diagnostics; then how many.
+#[test]
+fn one_rendering_for_one_or_many_problems() {
+    let (_t, root) = two_problems();
+    let out = gear(&root, &["validate"]);
+    assert_eq!(out.status.code(), Some(1));
+    let many = String::from_utf8(out.stderr).unwrap();
+    insta::assert_snapshot!("validate_two_problems", many);
+    assert!(!many.contains("Error:"), "{many}");
+
+    std::fs::remove_dir_all(root.join("gears/extra")).unwrap();
+    let out = gear(&root, &["validate"]);
+    let one = String::from_utf8(out.stderr).unwrap();
+    let unknown_parent = |text: &str| {
+        let start = text.find("gear::unknown-parent").unwrap();
+        let rest = &text[start..];
+        rest[..rest.find("\n\n  × ").map_or(rest.len(), |e| e)]
+            .trim_end()
+            .to_string()
+    };
+    assert_eq!(unknown_parent(&one), unknown_parent(&many));
+}
+
+#[test]
+fn init_from_an_unknown_layer_prints_the_external_layer_block() {
+    let (_t, root) = scratch_monorepo();
+    let out = gear(&root, &["init", "my-gear", "--from", "fw-pyton"]);
+    insta::assert_snapshot!("init_unknown_from", stderr_in(&root, &out));
+    let out = gear(&root, &["init", "other", "--from", "matlab"]);
+    let err = stderr_in(&root, &out);
+    assert!(
+        err.contains("name = \"matlab\"\nimage = \"REPOSITORY:TAG\""),
+        "{err}"
+    );
+    assert!(!err.contains("did you mean"), "{err}");
+}
+
+#[test]
+fn init_from_an_image_reference_declares_the_external_layer() {
+    let (_t, root) = scratch_monorepo();
+    // Declared already: the gear is built on that layer.
+    let out = gear(&root, &["init", "on-python", "--from", "python:3.12-slim"]);
+    let err = stderr_in(&root, &out);
+    assert!(!err.contains("external layer"), "{err}");
+    let toml = std::fs::read_to_string(root.join("gears/on-python/Gear.toml")).unwrap();
+    assert!(toml.contains("from = \"python\"\n"), "{toml}");
+    // New: an external layer under layers/, named after the image (its tag when the name is taken).
+    let out = gear(
+        &root,
+        &["init", "on-alpine", "--from", "python:3.11-alpine"],
+    );
+    insta::assert_snapshot!("init_from_image", stderr_in(&root, &out));
+    let layer = std::fs::read_to_string(root.join("layers/python-3-11-alpine/Gear.toml")).unwrap();
+    insta::assert_snapshot!("init_from_image_layer", layer);
+    let toml = std::fs::read_to_string(root.join("gears/on-alpine/Gear.toml")).unwrap();
+    assert!(toml.contains("from = \"python-3-11-alpine\"\n"), "{toml}");
+    assert!(gear(&root, &["validate"]).status.success());
+    assert!(gear(&root, &["manifest", "--check"]).status.success());
+}
+
+#[test]
+fn init_namespaces_the_image_or_says_why_it_matters() {
+    let (_t, root) = scratch_monorepo();
+    let image_of = |gear_name: &str| {
+        let toml =
+            std::fs::read_to_string(root.join(format!("gears/{gear_name}/Gear.toml"))).unwrap();
+        toml.lines()
+            .find(|l| l.starts_with("image = "))
+            .unwrap()
+            .to_string()
+    };
+    // An external parent's namespace is its vendor's: the workspace's is used instead.
+    assert!(
+        gear(&root, &["init", "on-fs", "--from", "freesurfer"])
+            .status
+            .success()
+    );
+    assert_eq!(image_of("on-fs"), "image = \"example/on-fs\"");
+    assert!(
+        gear(
+            &root,
+            &[
+                "init",
+                "mine",
+                "--from",
+                "fw-python",
+                "--namespace",
+                "my-lab"
+            ]
+        )
+        .status
+        .success()
+    );
+    assert_eq!(image_of("mine"), "image = \"my-lab/mine\"");
+
+    // Nothing to take a namespace from: a comment says why one matters.
+    let t = tempfile::tempdir().unwrap();
+    let out = gear(t.path(), &["init", "solo", "--from", "python:3.12-slim"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let toml = std::fs::read_to_string(t.path().join("solo/Gear.toml")).unwrap();
+    insta::assert_snapshot!("init_without_namespace", toml);
+    assert!(gear(t.path(), &["validate"]).status.success());
+}

@@ -487,12 +487,50 @@ fn changing_a_gear_file_rebuilds_only_that_gear() {
     build.assert_success();
     assert_eq!(build.with_outcome(Outcome::Built), names(&["csv-summary"]));
     assert_eq!(build.counts(), [1, 7, 0, 0, 0]);
+    // Rebuilding a version never pushed is the normal dev loop: not a word about it.
+    assert!(
+        !build.out.stderr.contains("warning"),
+        "{}",
+        build.out.stderr
+    );
     let main_in_image = ws.cat(plan.reference("csv-summary"), "/flywheel/v0/app/main.py");
     assert!(
         main_in_image.ends_with(&format!("{marker}\n")),
         "the new image has the change"
     );
     assert!(ws.plan().stale().is_empty());
+}
+
+/// `--force` rebuilds a fresh layer, with the engine reusing its cached steps; `--no-cache`
+/// makes the engine run every step again.
+#[test]
+fn no_cache_runs_every_step_again_where_force_reuses_the_engine_cache() {
+    let Some(ws) = Workspace::new("no-cache") else {
+        return;
+    };
+    ws.add_layer("stamp", "python", "date +%s%N > /stamp");
+    ws.build(&["-p", "stamp"]).assert_success();
+    let stamp = || ws.cat(ws.plan().reference("stamp"), "/stamp");
+    let first = stamp();
+
+    let forced = ws.build(&["-p", "stamp", "--force"]);
+    forced.assert_success();
+    assert_eq!(forced.outcome("stamp"), Outcome::Built);
+    let log = read(&ws.log_path("stamp"));
+    assert!(log.contains("Using cache"), "{log}");
+    assert_eq!(stamp(), first, "the cached step was reused");
+
+    let uncached = ws.build(&["-p", "stamp", "--force", "--no-cache"]);
+    uncached.assert_success();
+    assert_eq!(uncached.outcome("stamp"), Outcome::Built);
+    let log = read(&ws.log_path("stamp"));
+    assert!(!log.contains("Using cache"), "{log}");
+    assert_ne!(stamp(), first, "the step ran again");
+
+    // Alone, --no-cache changes how layers are built, not which: a fresh layer stays.
+    let fresh = ws.build(&["-p", "stamp", "--no-cache"]);
+    fresh.assert_success();
+    assert_eq!(fresh.outcome("stamp"), Outcome::Fresh);
 }
 
 /// A change to the shared base fw-python rebuilds it and its descendants (csv-summary,

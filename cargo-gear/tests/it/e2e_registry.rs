@@ -167,13 +167,7 @@ impl Scratch {
     fn build(&self, args: &[&str]) -> Build {
         let mut all = vec!["build", "--message-format", "json"];
         all.extend_from_slice(args);
-        let out = self.run(&all);
-        let events = out
-            .stdout
-            .lines()
-            .map(|line| (Instant::now(), scratch::parse_event(line)))
-            .collect();
-        Build { out, events }
+        Build::parse(self.run(&all))
     }
 
     /// `cargo gear plan --format json ARGS`.
@@ -758,8 +752,8 @@ fn one_changed_gear_is_built_on_its_pulled_parent_and_the_rest_pulled() {
     ws.run_csv_summary();
 }
 
-/// Flywheel gear versions are immutable: pushing a changed gear under a version the
-/// registry holds with other contents fails (the new content tag is pushed, the version
+/// Flywheel gear versions are immutable: building a changed gear under a version the
+/// registry holds with other contents warns, and pushing it fails (the new content tag is pushed, the version
 /// tag is not); `--force` overwrites it with the new digest; a bumped version needs no force.
 #[test]
 fn pushing_a_changed_gear_under_its_old_version_is_refused_unless_forced() {
@@ -782,6 +776,16 @@ fn pushing_a_changed_gear_under_its_old_version_is_refused_unless_forced() {
     let old = digest(reg, &repo, "0.1.0", None).expect("0.1.0 pushed");
 
     ws.change("csv-summary", "changed without a new version");
+    // Building it already says what push will refuse.
+    let build = ws.run(&["build", "-p", "csv-summary", "--registry", &ws.registry()]);
+    assert_eq!(build.code, Some(0), "{}", build.stderr);
+    assert!(
+        build.message().contains(&format!(
+            "warning: {reg}/{repo}:0.1.0 already exists in the registry with other contents"
+        )),
+        "{}",
+        build.stderr
+    );
     let refused = push(&[]);
     assert_eq!(refused.code, Some(1), "{}", refused.stderr);
     let message = refused.message();

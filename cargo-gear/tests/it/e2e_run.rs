@@ -1332,3 +1332,87 @@ fn config_writes_a_config_json_that_runs_use() {
         "the refused runs made no run directory"
     );
 }
+
+/// `cargo gear init` on a parent that pip-installs Flywheel's toolkit (flywheel-gear-toolkit
+/// or fw-gear) scaffolds a run.py that reads the job through its context, else one that reads
+/// config.json as JSON; each runs with the real toolkit against a run directory's layout.
+#[test]
+fn init_scaffolds_run_py_for_the_parents_toolkit() {
+    let Some(python) = fw_python() else {
+        return;
+    };
+    for (pip, marker) in [
+        ("", "json.load"),
+        (
+            "flywheel-gear-toolkit>=0.6",
+            "GearToolkitContext(gear_path=FLYWHEEL)",
+        ),
+        ("fw_gear", "from fw_gear.context import GearContext"),
+    ] {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        let write = |path: &Path, text: &str| {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            write(path, text);
+        };
+        write(
+            &root.join("base/Gear.toml"),
+            "[layer]\nname = \"base\"\nimage = \"python:3.12-slim\"\n",
+        );
+        let pip = if pip.is_empty() {
+            String::new()
+        } else {
+            format!("pip = [\"{pip}\"]\n")
+        };
+        write(
+            &root.join("fw-base/Gear.toml"),
+            &format!(
+                "[layer]\nname = \"fw-base\"\nfrom = \"base\"\nimage = \"lab/fw-base\"\n{pip}"
+            ),
+        );
+        let out = scratch::gear_command(root, &["init", "g", "--from", "fw-base"], &[])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let run_py = read(&root.join("g/run.py"));
+        assert!(run_py.contains(marker), "{pip}: {run_py}");
+
+        // Flywheel's layout: config.json, manifest.json, input/NAME/FILE, output/.
+        let fw = root.join("fw");
+        write(&fw.join("input/input-file/in.txt"), "hello\n");
+        std::fs::create_dir_all(fw.join("output")).unwrap();
+        std::fs::copy(root.join("g/manifest.json"), fw.join("manifest.json")).unwrap();
+        let input = fw.join("input/input-file/in.txt");
+        let config = serde_json::json!({
+            "config": {"debug": true},
+            "inputs": {"input-file": {
+                "base": "file",
+                "hierarchy": {"type": "acquisition", "id": "0"},
+                "location": {"path": input, "name": "in.txt"},
+                "object": {"type": "text", "mimetype": "text/plain", "modality": null,
+                           "classification": {}, "tags": [], "info": {}, "size": 6},
+            }},
+            "destination": {"type": "acquisition", "id": "0"},
+        });
+        write(&fw.join("config.json"), &config.to_string());
+        let ran = Command::new(&python)
+            .arg(root.join("g/run.py"))
+            .env("FLYWHEEL", &fw)
+            .output()
+            .unwrap();
+        assert!(
+            ran.status.success(),
+            "{pip}: {}",
+            String::from_utf8_lossy(&ran.stderr)
+        );
+        assert_eq!(
+            read(&fw.join("output/result.txt")),
+            "in.txt: 6 bytes\n",
+            "{pip}"
+        );
+    }
+}

@@ -19,6 +19,7 @@ fn request(dockerfile: &str, mut context: Vec<TarEntry>, tags: Vec<String>) -> B
         labels: HashMap::from([(support::TEST_LABEL.to_owned(), "engine-build".to_owned())]),
         build_args: HashMap::new(),
         journal: None,
+        no_cache: false,
     }
 }
 

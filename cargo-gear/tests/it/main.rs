@@ -9,8 +9,11 @@
 mod scratch;
 mod support;
 
+mod cli_ci;
 mod cli_commands;
 mod e2e_build;
+mod e2e_ci;
+mod e2e_hints;
 mod e2e_race;
 mod e2e_registry;
 mod e2e_run;

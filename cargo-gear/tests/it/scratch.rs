@@ -448,6 +448,16 @@ pub struct Build {
 }
 
 impl Build {
+    /// A finished build whose stdout holds its events.
+    pub fn parse(out: Out) -> Build {
+        let events = out
+            .stdout
+            .lines()
+            .map(|line| (Instant::now(), parse_event(line)))
+            .collect();
+        Build { out, events }
+    }
+
     pub fn assert_success(&self) -> &Build {
         self.assert_code(0)
     }

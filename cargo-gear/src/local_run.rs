@@ -282,7 +282,8 @@ impl RunDir {
     }
 }
 
-fn walk(dir: &Path, files: &mut Vec<(PathBuf, u64)>) {
+/// Every file under `dir` (recursively) with its size.
+pub fn walk(dir: &Path, files: &mut Vec<(PathBuf, u64)>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
@@ -295,7 +296,8 @@ fn walk(dir: &Path, files: &mut Vec<(PathBuf, u64)>) {
     }
 }
 
-fn human_size(bytes: u64) -> String {
+/// `1.5 KiB`.
+pub fn human_size(bytes: u64) -> String {
     match bytes {
         b if b < 1024 => format!("{b} B"),
         b if b < 1024 * 1024 => format!("{:.1} KiB", b as f64 / 1024.0),
