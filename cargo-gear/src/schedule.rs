@@ -53,6 +53,18 @@ pub struct BuildOptions {
     pub pull_only: Vec<bool>,
 }
 
+impl BuildOptions {
+    /// What `run`, `shell` and `push` build with: every stale layer of `plan`, one build per
+    /// CPU, nothing forced.
+    pub fn for_plan(plan: &Plan) -> BuildOptions {
+        BuildOptions {
+            jobs: default_jobs(),
+            force: vec![false; plan.layers.len()],
+            ..Default::default()
+        }
+    }
+}
+
 /// Where build records, logs and manifests go.
 #[derive(Debug, Clone)]
 pub struct Paths {

@@ -14,11 +14,7 @@ pub fn run(session: &Session, args: &PushArgs) -> Result<(), CliError> {
     let registry = session.registry()?;
     let selected = session.select(&args.selection)?;
     let plan = session.plan_to_build(&selected)?;
-    let opts = BuildOptions {
-        jobs: schedule::default_jobs(),
-        force: vec![false; plan.layers.len()],
-        ..Default::default()
-    };
+    let opts = BuildOptions::for_plan(&plan);
     let reporter = Reporter::new(false, session.out, session.build_paths().logs);
     session.runtime()?.block_on(async {
         let engine = Engine::connect().await?;

@@ -21,11 +21,7 @@ pub fn run(session: &Session, args: &RunArgs, cwd: &std::path::Path) -> Result<(
         gear,
         version,
     } = local_run::prepare_run(session, &args.job, cwd, false)?;
-    let opts = BuildOptions {
-        jobs: schedule::default_jobs(),
-        force: vec![false; plan.layers.len()],
-        ..Default::default()
-    };
+    let opts = BuildOptions::for_plan(&plan);
     let reporter = Reporter::new(false, session.out, session.build_paths().logs);
     session.runtime()?.block_on(async {
         let engine = Engine::connect().await?;

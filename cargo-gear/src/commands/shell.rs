@@ -28,11 +28,7 @@ pub fn run(session: &Session, args: &ShellArgs, cwd: &std::path::Path) -> Result
         version,
         ..
     } = local_run::prepare_run(session, &args.job, cwd, true)?;
-    let opts = BuildOptions {
-        jobs: schedule::default_jobs(),
-        force: vec![false; plan.layers.len()],
-        ..Default::default()
-    };
+    let opts = BuildOptions::for_plan(&plan);
     let reporter = Reporter::new(false, session.out, session.build_paths().logs);
     let runtime = session.runtime()?;
     let result = runtime.block_on(async {

@@ -13,7 +13,6 @@ use std::path::Path;
 use std::process::Command;
 
 use cargo_gear::cli::{Cargo, Selection};
-use cargo_gear::engine::{Engine, RunSpec, StdStream};
 use cargo_gear::error::CliError;
 use cargo_gear::output::Output;
 use cargo_gear::progress::Reporter;
@@ -58,30 +57,6 @@ fn cargo_gear(root: &Path, args: &[&str]) -> std::process::Output {
         .env("NO_COLOR", "1")
         .output()
         .unwrap()
-}
-
-async fn cat_payload(engine: &Engine, image: &str) -> String {
-    let spec = RunSpec {
-        image: image.into(),
-        cmd: Some(vec![
-            "sh".into(),
-            "-c".into(),
-            "cat /data/payload.txt".into(),
-        ]),
-        auto_remove: true,
-        ..Default::default()
-    };
-    let mut out = Vec::new();
-    let code = engine
-        .run_container(spec, &mut |s, b| {
-            if s == StdStream::Stdout {
-                out.extend_from_slice(b);
-            }
-        })
-        .await
-        .unwrap();
-    assert_eq!(code, 0);
-    String::from_utf8(out).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -153,7 +128,8 @@ async fn a_file_edited_after_planning_is_never_tagged_under_the_planned_fingerpr
         "{}",
         String::from_utf8_lossy(&built.stderr)
     );
-    assert_eq!(cat_payload(&engine, &content_tag).await, ORIGINAL);
+    let (code, payload) = support::sh(&engine, &content_tag, "cat /data/payload.txt").await;
+    assert_eq!((code, payload.as_str()), (0, ORIGINAL));
 
     engine.remove_image(&content_tag, true).await.unwrap();
 }

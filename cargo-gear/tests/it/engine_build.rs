@@ -4,9 +4,7 @@ use crate::support;
 
 use std::collections::HashMap;
 
-use cargo_gear::engine::{
-    BuildError, BuildRequest, Engine, RunSpec, StdStream, TAR_MTIME, TarEntry,
-};
+use cargo_gear::engine::{BuildError, BuildRequest, TAR_MTIME, TarEntry};
 
 const DOCKERFILE: &str = ".cargo-gear/Dockerfile";
 
@@ -21,26 +19,6 @@ fn request(dockerfile: &str, mut context: Vec<TarEntry>, tags: Vec<String>) -> B
         journal: None,
         no_cache: false,
     }
-}
-
-/// Runs `sh -c script` in `image`, returning (exit code, stdout).
-async fn sh(engine: &Engine, image: &str, script: &str) -> (i64, String) {
-    let spec = RunSpec {
-        image: image.into(),
-        cmd: Some(vec!["sh".into(), "-c".into(), script.into()]),
-        auto_remove: true,
-        ..Default::default()
-    };
-    let mut out = Vec::new();
-    let code = engine
-        .run_container(spec, &mut |s, b| {
-            if s == StdStream::Stdout {
-                out.extend_from_slice(b);
-            }
-        })
-        .await
-        .unwrap();
-    (code, String::from_utf8(out).unwrap())
 }
 
 #[tokio::test]
@@ -129,7 +107,7 @@ async fn builds_a_tagged_labelled_image_from_files_and_bytes() {
     assert_eq!(listed[0].id, output.image_id);
 
     // The archive's normalized metadata is what the image's files get.
-    let (code, stat) = sh(
+    let (code, stat) = support::sh(
         &engine,
         &tags[0],
         "stat -c '%Y %u %a' /hello.txt /opt/bin/run.sh",

@@ -112,3 +112,23 @@ pub fn unique(prefix: &str) -> String {
 pub fn unique_tag(name: &str) -> String {
     format!("cargo-gear-test/{name}:{}", unique("t"))
 }
+
+/// Runs `sh -c script` in `image`, returning (exit code, stdout).
+pub async fn sh(engine: &Engine, image: &str, script: &str) -> (i64, String) {
+    let spec = cargo_gear::engine::RunSpec {
+        image: image.into(),
+        cmd: Some(vec!["sh".into(), "-c".into(), script.into()]),
+        auto_remove: true,
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    let code = engine
+        .run_container(spec, &mut |s, b| {
+            if s == cargo_gear::engine::StdStream::Stdout {
+                out.extend_from_slice(b);
+            }
+        })
+        .await
+        .unwrap();
+    (code, String::from_utf8(out).unwrap())
+}
