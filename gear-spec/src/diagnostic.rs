@@ -21,13 +21,14 @@ pub struct SourceFile {
     /// Path shown to the user (relative to the workspace root).
     pub display: String,
     named: NamedSource<String>,
-    doc: Option<toml_edit::Document<String>>,
+    /// The parsed document, parsed once: spans, the loader and the checks all read it.
+    doc: Result<toml_edit::Document<String>, toml_edit::TomlError>,
 }
 
 impl SourceFile {
     /// Wraps a file's text; `display` is how the path is shown in messages.
     pub fn new(path: PathBuf, display: String, text: String) -> Arc<Self> {
-        let doc = toml_edit::Document::parse(text.clone()).ok();
+        let doc = toml_edit::Document::parse(text.clone());
         let named = NamedSource::new(display.clone(), text).with_language("toml");
         Arc::new(SourceFile {
             path,
@@ -42,6 +43,11 @@ impl SourceFile {
         self.named.inner()
     }
 
+    /// The file parsed as a TOML document, or why it is not one.
+    pub fn document(&self) -> Result<&toml_edit::Document<String>, &toml_edit::TomlError> {
+        self.doc.as_ref()
+    }
+
     /// Span of the value at `keys` (e.g. `["gear", "config", "n", "default"]`), falling
     /// back to the nearest ancestor that exists.
     pub fn value_span(&self, keys: &[&str]) -> Option<SourceSpan> {
@@ -54,7 +60,7 @@ impl SourceFile {
     }
 
     fn span(&self, keys: &[&str], want_key: bool) -> Option<SourceSpan> {
-        let doc = self.doc.as_ref()?;
+        let doc = self.doc.as_ref().ok()?;
         let mut item: &toml_edit::Item = doc.as_item();
         let mut best = None;
         for (i, key) in keys.iter().enumerate() {
@@ -73,7 +79,7 @@ impl SourceFile {
 
     /// Span of the `n`th element of the array at `keys`.
     pub fn array_item_span(&self, keys: &[&str], n: usize) -> Option<SourceSpan> {
-        let doc = self.doc.as_ref()?;
+        let doc = self.doc.as_ref().ok()?;
         let mut item: &toml_edit::Item = doc.as_item();
         for key in keys {
             item = item.as_table_like()?.get(key)?;

@@ -116,7 +116,7 @@ impl Layer {
         source: Arc<SourceFile>,
         problems: &mut Problems,
     ) -> Option<Layer> {
-        let doc = match toml_edit::Document::parse(source.text()) {
+        let doc = match source.document() {
             Ok(doc) => doc,
             Err(e) => {
                 let span = e.span().map(|r| miette::SourceSpan::from(r.start..r.end));
@@ -124,7 +124,7 @@ impl Layer {
                 return None;
             }
         };
-        let datetimes = datetime_problems(&source, &doc);
+        let datetimes = datetime_problems(&source, doc);
         if !datetimes.is_empty() {
             problems.extend(datetimes);
             return None;
@@ -139,7 +139,7 @@ impl Layer {
         let file: GearFile = match parsed {
             Ok(file) => file,
             Err(e) => {
-                found.push(serde_problem(&source, &doc, &e));
+                found.push(serde_problem(&source, doc, &e));
                 found.sort_by_key(|p| p.span.map_or(0, |s| s.offset()));
                 problems.extend(found);
                 return None;
@@ -354,7 +354,7 @@ fn unknown_field(source: &Arc<SourceFile>, keys: &[String]) -> Problem {
 /// Every TOML date-time in the file: Gear.toml never takes one, and serde would read it
 /// as a table with a private key (`env = 1979-05-27T07:32:00Z` became
 /// `ENV $__toml_private_datetime=…`).
-fn datetime_problems(source: &Arc<SourceFile>, doc: &toml_edit::Document<&str>) -> Vec<Problem> {
+fn datetime_problems(source: &Arc<SourceFile>, doc: &toml_edit::Document<String>) -> Vec<Problem> {
     fn walk(item: &toml_edit::Item, keys: &mut Vec<String>, out: &mut Vec<(Vec<String>, String)>) {
         if let Some(table) = item.as_table_like() {
             for (k, v) in table.iter() {
@@ -424,7 +424,7 @@ fn datetime_problems(source: &Arc<SourceFile>, doc: &toml_edit::Document<&str>) 
 /// span and explained from the model's schema, not from serde's wording.
 fn serde_problem(
     source: &Arc<SourceFile>,
-    doc: &toml_edit::Document<&str>,
+    doc: &toml_edit::Document<String>,
     e: &toml::de::Error,
 ) -> Problem {
     let span = e.span();

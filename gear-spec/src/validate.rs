@@ -139,7 +139,7 @@ impl Checker<'_> {
 
     /// The keys written in this layer's table, in file order.
     fn written_keys(&self) -> Vec<String> {
-        let Ok(doc) = toml_edit::Document::parse(self.layer.source.text()) else {
+        let Ok(doc) = self.layer.source.document() else {
             return Vec::new();
         };
         let Some(table) = doc
