@@ -21,6 +21,7 @@ pub mod plan;
 pub mod reference;
 pub mod schema;
 pub mod state;
+pub mod step;
 pub mod validate;
 
 pub use diagnostic::{Problem, Problems};
