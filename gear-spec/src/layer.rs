@@ -386,6 +386,12 @@ fn datetime_problems(source: &Arc<SourceFile>, doc: &toml_edit::Document<String>
                 walk(v, keys, out);
                 keys.pop();
             }
+        } else if let toml_edit::Item::ArrayOfTables(tables) = item {
+            for (i, t) in tables.iter().enumerate() {
+                keys.push(i.to_string());
+                walk(&toml_edit::Item::Table(t.clone()), keys, out);
+                keys.pop();
+            }
         } else if let Some(value) = item.as_value() {
             match value {
                 toml_edit::Value::Datetime(dt) => out.push((keys.clone(), dt.value().to_string())),
@@ -640,6 +646,25 @@ mod tests {
         assert_eq!(p.code, "gear::missing-field");
         assert_eq!(p.message, "missing field `image` in [layer]");
         assert_eq!(p.help.as_deref(), Some("add `image = …` to this table"));
+    }
+
+    #[test]
+    fn datetimes_in_steps_are_refused_where_they_land() {
+        let problems = load_str(
+            "[layer]\nname = \"b\"\nfrom = \"a\"\nimage = \"x/b\"\n\n[[layer.steps]]\nrun = \"x\"\n\n[[layer.steps]]\nenv = 1979-05-27T07:32:00Z\n",
+        )
+        .unwrap_err();
+        let found: Vec<(&str, String)> = problems
+            .iter()
+            .map(|p| (p.message.as_str(), p.location().unwrap()))
+            .collect();
+        assert_eq!(
+            found,
+            [(
+                "`layer.steps.1.env` is a TOML date-time, but a table belongs here",
+                "Gear.toml:10:7".to_string()
+            )]
+        );
     }
 
     #[test]

@@ -9,8 +9,9 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 
-use crate::context::normalize_rel;
+use crate::context::{ContextFile, GEAR_COPY_DEST, normalize_rel};
 use crate::diagnostic::{Problem, SourceFile};
+use crate::manifest::expand_vars;
 use crate::model::{Decl, PipDecl, PyToolName, RunDecl, StepDecl};
 
 /// How a built layer's Dockerfile body is declared.
@@ -171,6 +172,91 @@ pub fn lock_file(tool: PyToolName) -> Option<&'static str> {
         PyToolName::Uv => Some("uv.lock"),
         PyToolName::Pip => None,
     }
+}
+
+/// Where a gear's steps put the context's files under `/flywheel/v0`, as paths relative
+/// to it (what Flywheel's `command` or `/flywheel/v0/run` can name). Follows `workdir`
+/// steps from `/flywheel/v0` and expands `$VAR` in `to` from earlier `env` steps.
+pub fn gear_paths<'a>(
+    steps: &[Step],
+    files: impl IntoIterator<Item = &'a ContextFile>,
+) -> Vec<String> {
+    let files: Vec<&ContextFile> = files.into_iter().collect();
+    let mut workdir = GEAR_COPY_DEST.to_string();
+    let mut env = IndexMap::new();
+    let mut out = Vec::new();
+    for step in steps {
+        match step {
+            Step::Workdir(dir) => {
+                workdir = if dir.starts_with('/') {
+                    expand_vars(dir, &env)
+                } else {
+                    format!(
+                        "{}/{}",
+                        workdir.trim_end_matches('/'),
+                        expand_vars(dir, &env)
+                    )
+                };
+            }
+            Step::Env { vars, .. } => {
+                for (k, v) in vars {
+                    let value = expand_vars(v, &env);
+                    env.insert(k.clone(), value);
+                }
+            }
+            Step::Copy(copy) => {
+                let to = copy.to.as_deref().map(|t| {
+                    let t = expand_vars(t, &env);
+                    if t.starts_with('/') {
+                        t
+                    } else {
+                        format!("{}/{t}", workdir.trim_end_matches('/'))
+                    }
+                });
+                let single = copy.sources.len() == 1;
+                for source in &copy.sources {
+                    let prefix = crate::dockerfile::source_tar_path(source);
+                    let base = prefix.trim_end_matches('/');
+                    for f in &files {
+                        let Some(rest) = f.tar_path.strip_prefix(base) else {
+                            continue;
+                        };
+                        let in_dir = rest.strip_prefix('/');
+                        let dest = match (&to, in_dir) {
+                            // The named file itself.
+                            (Some(to), None) if rest.is_empty() => {
+                                if to.ends_with('/') || !single {
+                                    let name = base.rsplit('/').next().unwrap_or(base);
+                                    format!("{to}{name}")
+                                } else {
+                                    to.clone()
+                                }
+                            }
+                            // A file under a named directory: its contents go into `to`.
+                            (Some(to), Some(under)) => {
+                                format!("{}/{under}", to.trim_end_matches('/'))
+                            }
+                            (None, _) if rest.is_empty() || in_dir.is_some() => {
+                                let rel = f.tar_path.split_once('/').map_or("", |(_, r)| r);
+                                format!("{}/{rel}", workdir.trim_end_matches('/'))
+                            }
+                            _ => continue,
+                        };
+                        if let Some(rel) = dest
+                            .strip_prefix(GEAR_COPY_DEST)
+                            .and_then(|d| d.strip_prefix('/'))
+                        {
+                            out.push(rel.to_string());
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// Kind keys of a step table, in the order the model declares them.

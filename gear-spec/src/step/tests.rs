@@ -1,6 +1,8 @@
 //! Tests of ordered steps: checking (every problem, with its place), the Dockerfile they
 //! render, the build context they select and the manifest environment rule.
 
+#![cfg(test)]
+
 use std::path::Path;
 
 use crate::LayerGraph;
@@ -350,4 +352,35 @@ fn a_layers_env_reaches_its_gears_manifest_expanded() {
         Some("/opt/tool/bin:/usr/bin")
     );
     assert_eq!(env.get("TOOL").map(String::as_str), Some("/opt/tool"));
+}
+
+/// `check_start` problems' codes for a gear without `command` whose steps are `steps`.
+fn start_problems(steps: &str, files: &[(&str, &str)]) -> Vec<&'static str> {
+    let text = gear_with(steps).replace("command = \"python3 run.py\"\n", "");
+    let mut all = vec![BASE, ("gears/g/Gear.toml", text.as_str())];
+    all.extend_from_slice(files);
+    let root = workspace(&all);
+    let layer = crate::layer::Layer::load(&root.path().join("gears/g"), root.path())
+        .unwrap_or_else(|p| panic!("{p:?}"));
+    let context = crate::context::select(&layer).unwrap_or_else(|p| panic!("{p:?}"));
+    crate::validate::check_start(&layer, &context.files)
+        .iter()
+        .map(|p| p.code)
+        .collect()
+}
+
+#[test]
+fn a_run_file_placed_by_a_copy_step_counts() {
+    // As flywheel-apps/example-gear does it: the run file copied to a name an env holds.
+    let steps = "[[gear.steps]]\nenv = { GEAR_ENTRYPOINT = \"/flywheel/v0/run\" }\n\n[[gear.steps]]\ncopy = [\"entrypoint.sh\"]\nto = \"${GEAR_ENTRYPOINT}\"\n";
+    assert!(start_problems(steps, &[("gears/g/entrypoint.sh", "#!/bin/sh\n")]).is_empty());
+    let steps = "[[gear.steps]]\ncopy = [\".\"]\n";
+    assert!(start_problems(steps, &[("gears/g/run", "#!/bin/sh\n")]).is_empty());
+    let steps = "[[gear.steps]]\ncopy = [\"bin\"]\nto = \"/flywheel/v0/\"\n";
+    assert!(start_problems(steps, &[("gears/g/bin/run", "#!/bin/sh\n")]).is_empty());
+    let steps = "[[gear.steps]]\ncopy = [\"run\"]\nto = \"/opt/\"\n";
+    assert_eq!(
+        start_problems(steps, &[("gears/g/run", "#!/bin/sh\n")]),
+        ["gear::no-command"]
+    );
 }
