@@ -43,21 +43,44 @@ pub enum PyTool {
 }
 
 impl PyTool {
+    /// The tool's lock, `None` for pip.
+    pub fn lock_tool(self) -> Option<LockTool> {
+        match self {
+            PyTool::Poetry => Some(LockTool::Poetry),
+            PyTool::Uv => Some(LockTool::Uv),
+            PyTool::Pip => None,
+        }
+    }
+
     /// The lock file the tool installs from.
     pub fn lock_file(self) -> Option<&'static str> {
+        self.lock_tool().map(LockTool::lock_file)
+    }
+}
+
+/// A tool that installs from a lock file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LockTool {
+    /// poetry, `poetry.lock`.
+    Poetry,
+    /// uv, `uv.lock`.
+    Uv,
+}
+
+impl LockTool {
+    /// The lock file, beside pyproject.toml.
+    pub fn lock_file(self) -> &'static str {
         match self {
-            PyTool::Poetry => Some("poetry.lock"),
-            PyTool::Uv => Some("uv.lock"),
-            PyTool::Pip => None,
+            LockTool::Poetry => "poetry.lock",
+            LockTool::Uv => "uv.lock",
         }
     }
 
     /// The command that writes the lock file.
     fn lock_command(self) -> &'static str {
         match self {
-            PyTool::Poetry => "poetry lock",
-            PyTool::Uv => "uv lock",
-            PyTool::Pip => "pip lock",
+            LockTool::Poetry => "poetry lock",
+            LockTool::Uv => "uv lock",
         }
     }
 }
@@ -99,7 +122,7 @@ pub enum PyProblem {
         /// The missing lock file.
         lock: PathBuf,
         /// The tool whose lock it is.
-        tool: PyTool,
+        tool: LockTool,
     },
     /// The lock file was written for another pyproject.toml.
     StaleLock {
@@ -108,7 +131,7 @@ pub enum PyProblem {
         /// The lock file.
         lock: PathBuf,
         /// The tool whose lock it is.
-        tool: PyTool,
+        tool: LockTool,
         /// What differs.
         why: Staleness,
     },
@@ -242,7 +265,7 @@ impl PyProblem {
 
     /// What to do about it.
     pub fn help(&self) -> String {
-        let run_in = |tool: &PyTool, file: &Path| {
+        let run_in = |tool: &LockTool, file: &Path| {
             let dir = file.parent().unwrap_or(Path::new("."));
             format!("run `{}` in {}", tool.lock_command(), dir.display())
         };
@@ -309,20 +332,21 @@ pub fn check_project(dir: &Path, tool: PyTool) -> Result<PyProject, PyProblem> {
         }
         other => other?.1,
     };
-    let Some(lock_file) = tool.lock_file() else {
+    let Some(lock_tool) = tool.lock_tool() else {
         let dependencies = pip_dependencies(&pyproject, &pyproject_path)?;
         return Ok(PyProject {
             lock_file: None,
             dependencies,
         });
     };
+    let lock_file = lock_tool.lock_file();
     let lock_path = dir.join(lock_file);
     let (lock_text, lock) = match read_toml(&lock_path) {
         Err(PyProblem::Unreadable { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
             return Err(PyProblem::MissingLock {
                 pyproject: pyproject_path,
                 lock: lock_path,
-                tool,
+                tool: lock_tool,
             });
         }
         other => other?,
@@ -331,10 +355,9 @@ pub fn check_project(dir: &Path, tool: PyTool) -> Result<PyProject, PyProblem> {
         pyproject: &pyproject_path,
         lock: &lock_path,
     };
-    let staleness = match tool {
-        PyTool::Poetry => poetry_staleness(&pyproject, &lock_text, &lock, &files)?,
-        PyTool::Uv => uv_staleness(&pyproject, &lock, &files)?,
-        PyTool::Pip => None,
+    let staleness = match lock_tool {
+        LockTool::Poetry => poetry_staleness(&pyproject, &lock_text, &lock, &files)?,
+        LockTool::Uv => uv_staleness(&pyproject, &lock, &files)?,
     };
     match staleness {
         None => Ok(PyProject {
@@ -344,7 +367,7 @@ pub fn check_project(dir: &Path, tool: PyTool) -> Result<PyProject, PyProblem> {
         Some(why) => Err(PyProblem::StaleLock {
             pyproject: pyproject_path,
             lock: lock_path,
-            tool,
+            tool: lock_tool,
             why,
         }),
     }
@@ -846,7 +869,7 @@ mod tests {
             (
                 &dir.join("pyproject.toml"),
                 &dir.join("poetry.lock"),
-                &PyTool::Poetry
+                &LockTool::Poetry
             )
         );
         assert_eq!(*locked, locked_hash(&dir));
@@ -993,7 +1016,7 @@ mod tests {
         });
         let err = check_project(dir.path(), PyTool::Uv).unwrap_err();
         assert!(
-            matches!(&err, PyProblem::StaleLock { why: Staleness::Dependencies { added, removed }, tool: PyTool::Uv, .. } if *added == ["pytest-cov"] && removed.is_empty()),
+            matches!(&err, PyProblem::StaleLock { why: Staleness::Dependencies { added, removed }, tool: LockTool::Uv, .. } if *added == ["pytest-cov"] && removed.is_empty()),
             "{err:?}"
         );
         assert!(err.to_string().contains("run `uv lock` in"), "{err}");
