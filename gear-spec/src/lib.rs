@@ -18,6 +18,7 @@ pub mod manifest;
 pub mod model;
 pub mod pipeline;
 pub mod plan;
+pub mod pylock;
 pub mod reference;
 pub mod schema;
 pub mod state;
