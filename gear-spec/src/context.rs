@@ -427,9 +427,25 @@ impl StepSelection<'_> {
                 }
                 Step::Python(py) => {
                     let span = layer.source.value_span(&[table, "steps", &n, "python"]);
-                    let project = |name: &str| join_rel(&py.project, name);
+                    let project = |name: &str| match py.project.as_str() {
+                        "" => name.to_string(),
+                        dir => format!("{dir}/{name}"),
+                    };
+                    let deps =
+                        match crate::pylock::check_project(&self.root.join(&py.project), py.tool) {
+                            Ok(checked) => checked.dependencies,
+                            Err(problem) => {
+                                self.problems.push(
+                                    problem
+                                        .to_problem()
+                                        .at(&layer.source, span)
+                                        .label(format!("{} project", py.tool)),
+                                );
+                                Vec::new()
+                            }
+                        };
                     self.named_file(&project("pyproject.toml"), "python", span);
-                    if let Some(lock) = crate::step::lock_file(py.tool) {
+                    if let Some(lock) = py.tool.lock_file() {
                         self.named_file(&project(lock), "python", span);
                     }
                     let origin = Origin::Copy {
@@ -450,7 +466,7 @@ impl StepSelection<'_> {
                         None,
                         self.problems,
                     );
-                    self.python_deps.push(Vec::new());
+                    self.python_deps.push(deps);
                 }
                 _ => {}
             }

@@ -10,7 +10,7 @@ use indexmap::IndexMap;
 
 use crate::context;
 use crate::layer::{Layer, LayerKind};
-use crate::model::{Distro, PyToolName};
+use crate::model::{Distro, PyTool};
 use crate::step::{Copy, Python, Recipe, Run, Source, Step};
 
 /// Where a gear lives in its image.
@@ -474,7 +474,7 @@ fn python(py: &Python, workdir: &str, deps: &[String]) -> Vec<Instr> {
         }
     };
     match py.tool {
-        PyToolName::Poetry => {
+        PyTool::Poetry => {
             env.splice(
                 0..0,
                 [
@@ -506,7 +506,7 @@ fn python(py: &Python, workdir: &str, deps: &[String]) -> Vec<Instr> {
                 Instr::Run(in_project(with_extra(install))),
             ]
         }
-        PyToolName::Uv => {
+        PyTool::Uv => {
             env.splice(
                 0..0,
                 [
@@ -537,7 +537,7 @@ fn python(py: &Python, workdir: &str, deps: &[String]) -> Vec<Instr> {
                 Instr::Run(in_project(with_extra(sync))),
             ]
         }
-        PyToolName::Pip => {
+        PyTool::Pip => {
             let mut create = format!("python3 -m venv {}", shell_word(&venv));
             if !deps.is_empty() {
                 let words: Vec<String> = deps.iter().map(|d| shell_word(d)).collect();

@@ -416,7 +416,7 @@ pub struct PipTable {
 pub struct PythonDecl {
     /// The tool that installs it. Its lock file (`poetry.lock`, `uv.lock`) must be up to
     /// date with `pyproject.toml`; `pip` reads `[project].dependencies`.
-    pub tool: PyToolName,
+    pub tool: PyTool,
     /// The project directory, relative to the layer directory. Default `.`.
     pub project: Option<String>,
     /// Dependency groups to install (poetry `--only`, uv `--group`). Default: main only.
@@ -427,10 +427,10 @@ pub struct PythonDecl {
     pub args: Vec<String>,
 }
 
-/// A Python project tool.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+/// The tool that installs a Python project (see [`crate::pylock`] for its lock checks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
-pub enum PyToolName {
+pub enum PyTool {
     /// Poetry ≥ 1.2 (`poetry install --only main`), with `poetry.lock`.
     Poetry,
     /// uv (`uv sync --locked`), with `uv.lock`.

@@ -12,7 +12,7 @@ use indexmap::IndexMap;
 use crate::context::{ContextFile, GEAR_COPY_DEST, normalize_rel};
 use crate::diagnostic::{Problem, SourceFile};
 use crate::manifest::expand_vars;
-use crate::model::{Decl, PipDecl, PyToolName, RunDecl, StepDecl};
+use crate::model::{Decl, PipDecl, PyTool, RunDecl, StepDecl};
 
 /// How a built layer's Dockerfile body is declared.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -113,7 +113,7 @@ pub struct Pip {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Python {
     /// The installing tool.
-    pub tool: PyToolName,
+    pub tool: PyTool,
     /// The project directory, relative to the layer directory (`""` is the directory).
     pub project: String,
     /// Dependency groups; empty means main only.
@@ -162,15 +162,6 @@ impl Source {
             Source::Layer { rel, .. } | Source::Workspace { rel } => rel,
         };
         rel.contains(['*', '?', '['])
-    }
-}
-
-/// The lock file a Python tool keeps beside `pyproject.toml`, if any.
-pub fn lock_file(tool: PyToolName) -> Option<&'static str> {
-    match tool {
-        PyToolName::Poetry => Some("poetry.lock"),
-        PyToolName::Uv => Some("uv.lock"),
-        PyToolName::Pip => None,
     }
 }
 

@@ -187,3 +187,105 @@ async fn manifest_keys(engine: &cargo_gear::engine::Engine) -> Vec<String> {
     assert!(!keys.contains(&"CONDA_DIR".to_string()));
     keys
 }
+
+/// Copies the poetry fixture project (cargo-gear/tests/fixtures/poetry-project) to `dest`.
+fn poetry_project(dest: &Path) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/poetry-project");
+    for rel in [
+        "pyproject.toml",
+        "poetry.lock",
+        "hello_gear/__init__.py",
+        "README.md",
+    ] {
+        write(
+            &dest.join(rel),
+            &std::fs::read_to_string(src.join(rel)).unwrap(),
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_poetry_project_installs_dependencies_first_and_runs_in_its_environment() {
+    let Some(engine) = support::engine().await else {
+        return;
+    };
+    support::require_fixture(&engine, support::PYTHON_POETRY).await;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("ws");
+    let id = support::unique("poetry");
+    let image = format!("cargo-gear-test/{id}");
+    write(
+        &root.join("layers/base/Gear.toml"),
+        &format!(
+            "[layer]\nname = \"base\"\nimage = \"{}\"\ndistro = \"debian\"\n",
+            support::PYTHON_POETRY
+        ),
+    );
+    write(
+        &root.join("gears/hello/Gear.toml"),
+        &format!(
+            "[gear]\nname = \"hello\"\nfrom = \"base\"\nimage = \"{image}\"\nversion = \"0.1.0\"\n\
+             label = \"Hello\"\ndescription = \"A poetry gear.\"\nauthor = \"cargo-gear tests\"\n\
+             license = \"MIT\"\ncommand = \"hello-gear\"\nlabels = {{ \"{}\" = \"{id}\" }}\n\n\
+             [[gear.steps]]\npython = {{ tool = \"poetry\" }}\n",
+            support::TEST_LABEL
+        ),
+    );
+    let gear = root.join("gears/hello");
+    poetry_project(&gear);
+    // A host virtual environment is never sent.
+    write(&gear.join(".venv/bin/python"), "not this one\n");
+
+    let built = support::cargo_gear(&root, &["build"]);
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let out = support::cargo_gear(&root, &["plan", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let tag = json["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"] == "hello")
+        .unwrap()["content_tag"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The command of the manifest runs inside the project's environment.
+    let (code, out) = support::sh(
+        &engine,
+        &tag,
+        "cd /flywheel/v0 && hello-gear && python3 -c 'import json; e = json.load(open(\"manifest.json\"))[\"environment\"]; print(e[\"VIRTUAL_ENV\"]); print(e[\"PATH\"].split(\":\")[0])' && cat .venv/bin/python | head -c 0",
+    )
+    .await;
+    assert_eq!(
+        (code, out.as_str()),
+        (
+            0,
+            "hello-gear ran in /flywheel/v0/.venv\n/flywheel/v0/.venv\n/flywheel/v0/.venv/bin\n"
+        )
+    );
+
+    // A lock out of date with pyproject.toml is refused before anything is built.
+    let pyproject = gear.join("pyproject.toml");
+    let text = std::fs::read_to_string(&pyproject).unwrap();
+    write(
+        &pyproject,
+        &text.replace("dependencies = []", "dependencies = [\"six\"]"),
+    );
+    let refused = support::cargo_gear(&root, &["build"]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        stderr.contains("gear::stale-lock")
+            && stderr.contains("poetry.lock")
+            && stderr.contains("pyproject.toml")
+            && stderr.contains("poetry lock"),
+        "{stderr}"
+    );
+
+    engine.remove_image(&tag, true).await.unwrap();
+    let _ = engine.remove_image(&format!("{image}:0.1.0"), true).await;
+}
