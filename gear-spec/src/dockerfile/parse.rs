@@ -53,6 +53,9 @@ pub struct Instruction {
     pub flags: Vec<String>,
     /// The rest of the logical line after keyword and flags, continuations joined, trimmed.
     pub args: String,
+    /// The logical line as BuildKit's `original`: keyword, flags and arguments as written,
+    /// continuations joined, without heredoc bodies.
+    pub original: String,
     /// The exec (JSON) form, when `args` is a JSON array of strings.
     pub exec: Option<Vec<String>>,
     /// Heredocs (RUN, COPY, ADD), in order.
@@ -250,6 +253,7 @@ pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
             span: first.start..lines[i - 1].end,
             flags,
             args,
+            original: logical.to_string(),
             exec,
             heredocs,
             lines: physical,
@@ -350,19 +354,6 @@ fn heredoc_names(args: &str) -> Vec<(String, bool, bool)> {
 }
 
 impl Instruction {
-    /// The instruction as one line, as BuildKit's `original`: keyword, flags and arguments
-    /// of the logical line (continuations joined), without heredoc bodies.
-    pub fn original(&self) -> String {
-        let mut out = self.written.clone();
-        for part in self.flags.iter().chain(std::iter::once(&self.args)) {
-            if !part.is_empty() {
-                out.push(' ');
-                out.push_str(part);
-            }
-        }
-        out
-    }
-
     /// The text after the keyword as written, over its lines: the first line without its
     /// keyword and flags, the continuation lines trimmed at the start, and a continuation
     /// at the very end of the file removed. With the `\` escape, the lines keep their `\`
