@@ -355,7 +355,7 @@ fn heredoc_names(args: &str) -> Vec<(String, bool, bool)> {
 
 impl Instruction {
     /// The text after the keyword as written, over its lines: the first line without its
-    /// keyword and flags, the continuation lines trimmed at the start, and a continuation
+    /// keyword and flags, the continuation lines as indented, and a continuation
     /// at the very end of the file removed. With the `\` escape, the lines keep their `\`
     /// (a shell reads it the same); with `` ` ``, the logical line.
     pub fn body_lines(&self, escape: char) -> String {
@@ -378,7 +378,7 @@ impl Instruction {
                 }
                 out.push(rest);
             } else {
-                out.push(line.trim_start());
+                out.push(line);
             }
         }
         if let Some(last) = out.last_mut()
@@ -386,7 +386,7 @@ impl Instruction {
         {
             *last = stripped.trim_end();
         }
-        out.retain(|l| !l.is_empty() && *l != "\\");
+        out.retain(|l| !l.trim().is_empty() && l.trim() != "\\");
         out.join("\n")
     }
 
@@ -787,7 +787,7 @@ mod tests {
         assert_eq!(i[3].exec, None);
         assert_eq!(i[4].exec, Some(s(&["/run"])));
         assert_eq!(
-            i[1].original(),
+            i[1].original,
             "COPY --link --chown=1:1 [\"a b\", \"/c d/\"]"
         );
     }
@@ -872,7 +872,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             d.instructions[0].body_lines('\\'),
-            "apt-get update && \\\napt-get install -y \\\nzip"
+            "apt-get update && \\\n    apt-get install -y \\\n      zip"
         );
         let d = parse("# escape=`\nRUN a `\n  b\n").unwrap();
         assert_eq!(d.instructions[0].body_lines('`'), "a   b");
