@@ -708,18 +708,7 @@ impl Import {
         {
             key.leaf_decor_mut().set_prefix(comment);
         }
-        for key in [
-            "version",
-            "label",
-            "description",
-            "author",
-            "maintainer",
-            "license",
-            "source",
-            "url",
-            "cite",
-            "command",
-        ] {
+        for key in TEXT_KEYS {
             if let Some(v) = text(key) {
                 gear.insert(key, toml_edit::value(v));
             }
@@ -814,8 +803,7 @@ impl Import {
         let m = self.manifest.clone();
         for (key, value) in &m {
             match key.as_str() {
-                "name" | "label" | "description" | "version" | "author" | "maintainer"
-                | "license" | "source" | "url" | "cite" | "command" => {
+                key if key == "name" || TEXT_KEYS.contains(&key) => {
                     if !value.is_string() {
                         self.warn_key(&[key], "not a string: dropped");
                     }
@@ -866,6 +854,21 @@ impl Import {
         }
     }
 }
+
+/// The manifest's text fields after `name`, in the order the Gear.toml gets them; the same
+/// keys in Gear.toml.
+const TEXT_KEYS: &[&str] = &[
+    "version",
+    "label",
+    "description",
+    "author",
+    "maintainer",
+    "license",
+    "source",
+    "url",
+    "cite",
+    "command",
+];
 
 /// The upper-case instruction keywords, to spot one swallowed by a continuation.
 const KEYWORDS: &[&str] = &[
@@ -1471,5 +1474,26 @@ mod tests {
             external_layer_name("debian@sha256:0123", |_| false),
             "debian"
         );
+    }
+
+    proptest::proptest! {
+        /// Any Dockerfile imports to a Gear.toml that is valid TOML, or fails to split.
+        #[test]
+        fn any_dockerfile_imports_to_valid_toml(
+            parts in proptest::collection::vec(proptest::sample::select(vec![
+                "FROM a\n", "FROM a AS b\n", "ARG X\n", "ARG X=${Y:-z}\n", "ENV A=$B C=\"d e\"\n",
+                "ENV K v w\n", "ENV Q='$q'\n", "LABEL x y\n", "LABEL \"a b\"=c\n",
+                "ENTRYPOINT [\"a\"]\n", "CMD x\n", "RUN a \\\n", "RUN '''x'\\\n", "RUN [\"x\"]\n",
+                "COPY manifest.json /flywheel/v0/\n", "COPY --from=b / /\n", "COPY a b c/\n",
+                "ADD x.tar /\n", "ADD https://x /y\n", "WORKDIR rel\n", "USER u\n", "SHELL x\n",
+                "# c\n", "\n", "RUN <<E\nx\nE\n", "HEALTHCHECK NONE\n", "BOGUS x\n", "COPY\n",
+            ]), 0..12)
+        ) {
+            let text: String = parts.concat();
+            if let Ok(import) = Import::new(MANIFEST, Some(&text)) {
+                let toml = import.gear_toml("p");
+                proptest::prop_assert!(toml.parse::<toml_edit::DocumentMut>().is_ok(), "{}", toml);
+            }
+        }
     }
 }

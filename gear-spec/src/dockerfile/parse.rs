@@ -1000,4 +1000,33 @@ mod tests {
         assert_eq!(e("cost $ 5").as_deref(), Some("cost $ 5"));
         assert_eq!(e("${F:-${G:-/n}}").as_deref(), Some("/flywheel/v0"));
     }
+
+    proptest::proptest! {
+        /// Any text splits, with instructions in order inside it, or fails at a line of it.
+        #[test]
+        fn any_text_splits_in_order_or_fails_at_one_of_its_lines(
+            text in "(FROM |RUN |COPY |ENV |ARG |# escape=`\n|#|\\\\|`|<<EOF|<<-X|EOF|X|\t|\"|'|\\$|\\{|\\}| |\r|\n|é|[a-z=:-]{1,3}){0,60}"
+        ) {
+            match parse(&text) {
+                Ok(d) => {
+                    let mut last_end = 0;
+                    for i in &d.instructions {
+                        proptest::prop_assert!(i.start_line > last_end);
+                        proptest::prop_assert!(i.start_line <= i.end_line);
+                        proptest::prop_assert!(i.span.start < i.span.end && i.span.end <= text.len());
+                        let first = text[i.span.clone()].lines().next().unwrap_or_default();
+                        proptest::prop_assert_eq!(first.trim_end_matches('\r'), i.lines[0].as_str());
+                        last_end = i.end_line;
+                        // The lexer never panics on what the splitter gives it.
+                        let _ = pairs(i, d.escape);
+                        let _ = copy_paths(i, d.escape);
+                        let _ = from(i, d.escape);
+                        let _ = expand(&i.args, &IndexMap::new());
+                        let _ = i.body_lines(d.escape);
+                    }
+                }
+                Err(e) => proptest::prop_assert!(e.line() >= 1 && e.line() <= text.split('\n').count()),
+            }
+        }
+    }
 }
