@@ -1492,7 +1492,7 @@ mod tests {
             let text: String = parts.concat();
             if let Ok(import) = Import::new(MANIFEST, Some(&text)) {
                 let toml = import.gear_toml("p");
-                proptest::prop_assert!(toml.parse::<toml_edit::DocumentMut>().is_ok(), "{}", toml);
+                proptest::prop_assert!(toml.parse::<DocumentMut>().is_ok(), "{}", toml);
             }
         }
     }
