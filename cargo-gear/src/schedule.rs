@@ -468,7 +468,11 @@ async fn build_image(
         .map(|f| {
             let e = TarEntry::file(f.file.tar_path.clone(), f.file.source.clone())
                 .expecting(f.digest.size, f.digest.sha256);
-            if f.file.executable { e.executable() } else { e }
+            match (f.file.mode, f.file.executable) {
+                (Some(mode), _) => e.mode(mode),
+                (None, true) => e.executable(),
+                (None, false) => e,
+            }
         })
         .collect();
     context.push(TarEntry::bytes(DOCKERFILE_PATH, built.dockerfile.clone()));
@@ -705,15 +709,12 @@ pub fn image_environment(
     parent_env: &[String],
     declared: &IndexMap<String, String>,
 ) -> IndexMap<String, String> {
-    let mut env: IndexMap<String, String> = parent_env
+    let base: IndexMap<String, String> = parent_env
         .iter()
         .filter_map(|kv| kv.split_once('='))
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    for (k, v) in declared {
-        env.insert(k.clone(), v.clone());
-    }
-    env
+    gear_spec::manifest::overlay_environment(Some(&base), declared)
 }
 
 /// A layer's build log under `target/gear/logs/`; logging never fails a build.

@@ -82,6 +82,7 @@ pub fn front_end(data: &[u8]) -> FrontEnd {
                         distro: graph.distro(i),
                         copy_dest: layer.decl.workdir.as_deref(),
                         placed: &placed,
+                        python_deps: &[],
                     }));
                 }
                 if layer.kind == LayerKind::Gear {

@@ -19,9 +19,11 @@ pub mod manifest;
 pub mod model;
 pub mod pipeline;
 pub mod plan;
+pub mod pylock;
 pub mod reference;
 pub mod schema;
 pub mod state;
+pub mod step;
 pub mod validate;
 
 pub use diagnostic::{Problem, Problems};

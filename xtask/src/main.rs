@@ -47,6 +47,7 @@ usage: cargo xtask <command>
   engine start      start this workspace's engine (or find one), make the fixtures, leave it running
   engine stop       stop this workspace's engine
   engine env        print `export DOCKER_HOST=…` for the engine xtask would use
+  engine fixtures   make the fixture images on the running engine (never starts one)
 
 The engine is $DOCKER_HOST, else the current docker context's, else /var/run/docker.sock, else
 another dockerd running on the machine whose containers reach what the builds need (checked first),
@@ -104,6 +105,7 @@ fn main() -> ExitCode {
         ["engine", "start"] => engine_start(&ws).map(|()| ExitCode::SUCCESS),
         ["engine", "stop"] => engine::stop_own(&ws).map(|()| ExitCode::SUCCESS),
         ["engine", "env"] => engine_env(&ws),
+        ["engine", "fixtures"] => engine_fixtures(&ws),
         ["help" | "--help" | "-h"] => {
             println!("{USAGE}");
             Ok(ExitCode::SUCCESS)
@@ -225,6 +227,20 @@ fn engine_start(ws: &Workspace) -> Result {
     engine.persist();
     println!("export DOCKER_HOST={}", engine.host);
     Ok(())
+}
+
+fn engine_fixtures(ws: &Workspace) -> Result<ExitCode> {
+    let _setup = engine::setup_lock(ws)?;
+    match Engine::running(ws)? {
+        Some(engine) => {
+            fixtures::ensure(&engine, ws)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        None => {
+            eprintln!("xtask: no Docker engine answers; start one with `cargo xtask engine start`");
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }
 
 fn engine_env(ws: &Workspace) -> Result<ExitCode> {

@@ -17,6 +17,7 @@ mod e2e_hints;
 mod e2e_race;
 mod e2e_registry;
 mod e2e_run;
+mod e2e_steps;
 mod engine_build;
 mod engine_connect;
 mod engine_run;

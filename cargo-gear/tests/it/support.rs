@@ -132,3 +132,16 @@ pub async fn sh(engine: &Engine, image: &str, script: &str) -> (i64, String) {
         .unwrap();
     (code, String::from_utf8(out).unwrap())
 }
+
+/// Runs `cargo-gear gear --root ROOT ARGS…` (no color, no inherited target directory).
+pub fn cargo_gear(root: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_cargo-gear"))
+        .arg("gear")
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .env_remove("CARGO_TARGET_DIR")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
