@@ -716,7 +716,11 @@ impl Import {
         if let Some(caps) = m.get("capabilities").and_then(json_to_toml) {
             gear.insert("capabilities", Item::Value(caps));
         }
-        if let Some(flywheel) = m.get("flywheel").and_then(json_to_toml) {
+        if let Some(flywheel) = m
+            .get("flywheel")
+            .filter(|f| f.is_object())
+            .and_then(json_to_toml)
+        {
             gear.insert("flywheel", Item::Value(flywheel));
         }
         if !self.labels.is_empty() {
@@ -808,6 +812,10 @@ impl Import {
                         self.warn_key(&[key], "not a string: dropped");
                     }
                 }
+                "flywheel" if !value.is_object() => self.warn_key(
+                    &[key],
+                    format!("Gear.toml's `flywheel` is a table (Flywheel ignores the key), not {value}: dropped"),
+                ),
                 "capabilities" | "flywheel" | "environment" | "inputs" | "config" | "custom" => {}
                 other => self.warn_key(
                     &[other],
@@ -1423,6 +1431,17 @@ mod tests {
                 (2, "config.n.id")
             ]
         );
+    }
+
+    #[test]
+    fn flywheel_object_passes_through() {
+        let m = r#"{"name": "g", "flywheel": {"suite": "x", "n": [1, 2]}}"#;
+        let import = Import::new(m, None).unwrap();
+        assert!(import.warnings().is_empty());
+        assert!(import.gear_toml("p").contains("flywheel = { suite = \"x\", n = [1, 2] }"));
+        let import = Import::new(r#"{"name": "g", "flywheel": "0"}"#, None).unwrap();
+        assert!(!import.gear_toml("p").contains("flywheel ="));
+        assert_eq!(import.warnings()[0].subject, "flywheel");
     }
 
     #[test]
