@@ -1438,7 +1438,11 @@ mod tests {
         let m = r#"{"name": "g", "flywheel": {"suite": "x", "n": [1, 2]}}"#;
         let import = Import::new(m, None).unwrap();
         assert!(import.warnings().is_empty());
-        assert!(import.gear_toml("p").contains("flywheel = { suite = \"x\", n = [1, 2] }"));
+        assert!(
+            import
+                .gear_toml("p")
+                .contains("flywheel = { suite = \"x\", n = [1, 2] }")
+        );
         let import = Import::new(r#"{"name": "g", "flywheel": "0"}"#, None).unwrap();
         assert!(!import.gear_toml("p").contains("flywheel ="));
         assert_eq!(import.warnings()[0].subject, "flywheel");
