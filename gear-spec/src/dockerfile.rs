@@ -4,6 +4,8 @@
 //! `copy/` (the layer's copied files), `files/` (sources of `files` entries) and
 //! `.cargo-gear/` (generated files, such as a gear's `manifest.json`).
 
+pub mod parse;
+
 use std::fmt::Write;
 
 use indexmap::IndexMap;

@@ -12,6 +12,7 @@ pub mod fingerprint;
 pub mod flywheel;
 pub mod fuzz;
 pub mod graph;
+pub mod import;
 pub mod job;
 pub mod layer;
 pub mod manifest;

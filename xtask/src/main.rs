@@ -5,11 +5,13 @@ mod citools;
 mod cmd;
 mod codegen;
 mod demo;
+mod dockerfile_oracle;
 mod engine;
 mod fixtures;
 mod fuzz;
 mod host;
 mod network;
+mod pyvenv;
 mod registry;
 mod sys;
 #[cfg(test)]
@@ -38,6 +40,8 @@ usage: cargo xtask <command>
                     for N seconds (600), print the figures, fail on a crash; with CI=true `test`
                     ends with 60 s of it
   codegen           regenerate schemas/gear.schema.json and docs/gear-toml.md (a test fails when stale)
+  dockerfile-oracle regenerate the golden files of gear-spec's Dockerfile parser: BuildKit's own
+                    parse (PyPI `dockerfile`, in target/engine/dockerfile-oracle) of each fixture
   bench [--quick]   time cargo-gear against a `docker build` loop on generated monorepos
                     (`cargo xtask bench --help`; results in target/bench/results.md)
   engine start      start this workspace's engine (or find one), make the fixtures, leave it running
@@ -95,6 +99,7 @@ fn main() -> ExitCode {
         ["test", rest @ ..] => test(&ws, rest.strip_prefix(&["--"]).unwrap_or(rest)),
         ["demo"] => demo::run(&ws).map(|()| ExitCode::SUCCESS),
         ["codegen"] => codegen::run(&ws).map(|()| ExitCode::SUCCESS),
+        ["dockerfile-oracle"] => dockerfile_oracle::run(&ws).map(|()| ExitCode::SUCCESS),
         ["fuzz", rest @ ..] => fuzz::cli(&ws, rest).map(|()| ExitCode::SUCCESS),
         ["bench", rest @ ..] => bench::run(&ws, rest).map(|()| ExitCode::SUCCESS),
         ["engine", "start"] => engine_start(&ws).map(|()| ExitCode::SUCCESS),
