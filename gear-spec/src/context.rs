@@ -86,6 +86,8 @@ pub struct Context {
     /// For each `python` step in order, the `[project].dependencies` a `pip`-tool project
     /// declares (empty for the other tools).
     pub python_deps: Vec<Vec<String>>,
+    /// The layer's own Dockerfile (`dockerfile-file`), read and checked.
+    pub own: Option<crate::dockerfile::own::OwnDockerfile>,
 }
 
 impl Context {
@@ -146,6 +148,31 @@ pub fn select(layer: &Layer) -> Result<Context, Problems> {
         add_found(&cx, files, found, prefix, &origin, None, problems);
     };
 
+    // An own Dockerfile sees the layer directory, as `docker build DIR` would.
+    if let Recipe::Own(rel) = &layer.recipe {
+        let mut found_problems = Vec::new();
+        let own = crate::dockerfile::own::read(layer, &root, rel, &mut found_problems);
+        problems.extend(found_problems);
+        add_found(
+            &cx,
+            &mut files,
+            walker.walk_root().sorted(),
+            "",
+            &Origin::Default,
+            None,
+            &mut problems,
+        );
+        // The engine gets the rendered Dockerfile; the file itself is the recipe, whose
+        // changes the plan reports as such, not as a context file.
+        files.remove(rel);
+        let context = Context {
+            files: files.into_values().collect(),
+            own,
+            ..Context::default()
+        };
+        return problems.into_result(context);
+    }
+
     // Ordered steps name their own sources.
     if let Recipe::Steps(steps) = &layer.recipe {
         let mut sel = StepSelection {
@@ -166,6 +193,7 @@ pub fn select(layer: &Layer) -> Result<Context, Problems> {
             placed: Vec::new(),
             run_file,
             python_deps,
+            own: None,
         };
         return problems.into_result(context);
     }
@@ -292,6 +320,7 @@ pub fn select(layer: &Layer) -> Result<Context, Problems> {
         placed,
         run_file,
         python_deps: Vec::new(),
+        own: None,
     };
     problems.into_result(context)
 }
@@ -308,7 +337,11 @@ fn add_found(
     problems: &mut Problems,
 ) {
     for f in found.files {
-        let tar_path = join_rel(prefix, &f.rel);
+        let tar_path = if prefix.is_empty() {
+            f.rel.clone()
+        } else {
+            join_rel(prefix, &f.rel)
+        };
         let mode = match (files.get(&tar_path).and_then(|f| f.mode), mode) {
             (Some(old), Some(new)) if old != new => {
                 problems.push(

@@ -114,6 +114,13 @@ pub struct Decl {
     /// beside it. `labels`, `entrypoint` and `cmd` stay top-level keys.
     #[serde(default)]
     pub steps: Vec<StepDecl>,
+    /// Your own Dockerfile, relative to this directory (e.g. `"Dockerfile"`), instead of
+    /// steps or the short-form keys. Its `FROM` of the parent's image (any stage; tag or
+    /// digest aside) is rewritten to the parent's content tag, its build context is this
+    /// directory (ignore files applied) with the generated `manifest.json` at
+    /// `manifest.json`; a gear's manifest and the labels are appended. Multi-stage builds
+    /// work; BuildKit-only syntax (heredocs, `--mount`, `--chmod`…) is refused.
+    pub dockerfile_file: Option<String>,
     /// `ENTRYPOINT` in exec form.
     pub entrypoint: Option<Vec<String>>,
     /// `CMD` in exec form.

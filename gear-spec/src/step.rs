@@ -22,13 +22,15 @@ pub enum Recipe {
     Short,
     /// Ordered steps, as written.
     Steps(Vec<Step>),
+    /// The layer's own Dockerfile (`dockerfile-file`), relative to its directory.
+    Own(String),
 }
 
 impl Recipe {
     /// The steps, when the layer declares them.
     pub fn steps(&self) -> &[Step] {
         match self {
-            Recipe::Short => &[],
+            Recipe::Short | Recipe::Own(_) => &[],
             Recipe::Steps(steps) => steps,
         }
     }
@@ -306,10 +308,40 @@ pub fn recipe(
     source: &Arc<SourceFile>,
     problems: &mut Vec<Problem>,
 ) -> Recipe {
+    let written = written_keys(source, place.table);
+    if let Some(file) = &decl.dockerfile_file {
+        for key in SHORT_FORM_KEYS.iter().chain(&["steps"]) {
+            if written.iter().any(|k| k == key) {
+                problems.push(
+                    Problem::new(
+                        "gear::dockerfile-file-and-steps",
+                        format!("`{key}` cannot be used beside `dockerfile-file`: the Dockerfile says how the image is built"),
+                    )
+                    .at(source, source.key_span(&[place.table, key]))
+                    .label("ignored by an own Dockerfile")
+                    .help("write it in the Dockerfile, or remove `dockerfile-file` to build from steps"),
+                );
+            }
+        }
+        return match normalize_rel(file).filter(|f| !f.is_empty()) {
+            Some(rel) => Recipe::Own(rel),
+            None => {
+                problems.push(
+                    Problem::new(
+                        "gear::path-escape",
+                        format!("`dockerfile-file = \"{file}\"` is not a file of this directory"),
+                    )
+                    .at(source, source.value_span(&[place.table, "dockerfile-file"]))
+                    .label("outside the directory")
+                    .help("name the Dockerfile relative to this directory, e.g. `dockerfile-file = \"Dockerfile\"`"),
+                );
+                Recipe::Short
+            }
+        };
+    }
     if decl.steps.is_empty() {
         return Recipe::Short;
     }
-    let written = written_keys(source, place.table);
     for key in SHORT_FORM_KEYS {
         if written.iter().any(|k| k == key) {
             problems.push(

@@ -80,8 +80,13 @@ user = "nobody"
     write(&root.join("dist/tool.txt"), "built elsewhere\n");
 }
 
-/// The plan's view of the gear: (content tag, status, reasons).
+/// The plan's view of the gear `steps`: (content tag, status, reasons).
 fn planned(root: &Path) -> (String, String, Vec<String>) {
+    planned_layer(root, "steps")
+}
+
+/// The plan's view of layer `name`: (content tag, status, reasons).
+fn planned_layer(root: &Path, name: &str) -> (String, String, Vec<String>) {
     let out = support::cargo_gear(root, &["plan", "--format", "json"]);
     assert!(
         out.status.success(),
@@ -93,7 +98,7 @@ fn planned(root: &Path) -> (String, String, Vec<String>) {
         .as_array()
         .unwrap()
         .iter()
-        .find(|l| l["name"] == "steps")
+        .find(|l| l["name"] == name)
         .unwrap()
         .clone();
     let reasons = layer["reasons"]
@@ -288,4 +293,72 @@ async fn a_poetry_project_installs_dependencies_first_and_runs_in_its_environmen
 
     engine.remove_image(&tag, true).await.unwrap();
     let _ = engine.remove_image(&format!("{image}:0.1.0"), true).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_own_multi_stage_dockerfile_builds_on_the_parent() {
+    let Some(engine) = support::engine().await else {
+        return;
+    };
+    support::require_fixture(&engine, support::BUSYBOX).await;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("ws");
+    let id = support::unique("own");
+    let image = format!("cargo-gear-test/{id}");
+    write(
+        &root.join("layers/base/Gear.toml"),
+        &format!(
+            "[layer]\nname = \"base\"\nimage = \"{}\"\ndistro = \"alpine\"\n",
+            support::BUSYBOX
+        ),
+    );
+    write(
+        &root.join("gears/own/Gear.toml"),
+        &format!(
+            "[gear]\nname = \"own\"\nfrom = \"base\"\nimage = \"{image}\"\nversion = \"2.0.0\"\n\
+             label = \"Own\"\ndescription = \"An own Dockerfile.\"\nauthor = \"cargo-gear tests\"\n\
+             license = \"MIT\"\ndockerfile-file = \"Dockerfile\"\nlabels = {{ \"{}\" = \"{id}\" }}\n",
+            support::TEST_LABEL
+        ),
+    );
+    let dockerfile = format!(
+        "FROM {busybox} AS build\nRUN mkdir -p /out && echo made in a stage > /out/artifact.txt\n\
+         FROM {busybox}\nCOPY --from=build /out/artifact.txt /opt/artifact.txt\n\
+         COPY run /flywheel/v0/run\nCOPY manifest.json /flywheel/v0/manifest.json\n",
+        busybox = support::BUSYBOX
+    );
+    write(&root.join("gears/own/Dockerfile"), &dockerfile);
+    write(&root.join("gears/own/run"), "#!/bin/sh\necho run\n");
+
+    let built = support::cargo_gear(&root, &["build"]);
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let (tag, status, _) = planned_layer(&root, "own");
+    assert_eq!(status, "fresh");
+    let (code, out) = support::sh(
+        &engine,
+        &tag,
+        "cat /opt/artifact.txt && grep -c '\"name\": \"own\"' /flywheel/v0/manifest.json",
+    )
+    .await;
+    assert_eq!((code, out.as_str()), (0, "made in a stage\n1\n"));
+
+    write(
+        &root.join("gears/own/Dockerfile"),
+        &dockerfile.replace("made in a stage", "made again"),
+    );
+    let (_, status, reasons) = planned_layer(&root, "own");
+    assert_eq!(
+        (status.as_str(), reasons),
+        (
+            "stale",
+            vec!["Dockerfile changed (dockerfile-file)".to_string()]
+        )
+    );
+
+    engine.remove_image(&tag, true).await.unwrap();
+    let _ = engine.remove_image(&format!("{image}:2.0.0"), true).await;
 }
