@@ -57,19 +57,7 @@ pub fn run(global: &GlobalArgs, cwd: &Path, args: &ImportArgs) -> Result<(), Cli
             "import the gears one at a time, each with its own --into PATH",
         ));
     }
-    // A gear copied under a `members` glob has no Gear.toml yet, which discovery refuses:
-    // then new layers go under the current directory.
-    let ws = match workspace::discover(cwd, global.manifest_path.as_deref(), global.root.as_deref())
-    {
-        Ok(ws) => Some(ws),
-        Err(e) => {
-            out.warn(format!(
-                "{e}: new layers go under {}",
-                cwd.join("layers").display()
-            ));
-            None
-        }
-    };
+    let ws = discover(global, cwd, &out);
     let shown_root = ws.as_ref().map_or(cwd, |w| w.root.as_path()).to_path_buf();
     let show = |p: &Path| display_path(p, &shown_root);
     let mut known = known_layers(ws.as_ref());
@@ -199,8 +187,36 @@ pub fn run(global: &GlobalArgs, cwd: &Path, args: &ImportArgs) -> Result<(), Cli
     Ok(())
 }
 
-/// The files of the gear directory: manifest.json, the Dockerfile, the rest, for the
-/// warnings' snippets.
+/// The workspace, if any. A gear copied under a `members` glob has no Gear.toml yet, which
+/// Cargo-workspace discovery refuses: then the tree of the nearest Cargo.toml is scanned
+/// instead (its layers found, new ones under its `layers/`).
+fn discover(global: &GlobalArgs, cwd: &Path, out: &Output) -> Option<Workspace> {
+    let error =
+        match workspace::discover(cwd, global.manifest_path.as_deref(), global.root.as_deref()) {
+            Ok(ws) => return Some(ws),
+            Err(e) => e,
+        };
+    let manifest = match &global.manifest_path {
+        Some(p) => Some(cwd.join(p)),
+        None => cwd
+            .ancestors()
+            .map(|d| d.join("Cargo.toml"))
+            .find(|p| p.is_file()),
+    };
+    let scanned = manifest
+        .as_deref()
+        .and_then(Path::parent)
+        .and_then(|root| workspace::discover(cwd, None, Some(root)).ok());
+    if scanned.is_none() {
+        out.warn(format!(
+            "{error}: new layers go under {}",
+            cwd.join("layers").display()
+        ));
+    }
+    scanned
+}
+
+/// manifest.json and the Dockerfile of the gear directory, for the warnings' snippets.
 struct Files {
     manifest: Arc<SourceFile>,
     dockerfile: Option<Arc<SourceFile>>,

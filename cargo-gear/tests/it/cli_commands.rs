@@ -1000,3 +1000,33 @@ fn import_errors_name_the_file_and_the_fix() {
     let out = gear(&root, &["import", dir, "incoming/broken", "--into", "x"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn import_in_place_under_a_members_glob_reuses_the_workspace_layer() {
+    let (_t, root) = scratch_monorepo();
+    // A gear copied into gears/ has no Gear.toml yet (which discovery otherwise refuses); it
+    // builds on python:3.12-slim, the workspace's layer `python`.
+    let dir = root.join("gears/newcomer");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("manifest.json"),
+        r#"{"name": "newcomer", "version": "1.0.0", "label": "Newcomer", "description": "A gear.",
+  "author": "me", "license": "MIT", "command": "python3 run.py", "inputs": {}, "config": {},
+  "custom": {"gear-builder": {"image": "example/newcomer:1.0.0"}}}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM python:3.12-slim\nCOPY run.py /flywheel/v0/run.py\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("run.py"), "print('hi')\n").unwrap();
+    let out = gear(&root, &["import", "gears/newcomer"]);
+    let stderr = stderr_in(&root, &out);
+    assert!(!stderr.contains("Created"), "{stderr}");
+    assert!(!stderr.contains("warning"), "{stderr}");
+    let toml = std::fs::read_to_string(dir.join("Gear.toml")).unwrap();
+    assert!(toml.contains("from = \"python\""), "{toml}");
+    // The imported gear validates with the rest of the workspace.
+    stdout_of(&gear(&root, &["validate"]));
+}

@@ -14,6 +14,7 @@ mod cli_commands;
 mod e2e_build;
 mod e2e_ci;
 mod e2e_hints;
+mod e2e_import;
 mod e2e_race;
 mod e2e_registry;
 mod e2e_run;
