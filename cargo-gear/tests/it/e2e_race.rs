@@ -99,16 +99,9 @@ async fn a_file_edited_after_planning_is_never_tagged_under_the_planned_fingerpr
     // With the file back, the planned fingerprint is not fresh, and the next build holds
     // exactly the planned bytes.
     write(&payload, ORIGINAL);
-    let planned = support::cargo_gear(&root, &["plan", "--format", "json"]);
-    let json: serde_json::Value = serde_json::from_slice(&planned.stdout).unwrap();
-    let layer = json["layers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["name"] == "mid")
-        .unwrap();
-    assert_eq!(layer["content_tag"], content_tag.as_str());
-    assert_eq!(layer["status"], "stale", "{layer}");
+    let (tag, status, _) = support::planned(&root, "mid");
+    assert_eq!(tag, content_tag);
+    assert_eq!(status, "stale");
     let built = support::cargo_gear(&root, &["build"]);
     assert!(
         built.status.success(),

@@ -80,42 +80,6 @@ user = "nobody"
     write(&root.join("dist/tool.txt"), "built elsewhere\n");
 }
 
-/// The plan's view of the gear `steps`: (content tag, status, reasons).
-fn planned(root: &Path) -> (String, String, Vec<String>) {
-    planned_layer(root, "steps")
-}
-
-/// The plan's view of layer `name`: (content tag, status, reasons).
-fn planned_layer(root: &Path, name: &str) -> (String, String, Vec<String>) {
-    let out = support::cargo_gear(root, &["plan", "--format", "json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let layer = json["layers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["name"] == name)
-        .unwrap()
-        .clone();
-    let reasons = layer["reasons"]
-        .as_array()
-        .map(|r| {
-            r.iter()
-                .map(|r| r.as_str().unwrap_or_default().to_string())
-                .collect()
-        })
-        .unwrap_or_default();
-    (
-        layer["content_tag"].as_str().unwrap().to_string(),
-        layer["status"].as_str().unwrap().to_string(),
-        reasons,
-    )
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn ordered_steps_build_as_written() {
     let Some(engine) = support::engine().await else {
@@ -134,7 +98,7 @@ async fn ordered_steps_build_as_written() {
         "{}",
         String::from_utf8_lossy(&built.stderr)
     );
-    let (tag, status, _) = planned(&root);
+    let (tag, status, _) = support::planned(&root, "steps");
     assert_eq!(status, "fresh");
 
     let (code, out) = support::sh(
@@ -169,7 +133,7 @@ async fn ordered_steps_build_as_written() {
 
     // A workspace artifact is fingerprinted like a context file.
     write(&root.join("dist/tool.txt"), "built again\n");
-    let (_, status, reasons) = planned(&root);
+    let (_, status, reasons) = support::planned(&root, "steps");
     assert_eq!(status, "stale");
     assert_eq!(reasons, ["file ws/dist/tool.txt changed"]);
 
@@ -247,22 +211,12 @@ async fn a_poetry_project_installs_dependencies_first_and_runs_in_its_environmen
         "{}",
         String::from_utf8_lossy(&built.stderr)
     );
-    let out = support::cargo_gear(&root, &["plan", "--format", "json"]);
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let tag = json["layers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["name"] == "hello")
-        .unwrap()["content_tag"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (tag, _, _) = support::planned(&root, "hello");
     // The command of the manifest runs inside the project's environment.
     let (code, out) = support::sh(
         &engine,
         &tag,
-        "cd /flywheel/v0 && hello-gear && python3 -c 'import json; e = json.load(open(\"manifest.json\"))[\"environment\"]; print(e[\"VIRTUAL_ENV\"]); print(e[\"PATH\"].split(\":\")[0])' && cat .venv/bin/python | head -c 0",
+        "cd /flywheel/v0 && hello-gear && python3 -c 'import json; e = json.load(open(\"manifest.json\"))[\"environment\"]; print(e[\"VIRTUAL_ENV\"]); print(e[\"PATH\"].split(\":\")[0])' && ! grep -q 'not this one' .venv/bin/python",
     )
     .await;
     assert_eq!(
@@ -336,7 +290,7 @@ async fn an_own_multi_stage_dockerfile_builds_on_the_parent() {
         "{}",
         String::from_utf8_lossy(&built.stderr)
     );
-    let (tag, status, _) = planned_layer(&root, "own");
+    let (tag, status, _) = support::planned(&root, "own");
     assert_eq!(status, "fresh");
     let (code, out) = support::sh(
         &engine,
@@ -350,7 +304,7 @@ async fn an_own_multi_stage_dockerfile_builds_on_the_parent() {
         &root.join("gears/own/Dockerfile"),
         &dockerfile.replace("made in a stage", "made again"),
     );
-    let (_, status, reasons) = planned_layer(&root, "own");
+    let (_, status, reasons) = support::planned(&root, "own");
     assert_eq!(
         (status.as_str(), reasons),
         (

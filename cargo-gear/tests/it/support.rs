@@ -147,3 +147,35 @@ pub fn cargo_gear(root: &std::path::Path, args: &[&str]) -> std::process::Output
         .output()
         .unwrap()
 }
+
+/// What `cargo gear plan --format json` says of layer `name` in the `--root` tree `root`:
+/// (content tag, status, reasons).
+pub fn planned(root: &std::path::Path, name: &str) -> (String, String, Vec<String>) {
+    let out = cargo_gear(root, &["plan", "--format", "json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let layer = json["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"] == name)
+        .unwrap_or_else(|| panic!("no layer {name} in {json}"))
+        .clone();
+    let reasons = layer["reasons"]
+        .as_array()
+        .map(|r| {
+            r.iter()
+                .map(|r| r.as_str().unwrap_or_default().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    (
+        layer["content_tag"].as_str().unwrap().to_string(),
+        layer["status"].as_str().unwrap().to_string(),
+        reasons,
+    )
+}
