@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use gear_spec::dockerfile::{DOCKERFILE_PATH, MANIFEST_PATH};
+use gear_spec::dockerfile::DOCKERFILE_PATH;
 use gear_spec::plan::{BuiltImage, ExternalImage, GearImage, LayerSource, Plan, PlannedLayer};
 use gear_spec::state::{ImageState, Reason, Record, Status};
 use indexmap::IndexMap;
@@ -476,8 +476,11 @@ async fn build_image(
         })
         .collect();
     context.push(TarEntry::bytes(DOCKERFILE_PATH, built.dockerfile.clone()));
-    if let Some(m) = manifest {
-        context.push(TarEntry::bytes(MANIFEST_PATH, m.render()));
+    if let (Some(m), Some(gear)) = (manifest, &built.gear) {
+        let bytes = m.render();
+        for path in gear.manifest_paths {
+            context.push(TarEntry::bytes(*path, bytes.clone()));
+        }
     }
     let request = BuildRequest {
         context,

@@ -86,6 +86,8 @@ pub struct Context {
     /// For each `python` step in order, the `[project].dependencies` a `pip`-tool project
     /// declares (empty for the other tools).
     pub python_deps: Vec<Vec<String>>,
+    /// The layer's own Dockerfile (`dockerfile-file`), read and checked.
+    pub own: Option<crate::dockerfile::own::OwnDockerfile>,
 }
 
 impl Context {
@@ -146,6 +148,31 @@ pub fn select(layer: &Layer) -> Result<Context, Problems> {
         add_found(&cx, files, found, prefix, &origin, None, problems);
     };
 
+    // An own Dockerfile sees the layer directory, as `docker build DIR` would.
+    if let Recipe::Own(rel) = &layer.recipe {
+        let mut found_problems = Vec::new();
+        let own = crate::dockerfile::own::read(layer, &root, rel, &mut found_problems);
+        problems.extend(found_problems);
+        add_found(
+            &cx,
+            &mut files,
+            walker.walk_root().sorted(),
+            "",
+            &Origin::Default,
+            None,
+            &mut problems,
+        );
+        // The engine gets the rendered Dockerfile; the file itself is the recipe, whose
+        // changes the plan reports as such, not as a context file.
+        files.remove(rel);
+        let context = Context {
+            files: files.into_values().collect(),
+            own,
+            ..Context::default()
+        };
+        return problems.into_result(context);
+    }
+
     // Ordered steps name their own sources.
     if let Recipe::Steps(steps) = &layer.recipe {
         let mut sel = StepSelection {
@@ -166,6 +193,7 @@ pub fn select(layer: &Layer) -> Result<Context, Problems> {
             placed: Vec::new(),
             run_file,
             python_deps,
+            own: None,
         };
         return problems.into_result(context);
     }
@@ -292,6 +320,7 @@ pub fn select(layer: &Layer) -> Result<Context, Problems> {
         placed,
         run_file,
         python_deps: Vec::new(),
+        own: None,
     };
     problems.into_result(context)
 }
@@ -308,7 +337,11 @@ fn add_found(
     problems: &mut Problems,
 ) {
     for f in found.files {
-        let tar_path = join_rel(prefix, &f.rel);
+        let tar_path = if prefix.is_empty() {
+            f.rel.clone()
+        } else {
+            join_rel(prefix, &f.rel)
+        };
         let mode = match (files.get(&tar_path).and_then(|f| f.mode), mode) {
             (Some(old), Some(new)) if old != new => {
                 problems.push(
@@ -427,9 +460,25 @@ impl StepSelection<'_> {
                 }
                 Step::Python(py) => {
                     let span = layer.source.value_span(&[table, "steps", &n, "python"]);
-                    let project = |name: &str| join_rel(&py.project, name);
+                    let project = |name: &str| match py.project.as_str() {
+                        "" => name.to_string(),
+                        dir => format!("{dir}/{name}"),
+                    };
+                    let deps =
+                        match crate::pylock::check_project(&self.root.join(&py.project), py.tool) {
+                            Ok(checked) => checked.dependencies,
+                            Err(problem) => {
+                                self.problems.push(
+                                    problem
+                                        .to_problem()
+                                        .at(&layer.source, span)
+                                        .label(format!("{} project", py.tool)),
+                                );
+                                Vec::new()
+                            }
+                        };
                     self.named_file(&project("pyproject.toml"), "python", span);
-                    if let Some(lock) = crate::step::lock_file(py.tool) {
+                    if let Some(lock) = py.tool.lock_file() {
                         self.named_file(&project(lock), "python", span);
                     }
                     let origin = Origin::Copy {
@@ -450,7 +499,7 @@ impl StepSelection<'_> {
                         None,
                         self.problems,
                     );
-                    self.python_deps.push(Vec::new());
+                    self.python_deps.push(deps);
                 }
                 _ => {}
             }

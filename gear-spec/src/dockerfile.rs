@@ -4,6 +4,7 @@
 //! `copy/` (the layer's copied files), `files/` (sources of `files` entries) and
 //! `.cargo-gear/` (generated files, such as a gear's `manifest.json`).
 
+pub mod own;
 pub mod parse;
 
 use std::fmt::Write;
@@ -11,9 +12,11 @@ use std::fmt::Write;
 use indexmap::IndexMap;
 
 use crate::context;
+use crate::diagnostic::Problem;
 use crate::layer::{Layer, LayerKind};
-use crate::model::{Distro, PyToolName};
+use crate::model::{Distro, PyTool};
 use crate::step::{Copy, Python, Recipe, Run, Source, Step};
+use own::OwnDockerfile;
 
 /// Where a gear lives in its image.
 pub const FLYWHEEL_DIR: &str = "/flywheel/v0";
@@ -39,6 +42,10 @@ pub struct DockerfileInput<'a> {
     pub placed: &'a [(String, String)],
     /// For each `python` step, the `[project].dependencies` of a `pip`-tool project.
     pub python_deps: &'a [Vec<String>],
+    /// The parent's declared image, whose `FROM` an own Dockerfile rewrites.
+    pub parent_image: &'a str,
+    /// The layer's own Dockerfile, read (`dockerfile-file`).
+    pub own: Option<&'a OwnDockerfile>,
 }
 
 /// One instruction of a rendered Dockerfile, after expansion of the short form or the
@@ -126,9 +133,30 @@ impl Instr {
 /// The `RUN` that makes a gear's input and output directories.
 const GEAR_DIRS: &str = "[\"mkdir\", \"-p\", \"/flywheel/v0/input\", \"/flywheel/v0/output\"]";
 
-/// Renders the Dockerfile of a built layer.
-pub fn render(input: &DockerfileInput<'_>) -> String {
+/// Where a gear's generated manifest goes in its build context: `.cargo-gear/`, and for
+/// an own Dockerfile also `manifest.json`, where its `COPY manifest.json …` finds it.
+pub fn manifest_paths(recipe: &Recipe) -> &'static [&'static str] {
+    match recipe {
+        Recipe::Own(_) => &[MANIFEST_PATH, "manifest.json"],
+        Recipe::Short | Recipe::Steps(_) => &[MANIFEST_PATH],
+    }
+}
+
+/// Renders the Dockerfile of a built layer. Fails only for an own Dockerfile
+/// (`dockerfile-file`) whose last stage does not build on the parent, or that was not read.
+pub fn render(input: &DockerfileInput<'_>) -> Result<String, Problem> {
     let layer = input.layer;
+    if let Recipe::Own(rel) = &layer.recipe {
+        return match input.own {
+            Some(own) => own::render(own, layer, input.parent_image, input.from),
+            None => Err(Problem::new(
+                "gear::dockerfile-file-missing",
+                format!("`dockerfile-file = \"{rel}\"` was not read"),
+            )
+            .at(&layer.source, layer.span(&["dockerfile-file"]))
+            .help("check that the file exists and is readable")),
+        };
+    }
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -136,26 +164,31 @@ pub fn render(input: &DockerfileInput<'_>) -> String {
         layer.source.display
     );
     let _ = writeln!(out, "FROM {}", input.from);
-    let body = match &layer.recipe {
-        Recipe::Short => short_form(input),
-        Recipe::Steps(steps) => steps_form(input, steps),
-    };
-    for instr in body {
+    for instr in body(input) {
         instr.write(&mut out);
     }
-    out
+    Ok(out)
+}
+
+/// The instructions after `FROM` of a generated Dockerfile (none for an own one).
+fn body(input: &DockerfileInput<'_>) -> Vec<Instr> {
+    match &input.layer.recipe {
+        Recipe::Short => short_form(input),
+        Recipe::Steps(steps) => steps_form(input, steps),
+        Recipe::Own(_) => Vec::new(),
+    }
 }
 
 /// The variables a layer declares for its gear's manifest, in order: short-form `env`,
-/// `env` steps marked `manifest = true` (a layer's: all of them) and the virtual
-/// environment of a `python` step. Values are as written (`$PATH` unexpanded).
+/// `env` steps marked `manifest = true` (a layer's: all of them), the virtual
+/// environment of a `python` step, or the last stage's `ENV`s of an own Dockerfile.
+/// Values are as written (`$PATH` unexpanded).
 pub fn declared_environment(input: &DockerfileInput<'_>) -> IndexMap<String, String> {
-    let body = match &input.layer.recipe {
-        Recipe::Short => short_form(input),
-        Recipe::Steps(steps) => steps_form(input, steps),
-    };
+    if let Some(own) = input.own {
+        return own::environment(own);
+    }
     let mut env = IndexMap::new();
-    for instr in body {
+    for instr in body(input) {
         if let Instr::Env {
             vars,
             manifest: true,
@@ -476,7 +509,7 @@ fn python(py: &Python, workdir: &str, deps: &[String]) -> Vec<Instr> {
         }
     };
     match py.tool {
-        PyToolName::Poetry => {
+        PyTool::Poetry => {
             env.splice(
                 0..0,
                 [
@@ -508,7 +541,7 @@ fn python(py: &Python, workdir: &str, deps: &[String]) -> Vec<Instr> {
                 Instr::Run(in_project(with_extra(install))),
             ]
         }
-        PyToolName::Uv => {
+        PyTool::Uv => {
             env.splice(
                 0..0,
                 [
@@ -539,7 +572,7 @@ fn python(py: &Python, workdir: &str, deps: &[String]) -> Vec<Instr> {
                 Instr::Run(in_project(with_extra(sync))),
             ]
         }
-        PyToolName::Pip => {
+        PyTool::Pip => {
             let mut create = format!("python3 -m venv {}", shell_word(&venv));
             if !deps.is_empty() {
                 let words: Vec<String> = deps.iter().map(|d| shell_word(d)).collect();

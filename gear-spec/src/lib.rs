@@ -24,6 +24,8 @@ pub mod reference;
 pub mod schema;
 pub mod state;
 pub mod step;
+#[cfg(test)]
+mod testing;
 pub mod validate;
 
 pub use diagnostic::{Problem, Problems};

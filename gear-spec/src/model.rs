@@ -114,6 +114,13 @@ pub struct Decl {
     /// beside it. `labels`, `entrypoint` and `cmd` stay top-level keys.
     #[serde(default)]
     pub steps: Vec<StepDecl>,
+    /// Your own Dockerfile, relative to this directory (e.g. `"Dockerfile"`), instead of
+    /// steps or the short-form keys. Its `FROM` of the parent's image (any stage; tag or
+    /// digest aside) is rewritten to the parent's content tag, its build context is this
+    /// directory (ignore files applied) with the generated `manifest.json` at
+    /// `manifest.json`; a gear's manifest and the labels are appended. Multi-stage builds
+    /// work; BuildKit-only syntax (heredocs, `--mount`, `--chmod`…) is refused.
+    pub dockerfile_file: Option<String>,
     /// `ENTRYPOINT` in exec form.
     pub entrypoint: Option<Vec<String>>,
     /// `CMD` in exec form.
@@ -416,7 +423,7 @@ pub struct PipTable {
 pub struct PythonDecl {
     /// The tool that installs it. Its lock file (`poetry.lock`, `uv.lock`) must be up to
     /// date with `pyproject.toml`; `pip` reads `[project].dependencies`.
-    pub tool: PyToolName,
+    pub tool: PyTool,
     /// The project directory, relative to the layer directory. Default `.`.
     pub project: Option<String>,
     /// Dependency groups to install (poetry `--only`, uv `--group`). Default: main only.
@@ -427,10 +434,10 @@ pub struct PythonDecl {
     pub args: Vec<String>,
 }
 
-/// A Python project tool.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+/// The tool that installs a Python project (see [`crate::pylock`] for its lock checks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
-pub enum PyToolName {
+pub enum PyTool {
     /// Poetry ≥ 1.2 (`poetry install --only main`), with `poetry.lock`.
     Poetry,
     /// uv (`uv sync --locked`), with `uv.lock`.

@@ -110,6 +110,8 @@ pub struct PlannedFile {
 /// The parts of a built layer that only a gear has.
 #[derive(Debug, Clone)]
 pub struct GearImage {
+    /// Where the manifest goes in the build context (see [`dockerfile::manifest_paths`]).
+    pub manifest_paths: &'static [&'static str],
     /// The generated manifest.json (with the declared environment).
     pub manifest: Manifest,
     /// `repository:version`.
@@ -253,6 +255,7 @@ pub fn plan(graph: &LayerGraph, selected: &[usize], opts: &PlanOptions) -> Resul
                     .map(|(file, digest)| PlannedFile { file, digest })
                     .collect();
                 plan_built(graph, i, &planned[parent], parent, context, files)
+                    .map_err(|p| PlanError::Invalid(Problems::from_iter([p])))?
             }
             // External layers (and, defensively, a built layer the graph gave no parent:
             // validation refuses those before planning).
@@ -308,9 +311,12 @@ fn plan_built(
     parent_slot: usize,
     context: Context,
     files: Vec<PlannedFile>,
-) -> (Fingerprint, LayerSource) {
+) -> Result<(Fingerprint, LayerSource), Problem> {
     let layer = graph.layer(i);
     let decl = &layer.decl;
+    let parent_image = graph
+        .parent(i)
+        .map_or("", |p| graph.layer(p).decl.image.as_str());
     let input = DockerfileInput {
         layer,
         from: parent.reference(),
@@ -318,18 +324,21 @@ fn plan_built(
         copy_dest: context.copy_dest.as_deref(),
         placed: &context.placed,
         python_deps: &context.python_deps,
+        parent_image,
+        own: context.own.as_ref(),
     };
     let environment = manifest::overlay_environment(
         parent.built().map(|p| &p.environment),
         &dockerfile::declared_environment(&input),
     );
-    let dockerfile = dockerfile::render(&input);
+    let dockerfile = dockerfile::render(&input)?;
     let manifest =
         (layer.kind == LayerKind::Gear).then(|| Manifest::for_gear(layer, environment.clone()));
     let manifest_bytes = manifest.as_ref().map(|m| m.render().into_bytes());
+    let manifest_paths = dockerfile::manifest_paths(&layer.recipe);
     let generated: Vec<(&str, &[u8])> = manifest_bytes
         .iter()
-        .map(|b| (dockerfile::MANIFEST_PATH, b.as_slice()))
+        .flat_map(|b| manifest_paths.iter().map(|p| (*p, b.as_slice())))
         .collect();
     let digests: Vec<FileDigest> = files.iter().map(|f| f.digest.clone()).collect();
     let fingerprint = fingerprint::fingerprint(&FingerprintInput {
@@ -342,6 +351,7 @@ fn plan_built(
     let gear = manifest.map(|manifest| GearImage {
         version_tag: format!("{}:{}", decl.image, manifest.version),
         manifest,
+        manifest_paths,
     });
     let built = BuiltImage {
         parent: parent_slot,
@@ -351,15 +361,20 @@ fn plan_built(
         environment,
         files,
         args: decl.args.clone(),
-        sections: sections(layer, graph.distro(i)),
+        sections: sections(
+            layer,
+            graph.distro(i),
+            context.own.as_ref().map(|o| o.text.as_str()),
+        ),
         gear,
     };
-    (fingerprint, LayerSource::Built(Box::new(built)))
+    Ok((fingerprint, LayerSource::Built(Box::new(built))))
 }
 
 /// Digests of the declared sections that reach the Dockerfile (build args are compared
-/// on their own): the short-form keys, or each step as `step N (kind)`.
-fn sections(layer: &Layer, distro: Distro) -> BTreeMap<String, String> {
+/// on their own): the short-form keys, each step as `step N (kind)`, or an own
+/// Dockerfile's text.
+fn sections(layer: &Layer, distro: Distro, own_text: Option<&str>) -> BTreeMap<String, String> {
     let decl = &layer.decl;
     let digest = |v: serde_json::Value| fingerprint::sha256_hex(v.to_string().as_bytes());
     let mut sections = BTreeMap::from([
@@ -395,6 +410,14 @@ fn sections(layer: &Layer, distro: Distro) -> BTreeMap<String, String> {
                 digest(serde_json::json!(decl.dockerfile)),
             ),
         ]),
+        Recipe::Own(_) => {
+            if let Some(own) = own_text {
+                sections.insert(
+                    "dockerfile-file".to_string(),
+                    fingerprint::sha256_hex(own.as_bytes()),
+                );
+            }
+        }
         Recipe::Steps(steps) => {
             for (i, (step, written)) in steps.iter().zip(&decl.steps).enumerate() {
                 sections.insert(

@@ -29,18 +29,8 @@ use toml::{Table, Value};
 
 use crate::Problem;
 use crate::fingerprint::sha256_hex;
+pub use crate::model::PyTool;
 use json::Json;
-
-/// The tool that installs a Python project.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PyTool {
-    /// poetry ≥ 1.2, from `poetry.lock`.
-    Poetry,
-    /// uv, from `uv.lock`.
-    Uv,
-    /// pip, from pyproject.toml's static `[project].dependencies` (no lock).
-    Pip,
-}
 
 impl PyTool {
     /// The tool's lock, `None` for pip.

@@ -12,7 +12,7 @@ use indexmap::IndexMap;
 use crate::context::{ContextFile, GEAR_COPY_DEST, normalize_rel};
 use crate::diagnostic::{Problem, SourceFile};
 use crate::manifest::expand_vars;
-use crate::model::{Decl, PipDecl, PyToolName, RunDecl, StepDecl};
+use crate::model::{Decl, PipDecl, PyTool, RunDecl, StepDecl};
 
 /// How a built layer's Dockerfile body is declared.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -22,13 +22,15 @@ pub enum Recipe {
     Short,
     /// Ordered steps, as written.
     Steps(Vec<Step>),
+    /// The layer's own Dockerfile (`dockerfile-file`), relative to its directory.
+    Own(String),
 }
 
 impl Recipe {
     /// The steps, when the layer declares them.
     pub fn steps(&self) -> &[Step] {
         match self {
-            Recipe::Short => &[],
+            Recipe::Short | Recipe::Own(_) => &[],
             Recipe::Steps(steps) => steps,
         }
     }
@@ -113,7 +115,7 @@ pub struct Pip {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Python {
     /// The installing tool.
-    pub tool: PyToolName,
+    pub tool: PyTool,
     /// The project directory, relative to the layer directory (`""` is the directory).
     pub project: String,
     /// Dependency groups; empty means main only.
@@ -162,15 +164,6 @@ impl Source {
             Source::Layer { rel, .. } | Source::Workspace { rel } => rel,
         };
         rel.contains(['*', '?', '['])
-    }
-}
-
-/// The lock file a Python tool keeps beside `pyproject.toml`, if any.
-pub fn lock_file(tool: PyToolName) -> Option<&'static str> {
-    match tool {
-        PyToolName::Poetry => Some("poetry.lock"),
-        PyToolName::Uv => Some("uv.lock"),
-        PyToolName::Pip => None,
     }
 }
 
@@ -315,10 +308,40 @@ pub fn recipe(
     source: &Arc<SourceFile>,
     problems: &mut Vec<Problem>,
 ) -> Recipe {
+    let written = written_keys(source, place.table);
+    if let Some(file) = &decl.dockerfile_file {
+        for key in SHORT_FORM_KEYS.iter().chain(&["steps"]) {
+            if written.iter().any(|k| k == key) {
+                problems.push(
+                    Problem::new(
+                        "gear::dockerfile-file-and-steps",
+                        format!("`{key}` cannot be used beside `dockerfile-file`: the Dockerfile says how the image is built"),
+                    )
+                    .at(source, source.key_span(&[place.table, key]))
+                    .label("ignored by an own Dockerfile")
+                    .help("write it in the Dockerfile, or remove `dockerfile-file` to build from steps"),
+                );
+            }
+        }
+        return match normalize_rel(file).filter(|f| !f.is_empty()) {
+            Some(rel) => Recipe::Own(rel),
+            None => {
+                problems.push(
+                    Problem::new(
+                        "gear::path-escape",
+                        format!("`dockerfile-file = \"{file}\"` is not a file of this directory"),
+                    )
+                    .at(source, source.value_span(&[place.table, "dockerfile-file"]))
+                    .label("outside the directory")
+                    .help("name the Dockerfile relative to this directory, e.g. `dockerfile-file = \"Dockerfile\"`"),
+                );
+                Recipe::Short
+            }
+        };
+    }
     if decl.steps.is_empty() {
         return Recipe::Short;
     }
-    let written = written_keys(source, place.table);
     for key in SHORT_FORM_KEYS {
         if written.iter().any(|k| k == key) {
             problems.push(

@@ -744,6 +744,8 @@ pub fn check_start<'a>(
             placed_by_steps = crate::step::gear_paths(steps, files.iter().copied());
             placed_by_steps.iter().map(String::as_str).collect()
         }
+        // Where an own Dockerfile puts files is its business: the build will tell.
+        Recipe::Own(_) => return Vec::new(),
     };
     let in_image = |rel: &str| {
         copied.contains(&rel)

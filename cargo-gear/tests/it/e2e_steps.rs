@@ -80,8 +80,13 @@ user = "nobody"
     write(&root.join("dist/tool.txt"), "built elsewhere\n");
 }
 
-/// The plan's view of the gear: (content tag, status, reasons).
+/// The plan's view of the gear `steps`: (content tag, status, reasons).
 fn planned(root: &Path) -> (String, String, Vec<String>) {
+    planned_layer(root, "steps")
+}
+
+/// The plan's view of layer `name`: (content tag, status, reasons).
+fn planned_layer(root: &Path, name: &str) -> (String, String, Vec<String>) {
     let out = support::cargo_gear(root, &["plan", "--format", "json"]);
     assert!(
         out.status.success(),
@@ -93,7 +98,7 @@ fn planned(root: &Path) -> (String, String, Vec<String>) {
         .as_array()
         .unwrap()
         .iter()
-        .find(|l| l["name"] == "steps")
+        .find(|l| l["name"] == name)
         .unwrap()
         .clone();
     let reasons = layer["reasons"]
@@ -186,4 +191,174 @@ async fn manifest_keys(engine: &cargo_gear::engine::Engine) -> Vec<String> {
     keys.dedup();
     assert!(!keys.contains(&"CONDA_DIR".to_string()));
     keys
+}
+
+/// Copies the poetry fixture project (cargo-gear/tests/fixtures/poetry-project) to `dest`.
+fn poetry_project(dest: &Path) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/poetry-project");
+    for rel in [
+        "pyproject.toml",
+        "poetry.lock",
+        "hello_gear/__init__.py",
+        "README.md",
+    ] {
+        write(
+            &dest.join(rel),
+            &std::fs::read_to_string(src.join(rel)).unwrap(),
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_poetry_project_installs_dependencies_first_and_runs_in_its_environment() {
+    let Some(engine) = support::engine().await else {
+        return;
+    };
+    support::require_fixture(&engine, support::PYTHON_POETRY).await;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("ws");
+    let id = support::unique("poetry");
+    let image = format!("cargo-gear-test/{id}");
+    write(
+        &root.join("layers/base/Gear.toml"),
+        &format!(
+            "[layer]\nname = \"base\"\nimage = \"{}\"\ndistro = \"debian\"\n",
+            support::PYTHON_POETRY
+        ),
+    );
+    write(
+        &root.join("gears/hello/Gear.toml"),
+        &format!(
+            "[gear]\nname = \"hello\"\nfrom = \"base\"\nimage = \"{image}\"\nversion = \"0.1.0\"\n\
+             label = \"Hello\"\ndescription = \"A poetry gear.\"\nauthor = \"cargo-gear tests\"\n\
+             license = \"MIT\"\ncommand = \"hello-gear\"\nlabels = {{ \"{}\" = \"{id}\" }}\n\n\
+             [[gear.steps]]\npython = {{ tool = \"poetry\" }}\n",
+            support::TEST_LABEL
+        ),
+    );
+    let gear = root.join("gears/hello");
+    poetry_project(&gear);
+    // A host virtual environment is never sent.
+    write(&gear.join(".venv/bin/python"), "not this one\n");
+
+    let built = support::cargo_gear(&root, &["build"]);
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let out = support::cargo_gear(&root, &["plan", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let tag = json["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"] == "hello")
+        .unwrap()["content_tag"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The command of the manifest runs inside the project's environment.
+    let (code, out) = support::sh(
+        &engine,
+        &tag,
+        "cd /flywheel/v0 && hello-gear && python3 -c 'import json; e = json.load(open(\"manifest.json\"))[\"environment\"]; print(e[\"VIRTUAL_ENV\"]); print(e[\"PATH\"].split(\":\")[0])' && cat .venv/bin/python | head -c 0",
+    )
+    .await;
+    assert_eq!(
+        (code, out.as_str()),
+        (
+            0,
+            "hello-gear ran in /flywheel/v0/.venv\n/flywheel/v0/.venv\n/flywheel/v0/.venv/bin\n"
+        )
+    );
+
+    // A lock out of date with pyproject.toml is refused before anything is built.
+    let pyproject = gear.join("pyproject.toml");
+    let text = std::fs::read_to_string(&pyproject).unwrap();
+    write(
+        &pyproject,
+        &text.replace("dependencies = []", "dependencies = [\"six\"]"),
+    );
+    let refused = support::cargo_gear(&root, &["build"]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        stderr.contains("gear::stale-lock")
+            && stderr.contains("poetry.lock")
+            && stderr.contains("pyproject.toml")
+            && stderr.contains("poetry lock"),
+        "{stderr}"
+    );
+
+    engine.remove_image(&tag, true).await.unwrap();
+    let _ = engine.remove_image(&format!("{image}:0.1.0"), true).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_own_multi_stage_dockerfile_builds_on_the_parent() {
+    let Some(engine) = support::engine().await else {
+        return;
+    };
+    support::require_fixture(&engine, support::BUSYBOX).await;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("ws");
+    let id = support::unique("own");
+    let image = format!("cargo-gear-test/{id}");
+    write(
+        &root.join("layers/base/Gear.toml"),
+        &format!(
+            "[layer]\nname = \"base\"\nimage = \"{}\"\ndistro = \"alpine\"\n",
+            support::BUSYBOX
+        ),
+    );
+    write(
+        &root.join("gears/own/Gear.toml"),
+        &format!(
+            "[gear]\nname = \"own\"\nfrom = \"base\"\nimage = \"{image}\"\nversion = \"2.0.0\"\n\
+             label = \"Own\"\ndescription = \"An own Dockerfile.\"\nauthor = \"cargo-gear tests\"\n\
+             license = \"MIT\"\ndockerfile-file = \"Dockerfile\"\nlabels = {{ \"{}\" = \"{id}\" }}\n",
+            support::TEST_LABEL
+        ),
+    );
+    let dockerfile = format!(
+        "FROM {busybox} AS build\nRUN mkdir -p /out && echo made in a stage > /out/artifact.txt\n\
+         FROM {busybox}\nCOPY --from=build /out/artifact.txt /opt/artifact.txt\n\
+         COPY run /flywheel/v0/run\nCOPY manifest.json /flywheel/v0/manifest.json\n",
+        busybox = support::BUSYBOX
+    );
+    write(&root.join("gears/own/Dockerfile"), &dockerfile);
+    write(&root.join("gears/own/run"), "#!/bin/sh\necho run\n");
+
+    let built = support::cargo_gear(&root, &["build"]);
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let (tag, status, _) = planned_layer(&root, "own");
+    assert_eq!(status, "fresh");
+    let (code, out) = support::sh(
+        &engine,
+        &tag,
+        "cat /opt/artifact.txt && grep -c '\"name\": \"own\"' /flywheel/v0/manifest.json",
+    )
+    .await;
+    assert_eq!((code, out.as_str()), (0, "made in a stage\n1\n"));
+
+    write(
+        &root.join("gears/own/Dockerfile"),
+        &dockerfile.replace("made in a stage", "made again"),
+    );
+    let (_, status, reasons) = planned_layer(&root, "own");
+    assert_eq!(
+        (status.as_str(), reasons),
+        (
+            "stale",
+            vec!["Dockerfile changed (dockerfile-file)".to_string()]
+        )
+    );
+
+    engine.remove_image(&tag, true).await.unwrap();
+    let _ = engine.remove_image(&format!("{image}:2.0.0"), true).await;
 }

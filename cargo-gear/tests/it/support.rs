@@ -15,6 +15,8 @@ use cargo_gear::engine::{Engine, EngineAddress};
 pub const BUSYBOX: &str = "cargo-gear-fixture/busybox:1";
 /// The Debian bookworm + python3 image `cargo xtask engine start` creates.
 pub const DEBIAN_PYTHON: &str = "cargo-gear-fixture/debian-python:bookworm";
+/// The Debian fixture with poetry and uv (xtask/fixtures/python-poetry).
+pub const PYTHON_POETRY: &str = "cargo-gear-fixture/python-poetry:bookworm";
 /// Label put on everything the tests create, for cleaning up after a crashed run.
 pub const TEST_LABEL: &str = "cargo-gear.test";
 

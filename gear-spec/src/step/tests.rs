@@ -5,84 +5,7 @@
 
 use std::path::Path;
 
-use crate::LayerGraph;
-use crate::diagnostic::Problems;
-use crate::plan::{self, Plan, PlanOptions};
-
-/// A workspace in a temporary directory: `files` are (path, contents) under its root;
-/// every directory holding a Gear.toml is a layer.
-fn workspace(files: &[(&str, &str)]) -> tempfile::TempDir {
-    let root = tempfile::tempdir().unwrap();
-    for (path, text) in files {
-        let p = root.path().join(path);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
-    }
-    root
-}
-
-fn dirs(root: &Path) -> Vec<std::path::PathBuf> {
-    let mut dirs: Vec<_> = walk(root)
-        .into_iter()
-        .filter(|d| d.join("Gear.toml").is_file())
-        .collect();
-    dirs.sort();
-    dirs
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = vec![dir.to_path_buf()];
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        }
-    }
-    out
-}
-
-fn plan_of(root: &Path) -> Result<Plan, Problems> {
-    let graph = LayerGraph::load(&dirs(root), root)?;
-    let all = graph.build_order().to_vec();
-    plan::plan(&graph, &all, &PlanOptions::default()).map_err(|e| match e {
-        plan::PlanError::Invalid(p) => p,
-        other => panic!("{other}"),
-    })
-}
-
-/// Every problem as `code: message [spanned text] (help)`.
-fn problems_of(root: &Path) -> Vec<String> {
-    let problems = match LayerGraph::load(&dirs(root), root) {
-        Err(p) => p,
-        Ok(_) => match plan_of(root) {
-            Err(p) => p,
-            Ok(_) => return Vec::new(),
-        },
-    };
-    problems
-        .iter()
-        .map(|p| {
-            let text = std::fs::read_to_string(
-                p.location()
-                    .and_then(|l| l.split(':').next().map(|f| root.join(f)))
-                    .unwrap_or_default(),
-            )
-            .unwrap_or_default();
-            let at = p
-                .span
-                .filter(|s| s.offset() + s.len() <= text.len())
-                .map(|s| text[s.offset()..s.offset() + s.len()].to_string())
-                .unwrap_or_default();
-            format!(
-                "{}: {} [{}] ({})",
-                p.code,
-                p.message,
-                at,
-                p.help.clone().unwrap_or_default()
-            )
-        })
-        .collect()
-}
+use crate::testing::{plan_of, problems_of, workspace};
 
 const BASE: (&str, &str) = (
     "layers/base/Gear.toml",
@@ -383,4 +306,130 @@ fn a_run_file_placed_by_a_copy_step_counts() {
         start_problems(steps, &[("gears/g/run", "#!/bin/sh\n")]),
         ["gear::no-command"]
     );
+}
+
+/// The Dockerfile body (after `FROM`) of gear `g` whose only step is `python`, in a
+/// workspace holding `files` under the gear directory.
+fn python_dockerfile(python: &str, files: &[(&str, String)]) -> String {
+    let text = gear_with(&format!("[[gear.steps]]\npython = {python}\n")).replace(
+        "command = \"python3 run.py\"",
+        "command = \"python run.py\"",
+    );
+    let mut all: Vec<(String, String)> = vec![
+        (BASE.0.to_string(), BASE.1.to_string()),
+        ("gears/g/Gear.toml".to_string(), text),
+        ("gears/g/run.py".to_string(), String::new()),
+    ];
+    all.extend(
+        files
+            .iter()
+            .map(|(p, t)| (format!("gears/g/{p}"), t.clone())),
+    );
+    let refs: Vec<(&str, &str)> = all.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+    let root = workspace(&refs);
+    let plan = plan_of(root.path()).unwrap_or_else(|p| panic!("{p:?}"));
+    let built = plan
+        .get("g")
+        .and_then(|l| l.built())
+        .map(|b| b.dockerfile.clone());
+    let dockerfile = built.unwrap_or_default();
+    dockerfile.lines().skip(4).collect::<Vec<_>>().join("\n")
+}
+
+/// A lock pair of gear-spec's pylock fixtures, as (file, text) under `dir`.
+fn lock_pair(fixture: &str, dir: &str, lock: &str) -> Vec<(&'static str, String)> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/pylock")
+        .join(fixture);
+    let read = |f: &str| std::fs::read_to_string(src.join(f)).unwrap_or_default();
+    let leak = |p: String| -> &'static str { Box::leak(p.into_boxed_str()) };
+    vec![
+        (leak(format!("{dir}pyproject.toml")), read("pyproject.toml")),
+        (leak(format!("{dir}{lock}")), read(lock)),
+    ]
+}
+
+#[test]
+fn python_projects_render_dependencies_first() {
+    let poetry = python_dockerfile(
+        "{ tool = \"poetry\" }",
+        &lock_pair("poetry2-project", "", "poetry.lock"),
+    );
+    insta::assert_snapshot!(poetry, @r#"
+    ENV POETRY_VIRTUALENVS_IN_PROJECT="true" \
+        POETRY_NO_INTERACTION="1" \
+        VIRTUAL_ENV="/flywheel/v0/.venv" \
+        PATH="/flywheel/v0/.venv/bin:$PATH"
+    COPY files/pyproject.toml files/poetry.lock ./
+    RUN poetry install --only main --no-ansi --no-root
+    COPY copy/ ./
+    RUN poetry install --only main --no-ansi
+    COPY .cargo-gear/manifest.json /flywheel/v0/manifest.json
+    LABEL "org.cargo-gear.layer"="g" \
+          "org.opencontainers.image.version"="1"
+    "#);
+    let uv = python_dockerfile(
+        "{ tool = \"uv\", project = \"app\", groups = [\"test\"] }",
+        &lock_pair("uv-project", "app/", "uv.lock"),
+    );
+    insta::assert_snapshot!(uv, @r#"
+    ENV UV_PROJECT_ENVIRONMENT="/flywheel/v0/app/.venv" \
+        UV_LINK_MODE="copy" \
+        VIRTUAL_ENV="/flywheel/v0/app/.venv" \
+        PATH="/flywheel/v0/app/.venv/bin:$PATH"
+    COPY files/app/pyproject.toml files/app/uv.lock app/
+    RUN cd app && uv sync --locked --no-dev --group test --no-install-project
+    COPY copy/app app/
+    RUN cd app && uv sync --locked --no-dev --group test
+    COPY .cargo-gear/manifest.json /flywheel/v0/manifest.json
+    LABEL "org.cargo-gear.layer"="g" \
+          "org.opencontainers.image.version"="1"
+    "#);
+    let pip = python_dockerfile(
+        "{ tool = \"pip\" }",
+        &[(
+            "pyproject.toml",
+            "[project]\nname = \"p\"\nversion = \"1\"\ndependencies = [\"numpy>=1.2\", \"six\"]\n"
+                .to_string(),
+        )],
+    );
+    insta::assert_snapshot!(pip, @r#"
+    ENV VIRTUAL_ENV="/flywheel/v0/.venv" \
+        PATH="/flywheel/v0/.venv/bin:$PATH"
+    RUN python3 -m venv /flywheel/v0/.venv \
+        && /flywheel/v0/.venv/bin/pip install --no-cache-dir --disable-pip-version-check 'numpy>=1.2' six
+    COPY copy/ ./
+    RUN pip install --no-cache-dir --disable-pip-version-check --no-deps .
+    COPY .cargo-gear/manifest.json /flywheel/v0/manifest.json
+    LABEL "org.cargo-gear.layer"="g" \
+          "org.opencontainers.image.version"="1"
+    "#);
+}
+
+#[test]
+fn a_stale_or_missing_lock_is_refused_at_the_step() {
+    let mut files = lock_pair("poetry-stale", "", "poetry.lock");
+    let text = gear_with("[[gear.steps]]\npython = { tool = \"poetry\" }\n");
+    files.push(("Gear.toml", text));
+    files.push(("run.py", String::new()));
+    let all: Vec<(String, String)> = std::iter::once((BASE.0.to_string(), BASE.1.to_string()))
+        .chain(
+            files
+                .iter()
+                .map(|(p, t)| (format!("gears/g/{p}"), t.clone())),
+        )
+        .collect();
+    let refs: Vec<(&str, &str)> = all.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+    let root = workspace(&refs);
+    let found = problems_of(root.path());
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(
+        found[0].starts_with("gear::stale-lock:")
+            && found[0].contains("[{ tool = \"poetry\" }]")
+            && found[0].contains("poetry lock"),
+        "{found:#?}"
+    );
+    std::fs::remove_file(root.path().join("gears/g/poetry.lock")).unwrap();
+    let found = problems_of(root.path());
+    assert!(found[0].starts_with("gear::missing-lock:"), "{found:#?}");
 }
