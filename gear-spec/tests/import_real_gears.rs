@@ -431,3 +431,56 @@ fn similar_lines(original: &[String], generated: &[String]) -> Vec<String> {
     }
     out
 }
+
+/// A gear whose Dockerfile needs its own (two stages, `COPY --from`) imports with
+/// `dockerfile-file`, its base as the external parent, and plans: cargo-gear builds that
+/// Dockerfile with both FROMs of the base kept on the parent.
+#[test]
+fn a_multi_stage_gear_keeps_its_dockerfile_and_plans() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path();
+    let gear_dir = root.join("gears/two-stage");
+    std::fs::create_dir_all(&gear_dir).unwrap();
+    let manifest = r#"{"name": "two-stage", "version": "1.0.0", "label": "Two stages",
+  "description": "Built in two stages.", "author": "me", "license": "MIT",
+  "command": "./run", "inputs": {}, "config": {},
+  "custom": {"gear-builder": {"image": "lab/two-stage:1.0.0"}}}"#;
+    let dockerfile = "FROM python:3.12-slim AS build\nRUN echo built > /tmp/out\n\nFROM python:3.12-slim\nCOPY --from=build /tmp/out /flywheel/v0/out\nCOPY run /flywheel/v0/run\n";
+    std::fs::write(gear_dir.join("manifest.json"), manifest).unwrap();
+    std::fs::write(gear_dir.join("Dockerfile"), dockerfile).unwrap();
+    std::fs::write(gear_dir.join("run"), "#!/bin/sh\ncat out\n").unwrap();
+    let import = Import::new(manifest, Some(dockerfile)).unwrap();
+    assert!(import.keeps_dockerfile());
+    let reasons: Vec<(usize, &str)> = import.warnings().iter().map(|w| (w.line, w.code)).collect();
+    assert_eq!(
+        reasons,
+        [
+            (4, "gear::import-dockerfile-file"),
+            (5, "gear::import-dockerfile-file")
+        ]
+    );
+    let base = import.base().unwrap();
+    assert_eq!(base.image, "python:3.12-slim");
+    std::fs::create_dir_all(root.join("layers/python")).unwrap();
+    std::fs::write(
+        root.join("layers/python/Gear.toml"),
+        base.layer_toml("python"),
+    )
+    .unwrap();
+    std::fs::write(gear_dir.join(GEAR_TOML), import.gear_toml("python")).unwrap();
+    let graph = gear_spec::LayerGraph::load(&[root.join("layers/python"), gear_dir], root)
+        .unwrap_or_else(|p| panic!("{:?}", p.iter().map(|p| &p.message).collect::<Vec<_>>()));
+    let all = graph.build_order().to_vec();
+    let plan = gear_spec::plan::plan(&graph, &all, &Default::default())
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let generated = &plan.get("two-stage").unwrap().built().unwrap().dockerfile;
+    assert!(
+        generated.contains("COPY --from=build /tmp/out /flywheel/v0/out"),
+        "{generated}"
+    );
+    assert_eq!(
+        generated.matches("FROM python:3.12-slim").count(),
+        2,
+        "{generated}"
+    );
+}
