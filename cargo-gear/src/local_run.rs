@@ -393,7 +393,7 @@ pub fn command(
     args: &[String],
 ) -> (Option<Vec<String>>, Option<Vec<String>>) {
     let has_run_file = match recipe {
-        Recipe::Short | Recipe::Own(_) => built.files.iter().any(|f| f.file.tar_path == "copy/run"),
+        Recipe::Short => built.files.iter().any(|f| f.file.tar_path == "copy/run"),
         Recipe::Steps(steps) => {
             gear_spec::step::gear_paths(steps, built.files.iter().map(|f| &f.file))
                 .iter()
