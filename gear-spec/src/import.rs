@@ -716,11 +716,7 @@ impl Import {
         if let Some(caps) = m.get("capabilities").and_then(json_to_toml) {
             gear.insert("capabilities", Item::Value(caps));
         }
-        if let Some(flywheel) = m
-            .get("flywheel")
-            .filter(|f| f.is_object())
-            .and_then(json_to_toml)
-        {
+        if let Some(flywheel) = m.get("flywheel").and_then(json_to_toml) {
             gear.insert("flywheel", Item::Value(flywheel));
         }
         if !self.labels.is_empty() {
@@ -812,10 +808,6 @@ impl Import {
                         self.warn_key(&[key], "not a string: dropped");
                     }
                 }
-                "flywheel" if !value.is_object() => self.warn_key(
-                    &[key],
-                    format!("Gear.toml's `flywheel` is a table (Flywheel ignores the key), not {value}: dropped"),
-                ),
                 "capabilities" | "flywheel" | "environment" | "inputs" | "config" | "custom" => {}
                 other => self.warn_key(
                     &[other],
@@ -1443,9 +1435,10 @@ mod tests {
                 .gear_toml("p")
                 .contains("flywheel = { suite = \"x\", n = [1, 2] }")
         );
+        // Flywheel ignores the key, whatever its type: it passes through as written.
         let import = Import::new(r#"{"name": "g", "flywheel": "0"}"#, None).unwrap();
-        assert!(!import.gear_toml("p").contains("flywheel ="));
-        assert_eq!(import.warnings()[0].subject, "flywheel");
+        assert!(import.gear_toml("p").contains("flywheel = \"0\""));
+        assert!(import.warnings().is_empty());
     }
 
     #[test]

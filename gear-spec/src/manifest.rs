@@ -63,9 +63,9 @@ pub struct Manifest {
     pub environment: IndexMap<String, String>,
     /// Free-form section, with `gear-builder.image` derived.
     pub custom: Map<String, Value>,
-    /// Flywheel's own top-level object, when declared.
+    /// Flywheel's own top-level key, when declared.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub flywheel: Option<Map<String, Value>>,
+    pub flywheel: Option<Value>,
     /// Inputs, in Gear.toml order.
     pub inputs: IndexMap<String, Input>,
     /// Configuration options, in Gear.toml order.

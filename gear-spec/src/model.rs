@@ -162,9 +162,10 @@ pub struct Decl {
     /// Gears only: configuration options, in order, as `[gear.config.KEY]`.
     #[serde(default)]
     pub config: IndexMap<String, ConfigDecl>,
-    /// Gears only: the manifest's top-level `flywheel` object, passed through unchanged
-    /// (Flywheel's schema allows it; some real manifests carry it).
-    pub flywheel: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Gears only: the manifest's top-level `flywheel` key, passed through unchanged, of any
+    /// type (Flywheel's schema: "currently unused, ignored if present"; some real
+    /// manifests carry it, e.g. `flywheel = "0"`).
+    pub flywheel: Option<serde_json::Value>,
     /// Gears only: the free-form `custom` section of the manifest (`gear-builder.category`,
     /// `flywheel.suite`, `flywheel.classification`, …). `gear-builder.image` is derived.
     #[serde(default)]

@@ -71,25 +71,6 @@ fn imported_gear_toml_of_every_real_gear() {
     }
 }
 
-/// Keys the lead adds to the model on main (issue 9); until then the loader reports them as
-/// unknown and the manifest lacks `flywheel`. Read from the model's schema, so this test
-/// tightens by itself when they land.
-fn pending_keys() -> Vec<&'static str> {
-    let schema = gear_spec::schema::json_schema();
-    let schema: Value = serde_json::from_str(&schema).unwrap();
-    let known = |key: &str| {
-        schema["$defs"]
-            .as_object()
-            .unwrap()
-            .values()
-            .any(|d| d["properties"].get(key).is_some())
-    };
-    ["steps", "flywheel", "dockerfile-file"]
-        .into_iter()
-        .filter(|k| !known(k))
-        .collect()
-}
-
 /// What the build derives, removed from a manifest before comparing: `environment` (the
 /// build fills it from the image), `custom.gear-builder.image` (`image:version`), and a
 /// `gear-builder` left empty by that.
@@ -142,15 +123,6 @@ fn differences(a: &Value, b: &Value, at: &str, out: &mut Vec<String>) {
 
 /// Differences each fixture is expected to have, with the warning that says so.
 const EXPECTED: &[(&str, &str)] = &[
-    // `"flywheel": "0"`: Gear.toml's `flywheel` is a table (warning: `flywheel` … dropped).
-    (
-        "flywheel-apps__example-gear",
-        "/flywheel: only in the original",
-    ),
-    (
-        "scitran-apps__dicom-mr-classifier",
-        "/flywheel: only in the original",
-    ),
     // Flywheel's schema refuses `enum` on a file input; Gear.toml has no place for it
     // (warning: `inputs.skull-strip-template.enum` … dropped).
     (
@@ -161,7 +133,6 @@ const EXPECTED: &[(&str, &str)] = &[
 
 #[test]
 fn manifest_round_trip_of_every_real_gear() {
-    let pending = pending_keys();
     for (name, manifest, dockerfile) in gears() {
         let import = Import::new(&manifest, dockerfile.as_deref()).unwrap();
         let toml = import.gear_toml(&parent(&import));
@@ -173,12 +144,6 @@ fn manifest_round_trip_of_every_real_gear() {
         });
         let unexpected: Vec<String> = problems
             .iter()
-            .filter(|p| {
-                !(p.code == "gear::unknown-field"
-                    && pending
-                        .iter()
-                        .any(|k| p.message == format!("unknown field `{k}`")))
-            })
             .map(|p| format!("{}: {}", p.code, p.message))
             .collect();
         assert!(unexpected.is_empty(), "{name}: {unexpected:?}");
@@ -196,11 +161,6 @@ fn manifest_round_trip_of_every_real_gear() {
             .iter()
             .filter(|(n, _)| *n == name)
             .map(|(_, d)| *d)
-            .chain(
-                pending
-                    .contains(&"flywheel")
-                    .then_some("/flywheel: only in the original"),
-            )
             .collect();
         found.retain(|d| !expected.contains(&d.as_str()));
         assert!(
