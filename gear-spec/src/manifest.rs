@@ -275,7 +275,7 @@ const EXACT_INT: f64 = 9_007_199_254_740_992.0;
 /// An image's environment after `ENV` instructions set `declared` on top of `base`, as
 /// Docker computes it: a variable set again keeps its place, and `$NAME`, `${NAME}`,
 /// `${NAME:-default}` and `${NAME:+alternative}` in a value expand from what is set so
-/// far (`\\$` is a literal `$`), so a manifest gets `PATH=/opt/x/bin:/usr/bin`, not `$PATH`.
+/// far, so a manifest gets `PATH=/opt/x/bin:/usr/bin`, not `$PATH`.
 pub fn overlay_environment(
     base: Option<&IndexMap<String, String>>,
     declared: &IndexMap<String, String>,
@@ -288,61 +288,10 @@ pub fn overlay_environment(
     env
 }
 
-/// `value` with Docker's variable references expanded from `env` (unset: empty).
+/// `value` with Docker's variable references expanded from `env` (unset: empty), as the
+/// engine expands an `ENV` value.
 pub fn expand_vars(value: &str, env: &IndexMap<String, String>) -> String {
-    let lookup = |name: &str| env.get(name).map(String::as_str);
-    let mut out = String::with_capacity(value.len());
-    let mut rest = value;
-    while let Some(i) = rest.find(['$', '\\']) {
-        out.push_str(&rest[..i]);
-        let tail = &rest[i..];
-        if let Some(after) = tail.strip_prefix("\\$") {
-            out.push('$');
-            rest = after;
-            continue;
-        }
-        if let Some(after) = tail.strip_prefix('\\') {
-            out.push('\\');
-            rest = after;
-            continue;
-        }
-        let after = &tail[1..];
-        if let Some(braced) = after.strip_prefix('{')
-            && let Some(end) = braced.find('}')
-        {
-            let inner = &braced[..end];
-            rest = &braced[end + 1..];
-            let (name, op) = match inner.find(':') {
-                Some(c) => (&inner[..c], Some(&inner[c + 1..])),
-                None => (inner, None),
-            };
-            let set = lookup(name).filter(|v| !v.is_empty());
-            match op {
-                Some(op) if op.starts_with('-') => {
-                    out.push_str(set.unwrap_or(&op[1..]));
-                }
-                Some(op) if op.starts_with('+') => {
-                    if set.is_some() {
-                        out.push_str(&op[1..]);
-                    }
-                }
-                _ => out.push_str(lookup(name).unwrap_or_default()),
-            }
-            continue;
-        }
-        let len = after
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .unwrap_or(after.len());
-        if len == 0 {
-            out.push('$');
-            rest = after;
-        } else {
-            out.push_str(lookup(&after[..len]).unwrap_or_default());
-            rest = &after[len..];
-        }
-    }
-    out.push_str(rest);
-    out
+    crate::dockerfile::parse::expand_docker(value, env)
 }
 
 /// A JSON number for a stored `f64`: whole numbers as integers (`1`, not `1.0`).
@@ -397,6 +346,33 @@ fn custom_with_image(declared: &Map<String, Value>, image: &str) -> Map<String, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn environment_overlays_like_docker() {
+        let base: IndexMap<String, String> = [("PATH", "/usr/bin"), ("HOME", "/root")]
+            .map(|(k, v)| (k.into(), v.into()))
+            .into();
+        let declared: IndexMap<String, String> = [
+            ("TOOL", "/opt/tool"),
+            ("PATH", "$TOOL/bin:${PATH}"),
+            ("UNSET", "[$NOPE]"),
+            ("DEFAULT", "${NOPE:-fallback} ${HOME:+set}"),
+        ]
+        .map(|(k, v)| (k.into(), v.into()))
+        .into();
+        let env = overlay_environment(Some(&base), &declared);
+        let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(
+            pairs,
+            [
+                ("PATH", "/opt/tool/bin:/usr/bin"),
+                ("HOME", "/root"),
+                ("TOOL", "/opt/tool"),
+                ("UNSET", "[]"),
+                ("DEFAULT", "fallback set"),
+            ]
+        );
+    }
     use crate::layer::GEAR_TOML;
     use serde_json::json;
 

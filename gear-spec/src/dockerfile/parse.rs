@@ -619,6 +619,32 @@ pub fn copy_paths(instruction: &Instruction, escape: char) -> Option<(Vec<Word>,
 /// a variable `vars` does not know and gives no default: the image may define it, so the
 /// value is not known here. For decisions only; steps keep the text as written.
 pub fn expand(text: &str, vars: &IndexMap<String, String>) -> Option<String> {
+    expand_with(text, vars, Unset::Unknown)
+}
+
+/// `text` expanded as the engine expands an `ENV` value when it builds: a variable that is
+/// not set is empty. An unterminated `${` is left as written (the build will refuse it).
+pub fn expand_docker(text: &str, vars: &IndexMap<String, String>) -> String {
+    expand_with(text, vars, Unset::Empty).unwrap_or_else(|| text.to_string())
+}
+
+/// What a variable `vars` does not hold stands for.
+#[derive(Clone, Copy)]
+enum Unset {
+    /// Not known here (the image may set it): the expansion has no value.
+    Unknown,
+    /// Empty, as in the image being built.
+    Empty,
+}
+
+fn expand_with(text: &str, vars: &IndexMap<String, String>, unset: Unset) -> Option<String> {
+    let get = |name: &str| -> Option<String> {
+        match (vars.get(name), unset) {
+            (Some(v), _) => Some(v.clone()),
+            (None, Unset::Empty) => Some(String::new()),
+            (None, Unset::Unknown) => None,
+        }
+    };
     let mut out = String::new();
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
@@ -651,7 +677,7 @@ pub fn expand(text: &str, vars: &IndexMap<String, String>) -> Option<String> {
             let value = vars.get(name);
             let set_nonempty = value.is_some_and(|v| !v.is_empty());
             let expanded = match op {
-                "" => value?.clone(),
+                "" => get(name)?,
                 _ => {
                     let (colon, op) = match op.strip_prefix(':') {
                         Some(rest) => (true, rest),
@@ -659,9 +685,9 @@ pub fn expand(text: &str, vars: &IndexMap<String, String>) -> Option<String> {
                     };
                     let present = if colon { set_nonempty } else { value.is_some() };
                     match op.chars().next() {
-                        Some('-') if present => value?.clone(),
-                        Some('-') => expand(&op[1..], vars)?,
-                        Some('+') if present => expand(&op[1..], vars)?,
+                        Some('-') if present => get(name)?,
+                        Some('-') => expand_with(&op[1..], vars, unset)?,
+                        Some('+') if present => expand_with(&op[1..], vars, unset)?,
                         Some('+') => String::new(),
                         _ => return None,
                     }
@@ -681,7 +707,7 @@ pub fn expand(text: &str, vars: &IndexMap<String, String>) -> Option<String> {
             if name.is_empty() {
                 out.push('$');
             } else {
-                out.push_str(vars.get(&name)?);
+                out.push_str(&get(&name)?);
             }
         }
     }
