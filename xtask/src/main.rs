@@ -15,6 +15,7 @@ mod sys;
 #[cfg(test)]
 mod testing;
 mod tidy;
+mod tls;
 mod toolkit;
 
 use std::env;
@@ -183,6 +184,9 @@ fn test(ws: &Workspace, args: &[&str]) -> Result<ExitCode> {
         }
         if let Some(tools) = &ci_tools {
             tools.export(cmd);
+        }
+        if let Some(listener) = engine.as_ref().and_then(|e| e.tls_listener.as_ref()) {
+            listener.export(cmd);
         }
     };
     // nextest does not run doctests: they run first, so that the main suite's summary ends the output.

@@ -275,7 +275,7 @@ fn process_name(pid: i32) -> Option<String> {
 }
 
 /// A port of 127.0.0.1 that is free now.
-fn free_port() -> Result<u16> {
+pub fn free_port() -> Result<u16> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
     Ok(listener.local_addr()?.port())
 }
