@@ -47,6 +47,8 @@ pub struct Engine {
     address: String,
     api_version: String,
     server_version: String,
+    /// Podman's Docker-compatible service rather than dockerd.
+    podman: bool,
 }
 
 /// Errors talking to the engine. Every one names the engine's address or the object involved.
@@ -286,6 +288,11 @@ impl Engine {
             docker,
             address: shown,
             api_version: format!("{}.{}", api.major_version, api.minor_version),
+            podman: server
+                .components
+                .iter()
+                .flatten()
+                .any(|c| c.name.starts_with("Podman")),
             server_version: server.version.unwrap_or_default(),
         })
     }
@@ -303,6 +310,11 @@ impl Engine {
     /// The engine's own version, e.g. `20.10.24+dfsg1`.
     pub fn server_version(&self) -> &str {
         &self.server_version
+    }
+
+    /// Whether the engine is Podman's Docker-compatible service (`podman system service`).
+    pub fn is_podman(&self) -> bool {
+        self.podman
     }
 
     /// The underlying bollard client, for what this module does not wrap.

@@ -902,11 +902,17 @@ mod tests {
         let mut scene = Scene::new();
         let own = scene.paths("own");
         let child = start(&own).unwrap();
-        let listener = own.tls_endpoint().expect("a running engine names its TLS listener");
+        let listener = own
+            .tls_endpoint()
+            .expect("a running engine names its TLS listener");
         let listening = own.tls_listening();
         scene.engines.push((own, child));
         let own = &scene.engines[0].0;
-        assert!(listener.host.starts_with("tcp://127.0.0.1:"), "{}", listener.host);
+        assert!(
+            listener.host.starts_with("tcp://127.0.0.1:"),
+            "{}",
+            listener.host
+        );
         let version = |certs: Option<&Path>| {
             let mut docker = own.command("docker");
             docker
@@ -939,7 +945,10 @@ mod tests {
 
         let (paths, child) = scene.engines.pop().unwrap();
         stop(&paths, Some(child)).unwrap();
-        assert!(!listening.exists(), "a stopped engine names no TLS listener");
+        assert!(
+            !listening.exists(),
+            "a stopped engine names no TLS listener"
+        );
     }
 
     /// Issue 16: another engine started with `--bridge none` while this workspace's engine runs
