@@ -263,7 +263,7 @@ impl Engine {
     }
 
     /// Whether the engine answers its `/_ping`.
-    fn answers(&self) -> bool {
+    pub fn answers(&self) -> bool {
         match self.host.strip_prefix("unix://") {
             Some(socket) => ping_unix(Path::new(socket)).unwrap_or(false),
             None => cmd::succeeds(self.export(&mut Command::new("docker")).args([
@@ -559,28 +559,29 @@ fn create_bridge(paths: &Paths) -> Result {
     }
     if !ip(&["-4", "-o", "addr", "show", "dev", bridge])?.contains(" inet ") {
         let routes = ip(&["-4", "route", "show", "table", "all"])?;
-        let taken: Vec<(u32, u32)> = routes
-            .lines()
-            .filter_map(|l| parse_cidr(l.split_whitespace().find(|w| w.contains('.'))?))
-            .collect();
-        let start = crate::fnv1a(bridge.as_bytes()) as u32;
-        let third = (0..256)
-            .map(|i| (start.wrapping_add(i) & 0xff) as u8)
-            .find(|&n| {
-                let subnet = (u32::from_be_bytes([10, 213, n, 0]), 24);
-                !taken.iter().any(|&t| overlaps(t, subnet))
-            })
-            .ok_or("no free /24 in 10.213.0.0/16 for the engine's bridge")?;
-        ip(&[
-            "addr",
-            "add",
-            &format!("10.213.{third}.1/24"),
-            "dev",
-            bridge,
-        ])?;
+        let subnet = free_subnet(&routes, 213, bridge)?;
+        ip(&["addr", "add", &format!("{subnet}.1/24"), "dev", bridge])?;
     }
     ip(&["link", "set", bridge, "up"])?;
     Ok(())
+}
+
+/// `10.SECOND.N`: the first /24 of 10.SECOND.0.0/16, from a number derived from `bridge`, that
+/// no route of `routes` (`ip -4 route show table all`) overlaps.
+pub fn free_subnet(routes: &str, second: u8, bridge: &str) -> Result<String> {
+    let taken: Vec<(u32, u32)> = routes
+        .lines()
+        .filter_map(|l| parse_cidr(l.split_whitespace().find(|w| w.contains('.'))?))
+        .collect();
+    let start = crate::fnv1a(bridge.as_bytes()) as u32;
+    let third = (0..256)
+        .map(|i| (start.wrapping_add(i) & 0xff) as u8)
+        .find(|&n| {
+            let subnet = (u32::from_be_bytes([10, second, n, 0]), 24);
+            !taken.iter().any(|&t| overlaps(t, subnet))
+        })
+        .ok_or_else(|| format!("no free /24 in 10.{second}.0.0/16 for the bridge {bridge}"))?;
+    Ok(format!("10.{second}.{third}"))
 }
 
 /// `A.B.C.D/N` or `A.B.C.D` (a /32) as (address, prefix length).
@@ -791,7 +792,7 @@ fn option(args: &[String], short: &str, long: &str) -> Vec<String> {
 }
 
 /// Whether a Docker engine answers at `host` (`unix://…` directly, anything else through the CLI).
-fn ping(host: &str) -> bool {
+pub fn ping(host: &str) -> bool {
     Engine::at(host).answers()
 }
 
