@@ -378,22 +378,22 @@ fn tls_handshake(
 }
 
 /// The rustls error somewhere in `error`'s cause chain. rustls's errors reach us inside
-/// `std::io::Error`s, whose `source()` skips them (as does bollard's transparent `IOError`),
-/// so each I/O error is looked into.
+/// `std::io::Error`s (two, nested, from hyper-rustls), whose `source()` skips what they wrap
+/// (as does bollard's transparent `IOError`), so each I/O error is opened.
 fn rustls_error<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
     let mut next = Some(error);
     while let Some(error) = next {
+        if let Some(tls) = error.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
         let io = match error.downcast_ref::<bollard::errors::Error>() {
             Some(bollard::errors::Error::IOError { err }) => Some(err),
             _ => error.downcast_ref::<std::io::Error>(),
         };
-        let inner = io
-            .and_then(std::io::Error::get_ref)
-            .map(|inner| inner as &(dyn std::error::Error + 'static));
-        if let Some(tls) = inner.unwrap_or(error).downcast_ref::<rustls::Error>() {
-            return Some(tls);
-        }
-        next = error.source();
+        next = match io.and_then(std::io::Error::get_ref) {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => error.source(),
+        };
     }
     None
 }
@@ -473,10 +473,12 @@ mod tests {
         )));
     }
 
-    /// The errors rustls gives in a handshake, wrapped as they reach us (an `io::Error` in
-    /// hyper's connect error in bollard's).
+    /// The errors rustls gives in a handshake, wrapped as they reach us: in an `io::Error`
+    /// in another (hyper-rustls), in hyper's connect error (whose constructor is private:
+    /// bollard's `IOError` stands in for it) in bollard's.
     fn failed_handshake(error: rustls::Error) -> bollard::errors::Error {
         let io = std::io::Error::new(std::io::ErrorKind::InvalidData, error);
+        let io = std::io::Error::other(io);
         bollard::errors::Error::IOError { err: io }
     }
 

@@ -933,15 +933,9 @@ mod tests {
         let client = listener.certs.client_dir();
         assert!(!version(Some(&client)).unwrap().is_empty());
 
-        // A client trusting another CA does not trust the engine; plain HTTP is refused.
-        let stranger = scene.dir.join("stranger");
-        fs::create_dir_all(&stranger).unwrap();
-        for file in ["cert.pem", "key.pem"] {
-            fs::copy(client.join(file), stranger.join(file)).unwrap();
-        }
-        fs::copy(listener.certs.other_ca(), stranger.join("ca.pem")).unwrap();
-        let untrusted = version(Some(&stranger)).unwrap_err();
-        assert!(untrusted.contains("certificate"), "{untrusted}");
+        // Another CA's client is refused (and trusts not the engine); plain HTTP is refused.
+        let stranger = version(Some(&listener.certs.stranger_dir())).unwrap_err();
+        assert!(stranger.contains("certificate"), "{stranger}");
         assert!(version(None).is_err());
 
         let (paths, child) = scene.engines.pop().unwrap();

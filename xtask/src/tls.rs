@@ -1,8 +1,9 @@
 //! The own engine's second listener, `tcp://127.0.0.1:PORT` with `--tlsverify`, for the remote
 //! engine test (cargo-gear/tests/it/engine_tls.rs): certificates made with the openssl CLI
 //! under target/engine/tls/ (a CA, the engine's certificate for 127.0.0.1 and localhost, a
-//! client certificate, and a second CA that signed none of them), and the address the running
-//! engine listens on, passed to the tests in `CARGO_GEAR_TEST_TLS_*`.
+//! client certificate, and a second CA with a client certificate of its own, which the engine
+//! does not trust), and the address the running engine listens on, passed to the tests in
+//! `CARGO_GEAR_TEST_TLS_*`.
 //!
 //! The unix socket stays the engine's main address (dockerd applies TLS to tcp listeners only).
 
@@ -16,13 +17,15 @@ use crate::{Result, cmd, host};
 pub const ENV_HOST: &str = "CARGO_GEAR_TEST_TLS_HOST";
 /// The client's `DOCKER_CERT_PATH`: `ca.pem`, `cert.pem`, `key.pem`.
 pub const ENV_CERTS: &str = "CARGO_GEAR_TEST_TLS_CERTS";
-/// A CA certificate (`ca.pem`) that did not sign the engine's certificate.
-pub const ENV_OTHER_CA: &str = "CARGO_GEAR_TEST_TLS_OTHER_CA";
+/// Another CA's `ca.pem`, and `cert.pem`, `key.pem` of a client it signed: neither the engine
+/// nor its clients trust it.
+pub const ENV_STRANGER: &str = "CARGO_GEAR_TEST_TLS_STRANGER";
 
 const DAYS: &str = "3650";
 
 /// The certificates in a `tls/` directory: `server/` for dockerd, `client/` for
-/// `DOCKER_CERT_PATH`, `other-ca.pem`; the CA's key stays in `ca/`.
+/// `DOCKER_CERT_PATH`, `stranger/` (another CA's, and a client of it); the CAs' keys stay in
+/// `ca/`.
 pub struct Certs {
     dir: PathBuf,
 }
@@ -45,7 +48,9 @@ impl Certs {
             certs.client_dir().join("cert.pem"),
             certs.client_dir().join("key.pem"),
             certs.client_dir().join("ca.pem"),
-            certs.other_ca(),
+            certs.stranger_dir().join("ca.pem"),
+            certs.stranger_dir().join("cert.pem"),
+            certs.stranger_dir().join("key.pem"),
         ];
         if !all.iter().all(|f| f.is_file()) {
             certs.make()?;
@@ -72,9 +77,10 @@ impl Certs {
         self.dir.join("client")
     }
 
-    /// A CA certificate that signed neither the engine's certificate nor the client's.
-    pub fn other_ca(&self) -> PathBuf {
-        self.dir.join("other-ca.pem")
+    /// Another CA (`ca.pem`), which signed neither the engine's certificate nor its
+    /// clients', and a client certificate and key it signed.
+    pub fn stranger_dir(&self) -> PathBuf {
+        self.dir.join("stranger")
     }
 
     fn server_file(&self, name: &str) -> PathBuf {
@@ -85,18 +91,27 @@ impl Certs {
     fn make(&self) -> Result {
         host::require("openssl")?;
         let work = self.dir.join("ca");
-        for dir in [&work, &self.dir.join("server"), &self.client_dir()] {
+        let stranger = self.stranger_dir();
+        for dir in [
+            &work,
+            &self.dir.join("server"),
+            &self.client_dir(),
+            &stranger,
+        ] {
             fs::create_dir_all(dir)?;
         }
         let ca = self.server_file("ca.pem");
         let ca_key = work.join("ca-key.pem");
         self_signed_ca(&ca, &ca_key, "cargo-gear test CA")?;
-        self_signed_ca(
-            &self.other_ca(),
-            &work.join("other-ca-key.pem"),
-            "cargo-gear test CA that signed nothing",
-        )?;
-        let sign = |name: &str, subject: &str, extensions: &str, cert: &Path, key: &Path| {
+        let other_ca = stranger.join("ca.pem");
+        let other_ca_key = work.join("stranger-ca-key.pem");
+        self_signed_ca(&other_ca, &other_ca_key, "a CA the engine does not trust")?;
+        let sign = |(ca, ca_key): (&Path, &Path),
+                    name: &str,
+                    subject: &str,
+                    extensions: &str,
+                    cert: &Path,
+                    key: &Path| {
             let csr = work.join(format!("{name}.csr"));
             let ext = work.join(format!("{name}.ext"));
             fs::write(&ext, extensions)?;
@@ -114,16 +129,18 @@ impl Certs {
                     .arg("-in")
                     .arg(&csr)
                     .arg("-CA")
-                    .arg(&ca)
+                    .arg(ca)
                     .arg("-CAkey")
-                    .arg(&ca_key)
+                    .arg(ca_key)
                     .arg("-extfile")
                     .arg(&ext)
                     .arg("-out")
                     .arg(cert),
             )
         };
+        let ours = (ca.as_path(), ca_key.as_path());
         sign(
+            ours,
             "server",
             "/CN=localhost",
             "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n\
@@ -132,12 +149,22 @@ impl Certs {
             &self.server_file("key.pem"),
         )?;
         let client = self.client_dir();
+        let client_extensions = "extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature\n";
         sign(
+            ours,
             "client",
             "/CN=cargo-gear test client",
-            "extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature\n",
+            client_extensions,
             &client.join("cert.pem"),
             &client.join("key.pem"),
+        )?;
+        sign(
+            (&other_ca, &other_ca_key),
+            "stranger",
+            "/CN=a client the engine does not trust",
+            client_extensions,
+            &stranger.join("cert.pem"),
+            &stranger.join("key.pem"),
         )?;
         fs::copy(&ca, client.join("ca.pem"))?;
         eprintln!(
@@ -182,6 +209,6 @@ impl Endpoint {
     pub fn export(&self, cmd: &mut Command) {
         cmd.env(ENV_HOST, &self.host)
             .env(ENV_CERTS, self.certs.client_dir())
-            .env(ENV_OTHER_CA, self.certs.other_ca());
+            .env(ENV_STRANGER, self.certs.stranger_dir());
     }
 }
