@@ -114,11 +114,11 @@ pub enum EngineError {
     TlsHandshake {
         address: String,
         /// "its certificate is not trusted", …
-        problem: String,
+        problem: &'static str,
         /// What to check.
         help: String,
         #[source]
-        source: bollard::errors::Error,
+        source: Box<bollard::errors::Error>,
     },
 
     /// Nothing answered at the address.
@@ -345,7 +345,7 @@ fn tls_handshake(
 ) -> Result<EngineError, bollard::errors::Error> {
     let (problem, help) = match rustls_error(&source) {
         Some(rustls::Error::InvalidCertificate(_)) => (
-            "its certificate is not trusted".to_owned(),
+            "its certificate is not trusted",
             format!(
                 "the engine's certificate must be signed by the CA in {} and name the host of \
                  DOCKER_HOST ({address}); point DOCKER_CERT_PATH at the certificates made for \
@@ -354,7 +354,7 @@ fn tls_handshake(
             ),
         ),
         Some(rustls::Error::AlertReceived(_)) => (
-            "it refused cargo-gear's client certificate".to_owned(),
+            "it refused cargo-gear's client certificate",
             format!(
                 "{} must be signed by the CA the engine trusts (dockerd's --tlscacert); point \
                  DOCKER_CERT_PATH at the certificates made for this engine",
@@ -362,7 +362,7 @@ fn tls_handshake(
             ),
         ),
         Some(_) => (
-            "the TLS handshake failed".to_owned(),
+            "the TLS handshake failed",
             "check that the engine speaks TLS at this address (dockerd --tlsverify) and that \
              DOCKER_CERT_PATH holds the certificates made for it"
                 .to_owned(),
@@ -373,7 +373,7 @@ fn tls_handshake(
         address: address.to_owned(),
         problem,
         help,
-        source,
+        source: Box::new(source),
     })
 }
 

@@ -267,6 +267,18 @@ pub struct BusyboxGear {
     _dir: tempfile::TempDir,
 }
 
+/// `ROOT/base/Gear.toml`: the external layer `base`, the busybox fixture.
+pub fn write_busybox_base(root: &Path) {
+    std::fs::create_dir_all(root.join("base")).unwrap();
+    write(
+        &root.join("base/Gear.toml"),
+        &format!(
+            "[layer]\nname = \"base\"\nimage = \"{}\"\ndistro = \"alpine\"\n",
+            support::BUSYBOX
+        ),
+    );
+}
+
 /// What the `probe` gear prints when it runs.
 pub const PROBE_SAYS: &str = "probe ran:";
 
@@ -275,16 +287,8 @@ impl BusyboxGear {
         let id = support::unique(test);
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().canonicalize().unwrap();
-        for layer in ["base", "probe"] {
-            std::fs::create_dir_all(root.join(layer)).unwrap();
-        }
-        write(
-            &root.join("base/Gear.toml"),
-            &format!(
-                "[layer]\nname = \"base\"\nimage = \"{}\"\ndistro = \"alpine\"\n",
-                support::BUSYBOX
-            ),
-        );
+        write_busybox_base(&root);
+        std::fs::create_dir_all(root.join("probe")).unwrap();
         write(
             &root.join("probe/Gear.toml"),
             &format!(
