@@ -3,8 +3,11 @@
 //! one `cargo xtask test` run, with everything of its own, so that it leaves the Docker engine
 //! alone.
 //!
-//! - Storage under target/engine/podman-<xtask pid>/storage, its run root and socket under a
-//!   short folder (`/run/cargo-gear-podman-<pid>/`: conmon's sockets live there).
+//! - Storage under target/engine/podman-<xtask pid>/storage, its run root, temporary files and
+//!   socket under a short folder (`/run/cargo-gear-podman-<pid>/`: conmon's sockets live
+//!   there), not /var/lib/containers or /run/libpod. Only two small caches are shared with
+//!   any other Podman: containers/image's in /var/lib/containers/cache and CNI's results in
+//!   /var/lib/cni.
 //! - Containers join a CNI network of its own, `cgear-podman`, on a bridge of its own
 //!   (`cgpod-…`, a free /24 of 10.214.0.0/16) without masquerading, port mapping or firewall
 //!   plugins: no iptables rule and no `cni-podman0`, nothing near the dockerd's bridge or its
@@ -217,11 +220,13 @@ fn configure(dir: &Path, run: &Path, bridge: &str, subnet: &str, registries: &[&
              cgroup_manager = \"cgroupfs\"\n\
              events_logger = \"file\"\n\
              events_logfile_path = \"{events}\"\n\
+             tmp_dir = \"{tmp}\"\n\
              [network]\n\
              network_backend = \"cni\"\n\
              network_config_dir = \"{cni}\"\n\
              default_network = \"{NETWORK}\"\n",
             events = dir.join("events.log").display(),
+            tmp = run.join("libpod").display(),
             cni = cni.display(),
         ),
     )?;
