@@ -195,12 +195,13 @@ pub enum EngineError {
 
 impl Engine {
     /// Connects to the engine the environment names (see [`EngineAddress::from_env`]),
-    /// negotiates the API version and pings it, all within [`CONNECT_TIMEOUT`].
+    /// pings it (an answer within [`CONNECT_TIMEOUT`]) and negotiates the API version.
     pub async fn connect() -> Result<Engine, EngineError> {
         Self::connect_to(&EngineAddress::from_env()?).await
     }
 
-    /// [`Engine::connect`] to an explicit address.
+    /// [`Engine::connect`] to an explicit address: nothing answering within
+    /// [`CONNECT_TIMEOUT`] is [`EngineError::Unreachable`].
     pub async fn connect_to(address: &EngineAddress) -> Result<Engine, EngineError> {
         let shown = address.to_string();
         let unreachable =
@@ -248,39 +249,38 @@ impl Engine {
             }
         };
 
-        let handshake = async {
-            docker.ping().await.map_err(|e| match address {
-                EngineAddress::Tcp { tls: Some(tls), .. } => {
-                    tls_handshake(&shown, tls, e).unwrap_or_else(|e| unreachable(Box::new(e)))
-                }
-                _ => unreachable(Box::new(e)),
-            })?;
-            let docker =
-                docker
-                    .negotiate_version()
-                    .await
-                    .map_err(|source| EngineError::Request {
-                        address: shown.clone(),
-                        action: "negotiate the API version".into(),
-                        source,
-                    })?;
-            let server = docker
-                .version()
-                .await
-                .map_err(|source| EngineError::Request {
-                    address: shown.clone(),
-                    action: "read the engine version".into(),
-                    source,
-                })?;
-            Ok::<_, EngineError>((docker, server))
-        };
-        let (docker, server) = tokio::time::timeout(CONNECT_TIMEOUT, handshake)
+        // Whether anything answers is known within CONNECT_TIMEOUT. What follows may take
+        // longer on a loaded machine (Podman runs `conmon --version` and more for each
+        // /version), and only an ordinary request's timeout applies to it.
+        tokio::time::timeout(CONNECT_TIMEOUT, docker.ping())
             .await
             .map_err(|_| {
                 unreachable(
                     format!("no answer within {} seconds", CONNECT_TIMEOUT.as_secs()).into(),
                 )
-            })??;
+            })?
+            .map_err(|e| match address {
+                EngineAddress::Tcp { tls: Some(tls), .. } => {
+                    tls_handshake(&shown, tls, e).unwrap_or_else(|e| unreachable(Box::new(e)))
+                }
+                _ => unreachable(Box::new(e)),
+            })?;
+        let docker = docker
+            .negotiate_version()
+            .await
+            .map_err(|source| EngineError::Request {
+                address: shown.clone(),
+                action: "negotiate the API version".into(),
+                source,
+            })?;
+        let server = docker
+            .version()
+            .await
+            .map_err(|source| EngineError::Request {
+                address: shown.clone(),
+                action: "read the engine version".into(),
+                source,
+            })?;
 
         let api = docker.client_version();
         Ok(Engine {
