@@ -172,6 +172,8 @@ pub enum Command {
     Config(ConfigArgs),
     /// Scaffold a new gear directory in the standard Flywheel layout.
     Init(InitArgs),
+    /// Turn existing gear directories (manifest.json, Dockerfile) into Gear.toml files.
+    Import(ImportArgs),
     /// Remove cargo-gear's files under target/gear/ (images are `prune`'s job).
     Clean(CleanArgs),
     /// Print a shell completion script for `cargo gear`.
@@ -249,6 +251,27 @@ pub struct InitArgs {
     /// the workspace's layers use).
     #[arg(long, value_name = "NAMESPACE")]
     pub namespace: Option<String>,
+}
+
+/// `cargo gear import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Gear directories, each holding manifest.json (and usually a Dockerfile).
+    #[arg(required = true, value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+    /// Copy the gear's files to this new directory and write the Gear.toml there (one DIR).
+    #[arg(long, value_name = "PATH")]
+    pub into: Option<PathBuf>,
+    /// Build on this layer of the workspace instead of an external layer of the
+    /// Dockerfile's FROM image (required for a gear without a Dockerfile).
+    #[arg(long, value_name = "LAYER")]
+    pub from: Option<String>,
+    /// Print the Gear.toml files on stdout; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Overwrite an existing Gear.toml (and, with --into, existing files).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `cargo gear clean`.

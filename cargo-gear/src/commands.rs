@@ -7,6 +7,7 @@ pub mod completions;
 pub mod config;
 pub mod dockerfile;
 pub mod graph;
+pub mod import;
 pub mod init;
 pub mod manifest;
 pub mod plan;

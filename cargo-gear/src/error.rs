@@ -100,6 +100,12 @@ pub enum CliError {
     },
 }
 
+impl From<gear_spec::Problem> for CliError {
+    fn from(problem: gear_spec::Problem) -> Self {
+        CliError::Invalid(problem.into())
+    }
+}
+
 impl CliError {
     /// A usage error.
     pub fn usage(message: impl Into<String>, help: impl Into<String>) -> Self {

@@ -47,6 +47,7 @@ pub fn run(global: GlobalArgs, command: Command) -> Result<(), CliError> {
     let cwd = std::env::current_dir().map_err(|e| CliError::io("read", ".", e))?;
     match command {
         Command::Init(args) => commands::init::run(&global, &cwd, &args),
+        Command::Import(args) => commands::import::run(&global, &cwd, &args),
         Command::Clean(args) => commands::clean::run(&global, &cwd, &args),
         Command::Completions { shell } => {
             commands::completions::run(shell);
@@ -92,6 +93,7 @@ fn run_loaded(
         Command::Shell(args) => commands::shell::run(session, &args, cwd),
         Command::Config(args) => commands::config::run(session, &args, cwd),
         Command::Init(_)
+        | Command::Import(_)
         | Command::Clean(_)
         | Command::Completions { .. }
         | Command::Validate(_)

@@ -9,6 +9,7 @@ use gear_spec::dockerfile::{FLYWHEEL_DIR, shell_word};
 use gear_spec::job::{self, Job, JobInput, RunRequest, Secret};
 use gear_spec::plan::{BuiltImage, GearImage, PlannedLayer};
 use gear_spec::state::Record;
+use gear_spec::step::Recipe;
 use gear_spec::{LayerKind, Problem, Problems};
 
 use crate::cli::JobArgs;
@@ -382,13 +383,26 @@ pub fn environment(state_dir: &Path, layer: &PlannedLayer, built: &BuiltImage) -
 }
 
 /// How Flywheel starts the gear: the manifest's `command` through `sh -c` (with `args`
-/// appended, shell-quoted), else `/flywheel/v0/run` when the gear has one, else the image's
-/// own entrypoint and command.
+/// appended, shell-quoted), else `/flywheel/v0/run` when the gear has one (a file `run` of
+/// its directory, or whatever its `copy` steps place there), else the image's own
+/// entrypoint and command.
 pub fn command(
     built: &BuiltImage,
     gear: &GearImage,
+    recipe: &Recipe,
     args: &[String],
 ) -> (Option<Vec<String>>, Option<Vec<String>>) {
+    let has_run_file = match recipe {
+        Recipe::Short => built.files.iter().any(|f| f.file.tar_path == "copy/run"),
+        Recipe::Steps(steps) => {
+            gear_spec::step::gear_paths(steps, built.files.iter().map(|f| &f.file))
+                .iter()
+                .any(|p| p == "run")
+        }
+        // Where an own Dockerfile puts files is not known here: Flywheel would execute
+        // /flywheel/v0/run, and so does a local run (the container says if it is missing).
+        Recipe::Own(_) => true,
+    };
     let command = gear.manifest.command.clone();
     match command {
         Some(c) => {
@@ -402,7 +416,7 @@ pub fn command(
                 Some(vec!["/bin/sh".into(), "-c".into(), line]),
             )
         }
-        None if built.files.iter().any(|f| f.file.tar_path == "copy/run") => {
+        None if has_run_file => {
             let mut cmd = vec![format!("{FLYWHEEL_DIR}/run")];
             cmd.extend(args.iter().cloned());
             (Some(vec![]), Some(cmd))

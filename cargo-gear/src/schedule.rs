@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use gear_spec::dockerfile::{DOCKERFILE_PATH, MANIFEST_PATH};
+use gear_spec::dockerfile::DOCKERFILE_PATH;
 use gear_spec::plan::{BuiltImage, ExternalImage, GearImage, LayerSource, Plan, PlannedLayer};
 use gear_spec::state::{ImageState, Reason, Record, Status};
 use indexmap::IndexMap;
@@ -468,12 +468,19 @@ async fn build_image(
         .map(|f| {
             let e = TarEntry::file(f.file.tar_path.clone(), f.file.source.clone())
                 .expecting(f.digest.size, f.digest.sha256);
-            if f.file.executable { e.executable() } else { e }
+            match (f.file.mode, f.file.executable) {
+                (Some(mode), _) => e.mode(mode),
+                (None, true) => e.executable(),
+                (None, false) => e,
+            }
         })
         .collect();
     context.push(TarEntry::bytes(DOCKERFILE_PATH, built.dockerfile.clone()));
-    if let Some(m) = manifest {
-        context.push(TarEntry::bytes(MANIFEST_PATH, m.render()));
+    if let (Some(m), Some(gear)) = (manifest, &built.gear) {
+        let bytes = m.render();
+        for path in gear.manifest_paths {
+            context.push(TarEntry::bytes(*path, bytes.clone()));
+        }
     }
     let request = BuildRequest {
         context,
@@ -705,15 +712,12 @@ pub fn image_environment(
     parent_env: &[String],
     declared: &IndexMap<String, String>,
 ) -> IndexMap<String, String> {
-    let mut env: IndexMap<String, String> = parent_env
+    let base: IndexMap<String, String> = parent_env
         .iter()
         .filter_map(|kv| kv.split_once('='))
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    for (k, v) in declared {
-        env.insert(k.clone(), v.clone());
-    }
-    env
+    gear_spec::manifest::overlay_environment(Some(&base), declared)
 }
 
 /// A layer's build log under `target/gear/logs/`; logging never fails a build.

@@ -31,6 +31,9 @@ pub struct Workspace {
     pub target_dir: PathBuf,
     /// Whether this is a Cargo workspace (else a scanned tree).
     pub cargo: bool,
+    /// `[workspace.metadata.gear] members`: globs relative to the root (none for a scanned
+    /// tree, where every directory is found).
+    pub members: Vec<String>,
     /// What discovery found suspicious but not fatal (e.g. a `members` glob matching no
     /// directory), for the command to print as warnings.
     pub warnings: Vec<String>,
@@ -178,6 +181,7 @@ fn cargo_workspace(manifest: &Path) -> Result<Workspace, CliError> {
         cache: gear.cache,
         target_dir: metadata.target_directory.into_std_path_buf(),
         cargo: true,
+        members: gear.members,
         warnings,
     })
 }
@@ -254,6 +258,7 @@ fn scan(root: PathBuf) -> Workspace {
         registry: None,
         cache: false,
         cargo: false,
+        members: Vec::new(),
         warnings: Vec::new(),
     }
 }

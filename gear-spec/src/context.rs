@@ -23,6 +23,7 @@ use ignore::gitignore::{Gitignore, GitignoreBuilder};
 
 use crate::diagnostic::{Problem, Problems, SourceFile, escape_controls};
 use crate::layer::{GEAR_TOML, Layer, LayerKind};
+use crate::step::{Pip, Recipe, Source, Step};
 
 mod problems;
 mod walk;
@@ -32,8 +33,10 @@ use walk::{Found, Walker};
 
 /// Tar directory of the copied files.
 pub const COPY_DIR: &str = "copy";
-/// Tar directory of the `files` sources.
+/// Tar directory of the `files` sources (and of sources copied without ignore files).
 pub const FILES_DIR: &str = "files";
+/// Tar directory of sources from elsewhere in the workspace, by path from its root.
+pub const WORKSPACE_DIR: &str = "ws";
 /// Where a gear's files are copied in the image.
 pub const GEAR_COPY_DEST: &str = "/flywheel/v0";
 /// Ignore files read from the layer directory (gitignore syntax, both honored).
@@ -49,6 +52,9 @@ pub const ALWAYS_EXCLUDED: &[&str] = &[
     ".git",
     ".cargo-gear",
 ];
+/// Excluded everywhere in a layer with a `python` step: the host's virtual environment
+/// and bytecode caches.
+pub const PYTHON_EXCLUDED: &[&str] = &[".venv/", "__pycache__/"];
 /// Excluded at the top level of the layer directory only.
 pub const TOP_LEVEL_EXCLUDED: &[&str] = &["manifest.json", "target"];
 
@@ -61,6 +67,8 @@ pub struct ContextFile {
     pub source: PathBuf,
     /// Owner-executable on disk, or the gear's run file.
     pub executable: bool,
+    /// The mode a `copy` step's `chmod` sets, overriding `executable`.
+    pub mode: Option<u32>,
 }
 
 /// Everything [`select`] found for one layer.
@@ -75,6 +83,11 @@ pub struct Context {
     pub placed: Vec<(String, String)>,
     /// Gears: tar path of the run file (e.g. `copy/run.py`), when there is one.
     pub run_file: Option<String>,
+    /// For each `python` step in order, the `[project].dependencies` a `pip`-tool project
+    /// declares (empty for the other tools).
+    pub python_deps: Vec<Vec<String>>,
+    /// The layer's own Dockerfile (`dockerfile-file`), read and checked.
+    pub own: Option<crate::dockerfile::own::OwnDockerfile>,
 }
 
 impl Context {
@@ -132,21 +145,58 @@ pub fn select(layer: &Layer) -> Result<Context, Problems> {
                prefix: &str,
                origin: Origin,
                problems: &mut Problems| {
-        for f in found.files {
-            let tar_path = join_rel(prefix, &f.rel);
-            files.insert(
-                tar_path.clone(),
-                ContextFile {
-                    tar_path,
-                    source: f.source,
-                    executable: f.executable,
-                },
-            );
-        }
-        for issue in found.issues {
-            problems.push(cx.issue_problem(issue, &origin));
-        }
+        add_found(&cx, files, found, prefix, &origin, None, problems);
     };
+
+    // An own Dockerfile sees the layer directory, as `docker build DIR` would.
+    if let Recipe::Own(rel) = &layer.recipe {
+        let mut found_problems = Vec::new();
+        let own = crate::dockerfile::own::read(layer, &root, rel, &mut found_problems);
+        problems.extend(found_problems);
+        add_found(
+            &cx,
+            &mut files,
+            walker.walk_root().sorted(),
+            "",
+            &Origin::Default,
+            None,
+            &mut problems,
+        );
+        // The engine gets the rendered Dockerfile; the file itself is the recipe, whose
+        // changes the plan reports as such, not as a context file.
+        files.remove(rel);
+        let context = Context {
+            files: files.into_values().collect(),
+            own,
+            ..Context::default()
+        };
+        return problems.into_result(context);
+    }
+
+    // Ordered steps name their own sources.
+    if let Recipe::Steps(steps) = &layer.recipe {
+        let mut sel = StepSelection {
+            cx: &cx,
+            walker: &walker,
+            plain: &plain,
+            root: &root,
+            files: &mut files,
+            problems: &mut problems,
+            python_deps: Vec::new(),
+        };
+        sel.select(steps);
+        let python_deps = std::mem::take(&mut sel.python_deps);
+        let run_file = mark_run_file(&cx, &root, &mut files, &mut problems);
+        let context = Context {
+            files: files.into_values().collect(),
+            copy_dest: None,
+            placed: Vec::new(),
+            run_file,
+            python_deps,
+            own: None,
+        };
+        return problems.into_result(context);
+    }
 
     // copy/
     match &layer.decl.copy {
@@ -254,31 +304,106 @@ pub fn select(layer: &Layer) -> Result<Context, Problems> {
         }
     }
 
-    // The run file.
+    let run_file = mark_run_file(&cx, &root, &mut files, &mut problems);
+
+    let copy_dest = copies_anything.then(|| match layer.kind {
+        LayerKind::Gear => GEAR_COPY_DEST.to_string(),
+        _ => layer
+            .decl
+            .workdir
+            .clone()
+            .unwrap_or_else(|| "/".to_string()),
+    });
+    let context = Context {
+        files: files.into_values().collect(),
+        copy_dest,
+        placed,
+        run_file,
+        python_deps: Vec::new(),
+        own: None,
+    };
+    problems.into_result(context)
+}
+
+/// Adds what a walk found to the context under `prefix`, with `mode` when a step sets
+/// one; each issue becomes a problem pointing at `origin`.
+fn add_found(
+    cx: &Cx<'_>,
+    files: &mut BTreeMap<String, ContextFile>,
+    found: Found,
+    prefix: &str,
+    origin: &Origin,
+    mode: Option<u32>,
+    problems: &mut Problems,
+) {
+    for f in found.files {
+        let tar_path = if prefix.is_empty() {
+            f.rel.clone()
+        } else {
+            join_rel(prefix, &f.rel)
+        };
+        let mode = match (files.get(&tar_path).and_then(|f| f.mode), mode) {
+            (Some(old), Some(new)) if old != new => {
+                problems.push(
+                    Problem::new(
+                        "gear::chmod-conflict",
+                        format!("`{}` is copied with mode {old:o} and with mode {new:o}", f.rel),
+                    )
+                    .at(&cx.layer.source, cx.span(origin))
+                    .label(format!("mode {new:o}"))
+                    .help("a file has one mode in the build context: give both steps the same `chmod`, or drop one"),
+                );
+                Some(old)
+            }
+            (old, new) => new.or(old),
+        };
+        files.insert(
+            tar_path.clone(),
+            ContextFile {
+                tar_path,
+                source: f.source,
+                executable: f.executable,
+                mode,
+            },
+        );
+    }
+    for issue in found.issues {
+        problems.push(cx.issue_problem(issue, origin));
+    }
+}
+
+/// Marks a gear's run file executable: `run-file`, or the first of
+/// [`RUN_FILE_CANDIDATES`] in the context. Returns its tar path.
+fn mark_run_file(
+    cx: &Cx<'_>,
+    root: &Path,
+    files: &mut BTreeMap<String, ContextFile>,
+    problems: &mut Problems,
+) -> Option<String> {
+    let layer = cx.layer;
     let mut run_file = None;
     if layer.kind == LayerKind::Gear {
         match &layer.decl.run_file {
             Some(declared) => {
                 let span = layer.span(&["run-file"]);
                 let origin = Origin::RunFile { span };
-                if let Some(rel) = cx.check_rel(declared, "run-file", &root, &origin, &mut problems)
-                {
+                if let Some(rel) = cx.check_rel(declared, "run-file", root, &origin, problems) {
                     let tar_path = join_rel(COPY_DIR, &rel);
                     match files.get_mut(&tar_path) {
-                        Some(f) => {
-                            f.executable = true;
-                            run_file = Some(tar_path);
-                        }
-                        None => problems.push(
-                            Problem::new("gear::run-file-not-copied", format!("the run file `{declared}` is not copied into the image"))
-                                .at(&layer.source, span)
-                                .label("not in the build context")
-                                .help(format!(
-                                    "add `{rel}` to `copy`, or remove the pattern that excludes it from {}",
-                                    IGNORE_FILES.join(" / ")
-                                )),
-                        ),
+                    Some(f) => {
+                        f.executable = true;
+                        run_file = Some(tar_path);
                     }
+                    None => problems.push(
+                        Problem::new("gear::run-file-not-copied", format!("the run file `{declared}` is not copied into the image"))
+                            .at(&layer.source, span)
+                            .label("not in the build context")
+                            .help(format!(
+                                "add `{rel}` to `copy`, or remove the pattern that excludes it from {}",
+                                IGNORE_FILES.join(" / ")
+                            )),
+                    ),
+                }
                 }
             }
             None => {
@@ -295,22 +420,254 @@ pub fn select(layer: &Layer) -> Result<Context, Problems> {
             }
         }
     }
+    run_file
+}
 
-    let copy_dest = copies_anything.then(|| match layer.kind {
-        LayerKind::Gear => GEAR_COPY_DEST.to_string(),
-        _ => layer
-            .decl
-            .workdir
-            .clone()
-            .unwrap_or_else(|| "/".to_string()),
+/// The files of a layer's ordered steps: `copy` sources, `pip` requirements files and
+/// Python projects, each under the tar prefix its kind uses (see the module docs).
+struct StepSelection<'a> {
+    cx: &'a Cx<'a>,
+    walker: &'a Walker,
+    plain: &'a Walker,
+    root: &'a Path,
+    files: &'a mut BTreeMap<String, ContextFile>,
+    problems: &'a mut Problems,
+    python_deps: Vec<Vec<String>>,
+}
+
+impl StepSelection<'_> {
+    fn select(&mut self, steps: &[Step]) {
+        let layer = self.cx.layer;
+        let table = layer.table();
+        for (index, step) in steps.iter().enumerate() {
+            let n = index.to_string();
+            match step {
+                Step::Copy(copy) => {
+                    let n = copy.index.to_string();
+                    for (i, source) in copy.sources.iter().enumerate() {
+                        let span = layer
+                            .source
+                            .array_item_span(&[table, "steps", &n, "copy"], i);
+                        self.copy_source(source, span, copy.mode);
+                    }
+                }
+                Step::Pip(Pip {
+                    requirements: Some(req),
+                    ..
+                }) => {
+                    let span = layer.source.value_span(&[table, "steps", &n, "pip"]);
+                    self.named_file(req, "pip", span);
+                }
+                Step::Python(py) => {
+                    let span = layer.source.value_span(&[table, "steps", &n, "python"]);
+                    let project = |name: &str| match py.project.as_str() {
+                        "" => name.to_string(),
+                        dir => format!("{dir}/{name}"),
+                    };
+                    let deps =
+                        match crate::pylock::check_project(&self.root.join(&py.project), py.tool) {
+                            Ok(checked) => checked.dependencies,
+                            Err(problem) => {
+                                self.problems.push(
+                                    problem
+                                        .to_problem()
+                                        .at(&layer.source, span)
+                                        .label(format!("{} project", py.tool)),
+                                );
+                                Vec::new()
+                            }
+                        };
+                    self.named_file(&project("pyproject.toml"), "python", span);
+                    if let Some(lock) = py.tool.lock_file() {
+                        self.named_file(&project(lock), "python", span);
+                    }
+                    let origin = Origin::Copy {
+                        entry: if py.project.is_empty() {
+                            ".".into()
+                        } else {
+                            py.project.clone()
+                        },
+                        span,
+                    };
+                    let found = self.walker.walk_entry(&py.project).sorted();
+                    add_found(
+                        self.cx,
+                        self.files,
+                        found,
+                        COPY_DIR,
+                        &origin,
+                        None,
+                        self.problems,
+                    );
+                    self.python_deps.push(deps);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// A file a step names on its own (a requirements file, a project's pyproject.toml or
+    /// lock): placed under `files/`, ignore files not applied.
+    fn named_file(&mut self, rel: &str, key: &str, span: Option<miette::SourceSpan>) {
+        let origin = Origin::Files {
+            src: rel.to_string(),
+            span,
+        };
+        if let Some(rel) = self
+            .cx
+            .check_rel(rel, key, self.root, &origin, self.problems)
+        {
+            let found = self.plain.walk_entry(&rel).sorted();
+            add_found(
+                self.cx,
+                self.files,
+                found,
+                FILES_DIR,
+                &origin,
+                None,
+                self.problems,
+            );
+        }
+    }
+
+    /// One `copy` source: a path or glob of the layer directory (ignore files applied or
+    /// not), or a path of the workspace.
+    fn copy_source(
+        &mut self,
+        source: &Source,
+        span: Option<miette::SourceSpan>,
+        mode: Option<u32>,
+    ) {
+        let layer = self.cx.layer;
+        match source {
+            Source::Layer { rel, ignore_files } => {
+                let (walker, prefix) = if *ignore_files {
+                    (self.walker, COPY_DIR)
+                } else {
+                    (self.plain, FILES_DIR)
+                };
+                let shown = if rel.is_empty() { "." } else { rel.as_str() };
+                let origin = Origin::Copy {
+                    entry: shown.to_string(),
+                    span,
+                };
+                let found = if source.is_glob() {
+                    match glob_files(walker, rel) {
+                        Ok(found) => found,
+                        Err(why) => {
+                            self.problems.push(
+                                Problem::new("gear::glob", format!("`copy` pattern `{rel}` is not a valid glob: {why}"))
+                                    .at(&layer.source, span)
+                                    .label("invalid pattern")
+                                    .help("use Docker's COPY pattern syntax: `*`, `?` and `[...]` within one path segment"),
+                            );
+                            return;
+                        }
+                    }
+                } else {
+                    match self
+                        .cx
+                        .check_rel(shown, "copy", self.root, &origin, self.problems)
+                    {
+                        Some(rel) => walker.walk_entry(&rel).sorted(),
+                        None => return,
+                    }
+                };
+                if found.files.is_empty() && found.issues.is_empty() {
+                    let why = if source.is_glob() {
+                        "matches no file"
+                    } else if *ignore_files {
+                        "has no file left once .gearignore / .dockerignore apply"
+                    } else {
+                        "has no files in it"
+                    };
+                    self.problems.push(
+                        Problem::new("gear::copy-nothing", format!("`copy` source `{shown}` {why}"))
+                            .at(&layer.source, span)
+                            .label("copies nothing")
+                            .help("fix the path, remove the pattern that excludes it from .gearignore / .dockerignore, or set `ignore-files = false` beside `copy`"),
+                    );
+                    return;
+                }
+                add_found(
+                    self.cx,
+                    self.files,
+                    found,
+                    prefix,
+                    &origin,
+                    mode,
+                    self.problems,
+                );
+            }
+            Source::Workspace { rel } => {
+                let origin = Origin::Copy {
+                    entry: rel.clone(),
+                    span,
+                };
+                let ws = match std::fs::canonicalize(&layer.root) {
+                    Ok(ws) => ws,
+                    Err(e) => {
+                        self.problems.push(self.cx.read_problem("", &e, &origin));
+                        return;
+                    }
+                };
+                if std::fs::symlink_metadata(ws.join(rel)).is_err() {
+                    self.problems.push(
+                        Problem::new("gear::missing-source", format!("`copy` source `{rel}` does not exist in the workspace"))
+                            .at(&layer.source, span)
+                            .label("not found")
+                            .help("build it first (e.g. `cargo build --release`), or fix the path (relative to this directory)"),
+                    );
+                    return;
+                }
+                let walker = Walker {
+                    root: ws,
+                    rules: None,
+                };
+                let found = walker.walk_entry(rel).sorted();
+                add_found(
+                    self.cx,
+                    self.files,
+                    found,
+                    WORKSPACE_DIR,
+                    &origin,
+                    mode,
+                    self.problems,
+                );
+            }
+        }
+    }
+}
+
+/// The files a glob (relative to the walker's root) selects, as Docker's COPY would:
+/// a matching directory brings everything under it.
+fn glob_files(walker: &Walker, pattern: &str) -> Result<Found, globset::Error> {
+    let matcher = globset::GlobBuilder::new(pattern)
+        .literal_separator(true)
+        .build()?
+        .compile_matcher();
+    let fixed: Vec<&str> = pattern
+        .split('/')
+        .take_while(|part| !part.contains(['*', '?', '[']))
+        .collect();
+    let base = fixed.join("/");
+    if !base.is_empty() && std::fs::symlink_metadata(walker.root.join(&base)).is_err() {
+        return Ok(Found::default());
+    }
+    let mut found = walker.walk_entry(&base).sorted();
+    found.files.retain(|f| {
+        let mut path = f.rel.as_str();
+        loop {
+            if matcher.is_match(path) {
+                return true;
+            }
+            match path.rsplit_once('/') {
+                Some((parent, _)) => path = parent,
+                None => return false,
+            }
+        }
     });
-    let context = Context {
-        files: files.into_values().collect(),
-        copy_dest,
-        placed,
-        run_file,
-    };
-    problems.into_result(context)
+    Ok(found)
 }
 
 /// Reads `.gearignore` and `.dockerignore` from the layer directory. A bad pattern is a
@@ -371,6 +728,17 @@ fn read_ignore_rules(layer: &Layer, root: &Path, problems: &mut Problems) -> Git
                     )),
                 );
             }
+        }
+    }
+    if layer
+        .recipe
+        .steps()
+        .iter()
+        .any(|s| matches!(s, Step::Python(_)))
+    {
+        // A Python project's environment and bytecode never come from the host.
+        for pattern in PYTHON_EXCLUDED {
+            let _ = builder.add_line(None, pattern);
         }
     }
     builder.build().unwrap_or_else(|err| {

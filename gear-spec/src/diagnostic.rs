@@ -60,32 +60,56 @@ impl SourceFile {
     }
 
     fn span(&self, keys: &[&str], want_key: bool) -> Option<SourceSpan> {
+        /// Where the walk is: an item, a table of an array of tables, or an array element.
+        enum Node<'a> {
+            Item(&'a toml_edit::Item),
+            Table(&'a toml_edit::Table),
+            Value(&'a toml_edit::Value),
+        }
         let doc = self.doc.as_ref().ok()?;
-        let mut item: &toml_edit::Item = doc.as_item();
+        let mut node = Node::Item(doc.as_item());
         let mut best = None;
         for (i, key) in keys.iter().enumerate() {
-            let table = item.as_table_like()?;
-            let (k, next) = table.get_key_value(key)?;
             let last = i + 1 == keys.len();
+            let array = match node {
+                Node::Item(toml_edit::Item::ArrayOfTables(a)) => {
+                    let t = a.get(key.parse().ok()?)?;
+                    best = t.span().or(best);
+                    node = Node::Table(t);
+                    continue;
+                }
+                Node::Item(item) => item.as_array(),
+                Node::Value(v) => v.as_array(),
+                Node::Table(_) => None,
+            };
+            if let Some(array) = array {
+                let v = array.get(key.parse().ok()?)?;
+                best = v.span().or(best);
+                node = Node::Value(v);
+                continue;
+            }
+            let table: &dyn toml_edit::TableLike = match node {
+                Node::Item(item) => item.as_table_like()?,
+                Node::Table(t) => t,
+                Node::Value(v) => v.as_inline_table()?,
+            };
+            let (k, next) = table.get_key_value(key)?;
             best = if last && want_key {
                 k.span()
             } else {
                 next.span().or_else(|| k.span())
             };
-            item = next;
+            node = Node::Item(next);
         }
         best.map(|r| SourceSpan::from(r.start..r.end))
     }
 
     /// Span of the `n`th element of the array at `keys`.
     pub fn array_item_span(&self, keys: &[&str], n: usize) -> Option<SourceSpan> {
-        let doc = self.doc.as_ref().ok()?;
-        let mut item: &toml_edit::Item = doc.as_item();
-        for key in keys {
-            item = item.as_table_like()?.get(key)?;
-        }
-        let value = item.as_array()?.get(n)?;
-        value.span().map(|r| SourceSpan::from(r.start..r.end))
+        let n = n.to_string();
+        let mut path = keys.to_vec();
+        path.push(&n);
+        self.value_span(&path)
     }
 
     /// `span` as miette is given it: unchanged, unless it lies on or next to a long line

@@ -4,10 +4,19 @@
 //! `copy/` (the layer's copied files), `files/` (sources of `files` entries) and
 //! `.cargo-gear/` (generated files, such as a gear's `manifest.json`).
 
+pub mod own;
+pub mod parse;
+
 use std::fmt::Write;
 
+use indexmap::IndexMap;
+
+use crate::context;
+use crate::diagnostic::Problem;
 use crate::layer::{Layer, LayerKind};
-use crate::model::Distro;
+use crate::model::{Distro, PyTool};
+use crate::step::{Copy, Python, Recipe, Run, Source, Step};
+use own::OwnDockerfile;
 
 /// Where a gear lives in its image.
 pub const FLYWHEEL_DIR: &str = "/flywheel/v0";
@@ -31,13 +40,123 @@ pub struct DockerfileInput<'a> {
     pub copy_dest: Option<&'a str>,
     /// `files` entries: (absolute destination, path in the context).
     pub placed: &'a [(String, String)],
+    /// For each `python` step, the `[project].dependencies` of a `pip`-tool project.
+    pub python_deps: &'a [Vec<String>],
+    /// The parent's declared image, whose `FROM` an own Dockerfile rewrites.
+    pub parent_image: &'a str,
+    /// The layer's own Dockerfile, read (`dockerfile-file`).
+    pub own: Option<&'a OwnDockerfile>,
 }
 
-/// Renders the Dockerfile of a built layer.
-pub fn render(input: &DockerfileInput<'_>) -> String {
+/// One instruction of a rendered Dockerfile, after expansion of the short form or the
+/// steps; rendering an instruction never depends on its neighbours.
+#[derive(Debug, Clone, PartialEq)]
+enum Instr {
+    /// `ARG NAME="default"`.
+    Arg(String, String),
+    /// `ENV k="v" …`, one instruction for all; `manifest`: the variables also reach a
+    /// gear's manifest (every variable of a layer does, through its image).
+    Env {
+        vars: Vec<(String, String)>,
+        manifest: bool,
+    },
+    /// `RUN` followed by this text, verbatim.
+    Run(String),
+    /// `RUN` in exec form.
+    RunExec(Vec<String>),
+    /// `COPY [--chown=…] sources… dest`.
+    Copy {
+        sources: Vec<String>,
+        dest: String,
+        chown: Option<String>,
+    },
+    /// `WORKDIR`.
+    Workdir(String),
+    /// `USER`.
+    User(String),
+    /// `SHELL` in exec form.
+    Shell(Vec<String>),
+    /// A raw line.
+    Raw(String),
+    /// `LABEL k="v" …`.
+    Label(Vec<(String, String)>),
+    /// `ENTRYPOINT` in exec form.
+    Entrypoint(Vec<String>),
+    /// `CMD` in exec form.
+    Cmd(Vec<String>),
+}
+
+impl Instr {
+    fn write(&self, out: &mut String) {
+        let _ = match self {
+            Instr::Arg(name, default) => writeln!(out, "ARG {name}={}", quote(default)),
+            Instr::Env { vars, .. } => {
+                let pairs: Vec<String> = vars
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", quote(v)))
+                    .collect();
+                writeln!(out, "ENV {}", pairs.join(" \\\n    "))
+            }
+            Instr::Run(text) => writeln!(out, "RUN {text}"),
+            Instr::RunExec(args) => writeln!(out, "RUN {}", exec_form(args)),
+            Instr::Copy {
+                sources,
+                dest,
+                chown,
+            } => {
+                let _ = write!(out, "COPY ");
+                if let Some(owner) = chown {
+                    let _ = write!(out, "--chown={owner} ");
+                }
+                for s in sources {
+                    let _ = write!(out, "{} ", json_word(s));
+                }
+                writeln!(out, "{}", json_word(dest))
+            }
+            Instr::Workdir(dir) => writeln!(out, "WORKDIR {dir}"),
+            Instr::User(user) => writeln!(out, "USER {user}"),
+            Instr::Shell(args) => writeln!(out, "SHELL {}", exec_form(args)),
+            Instr::Raw(line) => writeln!(out, "{line}"),
+            Instr::Label(labels) => {
+                let pairs: Vec<String> = labels
+                    .iter()
+                    .map(|(k, v)| format!("{}={}", quote(k), quote(v)))
+                    .collect();
+                writeln!(out, "LABEL {}", pairs.join(" \\\n      "))
+            }
+            Instr::Entrypoint(args) => writeln!(out, "ENTRYPOINT {}", exec_form(args)),
+            Instr::Cmd(args) => writeln!(out, "CMD {}", exec_form(args)),
+        };
+    }
+}
+
+/// The `RUN` that makes a gear's input and output directories.
+const GEAR_DIRS: &str = "[\"mkdir\", \"-p\", \"/flywheel/v0/input\", \"/flywheel/v0/output\"]";
+
+/// Where a gear's generated manifest goes in its build context: `.cargo-gear/`, and for
+/// an own Dockerfile also `manifest.json`, where its `COPY manifest.json …` finds it.
+pub fn manifest_paths(recipe: &Recipe) -> &'static [&'static str] {
+    match recipe {
+        Recipe::Own(_) => &[MANIFEST_PATH, "manifest.json"],
+        Recipe::Short | Recipe::Steps(_) => &[MANIFEST_PATH],
+    }
+}
+
+/// Renders the Dockerfile of a built layer. Fails only for an own Dockerfile
+/// (`dockerfile-file`) whose last stage does not build on the parent, or that was not read.
+pub fn render(input: &DockerfileInput<'_>) -> Result<String, Problem> {
     let layer = input.layer;
-    let decl = &layer.decl;
-    let is_gear = layer.kind == LayerKind::Gear;
+    if let Recipe::Own(rel) = &layer.recipe {
+        return match input.own {
+            Some(own) => own::render(own, layer, input.parent_image, input.from),
+            None => Err(Problem::new(
+                "gear::dockerfile-file-missing",
+                format!("`dockerfile-file = \"{rel}\"` was not read"),
+            )
+            .at(&layer.source, layer.span(&["dockerfile-file"]))
+            .help("check that the file exists and is readable")),
+        };
+    }
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -45,83 +164,437 @@ pub fn render(input: &DockerfileInput<'_>) -> String {
         layer.source.display
     );
     let _ = writeln!(out, "FROM {}", input.from);
-
-    for (name, default) in &decl.args {
-        let _ = writeln!(out, "ARG {name}={}", quote(default));
+    for instr in body(input) {
+        instr.write(&mut out);
     }
-    if !decl.env.is_empty() {
-        let pairs: Vec<String> = decl
-            .env
+    Ok(out)
+}
+
+/// The instructions after `FROM` of a generated Dockerfile (none for an own one).
+fn body(input: &DockerfileInput<'_>) -> Vec<Instr> {
+    match &input.layer.recipe {
+        Recipe::Short => short_form(input),
+        Recipe::Steps(steps) => steps_form(input, steps),
+        Recipe::Own(_) => Vec::new(),
+    }
+}
+
+/// The variables a layer declares for its gear's manifest, in order: short-form `env`,
+/// `env` steps marked `manifest = true` (a layer's: all of them), the virtual
+/// environment of a `python` step, or the last stage's `ENV`s of an own Dockerfile.
+/// Values are as written (`$PATH` unexpanded).
+pub fn declared_environment(input: &DockerfileInput<'_>) -> IndexMap<String, String> {
+    if let Some(own) = input.own {
+        return own::environment(own);
+    }
+    let mut env = IndexMap::new();
+    for instr in body(input) {
+        if let Instr::Env {
+            vars,
+            manifest: true,
+        } = instr
+        {
+            for (k, v) in vars {
+                env.shift_remove(&k);
+                env.insert(k, v);
+            }
+        }
+    }
+    env
+}
+
+/// The short form's fixed order: args, env, packages, pip, run, files, the gear's
+/// directories, workdir, copy, manifest, labels, raw lines, user, entrypoint, cmd.
+fn short_form(input: &DockerfileInput<'_>) -> Vec<Instr> {
+    let layer = input.layer;
+    let decl = &layer.decl;
+    let is_gear = layer.kind == LayerKind::Gear;
+    let mut body = Vec::new();
+    body.extend(
+        decl.args
             .iter()
-            .map(|(k, v)| format!("{k}={}", quote(v)))
-            .collect();
-        let _ = writeln!(out, "ENV {}", pairs.join(" \\\n    "));
+            .map(|(k, v)| Instr::Arg(k.clone(), v.clone())),
+    );
+    if !decl.env.is_empty() {
+        body.push(Instr::Env {
+            vars: pairs(&decl.env),
+            manifest: true,
+        });
     }
-    if let Some(cmd) = packages(input.distro, &decl.packages) {
-        let _ = writeln!(out, "RUN {cmd}");
-    }
+    body.extend(packages(input.distro, &decl.packages).map(Instr::Run));
     if !decl.pip.is_empty() {
-        let reqs: Vec<String> = decl.pip.iter().map(|r| shell_word(r)).collect();
-        let _ = writeln!(
-            out,
-            "RUN PIP_BREAK_SYSTEM_PACKAGES=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore \\\n    python3 -m pip install --no-cache-dir {}",
-            reqs.join(" ")
-        );
+        body.push(Instr::Run(pip_install(&pip_words(&decl.pip))));
     }
-    for cmd in &decl.run {
-        let _ = writeln!(out, "RUN {}", shell_lines(cmd));
-    }
-    for (dest, src) in input.placed {
-        let _ = writeln!(out, "COPY {} {}", json_word(src), json_word(dest));
-    }
-
-    let workdir = decl.workdir.as_deref().or(is_gear.then_some(FLYWHEEL_DIR));
+    body.extend(decl.run.iter().map(|cmd| Instr::Run(shell_lines(cmd))));
+    body.extend(input.placed.iter().map(|(dest, src)| Instr::Copy {
+        sources: vec![src.clone()],
+        dest: dest.clone(),
+        chown: None,
+    }));
     if is_gear {
-        let _ = writeln!(
-            out,
-            "RUN [\"mkdir\", \"-p\", \"{FLYWHEEL_DIR}/input\", \"{FLYWHEEL_DIR}/output\"]"
-        );
+        body.push(Instr::Run(GEAR_DIRS.to_string()));
     }
-    if let Some(dir) = workdir {
-        let _ = writeln!(out, "WORKDIR {dir}");
+    if let Some(dir) = decl.workdir.as_deref().or(is_gear.then_some(FLYWHEEL_DIR)) {
+        body.push(Instr::Workdir(dir.to_string()));
     }
     if let Some(dest) = input.copy_dest {
-        let dest = if dest.ends_with('/') {
-            dest.to_string()
-        } else {
-            format!("{dest}/")
-        };
-        let _ = writeln!(out, "COPY copy/ {}", json_word(&dest));
+        body.push(Instr::Copy {
+            sources: vec![format!("{}/", context::COPY_DIR)],
+            dest: dir_slash(dest),
+            chown: None,
+        });
     }
-    if is_gear {
-        let _ = writeln!(out, "COPY {MANIFEST_PATH} {FLYWHEEL_DIR}/manifest.json");
-    }
+    body.extend(frame(layer));
+    body.extend(decl.dockerfile.iter().cloned().map(Instr::Raw));
+    body.extend(decl.user.clone().map(Instr::User));
+    body.extend(exec_frame(layer));
+    body
+}
 
+/// The steps, in order, inside cargo-gear's frame: first the gear's directories and
+/// working directory (`/flywheel/v0`, unless the first step sets one), last the manifest,
+/// labels, entrypoint and cmd.
+fn steps_form(input: &DockerfileInput<'_>, steps: &[Step]) -> Vec<Instr> {
+    let layer = input.layer;
+    let is_gear = layer.kind == LayerKind::Gear;
+    let mut body = Vec::new();
+    let mut workdir = None;
+    let mut python_deps = input.python_deps.iter();
+    if is_gear {
+        body.push(Instr::Run(GEAR_DIRS.to_string()));
+        if !matches!(steps.first(), Some(Step::Workdir(_))) {
+            body.push(Instr::Workdir(FLYWHEEL_DIR.to_string()));
+            workdir = Some(FLYWHEEL_DIR.to_string());
+        }
+    }
+    for step in steps {
+        match step {
+            Step::Run(Run::Shell(cmd)) => body.push(Instr::Run(shell_lines(cmd))),
+            Step::Run(Run::Exec(args)) => body.push(Instr::RunExec(args.clone())),
+            Step::Packages(list) => body.extend(packages(input.distro, list).map(Instr::Run)),
+            Step::Pip(pip) => {
+                let mut words = Vec::new();
+                if let Some(url) = &pip.index_url {
+                    words.push("--index-url".to_string());
+                    words.push(shell_word(url));
+                }
+                if let Some(req) = &pip.requirements {
+                    body.push(Instr::Copy {
+                        sources: vec![tar_path(context::FILES_DIR, req)],
+                        dest: req.clone(),
+                        chown: None,
+                    });
+                    words.push("-r".to_string());
+                    words.push(shell_word(req));
+                }
+                words.extend(pip_words(&pip.packages));
+                words.extend(pip.args.iter().map(|a| shell_word(a)));
+                let install = pip_install(&words);
+                body.push(Instr::Run(if pip.upgrade_pip {
+                    format!(
+                        "{} \\\n    && {}",
+                        pip_install(&["--upgrade".into(), "pip".into()]),
+                        install.trim_start_matches(' ')
+                    )
+                } else {
+                    install
+                }));
+            }
+            Step::Python(py) => {
+                let venv_root = workdir.as_deref().unwrap_or("/");
+                let deps = python_deps.next().map_or(&[][..], Vec::as_slice);
+                body.extend(python(py, venv_root, deps));
+            }
+            Step::Copy(copy) => body.extend(copy_instrs(copy)),
+            Step::Env { vars, manifest } => body.push(Instr::Env {
+                vars: pairs(vars),
+                manifest: *manifest || !is_gear,
+            }),
+            Step::Arg(args) => {
+                body.extend(args.iter().map(|(k, v)| Instr::Arg(k.clone(), v.clone())));
+            }
+            Step::Workdir(dir) => {
+                workdir = Some(match &workdir {
+                    Some(cur) if !dir.starts_with('/') => {
+                        format!("{}/{dir}", cur.trim_end_matches('/'))
+                    }
+                    _ => dir.clone(),
+                });
+                body.push(Instr::Workdir(dir.clone()));
+            }
+            Step::User(user) => body.push(Instr::User(user.clone())),
+            Step::Shell(args) => body.push(Instr::Shell(args.clone())),
+            Step::Raw(lines) => body.extend(lines.iter().cloned().map(Instr::Raw)),
+        }
+    }
+    body.extend(frame(layer));
+    body.extend(exec_frame(layer));
+    body
+}
+
+/// A gear's manifest and every layer's labels.
+fn frame(layer: &Layer) -> Vec<Instr> {
+    let decl = &layer.decl;
+    let is_gear = layer.kind == LayerKind::Gear;
+    let mut body = Vec::new();
+    if is_gear {
+        body.push(Instr::Copy {
+            sources: vec![MANIFEST_PATH.to_string()],
+            dest: format!("{FLYWHEEL_DIR}/manifest.json"),
+            chown: None,
+        });
+    }
     let mut labels: Vec<(String, String)> =
         vec![("org.cargo-gear.layer".into(), layer.name.clone())];
     if let (true, Some(version)) = (is_gear, &decl.version) {
         labels.push(("org.opencontainers.image.version".into(), version.clone()));
     }
     labels.extend(decl.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
-    let pairs: Vec<String> = labels
-        .iter()
-        .map(|(k, v)| format!("{}={}", quote(k), quote(v)))
-        .collect();
-    let _ = writeln!(out, "LABEL {}", pairs.join(" \\\n      "));
+    body.push(Instr::Label(labels));
+    body
+}
 
-    for line in &decl.dockerfile {
-        let _ = writeln!(out, "{line}");
+/// `ENTRYPOINT` and `CMD`, when declared.
+fn exec_frame(layer: &Layer) -> Vec<Instr> {
+    let decl = &layer.decl;
+    let mut body = Vec::new();
+    body.extend(decl.entrypoint.clone().map(Instr::Entrypoint));
+    body.extend(decl.cmd.clone().map(Instr::Cmd));
+    body
+}
+
+/// The COPY instructions of a `copy` step: one for all sources with `to`, otherwise one
+/// per source at its relative path under the working directory.
+fn copy_instrs(copy: &Copy) -> Vec<Instr> {
+    let chown = copy.chown.clone();
+    match &copy.to {
+        Some(to) => vec![Instr::Copy {
+            sources: copy.sources.iter().map(source_tar_path).collect(),
+            dest: to.clone(),
+            chown,
+        }],
+        None => copy
+            .sources
+            .iter()
+            .map(|s| Instr::Copy {
+                sources: vec![source_tar_path(s)],
+                dest: relative_dest(s),
+                chown: chown.clone(),
+            })
+            .collect(),
     }
-    if let Some(user) = &decl.user {
-        let _ = writeln!(out, "USER {user}");
+}
+
+/// Where a source sits in the build context (see [`crate::context`]).
+pub fn source_tar_path(source: &Source) -> String {
+    match source {
+        Source::Layer {
+            rel,
+            ignore_files: true,
+        } => tar_path(context::COPY_DIR, rel),
+        Source::Layer {
+            rel,
+            ignore_files: false,
+        } => tar_path(context::FILES_DIR, rel),
+        Source::Workspace { rel } => tar_path(context::WORKSPACE_DIR, rel),
     }
-    if let Some(ep) = &decl.entrypoint {
-        let _ = writeln!(out, "ENTRYPOINT {}", exec_form(ep));
+}
+
+/// `prefix/rel`, or `prefix/` for the whole directory.
+fn tar_path(prefix: &str, rel: &str) -> String {
+    if rel.is_empty() {
+        format!("{prefix}/")
+    } else {
+        format!("{prefix}/{rel}")
     }
-    if let Some(cmd) = &decl.cmd {
-        let _ = writeln!(out, "CMD {}", exec_form(cmd));
+}
+
+/// A source's destination without `to`: its own relative path under the working
+/// directory; a glob's directory.
+fn relative_dest(source: &Source) -> String {
+    let rel = match source {
+        Source::Layer { rel, .. } | Source::Workspace { rel } => rel.as_str(),
+    };
+    if rel.is_empty() {
+        return "./".to_string();
     }
-    out
+    if source.is_glob() {
+        return match rel.rsplit_once('/') {
+            Some((dir, _)) => format!("{dir}/"),
+            None => "./".to_string(),
+        };
+    }
+    rel.to_string()
+}
+
+/// `dir` with a trailing `/`.
+fn dir_slash(dir: &str) -> String {
+    if dir.ends_with('/') {
+        dir.to_string()
+    } else {
+        format!("{dir}/")
+    }
+}
+
+/// Variables as (name, value) pairs.
+fn pairs(vars: &IndexMap<String, String>) -> Vec<(String, String)> {
+    vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+/// Requirements as shell words.
+fn pip_words(requirements: &[String]) -> Vec<String> {
+    requirements.iter().map(|r| shell_word(r)).collect()
+}
+
+/// The settings pip runs with in an image: system packages allowed, quiet as root.
+const PIP_ENV: &str =
+    "PIP_BREAK_SYSTEM_PACKAGES=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore";
+
+/// `pip install --no-cache-dir WORDS…` with [`PIP_ENV`].
+fn pip_install(words: &[String]) -> String {
+    format!(
+        "{PIP_ENV} \\\n    python3 -m pip install --no-cache-dir {}",
+        words.join(" ")
+    )
+}
+
+/// A Python project installed dependencies first: the lock (or the dependency list)
+/// before the sources, so that a source edit reuses the dependencies' image layer.
+/// `workdir` is the working directory in force (absolute); `deps` the `[project]`
+/// dependencies a `pip` project declares.
+fn python(py: &Python, workdir: &str, deps: &[String]) -> Vec<Instr> {
+    let dest = if py.project.is_empty() {
+        "./".to_string()
+    } else {
+        format!("{}/", py.project)
+    };
+    let abs = if py.project.is_empty() {
+        workdir.trim_end_matches('/').to_string()
+    } else {
+        format!("{}/{}", workdir.trim_end_matches('/'), py.project)
+    };
+    let venv = format!("{abs}/.venv");
+    let mut env = vec![
+        ("VIRTUAL_ENV".to_string(), venv.clone()),
+        ("PATH".to_string(), format!("{venv}/bin:$PATH")),
+    ];
+    let project_file = |name: &str| {
+        tar_path(
+            context::FILES_DIR,
+            &if py.project.is_empty() {
+                name.to_string()
+            } else {
+                format!("{}/{name}", py.project)
+            },
+        )
+    };
+    let sources = Instr::Copy {
+        sources: vec![tar_path(context::COPY_DIR, &py.project)],
+        dest: dest.clone(),
+        chown: None,
+    };
+    let extra: Vec<String> = py.args.iter().map(|a| shell_word(a)).collect();
+    let with_extra = |cmd: String| {
+        if extra.is_empty() {
+            cmd
+        } else {
+            format!("{cmd} {}", extra.join(" "))
+        }
+    };
+    let in_project = |cmd: String| {
+        if py.project.is_empty() {
+            cmd
+        } else {
+            format!("cd {} && {cmd}", shell_word(&py.project))
+        }
+    };
+    match py.tool {
+        PyTool::Poetry => {
+            env.splice(
+                0..0,
+                [
+                    (
+                        "POETRY_VIRTUALENVS_IN_PROJECT".to_string(),
+                        "true".to_string(),
+                    ),
+                    ("POETRY_NO_INTERACTION".to_string(), "1".to_string()),
+                ],
+            );
+            let only = if py.groups.is_empty() {
+                "main".to_string()
+            } else {
+                py.groups.join(",")
+            };
+            let install = format!("poetry install --only {only} --no-ansi");
+            vec![
+                Instr::Env {
+                    vars: env,
+                    manifest: true,
+                },
+                Instr::Copy {
+                    sources: vec![project_file("pyproject.toml"), project_file("poetry.lock")],
+                    dest: dest.clone(),
+                    chown: None,
+                },
+                Instr::Run(in_project(with_extra(format!("{install} --no-root")))),
+                sources,
+                Instr::Run(in_project(with_extra(install))),
+            ]
+        }
+        PyTool::Uv => {
+            env.splice(
+                0..0,
+                [
+                    ("UV_PROJECT_ENVIRONMENT".to_string(), venv.clone()),
+                    ("UV_LINK_MODE".to_string(), "copy".to_string()),
+                ],
+            );
+            let groups: String = py
+                .groups
+                .iter()
+                .map(|g| format!(" --group {}", shell_word(g)))
+                .collect();
+            let sync = format!("uv sync --locked --no-dev{groups}");
+            vec![
+                Instr::Env {
+                    vars: env,
+                    manifest: true,
+                },
+                Instr::Copy {
+                    sources: vec![project_file("pyproject.toml"), project_file("uv.lock")],
+                    dest: dest.clone(),
+                    chown: None,
+                },
+                Instr::Run(in_project(with_extra(format!(
+                    "{sync} --no-install-project"
+                )))),
+                sources,
+                Instr::Run(in_project(with_extra(sync))),
+            ]
+        }
+        PyTool::Pip => {
+            let mut create = format!("python3 -m venv {}", shell_word(&venv));
+            if !deps.is_empty() {
+                let words: Vec<String> = deps.iter().map(|d| shell_word(d)).collect();
+                create.push_str(&with_extra(format!(
+                    " \\\n    && {venv}/bin/pip install --no-cache-dir --disable-pip-version-check {}",
+                    words.join(" ")
+                )));
+            }
+            vec![
+                Instr::Env {
+                    vars: env,
+                    manifest: true,
+                },
+                Instr::Run(create),
+                sources,
+                Instr::Run(in_project(with_extra(
+                    "pip install --no-cache-dir --disable-pip-version-check --no-deps ."
+                        .to_string(),
+                ))),
+            ]
+        }
+    }
 }
 
 /// The install command for `packages`, sorted and deduplicated, or None when empty.

@@ -98,6 +98,9 @@ pub struct FileDigest {
     pub tar_path: String,
     /// Whether it is executable in the image.
     pub executable: bool,
+    /// The mode a `copy` step's `chmod` sets, when it sets one (overrides `executable`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<u32>,
     /// Size in bytes.
     pub size: u64,
     /// sha256 of the content (hex in serialized form).
@@ -182,9 +185,10 @@ fn encode<S: Sink>(input: &FingerprintInput<'_>, sink: &mut S) {
     e.tag(b'F');
     let mut files: Vec<&FileDigest> = input.files.iter().collect();
     files.sort_by(|a, b| {
-        (a.tar_path.as_str(), a.executable, a.size, &a.sha256).cmp(&(
+        (a.tar_path.as_str(), a.executable, a.mode, a.size, &a.sha256).cmp(&(
             b.tar_path.as_str(),
             b.executable,
+            b.mode,
             b.size,
             &b.sha256,
         ))
@@ -192,7 +196,14 @@ fn encode<S: Sink>(input: &FingerprintInput<'_>, sink: &mut S) {
     e.u64(files.len() as u64);
     for f in files {
         e.bytes(f.tar_path.as_bytes());
-        e.tag(u8::from(f.executable));
+        match f.mode {
+            // 0 and 1 as before modes existed, so that no earlier fingerprint changes.
+            None => e.tag(u8::from(f.executable)),
+            Some(mode) => {
+                e.tag(2 + u8::from(f.executable));
+                e.u64(u64::from(mode));
+            }
+        }
         e.u64(f.size);
         e.raw(&f.sha256);
     }
@@ -313,6 +324,7 @@ pub fn digest_files(
             Ok(FileDigest {
                 tar_path: f.tar_path.clone(),
                 executable: f.executable,
+                mode: f.mode,
                 size,
                 sha256,
             })
@@ -373,6 +385,7 @@ mod tests {
         FileDigest {
             tar_path: path.to_string(),
             executable: false,
+            mode: None,
             size: 3,
             sha256: [fill; 32],
         }
@@ -427,6 +440,7 @@ mod tests {
         let d = FileDigest {
             tar_path: "copy/run.py".into(),
             executable: true,
+            mode: None,
             size: 5,
             sha256: [1; 32],
         };
@@ -635,7 +649,7 @@ mod tests {
             let generated: Vec<(&str, &[u8])> = generated.iter().map(|(p, b)| (p.as_str(), b.as_slice())).collect();
             let files: Vec<FileDigest> = files
                 .into_iter()
-                .map(|(tar_path, executable, size, fill)| FileDigest { tar_path, executable, size, sha256: [fill; 32] })
+                .map(|(tar_path, executable, size, fill)| FileDigest { tar_path, executable, mode: None, size, sha256: [fill; 32] })
                 .collect();
             let args: IndexMap<String, String> = args.into_iter().collect();
             let input = FingerprintInput { parent, dockerfile: &dockerfile, generated: &generated, files: &files, args: &args };

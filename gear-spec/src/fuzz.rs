@@ -76,13 +76,21 @@ pub fn front_end(data: &[u8]) -> FrontEnd {
                         .iter()
                         .map(|(dest, src)| (dest.clone(), src.clone()))
                         .collect();
-                    out.dockerfiles.push(dockerfile::render(&DockerfileInput {
+                    let rendered = dockerfile::render(&DockerfileInput {
                         layer,
                         from: &graph.layer(p).decl.image,
                         distro: graph.distro(i),
                         copy_dest: layer.decl.workdir.as_deref(),
                         placed: &placed,
-                    }));
+                        python_deps: &[],
+                        parent_image: &graph.layer(p).decl.image,
+                        own: None,
+                    });
+                    // An own Dockerfile is read from disk by context selection, which the
+                    // fuzz target leaves out: rendering it without one must fail, not panic.
+                    if let Ok(dockerfile) = rendered {
+                        out.dockerfiles.push(dockerfile);
+                    }
                 }
                 if layer.kind == LayerKind::Gear {
                     let manifest = Manifest::for_gear(layer, environment.clone());

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::diagnostic::{Problem, Problems, SourceFile, did_you_mean, display_path};
 use crate::model::{Decl, Distro, GearFile};
+use crate::step::{self, Recipe};
 
 /// File name of a layer declaration.
 pub const GEAR_TOML: &str = "Gear.toml";
@@ -50,10 +51,14 @@ pub struct Layer {
     pub dir: PathBuf,
     /// The directory as shown to users (relative to the workspace root).
     pub rel_dir: String,
+    /// The workspace root: `copy` steps may take files from anywhere under it.
+    pub root: PathBuf,
     /// The declaration.
     pub decl: Decl,
     /// The Gear.toml text, for diagnostics.
     pub source: Arc<SourceFile>,
+    /// How the Dockerfile body is declared: short-form keys or ordered steps.
+    pub recipe: Recipe,
 }
 
 impl Layer {
@@ -179,13 +184,32 @@ impl Layer {
                 return None;
             }
         };
+        let dir_in_root = dir.strip_prefix(root).ok().and_then(|d| {
+            d.components()
+                .map(|c| c.as_os_str().to_str())
+                .collect::<Option<Vec<_>>>()
+                .map(|parts| parts.join("/"))
+        });
+        let place = step::Place {
+            table: if kind == LayerKind::Gear {
+                "gear"
+            } else {
+                "layer"
+            },
+            dir_in_root: dir_in_root.as_deref(),
+        };
+        let mut found = Vec::new();
+        let recipe = step::recipe(&decl, place, &source, &mut found);
+        problems.extend(found);
         Some(Layer {
             name: decl.name.clone(),
             kind,
             dir: dir.to_path_buf(),
             rel_dir: display_path(dir, root),
+            root: root.to_path_buf(),
             decl,
             source,
+            recipe,
         })
     }
 }
@@ -360,6 +384,12 @@ fn datetime_problems(source: &Arc<SourceFile>, doc: &toml_edit::Document<String>
             for (k, v) in table.iter() {
                 keys.push(k.to_string());
                 walk(v, keys, out);
+                keys.pop();
+            }
+        } else if let toml_edit::Item::ArrayOfTables(tables) = item {
+            for (i, t) in tables.iter().enumerate() {
+                keys.push(i.to_string());
+                walk(&toml_edit::Item::Table(t.clone()), keys, out);
                 keys.pop();
             }
         } else if let Some(value) = item.as_value() {
@@ -573,7 +603,7 @@ mod tests {
                 (
                     "unknown field `zzz`",
                     Some(
-                        "remove it; [gear] accepts: name, image, from, digest, distro, packages, pip, env, args, labels, user, workdir, run, copy, files, dockerfile, entrypoint, cmd, version, label, description, author, maintainer, license, source, url, cite, command, capabilities, run-file, inputs, config, custom"
+                        "remove it; [gear] accepts: name, image, from, digest, distro, packages, pip, env, args, labels, user, workdir, run, copy, files, dockerfile, steps, dockerfile-file, entrypoint, cmd, version, label, description, author, maintainer, license, source, url, cite, command, capabilities, run-file, inputs, config, flywheel, custom"
                     )
                 ),
                 ("unknown field `tpye`", Some("did you mean `type`?")),
@@ -616,6 +646,25 @@ mod tests {
         assert_eq!(p.code, "gear::missing-field");
         assert_eq!(p.message, "missing field `image` in [layer]");
         assert_eq!(p.help.as_deref(), Some("add `image = …` to this table"));
+    }
+
+    #[test]
+    fn datetimes_in_steps_are_refused_where_they_land() {
+        let problems = load_str(
+            "[layer]\nname = \"b\"\nfrom = \"a\"\nimage = \"x/b\"\n\n[[layer.steps]]\nrun = \"x\"\n\n[[layer.steps]]\nenv = 1979-05-27T07:32:00Z\n",
+        )
+        .unwrap_err();
+        let found: Vec<(&str, String)> = problems
+            .iter()
+            .map(|p| (p.message.as_str(), p.location().unwrap()))
+            .collect();
+        assert_eq!(
+            found,
+            [(
+                "`layer.steps.1.env` is a TOML date-time, but a table belongs here",
+                "Gear.toml:10:7".to_string()
+            )]
+        );
     }
 
     #[test]

@@ -12,15 +12,20 @@ pub mod fingerprint;
 pub mod flywheel;
 pub mod fuzz;
 pub mod graph;
+pub mod import;
 pub mod job;
 pub mod layer;
 pub mod manifest;
 pub mod model;
 pub mod pipeline;
 pub mod plan;
+pub mod pylock;
 pub mod reference;
 pub mod schema;
 pub mod state;
+pub mod step;
+#[cfg(test)]
+mod testing;
 pub mod validate;
 
 pub use diagnostic::{Problem, Problems};

@@ -63,6 +63,9 @@ pub struct Manifest {
     pub environment: IndexMap<String, String>,
     /// Free-form section, with `gear-builder.image` derived.
     pub custom: Map<String, Value>,
+    /// Flywheel's own top-level object, when declared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flywheel: Option<Map<String, Value>>,
     /// Inputs, in Gear.toml order.
     pub inputs: IndexMap<String, Input>,
     /// Configuration options, in Gear.toml order.
@@ -175,6 +178,7 @@ impl Manifest {
             version: text(&d.version),
             environment,
             custom: custom_with_image(&d.custom, &image_tag(layer)),
+            flywheel: d.flywheel.clone(),
             inputs: d
                 .inputs
                 .iter()
@@ -267,6 +271,79 @@ fn draft4_bound(
 
 /// Largest magnitude below which every whole `f64` is exact (2^53).
 const EXACT_INT: f64 = 9_007_199_254_740_992.0;
+
+/// An image's environment after `ENV` instructions set `declared` on top of `base`, as
+/// Docker computes it: a variable set again keeps its place, and `$NAME`, `${NAME}`,
+/// `${NAME:-default}` and `${NAME:+alternative}` in a value expand from what is set so
+/// far (`\\$` is a literal `$`), so a manifest gets `PATH=/opt/x/bin:/usr/bin`, not `$PATH`.
+pub fn overlay_environment(
+    base: Option<&IndexMap<String, String>>,
+    declared: &IndexMap<String, String>,
+) -> IndexMap<String, String> {
+    let mut env = base.cloned().unwrap_or_default();
+    for (k, v) in declared {
+        let value = expand_vars(v, &env);
+        env.insert(k.clone(), value);
+    }
+    env
+}
+
+/// `value` with Docker's variable references expanded from `env` (unset: empty).
+pub fn expand_vars(value: &str, env: &IndexMap<String, String>) -> String {
+    let lookup = |name: &str| env.get(name).map(String::as_str);
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(i) = rest.find(['$', '\\']) {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        if let Some(after) = tail.strip_prefix("\\$") {
+            out.push('$');
+            rest = after;
+            continue;
+        }
+        if let Some(after) = tail.strip_prefix('\\') {
+            out.push('\\');
+            rest = after;
+            continue;
+        }
+        let after = &tail[1..];
+        if let Some(braced) = after.strip_prefix('{')
+            && let Some(end) = braced.find('}')
+        {
+            let inner = &braced[..end];
+            rest = &braced[end + 1..];
+            let (name, op) = match inner.find(':') {
+                Some(c) => (&inner[..c], Some(&inner[c + 1..])),
+                None => (inner, None),
+            };
+            let set = lookup(name).filter(|v| !v.is_empty());
+            match op {
+                Some(op) if op.starts_with('-') => {
+                    out.push_str(set.unwrap_or(&op[1..]));
+                }
+                Some(op) if op.starts_with('+') => {
+                    if set.is_some() {
+                        out.push_str(&op[1..]);
+                    }
+                }
+                _ => out.push_str(lookup(name).unwrap_or_default()),
+            }
+            continue;
+        }
+        let len = after
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(after.len());
+        if len == 0 {
+            out.push('$');
+            rest = after;
+        } else {
+            out.push_str(lookup(&after[..len]).unwrap_or_default());
+            rest = &after[len..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
 
 /// A JSON number for a stored `f64`: whole numbers as integers (`1`, not `1.0`).
 /// `None` for NaN and infinities, which JSON cannot represent.

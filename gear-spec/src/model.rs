@@ -106,6 +106,21 @@ pub struct Decl {
     /// Raw Dockerfile lines appended after everything else (escape hatch).
     #[serde(default)]
     pub dockerfile: Vec<String>,
+    /// Ordered build steps, as `[[gear.steps]]` / `[[layer.steps]]` tables, each with exactly
+    /// one kind key (`run`, `packages`, `pip`, `python`, `copy`, `env`, `arg`, `workdir`,
+    /// `user`, `shell`, `dockerfile`) and that kind's modifiers. Rendered in the order
+    /// written; replaces the order-dependent short-form keys (`args`, `env`, `packages`,
+    /// `pip`, `run`, `files`, `copy`, `workdir`, `user`, `dockerfile`), which may not be set
+    /// beside it. `labels`, `entrypoint` and `cmd` stay top-level keys.
+    #[serde(default)]
+    pub steps: Vec<StepDecl>,
+    /// Your own Dockerfile, relative to this directory (e.g. `"Dockerfile"`), instead of
+    /// steps or the short-form keys. Its `FROM` of the parent's image (any stage; tag or
+    /// digest aside) is rewritten to the parent's content tag, its build context is this
+    /// directory (ignore files applied) with the generated `manifest.json` at
+    /// `manifest.json`; a gear's manifest and the labels are appended. Multi-stage builds
+    /// work; BuildKit-only syntax (heredocs, `--mount`, `--chmod`…) is refused.
+    pub dockerfile_file: Option<String>,
     /// `ENTRYPOINT` in exec form.
     pub entrypoint: Option<Vec<String>>,
     /// `CMD` in exec form.
@@ -147,6 +162,9 @@ pub struct Decl {
     /// Gears only: configuration options, in order, as `[gear.config.KEY]`.
     #[serde(default)]
     pub config: IndexMap<String, ConfigDecl>,
+    /// Gears only: the manifest's top-level `flywheel` object, passed through unchanged
+    /// (Flywheel's schema allows it; some real manifests carry it).
+    pub flywheel: Option<serde_json::Map<String, serde_json::Value>>,
     /// Gears only: the free-form `custom` section of the manifest (`gear-builder.category`,
     /// `flywheel.suite`, `flywheel.classification`, …). `gear-builder.image` is derived.
     #[serde(default)]
@@ -166,6 +184,7 @@ pub const GEAR_ONLY_KEYS: &[&str] = &[
     "command",
     "capabilities",
     "run-file",
+    "flywheel",
     "inputs",
     "config",
     "custom",
@@ -297,3 +316,178 @@ pub struct ConfigDecl {
     #[serde(rename = "maxItems")]
     pub max_items: Option<u64>,
 }
+
+/// One `[[gear.steps]]` / `[[layer.steps]]` table as written: exactly one kind key plus that
+/// kind's modifiers. Checked into a [`crate::step::Step`] when the Gear.toml is read; a
+/// table with no kind, two kinds or a modifier of another kind is a problem there.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+#[schemars(deny_unknown_fields)]
+pub struct StepDecl {
+    /// A shell command (`RUN`); lines not continued with `\` are joined with `&&`.
+    /// `{ exec = ["prog", "arg"] }` is the exec form.
+    pub run: Option<RunDecl>,
+    /// OS packages installed with the distro's package manager (sorted, caches cleaned).
+    pub packages: Option<Vec<String>>,
+    /// Python requirements installed with pip: a list of requirements, or a table
+    /// `{ packages = [...], requirements = "file", args = [...], index-url = "...",
+    /// upgrade-pip = true }`; `requirements` is copied in first.
+    pub pip: Option<PipDecl>,
+    /// A Python project installed dependencies first:
+    /// `{ tool = "poetry" | "uv" | "pip", project = ".", groups = [...], args = [...] }`.
+    pub python: Option<PythonDecl>,
+    /// Paths to copy (`COPY`): files or directories of the layer directory (globs
+    /// allowed), or anywhere in the workspace with `to` set. Without `to` each lands at the
+    /// same relative path under the working directory.
+    pub copy: Option<Vec<String>>,
+    /// Environment variables (`ENV`). In a gear they stay in the image only unless
+    /// `manifest = true` is set beside them.
+    pub env: Option<IndexMap<String, String>>,
+    /// Build arguments (`ARG NAME=default`), part of the fingerprint.
+    pub arg: Option<IndexMap<String, String>>,
+    /// Working directory (`WORKDIR`) from this step on.
+    pub workdir: Option<String>,
+    /// User (`USER`) from this step on.
+    pub user: Option<String>,
+    /// Shell used by later shell-form steps (`SHELL`), exec form.
+    pub shell: Option<Vec<String>>,
+    /// Raw Dockerfile lines, verbatim (escape hatch; may not `COPY`/`ADD` from the
+    /// build context).
+    pub dockerfile: Option<Vec<String>>,
+    /// `copy` only: destination in the image, as Docker's `COPY` takes it; required for
+    /// sources outside the layer directory; must end with `/` for several sources or a glob.
+    pub to: Option<String>,
+    /// `copy` only: file mode of every copied file, octal (`"0755"`).
+    pub chmod: Option<String>,
+    /// `copy` only: owner of the copied files (`COPY --chown`), e.g. `"1000:1000"`.
+    pub chown: Option<String>,
+    /// `copy` only: `false` copies the sources even where `.gearignore`/`.dockerignore`
+    /// exclude them. Default `true`.
+    pub ignore_files: Option<bool>,
+    /// `env` only, gears only: also put these variables in the manifest's `environment`.
+    pub manifest: Option<bool>,
+}
+
+/// A `run` step: a shell command, or `{ exec = [...] }`.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RunDecl {
+    /// Shell form.
+    Shell(String),
+    /// Exec form.
+    Exec(RunExec),
+}
+
+/// The exec form of a `run` step.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct RunExec {
+    /// The program and its arguments.
+    pub exec: Vec<String>,
+}
+
+/// A `pip` step: a list of requirements, or a table.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum PipDecl {
+    /// Requirements, as for the short-form `pip`.
+    List(Vec<String>),
+    /// Requirements with a requirements file and pip options.
+    Table(PipTable),
+}
+
+/// The table form of a `pip` step.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+#[schemars(deny_unknown_fields)]
+pub struct PipTable {
+    /// Requirements to install.
+    #[serde(default)]
+    pub packages: Vec<String>,
+    /// A requirements file of the layer directory, copied in first (`-r FILE`).
+    pub requirements: Option<String>,
+    /// More arguments for `pip install`.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// `--index-url`.
+    pub index_url: Option<String>,
+    /// Upgrade pip itself first.
+    #[serde(default)]
+    pub upgrade_pip: bool,
+}
+
+/// A `python` step: a Python project installed dependencies first.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+#[schemars(deny_unknown_fields)]
+pub struct PythonDecl {
+    /// The tool that installs it. Its lock file (`poetry.lock`, `uv.lock`) must be up to
+    /// date with `pyproject.toml`; `pip` reads `[project].dependencies`.
+    pub tool: PyTool,
+    /// The project directory, relative to the layer directory. Default `.`.
+    pub project: Option<String>,
+    /// Dependency groups to install (poetry `--only`, uv `--group`). Default: main only.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// More arguments for both install commands.
+    #[serde(default)]
+    pub args: Vec<String>,
+}
+
+/// The tool that installs a Python project (see [`crate::pylock`] for its lock checks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PyTool {
+    /// Poetry ≥ 1.2 (`poetry install --only main`), with `poetry.lock`.
+    Poetry,
+    /// uv (`uv sync --locked`), with `uv.lock`.
+    Uv,
+    /// pip, dependencies from `[project].dependencies`.
+    Pip,
+}
+
+/// Deserializes a value that is either a sequence/string (`Short`) or a table, through
+/// `visit_map` so that unknown keys of the table still reach serde_ignored.
+macro_rules! string_or_table {
+    ($ty:ident, $expecting:literal, $short:ident: $short_ty:ty => $short_variant:expr, $table:ty => $table_variant:expr) => {
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> serde::de::Visitor<'de> for V {
+                    type Value = $ty;
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str($expecting)
+                    }
+                    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<$ty, E> {
+                        let $short: $short_ty = Deserialize::deserialize(
+                            serde::de::value::StrDeserializer::<E>::new(v),
+                        )?;
+                        Ok($short_variant)
+                    }
+                    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                        self,
+                        a: A,
+                    ) -> Result<$ty, A::Error> {
+                        let $short: $short_ty = Deserialize::deserialize(
+                            serde::de::value::SeqAccessDeserializer::new(a),
+                        )?;
+                        Ok($short_variant)
+                    }
+                    fn visit_map<A: serde::de::MapAccess<'de>>(
+                        self,
+                        a: A,
+                    ) -> Result<$ty, A::Error> {
+                        let table: $table = Deserialize::deserialize(
+                            serde::de::value::MapAccessDeserializer::new(a),
+                        )?;
+                        Ok($table_variant(table))
+                    }
+                }
+                d.deserialize_any(V)
+            }
+        }
+    };
+}
+
+string_or_table!(RunDecl, "a command string or a table `{ exec = [...] }`", s: String => RunDecl::Shell(s), RunExec => RunDecl::Exec);
+string_or_table!(PipDecl, "a list of requirements or a table", l: Vec<String> => PipDecl::List(l), PipTable => PipDecl::Table);

@@ -14,9 +14,10 @@ use crate::fingerprint::{
     self, FileDigest, Fingerprint, FingerprintError, FingerprintInput, HashCache, ParentInput,
 };
 use crate::graph::LayerGraph;
-use crate::layer::LayerKind;
-use crate::manifest::Manifest;
+use crate::layer::{Layer, LayerKind};
+use crate::manifest::{self, Manifest};
 use crate::model::{Decl, Distro};
+use crate::step::Recipe;
 
 /// Settings that change what is planned.
 #[derive(Debug, Clone, Default)]
@@ -109,6 +110,8 @@ pub struct PlannedFile {
 /// The parts of a built layer that only a gear has.
 #[derive(Debug, Clone)]
 pub struct GearImage {
+    /// Where the manifest goes in the build context (see [`dockerfile::manifest_paths`]).
+    pub manifest_paths: &'static [&'static str],
     /// The generated manifest.json (with the declared environment).
     pub manifest: Manifest,
     /// `repository:version`.
@@ -245,22 +248,14 @@ pub fn plan(graph: &LayerGraph, selected: &[usize], opts: &PlanOptions) -> Resul
         let layer = graph.layer(i);
         let parent = graph.parent(i).map(|p| slot_of[p]);
         let (fingerprint, source) = match (context, parent) {
-            (Some(context), Some(parent)) => {
-                let files: Vec<PlannedFile> = context
-                    .files
+            (Some(mut context), Some(parent)) => {
+                let files: Vec<PlannedFile> = std::mem::take(&mut context.files)
                     .into_iter()
                     .zip(digests.by_ref())
                     .map(|(file, digest)| PlannedFile { file, digest })
                     .collect();
-                plan_built(
-                    graph,
-                    i,
-                    &planned[parent],
-                    parent,
-                    context.copy_dest,
-                    context.placed,
-                    files,
-                )
+                plan_built(graph, i, &planned[parent], parent, context, files)
+                    .map_err(|p| PlanError::Invalid(Problems::from_iter([p])))?
             }
             // External layers (and, defensively, a built layer the graph gave no parent:
             // validation refuses those before planning).
@@ -307,39 +302,43 @@ fn plan_external(decl: &Decl, opts: &PlanOptions) -> (Fingerprint, LayerSource) 
     (fingerprint, source)
 }
 
-/// A built layer on its planned parent (at `parent_slot` of the plan).
+/// A built layer on its planned parent (at `parent_slot` of the plan), from its build
+/// context (whose files, with their digests, are `files`).
 fn plan_built(
     graph: &LayerGraph,
     i: usize,
     parent: &PlannedLayer,
     parent_slot: usize,
-    copy_dest: Option<String>,
-    placed: Vec<(String, String)>,
+    context: Context,
     files: Vec<PlannedFile>,
-) -> (Fingerprint, LayerSource) {
+) -> Result<(Fingerprint, LayerSource), Problem> {
     let layer = graph.layer(i);
     let decl = &layer.decl;
-    let mut environment = parent
-        .built()
-        .map(|p| p.environment.clone())
-        .unwrap_or_default();
-    for (k, v) in &decl.env {
-        environment.shift_remove(k);
-        environment.insert(k.clone(), v.clone());
-    }
-    let dockerfile = dockerfile::render(&DockerfileInput {
+    let parent_image = graph
+        .parent(i)
+        .map_or("", |p| graph.layer(p).decl.image.as_str());
+    let input = DockerfileInput {
         layer,
         from: parent.reference(),
         distro: graph.distro(i),
-        copy_dest: copy_dest.as_deref(),
-        placed: &placed,
-    });
+        copy_dest: context.copy_dest.as_deref(),
+        placed: &context.placed,
+        python_deps: &context.python_deps,
+        parent_image,
+        own: context.own.as_ref(),
+    };
+    let environment = manifest::overlay_environment(
+        parent.built().map(|p| &p.environment),
+        &dockerfile::declared_environment(&input),
+    );
+    let dockerfile = dockerfile::render(&input)?;
     let manifest =
         (layer.kind == LayerKind::Gear).then(|| Manifest::for_gear(layer, environment.clone()));
     let manifest_bytes = manifest.as_ref().map(|m| m.render().into_bytes());
+    let manifest_paths = dockerfile::manifest_paths(&layer.recipe);
     let generated: Vec<(&str, &[u8])> = manifest_bytes
         .iter()
-        .map(|b| (dockerfile::MANIFEST_PATH, b.as_slice()))
+        .flat_map(|b| manifest_paths.iter().map(|p| (*p, b.as_slice())))
         .collect();
     let digests: Vec<FileDigest> = files.iter().map(|f| f.digest.clone()).collect();
     let fingerprint = fingerprint::fingerprint(&FingerprintInput {
@@ -352,6 +351,7 @@ fn plan_built(
     let gear = manifest.map(|manifest| GearImage {
         version_tag: format!("{}:{}", decl.image, manifest.version),
         manifest,
+        manifest_paths,
     });
     let built = BuiltImage {
         parent: parent_slot,
@@ -361,46 +361,73 @@ fn plan_built(
         environment,
         files,
         args: decl.args.clone(),
-        sections: sections(decl, graph.distro(i)),
+        sections: sections(
+            layer,
+            graph.distro(i),
+            context.own.as_ref().map(|o| o.text.as_str()),
+        ),
         gear,
     };
-    (fingerprint, LayerSource::Built(Box::new(built)))
+    Ok((fingerprint, LayerSource::Built(Box::new(built))))
 }
 
 /// Digests of the declared sections that reach the Dockerfile (build args are compared
-/// on their own).
-fn sections(decl: &Decl, distro: Distro) -> BTreeMap<String, String> {
+/// on their own): the short-form keys, each step as `step N (kind)`, or an own
+/// Dockerfile's text.
+fn sections(layer: &Layer, distro: Distro, own_text: Option<&str>) -> BTreeMap<String, String> {
+    let decl = &layer.decl;
     let digest = |v: serde_json::Value| fingerprint::sha256_hex(v.to_string().as_bytes());
-    BTreeMap::from([
+    let mut sections = BTreeMap::from([
         (
             "distro".to_string(),
             digest(serde_json::json!(distro.as_str())),
         ),
-        (
-            "packages".to_string(),
-            digest(serde_json::json!(decl.packages)),
-        ),
-        ("pip".to_string(), digest(serde_json::json!(decl.pip))),
-        ("env".to_string(), digest(serde_json::json!(decl.env))),
         ("labels".to_string(), digest(serde_json::json!(decl.labels))),
-        ("user".to_string(), digest(serde_json::json!(decl.user))),
-        (
-            "workdir".to_string(),
-            digest(serde_json::json!(decl.workdir)),
-        ),
-        ("run".to_string(), digest(serde_json::json!(decl.run))),
-        ("copy".to_string(), digest(serde_json::json!(decl.copy))),
-        ("files".to_string(), digest(serde_json::json!(decl.files))),
-        (
-            "dockerfile".to_string(),
-            digest(serde_json::json!(decl.dockerfile)),
-        ),
         (
             "entrypoint".to_string(),
             digest(serde_json::json!(decl.entrypoint)),
         ),
         ("cmd".to_string(), digest(serde_json::json!(decl.cmd))),
-    ])
+    ]);
+    match &layer.recipe {
+        Recipe::Short => sections.extend([
+            (
+                "packages".to_string(),
+                digest(serde_json::json!(decl.packages)),
+            ),
+            ("pip".to_string(), digest(serde_json::json!(decl.pip))),
+            ("env".to_string(), digest(serde_json::json!(decl.env))),
+            ("user".to_string(), digest(serde_json::json!(decl.user))),
+            (
+                "workdir".to_string(),
+                digest(serde_json::json!(decl.workdir)),
+            ),
+            ("run".to_string(), digest(serde_json::json!(decl.run))),
+            ("copy".to_string(), digest(serde_json::json!(decl.copy))),
+            ("files".to_string(), digest(serde_json::json!(decl.files))),
+            (
+                "dockerfile".to_string(),
+                digest(serde_json::json!(decl.dockerfile)),
+            ),
+        ]),
+        Recipe::Own(_) => {
+            if let Some(own) = own_text {
+                sections.insert(
+                    "dockerfile-file".to_string(),
+                    fingerprint::sha256_hex(own.as_bytes()),
+                );
+            }
+        }
+        Recipe::Steps(steps) => {
+            for (i, (step, written)) in steps.iter().zip(&decl.steps).enumerate() {
+                sections.insert(
+                    format!("step {} ({})", i + 1, step.kind()),
+                    digest(serde_json::json!(written)),
+                );
+            }
+        }
+    }
+    sections
 }
 
 /// A problem for a `-p NAME` that names no layer.

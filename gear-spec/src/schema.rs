@@ -85,18 +85,29 @@ pub fn reference_markdown() -> String {
     section(&mut out, "`[gear]`", &defs["Gear"], defs);
     section(&mut out, "`[gear.inputs.NAME]`", &defs["InputDecl"], defs);
     section(&mut out, "`[gear.config.KEY]`", &defs["ConfigDecl"], defs);
+    section(
+        &mut out,
+        "`[[gear.steps]]` / `[[layer.steps]]`",
+        &defs["StepDecl"],
+        defs,
+    );
+    out.push_str(STEPS);
     out.push_str(
         "## How a gear maps to its manifest.json\n\n\
          `cargo gear manifest` writes `manifest.json` from the `[gear]` table: `name`, `label`, `description`, \
          `author`, `maintainer`, `license`, `url`, `source`, `cite`, `version`, `command`, `capabilities`, \
-         `inputs` and `config` are copied; `environment` is the `env` of the gear's ancestors overlaid by its \
-         own (after a build, the parent image's real environment underneath); `custom` is copied with \
+         `inputs`, `config` and `flywheel` are copied; `environment` follows the rule of \
+         [Environment: image and manifest](#environment-image-and-manifest); `custom` is copied with \
          `gear-builder.image` set to `image:version`. `source` and `url` are written as `\"\"` when absent, \
          as Flywheel's schema requires them.\n",
     );
     out.push_str(SUBSTITUTES);
     out
 }
+
+/// Ordered steps, the short form's expansion, the environment rule, artifacts and the
+/// build context's layout: prose the schema cannot carry.
+const STEPS: &str = include_str!("schema/steps.md");
 
 /// How to build on another image than an external layer's `image` (a mirror, a local
 /// stand-in), for the reference; a failed pull of an external layer points here.

@@ -334,9 +334,11 @@ pub fn differences(
             Some(o) if o.sha256 != f.sha256 => reasons.push(Reason::FileChanged {
                 path: path.to_string(),
             }),
-            Some(o) if o.executable != f.executable => reasons.push(Reason::ModeChanged {
-                path: path.to_string(),
-            }),
+            Some(o) if (o.executable, o.mode) != (f.executable, f.mode) => {
+                reasons.push(Reason::ModeChanged {
+                    path: path.to_string(),
+                });
+            }
             Some(_) => {}
         }
     }

@@ -21,6 +21,7 @@ use crate::layer::{Layer, LayerKind};
 use crate::manifest::{GEAR_BUILDER, json_number};
 use crate::model::{ConfigDecl, ConfigType, EXTERNAL_KEYS, GEAR_ONLY_KEYS, InputBase};
 use crate::reference;
+use crate::step::Recipe;
 
 /// Every code [`check_layer`] can report.
 pub const CODES: &[&str] = &[
@@ -732,10 +733,20 @@ pub fn check_start<'a>(
     if layer.kind != LayerKind::Gear {
         return Vec::new();
     }
-    let copied: Vec<&str> = files
-        .into_iter()
-        .filter_map(|f| f.tar_path.strip_prefix(COPY_DIR)?.strip_prefix('/'))
-        .collect();
+    let files: Vec<&ContextFile> = files.into_iter().collect();
+    let placed_by_steps;
+    let copied: Vec<&str> = match &layer.recipe {
+        Recipe::Short => files
+            .iter()
+            .filter_map(|f| f.tar_path.strip_prefix(COPY_DIR)?.strip_prefix('/'))
+            .collect(),
+        Recipe::Steps(steps) => {
+            placed_by_steps = crate::step::gear_paths(steps, files.iter().copied());
+            placed_by_steps.iter().map(String::as_str).collect()
+        }
+        // Where an own Dockerfile puts files is its business: the build will tell.
+        Recipe::Own(_) => return Vec::new(),
+    };
     let in_image = |rel: &str| {
         copied.contains(&rel)
             || layer

@@ -66,7 +66,12 @@ fn input() -> impl Strategy<Value = Input> {
     let generated = btree_map("[a-z./]{1,16}", vec(any::<u8>(), 0..24), 0..3);
     let files = btree_map(
         "(copy|files)/[a-z0-9/._-]{1,16}",
-        (any::<bool>(), any::<u64>(), any::<[u8; 32]>()),
+        (
+            any::<bool>(),
+            proptest::option::of(0u32..0o10000),
+            any::<u64>(),
+            any::<[u8; 32]>(),
+        ),
         0..8,
     );
     let args = btree_map("[A-Z_]{1,8}", "[ -~]{0,12}", 0..4);
@@ -77,9 +82,10 @@ fn input() -> impl Strategy<Value = Input> {
             generated: generated.into_iter().collect(),
             files: files
                 .into_iter()
-                .map(|(tar_path, (executable, size, sha256))| FileDigest {
+                .map(|(tar_path, (executable, mode, size, sha256))| FileDigest {
                     tar_path,
                     executable,
+                    mode,
                     size,
                     sha256,
                 })
@@ -150,6 +156,7 @@ fn mutate(input: &mut Input, kind: u8, at: usize, bit: u8) {
         6..=11 => input.files.push(FileDigest {
             tar_path: "copy/NEW".into(),
             executable: false,
+            mode: None,
             size: 0,
             sha256: [bit; 32],
         }),

@@ -22,6 +22,8 @@ pub const BUSYBOX: &str = "cargo-gear-fixture/busybox:1";
 pub const DEBIAN_PYTHON: &str = "cargo-gear-fixture/debian-python:bookworm";
 /// A stand-in for `freesurfer/freesurfer:7.3.2`, built from xtask/fixtures/freesurfer/.
 pub const FREESURFER: &str = "cargo-gear-fixture/freesurfer:7.3.2";
+/// [`DEBIAN_PYTHON`] with poetry and uv, built from xtask/fixtures/python-poetry/.
+pub const PYTHON_POETRY: &str = "cargo-gear-fixture/python-poetry:bookworm";
 /// The bare debootstrap import that [`DEBIAN_PYTHON`] adds the host's CA, apt and pip settings to.
 const DEBIAN_ROOTFS: &str = "cargo-gear-fixture/debian-python:bookworm-rootfs";
 
@@ -36,7 +38,12 @@ pub fn ensure(engine: &Engine, ws: &Workspace) -> Result {
     fs::create_dir_all(&paths.cache)?;
     timed(BUSYBOX, || busybox(engine, &paths))?;
     timed(DEBIAN_PYTHON, || debian_python(engine, &paths))?;
-    timed(FREESURFER, || freesurfer(engine))?;
+    timed(FREESURFER, || {
+        from_dockerfile(engine, FREESURFER, "freesurfer")
+    })?;
+    timed(PYTHON_POETRY, || {
+        from_dockerfile(engine, PYTHON_POETRY, "python-poetry")
+    })?;
     Ok(())
 }
 
@@ -247,8 +254,12 @@ fn debootstrap(paths: &Paths, mirror: &str, tarball: &Path) -> Result {
     Ok(())
 }
 
-fn freesurfer(engine: &Engine) -> Result<bool> {
-    let context = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/freesurfer");
+/// An image `FROM` [`DEBIAN_PYTHON`] built from xtask/fixtures/`dir`/; its recipe is the base
+/// image's id and every file of the directory.
+fn from_dockerfile(engine: &Engine, tag: &str, dir: &str) -> Result<bool> {
+    let context = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(dir);
     let base = cmd::stdout(engine.docker().args([
         "image",
         "inspect",
@@ -262,10 +273,10 @@ fn freesurfer(engine: &Engine) -> Result<bool> {
         recipe_input.extend_from_slice(&fs::read(&file)?);
     }
     let recipe = hex(fnv1a(&recipe_input));
-    if current(engine, FREESURFER, &recipe) {
+    if current(engine, tag, &recipe) {
         return Ok(false);
     }
-    build(engine, FREESURFER, &recipe, &context)?;
+    build(engine, tag, &recipe, &context)?;
     Ok(true)
 }
 

@@ -5,12 +5,14 @@ mod citools;
 mod cmd;
 mod codegen;
 mod demo;
+mod dockerfile_oracle;
 mod engine;
 mod fixtures;
 mod fuzz;
 mod host;
 mod network;
 mod podman;
+mod pyvenv;
 mod registry;
 mod sys;
 #[cfg(test)]
@@ -40,11 +42,14 @@ usage: cargo xtask <command>
                     for N seconds (600), print the figures, fail on a crash; with CI=true `test`
                     ends with 60 s of it
   codegen           regenerate schemas/gear.schema.json and docs/gear-toml.md (a test fails when stale)
+  dockerfile-oracle regenerate the golden files of gear-spec's Dockerfile parser: BuildKit's own
+                    parse (PyPI `dockerfile`, in target/engine/dockerfile-oracle) of each fixture
   bench [--quick]   time cargo-gear against a `docker build` loop on generated monorepos
                     (`cargo xtask bench --help`; results in target/bench/results.md)
   engine start      start this workspace's engine (or find one), make the fixtures, leave it running
   engine stop       stop this workspace's engine
   engine env        print `export DOCKER_HOST=…` for the engine xtask would use
+  engine fixtures   make the fixture images on the running engine (never starts one)
 
 The engine is $DOCKER_HOST, else the current docker context's, else /var/run/docker.sock, else
 another dockerd running on the machine whose containers reach what the builds need (checked first),
@@ -96,11 +101,13 @@ fn main() -> ExitCode {
         ["test", rest @ ..] => test(&ws, rest.strip_prefix(&["--"]).unwrap_or(rest)),
         ["demo"] => demo::run(&ws).map(|()| ExitCode::SUCCESS),
         ["codegen"] => codegen::run(&ws).map(|()| ExitCode::SUCCESS),
+        ["dockerfile-oracle"] => dockerfile_oracle::run(&ws).map(|()| ExitCode::SUCCESS),
         ["fuzz", rest @ ..] => fuzz::cli(&ws, rest).map(|()| ExitCode::SUCCESS),
         ["bench", rest @ ..] => bench::run(&ws, rest).map(|()| ExitCode::SUCCESS),
         ["engine", "start"] => engine_start(&ws).map(|()| ExitCode::SUCCESS),
         ["engine", "stop"] => engine::stop_own(&ws).map(|()| ExitCode::SUCCESS),
         ["engine", "env"] => engine_env(&ws),
+        ["engine", "fixtures"] => engine_fixtures(&ws),
         ["help" | "--help" | "-h"] => {
             println!("{USAGE}");
             Ok(ExitCode::SUCCESS)
@@ -236,6 +243,20 @@ fn engine_start(ws: &Workspace) -> Result {
     engine.persist();
     println!("export DOCKER_HOST={}", engine.host);
     Ok(())
+}
+
+fn engine_fixtures(ws: &Workspace) -> Result<ExitCode> {
+    let _setup = engine::setup_lock(ws)?;
+    match Engine::running(ws)? {
+        Some(engine) => {
+            fixtures::ensure(&engine, ws)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        None => {
+            eprintln!("xtask: no Docker engine answers; start one with `cargo xtask engine start`");
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }
 
 fn engine_env(ws: &Workspace) -> Result<ExitCode> {

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use gear_spec::LayerGraph;
 use gear_spec::layer::LayerKind;
+use gear_spec::model::Distro;
 
 use crate::cli::{GlobalArgs, InitArgs};
 use crate::error::CliError;
@@ -290,45 +291,11 @@ fn is_reference(from: &str) -> bool {
 /// An external layer declaring `reference`: its name (the repository's last component, and
 /// its tag when that name is taken), its Gear.toml, the distro guessed from the reference.
 fn external_layer(reference: &str, taken: impl Fn(&str) -> bool) -> (String, String) {
-    let without_digest = reference.split('@').next().unwrap_or(reference);
-    let (repo, tag) = match without_digest.rsplit_once(':') {
-        Some((repo, tag)) if !tag.contains('/') => (repo, Some(tag)),
-        _ => (without_digest, None),
-    };
-    let slug = |s: &str| {
-        let s: String = s
-            .to_ascii_lowercase()
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-            .collect();
-        s.trim_matches('-').to_string()
-    };
-    let base = slug(repo.rsplit('/').next().unwrap_or(repo));
-    let name = match tag {
-        Some(tag) if taken(&base) => format!("{base}-{}", slug(tag)),
-        _ => base,
-    };
-    let lower = reference.to_ascii_lowercase();
-    let distro = if lower.contains("alpine") {
-        "alpine"
-    } else if [
-        "centos",
-        "rocky",
-        "alma",
-        "fedora",
-        "amazonlinux",
-        "ubi",
-        "rhel",
-    ]
-    .iter()
-    .any(|d| lower.contains(d))
-    {
-        "centos"
-    } else {
-        "debian"
-    };
+    let name = gear_spec::import::external_layer_name(reference, taken);
+    let distro = gear_spec::import::distro_of_reference(reference).unwrap_or(Distro::Debian);
     let toml = format!(
-        "[layer]\nname = \"{name}\"\nimage = \"{reference}\"\ndistro = \"{distro}\"  # debian (apt) | centos (yum) | alpine (apk): guessed from the reference\n"
+        "[layer]\nname = \"{name}\"\nimage = \"{reference}\"\ndistro = \"{}\"  # debian (apt) | centos (yum) | alpine (apk): guessed from the reference\n",
+        distro.as_str()
     );
     (name, toml)
 }

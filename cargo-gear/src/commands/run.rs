@@ -33,7 +33,12 @@ pub fn run(session: &Session, args: &RunArgs, cwd: &std::path::Path) -> Result<(
         let env = local_run::environment(&session.build_paths().state, &layer, &built);
         let name = local_run::container_name(&layer.name);
         let mut spec = local_run::spec(&layer, env, dir.binds(), name.clone(), args.keep);
-        (spec.entrypoint, spec.cmd) = local_run::command(&built, &gear, &args.args);
+        let recipe = session
+            .graph
+            .find(&layer.name)
+            .map(|i| &session.graph.layer(i).recipe);
+        let recipe = recipe.unwrap_or(&gear_spec::step::Recipe::Short);
+        (spec.entrypoint, spec.cmd) = local_run::command(&built, &gear, recipe, &args.args);
         session.out.status(
             "Running",
             format!("{} in {}", layer.reference(), dir.path.display()),

@@ -29,8 +29,8 @@ pub struct TarEntry {
     pub path: String,
     /// Where the content comes from.
     pub source: TarSource,
-    /// Mode 0755 instead of 0644.
-    pub executable: bool,
+    /// File mode in the archive: [`FILE_MODE`], [`EXEC_MODE`] or a `chmod` of a step.
+    pub mode: u32,
 }
 
 /// The content of a [`TarEntry`].
@@ -58,7 +58,7 @@ impl TarEntry {
         Self {
             path: path.into(),
             source: TarSource::File(source.into()),
-            executable: false,
+            mode: FILE_MODE,
         }
     }
 
@@ -67,7 +67,7 @@ impl TarEntry {
         Self {
             path: path.into(),
             source: TarSource::Bytes(contents.into()),
-            executable: false,
+            mode: FILE_MODE,
         }
     }
 
@@ -83,8 +83,14 @@ impl TarEntry {
 
     /// The same entry with mode 0755.
     #[must_use]
-    pub fn executable(mut self) -> Self {
-        self.executable = true;
+    pub fn executable(self) -> Self {
+        self.mode(EXEC_MODE)
+    }
+
+    /// The same entry with this mode.
+    #[must_use]
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = mode;
         self
     }
 }
@@ -298,11 +304,7 @@ fn append_file<W: Write>(
     path: &str,
     entry: &TarEntry,
 ) -> Result<(), ContextError> {
-    let mode = if entry.executable {
-        EXEC_MODE
-    } else {
-        FILE_MODE
-    };
+    let mode = entry.mode;
     let write_err = |source| ContextError::Write {
         entry: path.to_owned(),
         source,

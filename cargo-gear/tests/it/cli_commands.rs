@@ -801,3 +801,232 @@ fn init_namespaces_the_image_or_says_why_it_matters() {
     insta::assert_snapshot!("init_without_namespace", toml);
     assert!(gear(t.path(), &["validate"]).status.success());
 }
+
+/// A real gear fixture of gear-spec (sources in its SOURCES.md).
+fn real_gear(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../gear-spec/tests/fixtures/real-gears")
+        .join(name)
+}
+
+/// The scratch monorepo with real gears copied under `incoming/`, outside its members.
+fn monorepo_with_incoming(gears: &[&str]) -> (tempfile::TempDir, PathBuf) {
+    let (t, root) = scratch_monorepo();
+    for name in gears {
+        copy_tree(&real_gear(name), &root.join("incoming").join(name));
+    }
+    (t, root)
+}
+
+#[test]
+fn import_dry_run_prints_the_gear_toml_files_and_writes_nothing() {
+    let (_t, root) = monorepo_with_incoming(&["flywheel-apps__debug-generatefile"]);
+    let out = gear(
+        &root,
+        &[
+            "import",
+            "incoming/flywheel-apps__debug-generatefile",
+            "--dry-run",
+        ],
+    );
+    insta::assert_snapshot!("import_dry_run", stdout_of(&out));
+    insta::assert_snapshot!("import_dry_run_warnings", stderr_in(&root, &out));
+    assert!(!root.join("layers/ubuntu").exists());
+    assert!(
+        !root
+            .join("incoming/flywheel-apps__debug-generatefile/Gear.toml")
+            .exists()
+    );
+}
+
+#[test]
+fn import_into_the_workspace_shares_one_external_layer() {
+    let (_t, root) = monorepo_with_incoming(&[
+        "flywheel-apps__debug-generatefile",
+        "flywheel-apps__example-gear",
+        "scitran-apps__dicom-mr-classifier",
+    ]);
+    // A second gear on ubuntu:trusty.
+    let other = root.join("incoming/other");
+    copy_tree(&real_gear("flywheel-apps__debug-generatefile"), &other);
+    let manifest = std::fs::read_to_string(other.join("manifest.json")).unwrap();
+    std::fs::write(
+        other.join("manifest.json"),
+        manifest.replace("\"debug-generatefile\"", "\"other\""),
+    )
+    .unwrap();
+
+    let out = gear(
+        &root,
+        &[
+            "import",
+            "incoming/flywheel-apps__debug-generatefile",
+            "--into",
+            "gears/debug-generatefile",
+        ],
+    );
+    insta::assert_snapshot!("import_into", stderr_in(&root, &out));
+    let layer = std::fs::read_to_string(root.join("layers/ubuntu/Gear.toml")).unwrap();
+    assert!(layer.contains("image = \"ubuntu:trusty\""), "{layer}");
+    let copied = root.join("gears/debug-generatefile");
+    for file in ["Dockerfile", "manifest.json", "Gear.toml"] {
+        assert!(copied.join(file).is_file(), "{file}");
+    }
+    let toml = std::fs::read_to_string(copied.join("Gear.toml")).unwrap();
+    assert!(toml.contains("from = \"ubuntu\""), "{toml}");
+
+    // The second gear on the same image reuses the layer the first one created; a gear on
+    // python:3.7-buster gets a new one named after its tag (`python` is the workspace's
+    // python:3.12-slim).
+    let out = gear(
+        &root,
+        &[
+            "import",
+            "incoming/other",
+            "incoming/scitran-apps__dicom-mr-classifier",
+        ],
+    );
+    let stderr = stderr_in(&root, &out);
+    assert!(!stderr.contains("external layer `ubuntu"), "{stderr}");
+    let toml = std::fs::read_to_string(other.join("Gear.toml")).unwrap();
+    assert!(toml.contains("from = \"ubuntu\""), "{toml}");
+    let layer = std::fs::read_to_string(root.join("layers/python-3-7-buster/Gear.toml")).unwrap();
+    assert!(layer.contains("image = \"python:3.7-buster\""), "{layer}");
+    let layers: Vec<_> = std::fs::read_dir(root.join("layers")).unwrap().collect();
+    assert_eq!(
+        layers.len(),
+        6,
+        "freesurfer, fw-freesurfer, fw-python, python + 2 new"
+    );
+
+    // --from names the parent: no external layer.
+    let out = gear(
+        &root,
+        &[
+            "import",
+            "incoming/flywheel-apps__example-gear",
+            "--from",
+            "fw-python",
+        ],
+    );
+    stdout_of(&out);
+    let toml = std::fs::read_to_string(root.join("incoming/flywheel-apps__example-gear/Gear.toml"))
+        .unwrap();
+    assert!(toml.contains("from = \"fw-python\""), "{toml}");
+    assert!(!root.join("layers/ubuntu-14-04").exists());
+}
+
+#[test]
+fn import_never_overwrites_without_force() {
+    let (_t, root) = monorepo_with_incoming(&["flywheel-apps__debug-generatefile"]);
+    let dir = "incoming/flywheel-apps__debug-generatefile";
+    std::fs::write(root.join(dir).join("Gear.toml"), "# mine\n").unwrap();
+    let out = gear(&root, &["import", dir]);
+    assert!(!out.status.success());
+    insta::assert_snapshot!(
+        "import_existing_gear_toml",
+        String::from_utf8_lossy(&out.stderr).replace(&root.display().to_string(), "[ROOT]")
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join(dir).join("Gear.toml")).unwrap(),
+        "# mine\n"
+    );
+    assert!(!root.join("layers/ubuntu").exists(), "nothing written");
+
+    // --into an existing directory with one of the gear's files: refused, then --force.
+    std::fs::remove_file(root.join(dir).join("Gear.toml")).unwrap();
+    std::fs::create_dir_all(root.join("gears/dg")).unwrap();
+    std::fs::write(root.join("gears/dg/Dockerfile"), "old").unwrap();
+    let out = gear(&root, &["import", dir, "--into", "gears/dg"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("gears/dg/Dockerfile already exists"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--force"), "{stderr}");
+    let out = gear(&root, &["import", dir, "--into", "gears/dg", "--force"]);
+    stdout_of(&out);
+    assert_ne!(
+        std::fs::read_to_string(root.join("gears/dg/Dockerfile")).unwrap(),
+        "old"
+    );
+    assert!(root.join("gears/dg/Gear.toml").is_file());
+}
+
+#[test]
+fn import_errors_name_the_file_and_the_fix() {
+    let (_t, root) = monorepo_with_incoming(&["flywheel-apps__pydeface-gear"]);
+    let show = |out: &std::process::Output| {
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).replace(&root.display().to_string(), "[ROOT]")
+    };
+    std::fs::create_dir_all(root.join("incoming/empty")).unwrap();
+    insta::assert_snapshot!(
+        "import_no_manifest",
+        show(&gear(&root, &["import", "incoming/empty"]))
+    );
+    std::fs::create_dir_all(root.join("incoming/broken")).unwrap();
+    std::fs::write(
+        root.join("incoming/broken/manifest.json"),
+        "{\n  \"name\": \"broken\",\n  \"version\": 1.0.0\n}\n",
+    )
+    .unwrap();
+    insta::assert_snapshot!(
+        "import_manifest_not_json",
+        show(&gear(&root, &["import", "incoming/broken"]))
+    );
+    std::fs::write(
+        root.join("incoming/broken/manifest.json"),
+        "{\"name\": \"broken\"}",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("incoming/broken/Dockerfile"),
+        "FROM debian\nRUN <<EOF\necho never ends\n",
+    )
+    .unwrap();
+    insta::assert_snapshot!(
+        "import_dockerfile_unreadable",
+        show(&gear(&root, &["import", "incoming/broken"]))
+    );
+    // No Dockerfile: --from is needed, and then the manifest alone is imported.
+    let dir = "incoming/flywheel-apps__pydeface-gear";
+    insta::assert_snapshot!("import_no_dockerfile", show(&gear(&root, &["import", dir])));
+    let out = gear(&root, &["import", dir, "--from", "fw-python"]);
+    insta::assert_snapshot!("import_no_dockerfile_from", stderr_in(&root, &out));
+    assert!(root.join(dir).join("Gear.toml").is_file());
+    // --into with several gears.
+    let out = gear(&root, &["import", dir, "incoming/broken", "--into", "x"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn import_in_place_under_a_members_glob_reuses_the_workspace_layer() {
+    let (_t, root) = scratch_monorepo();
+    // A gear copied into gears/ has no Gear.toml yet (which discovery otherwise refuses); it
+    // builds on python:3.12-slim, the workspace's layer `python`.
+    let dir = root.join("gears/newcomer");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("manifest.json"),
+        r#"{"name": "newcomer", "version": "1.0.0", "label": "Newcomer", "description": "A gear.",
+  "author": "me", "license": "MIT", "command": "python3 run.py", "inputs": {}, "config": {},
+  "custom": {"gear-builder": {"image": "example/newcomer:1.0.0"}}}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM python:3.12-slim\nCOPY run.py /flywheel/v0/run.py\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("run.py"), "print('hi')\n").unwrap();
+    let out = gear(&root, &["import", "gears/newcomer"]);
+    let stderr = stderr_in(&root, &out);
+    assert!(!stderr.contains("Created"), "{stderr}");
+    assert!(!stderr.contains("warning"), "{stderr}");
+    let toml = std::fs::read_to_string(dir.join("Gear.toml")).unwrap();
+    assert!(toml.contains("from = \"python\""), "{toml}");
+    // The imported gear validates with the rest of the workspace.
+    stdout_of(&gear(&root, &["validate"]));
+}

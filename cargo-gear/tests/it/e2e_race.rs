@@ -10,7 +10,6 @@
 use crate::support;
 
 use std::path::Path;
-use std::process::Command;
 
 use cargo_gear::cli::{Cargo, Selection};
 use cargo_gear::error::CliError;
@@ -39,18 +38,6 @@ fn workspace(root: &Path, repo: &str, id: &str) {
         ),
     );
     write(&root.join("mid/data/payload.txt"), ORIGINAL);
-}
-
-fn cargo_gear(root: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_cargo-gear"))
-        .arg("gear")
-        .arg("--root")
-        .arg(root)
-        .args(args)
-        .env_remove("CARGO_TARGET_DIR")
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -106,7 +93,7 @@ async fn a_file_edited_after_planning_is_never_tagged_under_the_planned_fingerpr
     // With the file back, the planned fingerprint is not fresh, and the next build holds
     // exactly the planned bytes.
     write(&payload, ORIGINAL);
-    let planned = cargo_gear(&root, &["plan", "--format", "json"]);
+    let planned = support::cargo_gear(&root, &["plan", "--format", "json"]);
     let json: serde_json::Value = serde_json::from_slice(&planned.stdout).unwrap();
     let layer = json["layers"]
         .as_array()
@@ -116,7 +103,7 @@ async fn a_file_edited_after_planning_is_never_tagged_under_the_planned_fingerpr
         .unwrap();
     assert_eq!(layer["content_tag"], content_tag.as_str());
     assert_eq!(layer["status"], "stale", "{layer}");
-    let built = cargo_gear(&root, &["build"]);
+    let built = support::cargo_gear(&root, &["build"]);
     assert!(
         built.status.success(),
         "{}",

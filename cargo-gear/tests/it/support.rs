@@ -16,6 +16,8 @@ use cargo_gear::engine::{Engine, EngineAddress};
 pub const BUSYBOX: &str = "cargo-gear-fixture/busybox:1";
 /// The Debian bookworm + python3 image `cargo xtask engine start` creates.
 pub const DEBIAN_PYTHON: &str = "cargo-gear-fixture/debian-python:bookworm";
+/// The Debian fixture with poetry and uv (xtask/fixtures/python-poetry).
+pub const PYTHON_POETRY: &str = "cargo-gear-fixture/python-poetry:bookworm";
 /// Label put on everything the tests create, for cleaning up after a crashed run.
 pub const TEST_LABEL: &str = "cargo-gear.test";
 
@@ -197,4 +199,17 @@ pub async fn sh(engine: &Engine, image: &str, script: &str) -> (i64, String) {
         .await
         .unwrap();
     (code, String::from_utf8(out).unwrap())
+}
+
+/// Runs `cargo-gear gear --root ROOT ARGS…` (no color, no inherited target directory).
+pub fn cargo_gear(root: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_cargo-gear"))
+        .arg("gear")
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .env_remove("CARGO_TARGET_DIR")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
 }

@@ -977,6 +977,7 @@ fn context_of(names: &[&str]) -> Vec<ContextFile> {
             tar_path: format!("copy/{n}"),
             source: std::path::PathBuf::from(n),
             executable: false,
+            mode: None,
         })
         .collect()
 }
