@@ -40,10 +40,7 @@ struct HelperAnswer {
 
 /// The docker CLI's config file.
 fn config_path() -> Option<PathBuf> {
-    match std::env::var_os("DOCKER_CONFIG") {
-        Some(dir) => Some(PathBuf::from(dir).join("config.json")),
-        None => std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker/config.json")),
-    }
+    crate::engine::docker_config_dir().map(|dir| dir.join("config.json"))
 }
 
 /// `https://host/v1/` → `host`.

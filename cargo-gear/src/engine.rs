@@ -2,7 +2,8 @@
 //! bollard.
 //!
 //! [`Engine::connect`] finds the engine like the docker CLI does (`DOCKER_HOST`, TLS from
-//! `DOCKER_TLS_VERIFY`/`DOCKER_CERT_PATH`, else `/var/run/docker.sock`), negotiates the API
+//! `DOCKER_TLS_VERIFY`/`DOCKER_CERT_PATH`, docker contexts, else `/var/run/docker.sock`): Docker
+//! or Podman's Docker-compatible service. It negotiates the API
 //! version down to what the engine speaks (Debian's docker.io speaks 1.41) and pings it. Builds
 //! stream a deterministic tar of the context ([`write_tar`]) to the engine while it is being
 //! generated.
@@ -14,11 +15,12 @@ mod container;
 mod image;
 mod registry;
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use bollard::Docker;
 
-pub use address::{DEFAULT_SOCKET, EngineAddress, TlsFiles};
+pub use address::{DEFAULT_SOCKET, EngineAddress, TlsFiles, docker_config_dir};
 pub use archive::{ContextError, TAR_MTIME, TarEntry, TarSource, write_tar};
 pub use build::{BuildError, BuildOutput, BuildRequest, journal_path};
 pub use container::{Input, RunSpec, StdStream};
@@ -45,6 +47,8 @@ pub struct Engine {
     address: String,
     api_version: String,
     server_version: String,
+    /// Podman's Docker-compatible service rather than dockerd.
+    podman: bool,
 }
 
 /// Errors talking to the engine. Every one names the engine's address or the object involved.
@@ -54,6 +58,40 @@ pub enum EngineError {
     #[error("DOCKER_HOST `{value}` is not a usable Docker engine address: {reason}")]
     #[diagnostic(code("gear::engine-invalid-host"))]
     InvalidHost { value: String, reason: String },
+
+    /// The docker context to use (`DOCKER_CONTEXT`, `currentContext`) cannot be used.
+    #[error("docker context `{name}`: cannot use {}: {reason}", path.display())]
+    #[diagnostic(
+        code("gear::engine-context"),
+        help(
+            "`docker context ls` lists the contexts; `docker context use default` (or unsetting \
+             DOCKER_CONTEXT) goes back to DOCKER_HOST or /var/run/docker.sock"
+        )
+    )]
+    Context {
+        name: String,
+        path: PathBuf,
+        reason: String,
+    },
+
+    /// A certificate or key file of a TLS engine cannot be read (worded like the docker CLI).
+    #[error("could not read {role} \"{}\" for the Docker engine at {address}", path.display())]
+    #[diagnostic(
+        code("gear::engine-tls"),
+        help(
+            "DOCKER_TLS_VERIFY (or the docker context) asks for TLS: ca.pem, cert.pem and key.pem \
+             must be in {} (DOCKER_CERT_PATH, default ~/.docker); for an engine without TLS, \
+             unset DOCKER_TLS_VERIFY", path.parent().unwrap_or(path).display()
+        )
+    )]
+    TlsFile {
+        address: String,
+        /// "CA certificate", "client certificate" or "client key".
+        role: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 
     /// The TLS client certificates could not be loaded.
     #[error("could not set up TLS for the Docker engine at {address}")]
@@ -69,14 +107,30 @@ pub enum EngineError {
         source: bollard::errors::Error,
     },
 
+    /// The engine answered, but the TLS handshake failed: its certificate is not trusted, or
+    /// it refused ours.
+    #[error("the Docker engine at {address} answered, but {problem}")]
+    #[diagnostic(code("gear::engine-tls-handshake"), help("{help}"))]
+    TlsHandshake {
+        address: String,
+        /// "its certificate is not trusted", …
+        problem: &'static str,
+        /// What to check.
+        help: String,
+        #[source]
+        source: Box<bollard::errors::Error>,
+    },
+
     /// Nothing answered at the address.
     #[error("no Docker engine answers at {address}")]
     #[diagnostic(
         code("gear::engine-unreachable"),
         help(
-            "start Docker (e.g. `sudo systemctl start docker`), or set DOCKER_HOST to a running \
-             engine (unix:///path/to/docker.sock or tcp://host:port); in the cargo-gear \
-             repository, `cargo xtask engine start` starts a private engine and prints its DOCKER_HOST"
+            "start Docker (e.g. `sudo systemctl start docker`) or Podman's Docker-compatible \
+             service (`podman system service --time=0 unix:///run/podman/podman.sock`), or set \
+             DOCKER_HOST to a running engine (unix:///path/to/docker.sock or tcp://host:port); in \
+             the cargo-gear repository, `cargo xtask engine start` starts a private engine and \
+             prints its DOCKER_HOST"
         )
     )]
     Unreachable {
@@ -141,12 +195,13 @@ pub enum EngineError {
 
 impl Engine {
     /// Connects to the engine the environment names (see [`EngineAddress::from_env`]),
-    /// negotiates the API version and pings it, all within [`CONNECT_TIMEOUT`].
+    /// pings it (an answer within [`CONNECT_TIMEOUT`]) and negotiates the API version.
     pub async fn connect() -> Result<Engine, EngineError> {
         Self::connect_to(&EngineAddress::from_env()?).await
     }
 
-    /// [`Engine::connect`] to an explicit address.
+    /// [`Engine::connect`] to an explicit address: nothing answering within
+    /// [`CONNECT_TIMEOUT`] is [`EngineError::Unreachable`].
     pub async fn connect_to(address: &EngineAddress) -> Result<Engine, EngineError> {
         let shown = address.to_string();
         let unreachable =
@@ -177,48 +232,55 @@ impl Engine {
                 host,
                 port,
                 tls: Some(tls),
-            } => Docker::connect_with_ssl(
-                &format!("tcp://{host}:{port}"),
-                &tls.key,
-                &tls.cert,
-                &tls.ca,
-                timeout,
-                version,
-            )
-            .map_err(|source| EngineError::Tls {
-                address: shown.clone(),
-                source,
-            })?,
+            } => {
+                tls.check_readable(&shown)?;
+                Docker::connect_with_ssl(
+                    &format!("tcp://{host}:{port}"),
+                    &tls.key,
+                    &tls.cert,
+                    &tls.ca,
+                    timeout,
+                    version,
+                )
+                .map_err(|source| EngineError::Tls {
+                    address: shown.clone(),
+                    source,
+                })?
+            }
         };
 
-        let handshake = async {
-            docker.ping().await.map_err(|e| unreachable(Box::new(e)))?;
-            let docker =
-                docker
-                    .negotiate_version()
-                    .await
-                    .map_err(|source| EngineError::Request {
-                        address: shown.clone(),
-                        action: "negotiate the API version".into(),
-                        source,
-                    })?;
-            let server = docker
-                .version()
-                .await
-                .map_err(|source| EngineError::Request {
-                    address: shown.clone(),
-                    action: "read the engine version".into(),
-                    source,
-                })?;
-            Ok::<_, EngineError>((docker, server))
-        };
-        let (docker, server) = tokio::time::timeout(CONNECT_TIMEOUT, handshake)
+        // Whether anything answers is known within CONNECT_TIMEOUT. What follows may take
+        // longer on a loaded machine (Podman runs `conmon --version` and more for each
+        // /version), and only an ordinary request's timeout applies to it.
+        tokio::time::timeout(CONNECT_TIMEOUT, docker.ping())
             .await
             .map_err(|_| {
                 unreachable(
                     format!("no answer within {} seconds", CONNECT_TIMEOUT.as_secs()).into(),
                 )
-            })??;
+            })?
+            .map_err(|e| match address {
+                EngineAddress::Tcp { tls: Some(tls), .. } => {
+                    tls_handshake(&shown, tls, e).unwrap_or_else(|e| unreachable(Box::new(e)))
+                }
+                _ => unreachable(Box::new(e)),
+            })?;
+        let docker = docker
+            .negotiate_version()
+            .await
+            .map_err(|source| EngineError::Request {
+                address: shown.clone(),
+                action: "negotiate the API version".into(),
+                source,
+            })?;
+        let server = docker
+            .version()
+            .await
+            .map_err(|source| EngineError::Request {
+                address: shown.clone(),
+                action: "read the engine version".into(),
+                source,
+            })?;
 
         let api = docker.client_version();
         Ok(Engine {
@@ -226,6 +288,11 @@ impl Engine {
             docker,
             address: shown,
             api_version: format!("{}.{}", api.major_version, api.minor_version),
+            podman: server
+                .components
+                .iter()
+                .flatten()
+                .any(|c| c.name.starts_with("Podman")),
             server_version: server.version.unwrap_or_default(),
         })
     }
@@ -245,6 +312,11 @@ impl Engine {
         &self.server_version
     }
 
+    /// Whether the engine is Podman's Docker-compatible service (`podman system service`).
+    pub fn is_podman(&self) -> bool {
+        self.podman
+    }
+
     /// The underlying bollard client, for what this module does not wrap.
     pub fn docker(&self) -> &Docker {
         &self.docker
@@ -262,6 +334,68 @@ impl Engine {
             source,
         }
     }
+}
+
+/// The [`EngineError::TlsHandshake`] for a connection to a TLS engine that failed in the TLS
+/// handshake (the engine answered), or the error unchanged when it failed otherwise.
+fn tls_handshake(
+    address: &str,
+    tls: &TlsFiles,
+    source: bollard::errors::Error,
+) -> Result<EngineError, bollard::errors::Error> {
+    let (problem, help) = match rustls_error(&source) {
+        Some(rustls::Error::InvalidCertificate(_)) => (
+            "its certificate is not trusted",
+            format!(
+                "the engine's certificate must be signed by the CA in {} and name the host of \
+                 DOCKER_HOST ({address}); point DOCKER_CERT_PATH at the certificates made for \
+                 this engine",
+                tls.ca.display()
+            ),
+        ),
+        Some(rustls::Error::AlertReceived(_)) => (
+            "it refused cargo-gear's client certificate",
+            format!(
+                "{} must be signed by the CA the engine trusts (dockerd's --tlscacert); point \
+                 DOCKER_CERT_PATH at the certificates made for this engine",
+                tls.cert.display()
+            ),
+        ),
+        Some(_) => (
+            "the TLS handshake failed",
+            "check that the engine speaks TLS at this address (dockerd --tlsverify) and that \
+             DOCKER_CERT_PATH holds the certificates made for it"
+                .to_owned(),
+        ),
+        None => return Err(source),
+    };
+    Ok(EngineError::TlsHandshake {
+        address: address.to_owned(),
+        problem,
+        help,
+        source: Box::new(source),
+    })
+}
+
+/// The rustls error somewhere in `error`'s cause chain. rustls's errors reach us inside
+/// `std::io::Error`s (two, nested, from hyper-rustls), whose `source()` skips what they wrap
+/// (as does bollard's transparent `IOError`), so each I/O error is opened.
+fn rustls_error<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut next = Some(error);
+    while let Some(error) = next {
+        if let Some(tls) = error.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        let io = match error.downcast_ref::<bollard::errors::Error>() {
+            Some(bollard::errors::Error::IOError { err }) => Some(err),
+            _ => error.downcast_ref::<std::io::Error>(),
+        };
+        next = match io.and_then(std::io::Error::get_ref) {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => error.source(),
+        };
+    }
+    None
 }
 
 /// The HTTP status of an error the engine answered with.
@@ -308,11 +442,74 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn missing_tls_certificates_are_a_tls_error() {
-        let tls = TlsFiles::in_dir(std::path::Path::new("/nonexistent/certs"));
-        let address = EngineAddress::parse("tcp://127.0.0.1:9", Some(tls)).unwrap();
+    async fn a_missing_tls_file_is_named_like_the_docker_cli_names_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let tls = TlsFiles::in_dir(dir.path());
+        let address = EngineAddress::parse("tcp://127.0.0.1:9", Some(tls.clone())).unwrap();
+        let message = |err: EngineError| {
+            assert!(matches!(err, EngineError::TlsFile { .. }), "{err:?}");
+            crate::error::chain(&err)
+        };
         let err = Engine::connect_to(&address).await.unwrap_err();
-        assert!(matches!(err, EngineError::Tls { .. }), "{err:?}");
-        assert!(err.to_string().contains("tcp://127.0.0.1:9"));
+        assert_eq!(
+            message(err),
+            format!(
+                "could not read CA certificate \"{}\" for the Docker engine at \
+                 tcp://127.0.0.1:9: No such file or directory (os error 2)",
+                tls.ca.display()
+            )
+        );
+        std::fs::write(&tls.ca, "").unwrap();
+        std::fs::write(&tls.key, "").unwrap();
+        let err = Engine::connect_to(&address).await.unwrap_err();
+        let help = miette::Diagnostic::help(&err).unwrap().to_string();
+        assert!(
+            help.contains(&dir.path().display().to_string()) && help.contains("DOCKER_CERT_PATH"),
+            "{help}"
+        );
+        assert!(message(err).starts_with(&format!(
+            "could not read client certificate \"{}\"",
+            tls.cert.display()
+        )));
+    }
+
+    /// The errors rustls gives in a handshake, wrapped as they reach us: in an `io::Error`
+    /// in another (hyper-rustls), in hyper's connect error (whose constructor is private:
+    /// bollard's `IOError` stands in for it) in bollard's.
+    fn failed_handshake(error: rustls::Error) -> bollard::errors::Error {
+        let io = std::io::Error::new(std::io::ErrorKind::InvalidData, error);
+        let io = std::io::Error::other(io);
+        bollard::errors::Error::IOError { err: io }
+    }
+
+    #[test]
+    fn an_untrusted_certificate_says_so_and_keeps_the_cause() {
+        let tls = TlsFiles::in_dir(std::path::Path::new("/certs"));
+        let untrusted = failed_handshake(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::UnknownIssuer,
+        ));
+        let err = tls_handshake("tcp://127.0.0.1:2376", &tls, untrusted).unwrap();
+        assert_eq!(
+            crate::error::chain(&err),
+            "the Docker engine at tcp://127.0.0.1:2376 answered, but its certificate is not \
+             trusted: invalid peer certificate: UnknownIssuer"
+        );
+        let help = miette::Diagnostic::help(&err).unwrap().to_string();
+        assert!(help.contains("/certs/ca.pem"), "{help}");
+
+        let refused = failed_handshake(rustls::Error::AlertReceived(
+            rustls::AlertDescription::BadCertificate,
+        ));
+        let err = tls_handshake("tcp://127.0.0.1:2376", &tls, refused).unwrap();
+        assert!(
+            err.to_string()
+                .ends_with("it refused cargo-gear's client certificate"),
+            "{err}"
+        );
+
+        let refused_connection = bollard::errors::Error::IOError {
+            err: std::io::ErrorKind::ConnectionRefused.into(),
+        };
+        assert!(tls_handshake("tcp://127.0.0.1:2376", &tls, refused_connection).is_err());
     }
 }

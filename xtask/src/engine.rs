@@ -23,7 +23,7 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use crate::network::Needs;
-use crate::{Result, Workspace, cmd, fixtures, host, sys};
+use crate::{Result, Workspace, cmd, fixtures, host, registry, sys, tls};
 
 const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -43,6 +43,8 @@ pub struct Paths {
     config: PathBuf,
     ephemeral: PathBuf,
     users: PathBuf,
+    /// The certificates of the TLS listener, and the file naming its address while it runs.
+    tls: PathBuf,
     /// The bridge dockerd's default network uses (`--bridge`), created by xtask.
     bridge: String,
     /// The network namespace (under /run/netns/) the engine runs in; `None` for the host's.
@@ -84,6 +86,7 @@ impl Paths {
             config: dir.join("daemon.json"),
             ephemeral: dir.join("ephemeral"),
             users: dir.join("users.lock"),
+            tls: dir.join("tls"),
             exec: run.join("exec"),
             bridge,
             netns,
@@ -95,6 +98,20 @@ impl Paths {
     /// The `DOCKER_HOST` of the workspace's own engine.
     pub fn host(&self) -> String {
         format!("unix://{}", self.socket.display())
+    }
+
+    /// The TLS listener of the running engine, if it has one (see [`tls`]).
+    fn tls_endpoint(&self) -> Option<tls::Endpoint> {
+        let host = fs::read_to_string(self.tls_listening()).ok()?;
+        Some(tls::Endpoint {
+            host: host.trim().to_owned(),
+            certs: tls::Certs::at(&self.tls),
+        })
+    }
+
+    /// Holds the TLS listener's `tcp://` address while the engine runs.
+    fn tls_listening(&self) -> PathBuf {
+        self.tls.join("listening")
     }
 
     /// `program` in the engine's network namespace.
@@ -148,6 +165,9 @@ pub struct Engine {
     pub host: String,
     /// `DOCKER_CERT_PATH` for a docker context's engine that wants TLS.
     tls: Option<PathBuf>,
+    /// The engine's second listener, `tcp://127.0.0.1:PORT` with `--tlsverify`: only this
+    /// workspace's own engine has one.
+    pub tls_listener: Option<tls::Endpoint>,
     own: Option<Own>,
 }
 
@@ -170,6 +190,7 @@ impl Engine {
         Engine {
             host: host.into(),
             tls: None,
+            tls_listener: None,
             own: None,
         }
     }
@@ -242,7 +263,7 @@ impl Engine {
     }
 
     /// Whether the engine answers its `/_ping`.
-    fn answers(&self) -> bool {
+    pub fn answers(&self) -> bool {
         match self.host.strip_prefix("unix://") {
             Some(socket) => ping_unix(Path::new(socket)).unwrap_or(false),
             None => cmd::succeeds(self.export(&mut Command::new("docker")).args([
@@ -311,6 +332,7 @@ fn current_context() -> Option<(String, Engine)> {
         Engine {
             host: host.to_owned(),
             tls: tls.join("ca.pem").is_file().then_some(tls),
+            tls_listener: None,
             own: None,
         },
     ))
@@ -339,6 +361,7 @@ impl Own {
             let engine = Engine {
                 host,
                 tls: None,
+                tls_listener: paths.tls_endpoint(),
                 own: Some(Own {
                     paths,
                     child: None,
@@ -389,6 +412,7 @@ impl Own {
         let engine = Engine {
             host,
             tls: None,
+            tls_listener: paths.tls_endpoint(),
             own: Some(Own {
                 paths,
                 child: Some(child),
@@ -449,7 +473,8 @@ pub fn start(paths: &Paths) -> Result<Child> {
     launch(paths, &paths.bridge)
 }
 
-/// Starts dockerd with `--bridge BRIDGE` and waits for /_ping.
+/// Starts dockerd with `--bridge BRIDGE`, listening on its unix socket and on
+/// `tcp://127.0.0.1:PORT` with TLS ([`tls`]), and waits for /_ping.
 fn launch(paths: &Paths, bridge: &str) -> Result<Child> {
     let dockerd = host::program("dockerd").ok_or("dockerd is not installed")?;
     for dir in [&paths.data, &paths.exec, &paths.cache] {
@@ -461,6 +486,9 @@ fn launch(paths: &Paths, bridge: &str) -> Result<Child> {
     // Our own (empty) configuration, so that an /etc/docker/daemon.json meant for the system's
     // engine (hosts, data-root, …) does not clash with the flags below.
     fs::write(&paths.config, "{}\n")?;
+    let certs = tls::Certs::ensure(&paths.tls)?;
+    let _ = fs::remove_file(paths.tls_listening());
+    let tls_host = format!("tcp://127.0.0.1:{}", registry::free_port()?);
     let log = File::create(&paths.log)?;
     let mut cmd = paths.command(dockerd);
     cmd.arg("--config-file")
@@ -473,6 +501,9 @@ fn launch(paths: &Paths, bridge: &str) -> Result<Child> {
         .arg(&paths.pidfile)
         .arg("--host")
         .arg(paths.host())
+        .arg("--host")
+        .arg(&tls_host)
+        .args(certs.dockerd_args())
         .arg("--bridge")
         .arg(bridge)
         .env_remove("DOCKER_HOST")
@@ -489,10 +520,11 @@ fn launch(paths: &Paths, bridge: &str) -> Result<Child> {
     loop {
         if ping(&host) {
             eprintln!(
-                "xtask: dockerd is up after {:.1} s (log: {})",
+                "xtask: dockerd is up after {:.1} s (log: {}), also at {tls_host} with TLS",
                 started.elapsed().as_secs_f64(),
                 paths.log.display()
             );
+            fs::write(paths.tls_listening(), format!("{tls_host}\n"))?;
             return Ok(child);
         }
         let failure = if let Some(status) = child.try_wait()? {
@@ -527,28 +559,29 @@ fn create_bridge(paths: &Paths) -> Result {
     }
     if !ip(&["-4", "-o", "addr", "show", "dev", bridge])?.contains(" inet ") {
         let routes = ip(&["-4", "route", "show", "table", "all"])?;
-        let taken: Vec<(u32, u32)> = routes
-            .lines()
-            .filter_map(|l| parse_cidr(l.split_whitespace().find(|w| w.contains('.'))?))
-            .collect();
-        let start = crate::fnv1a(bridge.as_bytes()) as u32;
-        let third = (0..256)
-            .map(|i| (start.wrapping_add(i) & 0xff) as u8)
-            .find(|&n| {
-                let subnet = (u32::from_be_bytes([10, 213, n, 0]), 24);
-                !taken.iter().any(|&t| overlaps(t, subnet))
-            })
-            .ok_or("no free /24 in 10.213.0.0/16 for the engine's bridge")?;
-        ip(&[
-            "addr",
-            "add",
-            &format!("10.213.{third}.1/24"),
-            "dev",
-            bridge,
-        ])?;
+        let subnet = free_subnet(&routes, 213, bridge)?;
+        ip(&["addr", "add", &format!("{subnet}.1/24"), "dev", bridge])?;
     }
     ip(&["link", "set", bridge, "up"])?;
     Ok(())
+}
+
+/// `10.SECOND.N`: the first /24 of 10.SECOND.0.0/16, from a number derived from `bridge`, that
+/// no route of `routes` (`ip -4 route show table all`) overlaps.
+pub fn free_subnet(routes: &str, second: u8, bridge: &str) -> Result<String> {
+    let taken: Vec<(u32, u32)> = routes
+        .lines()
+        .filter_map(|l| parse_cidr(l.split_whitespace().find(|w| w.contains('.'))?))
+        .collect();
+    let start = crate::fnv1a(bridge.as_bytes()) as u32;
+    let third = (0..256)
+        .map(|i| (start.wrapping_add(i) & 0xff) as u8)
+        .find(|&n| {
+            let subnet = (u32::from_be_bytes([10, second, n, 0]), 24);
+            !taken.iter().any(|&t| overlaps(t, subnet))
+        })
+        .ok_or_else(|| format!("no free /24 in 10.{second}.0.0/16 for the bridge {bridge}"))?;
+    Ok(format!("10.{second}.{third}"))
 }
 
 /// `A.B.C.D/N` or `A.B.C.D` (a /32) as (address, prefix length).
@@ -607,6 +640,7 @@ fn stop(paths: &Paths, mut child: Option<Child>) -> Result {
         sleep(Duration::from_millis(100));
     }
     let _ = fs::remove_file(&paths.ephemeral);
+    let _ = fs::remove_file(paths.tls_listening());
     // dockerd leaves a bridge it was given alone.
     let ip = host::program("ip").unwrap_or_else(|| "ip".into());
     if cmd::succeeds(paths.command(&ip).args(["link", "show", &paths.bridge])) {
@@ -758,7 +792,7 @@ fn option(args: &[String], short: &str, long: &str) -> Vec<String> {
 }
 
 /// Whether a Docker engine answers at `host` (`unix://…` directly, anything else through the CLI).
-fn ping(host: &str) -> bool {
+pub fn ping(host: &str) -> bool {
     Engine::at(host).answers()
 }
 
@@ -852,6 +886,64 @@ mod tests {
                 let _ = fs::remove_dir_all(dir);
             }
         }
+    }
+
+    /// The own engine also listens on `tcp://127.0.0.1:PORT`, with TLS, for clients holding a
+    /// certificate of its CA only; the address is recorded while it runs. In a network
+    /// namespace of its own, like the test below.
+    #[test]
+    fn own_engine_listens_on_tcp_with_tls_for_its_clients_only() {
+        if !crate::testing::engine_tests_run() {
+            return;
+        }
+        assert!(
+            sys::is_root(),
+            "this engine test needs root (ip netns, dockerd)"
+        );
+        let mut scene = Scene::new();
+        let own = scene.paths("own");
+        let child = start(&own).unwrap();
+        let listener = own
+            .tls_endpoint()
+            .expect("a running engine names its TLS listener");
+        let listening = own.tls_listening();
+        scene.engines.push((own, child));
+        let own = &scene.engines[0].0;
+        assert!(
+            listener.host.starts_with("tcp://127.0.0.1:"),
+            "{}",
+            listener.host
+        );
+        let version = |certs: Option<&Path>| {
+            let mut docker = own.command("docker");
+            docker
+                .env("DOCKER_HOST", &listener.host)
+                .env_remove("DOCKER_CONTEXT")
+                .args(["version", "--format", "{{.Server.Version}}"]);
+            match certs {
+                Some(dir) => docker
+                    .env("DOCKER_TLS_VERIFY", "1")
+                    .env("DOCKER_CERT_PATH", dir),
+                None => docker
+                    .env_remove("DOCKER_TLS_VERIFY")
+                    .env_remove("DOCKER_CERT_PATH"),
+            };
+            cmd::stdout(&mut docker).map_err(|e| e.to_string())
+        };
+        let client = listener.certs.client_dir();
+        assert!(!version(Some(&client)).unwrap().is_empty());
+
+        // Another CA's client is refused (and trusts not the engine); plain HTTP is refused.
+        let stranger = version(Some(&listener.certs.stranger_dir())).unwrap_err();
+        assert!(stranger.contains("certificate"), "{stranger}");
+        assert!(version(None).is_err());
+
+        let (paths, child) = scene.engines.pop().unwrap();
+        stop(&paths, Some(child)).unwrap();
+        assert!(
+            !listening.exists(),
+            "a stopped engine names no TLS listener"
+        );
     }
 
     /// Issue 16: another engine started with `--bridge none` while this workspace's engine runs

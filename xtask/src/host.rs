@@ -11,7 +11,7 @@ use crate::{Result, cmd, sys};
 type Package = (&'static str, fn() -> bool);
 
 /// Every Debian package the engine and fixtures need.
-pub const PACKAGES: [Package; 6] = [
+pub const PACKAGES: [Package; 7] = [
     ("docker.io", || {
         program("dockerd").is_some() && program("docker").is_some()
     }),
@@ -22,7 +22,13 @@ pub const PACKAGES: [Package; 6] = [
     ("docker-registry", || program("docker-registry").is_some()),
     // htpasswd, for the registry with basic auth.
     ("apache2-utils", || program("htpasswd").is_some()),
+    // The certificates of the engine's TLS listener (tls.rs).
+    ("openssl", || program("openssl").is_some()),
 ];
+
+/// Debian packages of other tests, installed only when those run: Podman, the second engine
+/// (podman.rs).
+const TEST_PACKAGES: [Package; 1] = [("podman", || program("podman").is_some())];
 
 /// What a developer without root has to do to get an engine, printed when xtask cannot.
 pub const HOW_TO_GET_AN_ENGINE: &str = "\
@@ -83,6 +89,7 @@ pub fn missing_packages() -> Vec<&'static str> {
 pub fn require(package: &str) -> Result {
     let (_, present) = PACKAGES
         .iter()
+        .chain(&TEST_PACKAGES)
         .find(|(p, _)| *p == package)
         .expect("a known package");
     if present() {

@@ -11,12 +11,14 @@ mod fixtures;
 mod fuzz;
 mod host;
 mod network;
+mod podman;
 mod pyvenv;
 mod registry;
 mod sys;
 #[cfg(test)]
 mod testing;
 mod tidy;
+mod tls;
 mod toolkit;
 
 use std::env;
@@ -172,6 +174,14 @@ fn test(ws: &Workspace, args: &[&str]) -> Result<ExitCode> {
             .map_err(|e| eprintln!("xtask: no test registries ({e}): the registry tests will fail"))
             .ok()
     });
+    // Podman, the second engine of the tests, with the busybox fixture; the Podman tests fail
+    // without it.
+    let podman = engine.as_ref().and_then(|docker| {
+        let addrs: Vec<&str> = registries.iter().flat_map(|r| r.addrs()).collect();
+        podman::Podman::start(ws, docker, &addrs)
+            .map_err(|e| eprintln!("xtask: no Podman engine ({e}): the Podman tests will fail"))
+            .ok()
+    });
     let with_engine = |cmd: &mut Command| {
         match &engine {
             Some(engine) => engine
@@ -190,6 +200,12 @@ fn test(ws: &Workspace, args: &[&str]) -> Result<ExitCode> {
         }
         if let Some(tools) = &ci_tools {
             tools.export(cmd);
+        }
+        if let Some(listener) = engine.as_ref().and_then(|e| e.tls_listener.as_ref()) {
+            listener.export(cmd);
+        }
+        if let Some(podman) = &podman {
+            podman.export(cmd);
         }
     };
     // nextest does not run doctests: they run first, so that the main suite's summary ends the output.

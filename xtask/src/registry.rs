@@ -72,6 +72,11 @@ impl Registries {
         })
     }
 
+    /// `HOST:PORT` of both registries.
+    pub fn addrs(&self) -> [&str; 2] {
+        [&self.plain.addr, &self.auth.addr]
+    }
+
     /// Tells a test run where the registries are.
     pub fn export(&self, cmd: &mut Command) {
         cmd.env(ENV_REGISTRY, &self.plain.addr)
@@ -267,7 +272,7 @@ fn clean_stale(base: &Path) {
 }
 
 /// The command name of a live (not zombie) process, from /proc/PID/stat (at most 15 bytes).
-fn process_name(pid: i32) -> Option<String> {
+pub fn process_name(pid: i32) -> Option<String> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let (head, rest) = stat.split_once(") ")?;
     let (_, comm) = head.split_once(" (")?;
@@ -275,7 +280,7 @@ fn process_name(pid: i32) -> Option<String> {
 }
 
 /// A port of 127.0.0.1 that is free now.
-fn free_port() -> Result<u16> {
+pub fn free_port() -> Result<u16> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
     Ok(listener.local_addr()?.port())
 }

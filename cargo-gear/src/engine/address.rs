@@ -1,5 +1,5 @@
-//! Where the Docker engine listens: `DOCKER_HOST`, `DOCKER_TLS_VERIFY` and `DOCKER_CERT_PATH`
-//! read the way the docker CLI reads them.
+//! Where the Docker engine listens: `DOCKER_HOST`, `DOCKER_TLS_VERIFY`, `DOCKER_CERT_PATH` and
+//! docker contexts (`DOCKER_CONTEXT`, `currentContext`) read the way the docker CLI reads them.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -42,36 +42,183 @@ impl TlsFiles {
             key: dir.join("key.pem"),
         }
     }
+
+    /// Each file can be read; the first that cannot is named, as the docker CLI names it
+    /// (bollard reads the client certificate and key only during the handshake, where a
+    /// missing one would look like an engine refusing us).
+    pub fn check_readable(&self, address: &str) -> Result<(), EngineError> {
+        for (role, path) in [
+            ("CA certificate", &self.ca),
+            ("client certificate", &self.cert),
+            ("client key", &self.key),
+        ] {
+            std::fs::File::open(path).map_err(|source| EngineError::TlsFile {
+                address: address.to_owned(),
+                role,
+                path: path.clone(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// The docker CLI's configuration directory: `$DOCKER_CONFIG`, else `~/.docker`.
+pub fn docker_config_dir() -> Option<PathBuf> {
+    match std::env::var_os("DOCKER_CONFIG").filter(|d| !d.is_empty()) {
+        Some(dir) => Some(PathBuf::from(dir)),
+        None => std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker")),
+    }
+}
+
+/// What the docker CLI reads from the environment to find its engine.
+#[derive(Debug, Default)]
+struct DockerEnv {
+    /// `DOCKER_HOST`.
+    host: Option<String>,
+    /// `DOCKER_TLS_VERIFY` is set.
+    tls_verify: bool,
+    /// `DOCKER_CERT_PATH`.
+    cert_path: Option<PathBuf>,
+    /// `DOCKER_CONTEXT`.
+    context: Option<String>,
+    /// [`docker_config_dir`]: `config.json` (its `currentContext`), `contexts/`, default certificates.
+    config_dir: Option<PathBuf>,
+}
+
+/// The part of a docker context's `meta.json` that says where its engine is.
+#[derive(Debug, serde::Deserialize)]
+struct ContextMeta {
+    #[serde(rename = "Endpoints", default)]
+    endpoints: ContextEndpoints,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+struct ContextEndpoints {
+    docker: Option<ContextEndpoint>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct ContextEndpoint {
+    #[serde(rename = "Host")]
+    host: String,
+    #[serde(rename = "SkipTLSVerify", default)]
+    skip_tls_verify: bool,
+}
+
+impl DockerEnv {
+    fn read() -> Self {
+        let var = |name| std::env::var(name).ok().filter(|v| !v.is_empty());
+        DockerEnv {
+            host: var("DOCKER_HOST"),
+            tls_verify: var("DOCKER_TLS_VERIFY").is_some(),
+            cert_path: var("DOCKER_CERT_PATH").map(PathBuf::from),
+            context: var("DOCKER_CONTEXT"),
+            config_dir: docker_config_dir(),
+        }
+    }
+
+    /// The docker CLI's order: `DOCKER_HOST` (with TLS when `DOCKER_TLS_VERIFY` is set), else
+    /// the context `DOCKER_CONTEXT` names, else `config.json`'s `currentContext`, else the
+    /// `default` context, which is [`DEFAULT_SOCKET`].
+    fn address(&self) -> Result<EngineAddress, EngineError> {
+        if let Some(host) = &self.host {
+            return EngineAddress::parse(host, self.env_tls());
+        }
+        match self.context_name()? {
+            Some(name) if name != "default" => self.context_address(&name),
+            _ => EngineAddress::parse(&format!("unix://{DEFAULT_SOCKET}"), None),
+        }
+    }
+
+    /// Certificates from `DOCKER_CERT_PATH` (default: the configuration directory) when
+    /// `DOCKER_TLS_VERIFY` is set.
+    fn env_tls(&self) -> Option<TlsFiles> {
+        self.tls_verify.then(|| {
+            let dir = self
+                .cert_path
+                .clone()
+                .or_else(|| self.config_dir.clone())
+                .unwrap_or_else(|| PathBuf::from(".docker"));
+            TlsFiles::in_dir(&dir)
+        })
+    }
+
+    /// `DOCKER_CONTEXT`, else `currentContext` in `config.json`.
+    fn context_name(&self) -> Result<Option<String>, EngineError> {
+        if let Some(name) = &self.context {
+            return Ok(Some(name.clone()));
+        }
+        let Some(dir) = &self.config_dir else {
+            return Ok(None);
+        };
+        #[derive(serde::Deserialize)]
+        struct Config {
+            #[serde(rename = "currentContext")]
+            current_context: Option<String>,
+        }
+        let path = dir.join("config.json");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(context_error("(current)", &path, e.to_string())),
+        };
+        let config: Config = serde_json::from_str(&text)
+            .map_err(|e| context_error("(current)", &path, e.to_string()))?;
+        Ok(config.current_context.filter(|c| !c.is_empty()))
+    }
+
+    /// The engine of the docker context `name`: `contexts/meta/<sha256 of name>/meta.json`,
+    /// with TLS when `contexts/tls/<sha256 of name>/docker/` holds its certificates.
+    fn context_address(&self, name: &str) -> Result<EngineAddress, EngineError> {
+        use sha2::Digest as _;
+        let id = format!("{:x}", sha2::Sha256::digest(name.as_bytes()));
+        let dir = self
+            .config_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(".docker"));
+        let meta = dir.join("contexts/meta").join(&id).join("meta.json");
+        let text = std::fs::read_to_string(&meta).map_err(|e| {
+            let reason = match e.kind() {
+                std::io::ErrorKind::NotFound => "there is no such context".to_owned(),
+                _ => e.to_string(),
+            };
+            context_error(name, &meta, reason)
+        })?;
+        let meta_json: ContextMeta =
+            serde_json::from_str(&text).map_err(|e| context_error(name, &meta, e.to_string()))?;
+        let endpoint = meta_json
+            .endpoints
+            .docker
+            .ok_or_else(|| context_error(name, &meta, "it has no docker endpoint".to_owned()))?;
+        if endpoint.skip_tls_verify {
+            return Err(context_error(
+                name,
+                &meta,
+                "it skips TLS verification (SkipTLSVerify), which cargo-gear does not do"
+                    .to_owned(),
+            ));
+        }
+        let tls_dir = dir.join("contexts/tls").join(&id).join("docker");
+        let tls = tls_dir.is_dir().then(|| TlsFiles::in_dir(&tls_dir));
+        EngineAddress::parse(&endpoint.host, tls)
+    }
+}
+
+fn context_error(name: &str, path: &Path, reason: String) -> EngineError {
+    EngineError::Context {
+        name: name.to_owned(),
+        path: path.to_owned(),
+        reason,
+    }
 }
 
 impl EngineAddress {
     /// The address the docker CLI would use: `DOCKER_HOST` (with TLS when `DOCKER_TLS_VERIFY`
-    /// is set, certificates from `DOCKER_CERT_PATH` or `~/.docker`), else [`DEFAULT_SOCKET`].
+    /// is set, certificates from `DOCKER_CERT_PATH` or `~/.docker`), else the docker context
+    /// `DOCKER_CONTEXT` or `config.json` names, else [`DEFAULT_SOCKET`].
     pub fn from_env() -> Result<Self, EngineError> {
-        let var = |name| std::env::var(name).ok().filter(|v| !v.is_empty());
-        Self::from_vars(
-            var("DOCKER_HOST").as_deref(),
-            var("DOCKER_TLS_VERIFY").is_some(),
-            var("DOCKER_CERT_PATH").as_deref(),
-            var("HOME").as_deref(),
-        )
-    }
-
-    fn from_vars(
-        host: Option<&str>,
-        tls_verify: bool,
-        cert_path: Option<&str>,
-        home: Option<&str>,
-    ) -> Result<Self, EngineError> {
-        let tls = tls_verify.then(|| {
-            let dir = match (cert_path, home) {
-                (Some(dir), _) => PathBuf::from(dir),
-                (None, Some(home)) => Path::new(home).join(".docker"),
-                (None, None) => PathBuf::from(".docker"),
-            };
-            TlsFiles::in_dir(&dir)
-        });
-        Self::parse(host.unwrap_or("unix:///var/run/docker.sock"), tls)
+        DockerEnv::read().address()
     }
 
     /// Parses a `DOCKER_HOST`-style address. `tls` applies to `tcp://` addresses only;
@@ -210,12 +357,21 @@ mod tests {
 
     #[test]
     fn environment_like_the_docker_cli() {
+        let env = |host: Option<&str>, tls_verify, cert_path: Option<&str>, config_dir| DockerEnv {
+            host: host.map(str::to_owned),
+            tls_verify,
+            cert_path: cert_path.map(PathBuf::from),
+            context: None,
+            config_dir,
+        };
         assert_eq!(
-            EngineAddress::from_vars(None, false, None, Some("/root")).unwrap(),
+            env(None, false, None, None).address().unwrap(),
             EngineAddress::Unix(DEFAULT_SOCKET.into())
         );
-        let tls =
-            EngineAddress::from_vars(Some("tcp://box"), true, None, Some("/home/me")).unwrap();
+        let home_docker = Some(PathBuf::from("/home/me/.docker"));
+        let tls = env(Some("tcp://box"), true, None, home_docker)
+            .address()
+            .unwrap();
         assert_eq!(
             tls,
             EngineAddress::Tcp {
@@ -225,16 +381,136 @@ mod tests {
             }
         );
         assert!(tls.is_tls());
-        let certs =
-            EngineAddress::from_vars(Some("tcp://box:1"), true, Some("/certs"), None).unwrap();
+        let certs = env(Some("tcp://box:1"), true, Some("/certs"), None)
+            .address()
+            .unwrap();
         assert!(
             matches!(certs, EngineAddress::Tcp { port: 1, tls: Some(t), .. } if t.key == Path::new("/certs/key.pem"))
         );
         // TLS settings do not apply to a unix socket.
         assert!(
-            !EngineAddress::from_vars(Some("unix:///s"), true, None, None)
+            !env(Some("unix:///s"), true, None, None)
+                .address()
                 .unwrap()
                 .is_tls()
         );
+    }
+
+    /// A docker configuration directory holding the contexts `docker context create` would
+    /// write: `remote` (TLS, with its certificates), `plain` (tcp without TLS) and `careless`
+    /// (skips TLS verification); `currentContext` in config.json is `current`.
+    fn contexts() -> tempfile::TempDir {
+        use sha2::Digest as _;
+        let dir = tempfile::tempdir().unwrap();
+        let write = |path: PathBuf, text: &str| {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        let id = |name: &str| format!("{:x}", sha2::Sha256::digest(name.as_bytes()));
+        for (name, host, skip) in [
+            ("remote", "tcp://builder.example:2376", false),
+            ("plain", "tcp://10.0.0.2:2375", false),
+            ("current", "unix:///run/current.sock", false),
+            ("careless", "tcp://10.0.0.3:2376", true),
+        ] {
+            let meta = serde_json::json!({
+                "Name": name,
+                "Metadata": {"Description": ""},
+                "Endpoints": {"docker": {"Host": host, "SkipTLSVerify": skip}},
+            });
+            write(
+                dir.path()
+                    .join("contexts/meta")
+                    .join(id(name))
+                    .join("meta.json"),
+                &meta.to_string(),
+            );
+        }
+        for file in ["ca.pem", "cert.pem", "key.pem"] {
+            let tls = dir.path().join("contexts/tls").join(id("remote"));
+            write(
+                tls.join("docker").join(file),
+                "-----BEGIN CERTIFICATE-----\n",
+            );
+        }
+        write(
+            dir.path().join("config.json"),
+            r#"{"auths": {}, "currentContext": "current"}"#,
+        );
+        dir
+    }
+
+    #[test]
+    fn docker_contexts_like_the_docker_cli() {
+        let config = contexts();
+        let env = |host: Option<&str>, context: Option<&str>| DockerEnv {
+            host: host.map(str::to_owned),
+            context: context.map(str::to_owned),
+            config_dir: Some(config.path().to_owned()),
+            ..DockerEnv::default()
+        };
+        let id = |name: &str| {
+            use sha2::Digest as _;
+            format!("{:x}", sha2::Sha256::digest(name.as_bytes()))
+        };
+        // DOCKER_CONTEXT names the context; its certificates make it a TLS engine.
+        assert_eq!(
+            env(None, Some("remote")).address().unwrap(),
+            EngineAddress::Tcp {
+                host: "builder.example".into(),
+                port: 2376,
+                tls: Some(TlsFiles::in_dir(
+                    &config
+                        .path()
+                        .join("contexts/tls")
+                        .join(id("remote"))
+                        .join("docker")
+                )),
+            }
+        );
+        assert_eq!(
+            env(None, Some("plain")).address().unwrap().to_string(),
+            "tcp://10.0.0.2:2375"
+        );
+        assert!(!env(None, Some("plain")).address().unwrap().is_tls());
+        // Without DOCKER_CONTEXT, config.json's currentContext.
+        assert_eq!(
+            env(None, None).address().unwrap(),
+            EngineAddress::Unix("/run/current.sock".into())
+        );
+        // `default` is DOCKER_HOST or the default socket; DOCKER_HOST wins over any context.
+        assert_eq!(
+            env(None, Some("default")).address().unwrap(),
+            EngineAddress::Unix(DEFAULT_SOCKET.into())
+        );
+        assert_eq!(
+            env(Some("unix:///h.sock"), Some("remote"))
+                .address()
+                .unwrap(),
+            EngineAddress::Unix("/h.sock".into())
+        );
+        // A context that does not exist, or that skips verification, is an error naming it.
+        let missing = env(None, Some("nowhere")).address().unwrap_err();
+        assert!(
+            matches!(missing, EngineError::Context { .. }),
+            "{missing:?}"
+        );
+        assert_eq!(
+            missing.to_string(),
+            format!(
+                "docker context `nowhere`: cannot use {}: there is no such context",
+                config
+                    .path()
+                    .join("contexts/meta")
+                    .join(id("nowhere"))
+                    .join("meta.json")
+                    .display()
+            )
+        );
+        let careless = env(None, Some("careless"))
+            .address()
+            .unwrap_err()
+            .to_string();
+        assert!(careless.contains("SkipTLSVerify"), "{careless}");
     }
 }

@@ -28,6 +28,9 @@ impl Engine {
         reference: &str,
         credentials: Option<Credentials>,
     ) -> Result<Option<String>, EngineError> {
+        if self.is_podman() {
+            return self.registry_digest_by_pull(reference, credentials).await;
+        }
         match self
             .docker
             .inspect_registry_image(reference, credentials)
@@ -36,17 +39,45 @@ impl Engine {
             Ok(inspect) => Ok(inspect.descriptor.digest),
             Err(e) => {
                 let message = message_of(&e);
-                let lower = message.to_ascii_lowercase();
-                if lower.contains("manifest unknown")
-                    || lower.contains("not found")
-                    || lower.contains("name unknown")
-                {
+                if says_absent(&message) {
                     Ok(None)
                 } else {
                     Err(registry_error(reference, "look up", message))
                 }
             }
         }
+    }
+
+    /// [`Engine::registry_digest`] on Podman, whose Docker-compatible API has no registry
+    /// lookup (its `GET /distribution/{name}/json` answers 404 for every name, which would
+    /// read as "not in the registry"): the reference is pulled (layers the engine holds are
+    /// not downloaded again), its digest read from the image's `RepoDigests`, and the local
+    /// tag removed again.
+    async fn registry_digest_by_pull(
+        &self,
+        reference: &str,
+        credentials: Option<Credentials>,
+    ) -> Result<Option<String>, EngineError> {
+        match self.pull_with(reference, credentials, &mut |_| {}).await {
+            Ok(()) => {}
+            Err(EngineError::Pull { message, .. }) if says_absent(&message) => return Ok(None),
+            Err(EngineError::Pull { message, .. }) => {
+                return Err(registry_error(reference, "look up", message));
+            }
+            Err(e) => return Err(e),
+        }
+        let inspect = self
+            .docker
+            .inspect_image(reference)
+            .await
+            .map_err(self.request_error(format!("inspect image `{reference}`")));
+        self.remove_image(reference, false).await?;
+        let (repo, _) = split_tag(reference);
+        Ok(inspect?
+            .repo_digests
+            .unwrap_or_default()
+            .iter()
+            .find_map(|d| Some(d.strip_prefix(repo)?.strip_prefix('@')?.to_owned())))
     }
 
     /// Pushes `reference` (`repo:tag`), reporting progress like a pull.
@@ -107,6 +138,14 @@ impl EngineError {
             _ => String::new(),
         }
     }
+}
+
+/// Whether a registry's (or engine's) message says the tag or repository does not exist.
+fn says_absent(message: &str) -> bool {
+    let lower = message.to_ascii_lowercase();
+    lower.contains("manifest unknown")
+        || lower.contains("not found")
+        || lower.contains("name unknown")
 }
 
 fn message_of(e: &bollard::errors::Error) -> String {

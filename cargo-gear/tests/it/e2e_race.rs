@@ -28,13 +28,7 @@ fn write(path: &Path, text: &str) {
 
 /// A `--root` tree: the busybox fixture and one layer copying `data/payload.txt`.
 fn workspace(root: &Path, repo: &str, id: &str) {
-    write(
-        &root.join("base/Gear.toml"),
-        &format!(
-            "[layer]\nname = \"base\"\nimage = \"{}\"\ndistro = \"alpine\"\n",
-            support::BUSYBOX
-        ),
-    );
+    crate::scratch::write_busybox_base(root);
     write(
         &root.join("mid/Gear.toml"),
         &format!(

@@ -395,7 +395,7 @@ fn catalog(addr: &str, prefix: &str, auth: Option<(&str, &str)>) -> BTreeSet<Str
 }
 
 /// The tags of a registry repository (empty when it does not exist).
-fn tags(addr: &str, repo: &str, auth: Option<(&str, &str)>) -> BTreeSet<String> {
+pub(crate) fn tags(addr: &str, repo: &str, auth: Option<(&str, &str)>) -> BTreeSet<String> {
     let r = http("GET", addr, &format!("/v2/{repo}/tags/list"), auth);
     if r.status == 404 {
         return BTreeSet::new();

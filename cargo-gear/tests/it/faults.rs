@@ -102,14 +102,7 @@ impl Tiny {
         let id = support::unique(test);
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().canonicalize().unwrap().join("tree");
-        std::fs::create_dir_all(root.join("base")).unwrap();
-        write(
-            &root.join("base/Gear.toml"),
-            &format!(
-                "[layer]\nname = \"base\"\nimage = \"{}\"\ndistro = \"alpine\"\n",
-                support::BUSYBOX
-            ),
-        );
+        scratch::write_busybox_base(&root);
         std::fs::create_dir_all(root.join("mid/data")).unwrap();
         write(&root.join("mid/data/payload.txt"), &format!("{id}\n"));
         let tiny = Tiny {

@@ -249,6 +249,159 @@ pub fn gear_tomls(root: &Path) -> Vec<PathBuf> {
 }
 
 // ---------------------------------------------------------------------------------------
+// A gear on busybox, for other engines
+// ---------------------------------------------------------------------------------------
+
+/// A workspace of the busybox fixture (`base`) and a gear on it (`probe`: a `run` step, and
+/// a program that prints what the step wrote and leaves an output file), with this test's
+/// image repository and label: for the engines other than the suite's (a TLS listener,
+/// Podman), which hold only the busybox fixture. Every command talks to the engine `env`
+/// names, whatever the test process's own `DOCKER_*` say.
+pub struct BusyboxGear {
+    pub id: String,
+    pub root: PathBuf,
+    env: Vec<(&'static str, std::ffi::OsString)>,
+    /// The engine, when the test connects to it ([`BusyboxGear::connect`]); the test's
+    /// images are removed from it when dropped.
+    engine: Option<(tokio::runtime::Runtime, Engine)>,
+    _dir: tempfile::TempDir,
+}
+
+/// `ROOT/base/Gear.toml`: the external layer `base`, the busybox fixture.
+pub fn write_busybox_base(root: &Path) {
+    std::fs::create_dir_all(root.join("base")).unwrap();
+    write(
+        &root.join("base/Gear.toml"),
+        &format!(
+            "[layer]\nname = \"base\"\nimage = \"{}\"\ndistro = \"alpine\"\n",
+            support::BUSYBOX
+        ),
+    );
+}
+
+/// What the `probe` gear prints when it runs.
+pub const PROBE_SAYS: &str = "probe ran:";
+
+impl BusyboxGear {
+    pub fn new(test: &str, env: Vec<(&'static str, std::ffi::OsString)>) -> BusyboxGear {
+        let id = support::unique(test);
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        write_busybox_base(&root);
+        std::fs::create_dir_all(root.join("probe")).unwrap();
+        write(
+            &root.join("probe/Gear.toml"),
+            &format!(
+                "[gear]\nname = \"probe\"\nfrom = \"base\"\nimage = \"{prefix}probe\"\n{labels}\
+                 version = \"1.0.0\"\nlabel = \"Probe\"\n\
+                 description = \"A gear of cargo-gear's engine tests.\"\n\
+                 author = \"cargo-gear tests\"\nlicense = \"MIT\"\ncommand = \"sh run.sh\"\n\
+                 run = [\"echo built-{id} > /built\"]\n",
+                prefix = image_prefix(&id),
+                labels = labels_line(&id),
+            ),
+        );
+        let gear = BusyboxGear {
+            id,
+            root,
+            env,
+            engine: None,
+            _dir: dir,
+        };
+        gear.change_program("");
+        gear
+    }
+
+    /// Connects to the engine at `address` (the one `env` names), which must hold the
+    /// busybox fixture; the test's images are removed from it when the workspace is dropped.
+    pub fn connect(&mut self, address: &cargo_gear::engine::EngineAddress) -> &Engine {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let engine = rt
+            .block_on(Engine::connect_to(address))
+            .unwrap_or_else(|e| panic!("{:?}", miette::Report::new(e)));
+        rt.block_on(support::require_fixture(&engine, support::BUSYBOX));
+        &self.engine.insert((rt, engine)).1
+    }
+
+    /// The image `reference` in the engine [`BusyboxGear::connect`] connected to.
+    pub fn image(&self, reference: &str) -> Option<ImageInfo> {
+        let (rt, engine) = self.engine.as_ref().expect("connected");
+        rt.block_on(engine.image(reference)).unwrap()
+    }
+
+    /// Removes `reference` from that engine.
+    pub fn remove_image(&self, reference: &str) -> bool {
+        let (rt, engine) = self.engine.as_ref().expect("connected");
+        rt.block_on(engine.remove_image(reference, true)).unwrap()
+    }
+
+    /// Rewrites the gear's program with `comment` in it: a change of `probe` only.
+    pub fn change_program(&self, comment: &str) {
+        write(
+            &self.root.join("probe/run.sh"),
+            &format!(
+                "#!/bin/sh\n# {comment}\nset -eu\necho \"{PROBE_SAYS} $(cat /built)\"\n\
+                 mkdir -p /flywheel/v0/output\necho ok > /flywheel/v0/output/ok.txt\n"
+            ),
+        );
+    }
+
+    /// The local image repository of `probe`.
+    pub fn probe_repo(&self) -> String {
+        format!("{}probe", image_prefix(&self.id))
+    }
+
+    /// `cargo-gear gear --root ROOT ARGS` talking to this workspace's engine.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut all = vec!["--root", self.root.to_str().unwrap()];
+        all.extend_from_slice(args);
+        let mut cmd = gear_command(&self.root, &all, &[]);
+        for var in [
+            "DOCKER_HOST",
+            "DOCKER_TLS_VERIFY",
+            "DOCKER_CERT_PATH",
+            "DOCKER_CONTEXT",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
+        cmd
+    }
+
+    /// Runs `cargo gear ARGS` to its end (killed after `timeout`).
+    pub fn gear(&self, args: &[&str], timeout: Duration) -> Out {
+        run_to_end(self.command(args), timeout)
+    }
+
+    /// `cargo gear build --message-format json ARGS`, to its end.
+    pub fn build(&self, args: &[&str], timeout: Duration) -> Build {
+        let mut all = vec!["build", "--message-format", "json"];
+        all.extend_from_slice(args);
+        Running::spawn(self.command(&all)).finish(timeout)
+    }
+
+    /// `cargo gear plan --format json ARGS`, which must succeed.
+    pub fn plan(&self, args: &[&str], timeout: Duration) -> Plan {
+        let mut all = vec!["plan", "--format", "json"];
+        all.extend_from_slice(args);
+        let out = self.gear(&all, timeout);
+        assert_eq!(out.code, Some(0), "cargo gear {all:?}:\n{}", out.stderr);
+        Plan::parse(&out.stdout)
+    }
+}
+
+impl Drop for BusyboxGear {
+    fn drop(&mut self) {
+        if let Some((rt, engine)) = &self.engine {
+            rt.block_on(remove_labelled_images(engine.docker(), &self.id));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // cargo gear
 // ---------------------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@
 //! with `CI=true`, where they run (and so fail without an engine). The registry tests follow
 //! the same rules for the registries `cargo xtask test` starts (see [`registry`]).
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -85,6 +86,71 @@ pub fn registry() -> Option<Registries> {
         user: var("CARGO_GEAR_TEST_AUTH_USER"),
         password: var("CARGO_GEAR_TEST_AUTH_PASSWORD"),
     })
+}
+
+/// The engine's TLS listener `cargo xtask test` names (xtask/src/tls.rs): its own engine
+/// listens on `tcp://127.0.0.1:PORT` with `--tlsverify` too.
+#[derive(Debug, Clone)]
+pub struct TlsEngine {
+    /// `tcp://127.0.0.1:PORT` (`CARGO_GEAR_TEST_TLS_HOST`).
+    pub host: String,
+    /// `DOCKER_CERT_PATH` of a client: ca.pem, cert.pem, key.pem (`CARGO_GEAR_TEST_TLS_CERTS`).
+    pub certs: PathBuf,
+    /// Another CA's `ca.pem`, and `cert.pem`, `key.pem` of a client it signed: neither the
+    /// engine nor its clients trust it (`CARGO_GEAR_TEST_TLS_STRANGER`).
+    pub stranger: PathBuf,
+}
+
+/// The TLS listener, or `None` (after a note) when the engine tests are skipped, or when the
+/// engine `cargo xtask test` uses is not one it started (only its own has the listener). With
+/// `CI=true`, where xtask starts its own engine, a missing listener panics.
+pub fn tls_engine() -> Option<TlsEngine> {
+    if let Some(reason) = skip_reason() {
+        eprintln!("note: skipping a TLS engine test: {reason}");
+        return None;
+    }
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    match (
+        var("CARGO_GEAR_TEST_TLS_HOST"),
+        var("CARGO_GEAR_TEST_TLS_CERTS"),
+        var("CARGO_GEAR_TEST_TLS_STRANGER"),
+    ) {
+        (Some(host), Some(certs), Some(stranger)) => Some(TlsEngine {
+            host,
+            certs: certs.into(),
+            stranger: stranger.into(),
+        }),
+        _ if std::env::var("CI").as_deref() == Ok("true") => panic!(
+            "CI=true but CARGO_GEAR_TEST_TLS_HOST is unset: the TLS engine test must run in CI, \
+             on the engine `cargo xtask test` starts itself (it listens on tcp://127.0.0.1:PORT \
+             with --tlsverify); unset DOCKER_HOST so that xtask starts it"
+        ),
+        _ => {
+            eprintln!(
+                "note: skipping a TLS engine test: CARGO_GEAR_TEST_TLS_HOST is unset (only the \
+                 engine `cargo xtask test` starts itself listens with TLS, and it uses another one)"
+            );
+            None
+        }
+    }
+}
+
+/// The `unix://…` socket of the Podman service `cargo xtask test` starts
+/// (`CARGO_GEAR_TEST_PODMAN_HOST`, xtask/src/podman.rs), or `None` (after a note) when the
+/// engine tests are skipped. Panics when it is unset but the engine tests must run.
+pub fn podman() -> Option<String> {
+    if let Some(reason) = skip_reason() {
+        eprintln!("note: skipping a Podman test: {reason}");
+        return None;
+    }
+    match std::env::var("CARGO_GEAR_TEST_PODMAN_HOST") {
+        Ok(host) if !host.is_empty() => Some(host),
+        _ => panic!(
+            "the Podman tests must run here (CARGO_GEAR_TEST_ENGINE=1 or CI=true) but \
+             CARGO_GEAR_TEST_PODMAN_HOST is unset: `cargo xtask test` installs Debian's podman, \
+             starts its service and sets it"
+        ),
+    }
 }
 
 /// Panics unless the fixture image exists, saying how to make it.
