@@ -280,6 +280,14 @@ fn scan_dir(dir: &Path) -> Vec<PathBuf> {
 mod tests {
     use super::*;
 
+    /// The layer directories found, relative to the root.
+    fn scanned(ws: &Workspace) -> Vec<String> {
+        ws.layer_dirs
+            .iter()
+            .map(|d| gear_spec::diagnostic::display_path(d, &ws.root))
+            .collect()
+    }
+
     #[test]
     fn scan_skips_target_and_hidden() {
         let t = tempfile::tempdir().unwrap();
@@ -288,12 +296,7 @@ mod tests {
             std::fs::write(t.path().join(d).join(GEAR_TOML), "").unwrap();
         }
         let ws = discover(t.path(), None, Some(t.path())).unwrap();
-        let rel: Vec<String> = ws
-            .layer_dirs
-            .iter()
-            .map(|d| gear_spec::diagnostic::display_path(d, &ws.root))
-            .collect();
-        assert_eq!(rel, ["a", "b/c"]);
+        assert_eq!(scanned(&ws), ["a", "b/c"]);
         assert!(!ws.cargo);
     }
 
@@ -309,12 +312,7 @@ mod tests {
         std::os::unix::fs::symlink("../a/Gear.toml", t.path().join("l").join(GEAR_TOML)).unwrap();
         std::os::unix::fs::symlink("nowhere", t.path().join("d").join("x")).unwrap();
         let ws = discover(t.path(), None, Some(t.path())).unwrap();
-        let rel: Vec<String> = ws
-            .layer_dirs
-            .iter()
-            .map(|d| gear_spec::diagnostic::display_path(d, &ws.root))
-            .collect();
-        assert_eq!(rel, ["a", "d/Gear.toml", "l"]);
+        assert_eq!(scanned(&ws), ["a", "d/Gear.toml", "l"]);
     }
 
     #[test]
