@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
 use serde::Deserialize;
 
 use crate::error::CliError;
@@ -229,26 +230,7 @@ fn unmatched_member(root: &Path, pattern: &str) -> String {
 
 /// Every directory under `root` holding a Gear.toml, skipping build output and hidden dirs.
 fn scan(root: PathBuf) -> Workspace {
-    let mut dirs = Vec::new();
-    let mut stack = vec![root.clone()];
-    while let Some(dir) = stack.pop() {
-        if dir.join(GEAR_TOML).is_file() {
-            dirs.push(dir.clone());
-        }
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            if name.starts_with('.') || name == "target" || name == "node_modules" {
-                continue;
-            }
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                stack.push(entry.path());
-            }
-        }
-    }
+    let mut dirs = scan_dir(&root);
     dirs.sort();
     Workspace {
         target_dir: root.join("target"),
@@ -263,9 +245,53 @@ fn scan(root: PathBuf) -> Workspace {
     }
 }
 
+/// [`scan`] below `dir`: subdirectories in parallel (a large tree is most of a warm plan's
+/// system time), and `dir`'s own entries say whether it holds a Gear.toml (no stat of a
+/// Gear.toml path in every directory).
+fn scan_dir(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        // Perhaps searchable but not readable.
+        let holds = dir.join(GEAR_TOML).is_file();
+        return holds.then(|| dir.to_path_buf()).into_iter().collect();
+    };
+    let mut found = Vec::new();
+    let mut subdirs = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Ok(file_type) = entry.file_type() else {
+            continue;
+        };
+        // A symlink counts when it leads to a file.
+        if name == GEAR_TOML
+            && (file_type.is_file() || (file_type.is_symlink() && entry.path().is_file()))
+        {
+            found.push(dir.to_path_buf());
+            continue;
+        }
+        let name = name.to_string_lossy();
+        if name.starts_with('.') || name == "target" || name == "node_modules" {
+            continue;
+        }
+        if file_type.is_dir() {
+            subdirs.push(entry.path());
+        }
+    }
+    let nested: Vec<Vec<PathBuf>> = subdirs.par_iter().map(|d| scan_dir(d)).collect();
+    found.extend(nested.into_iter().flatten());
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The layer directories found, relative to the root.
+    fn scanned(ws: &Workspace) -> Vec<String> {
+        ws.layer_dirs
+            .iter()
+            .map(|d| gear_spec::diagnostic::display_path(d, &ws.root))
+            .collect()
+    }
 
     #[test]
     fn scan_skips_target_and_hidden() {
@@ -275,13 +301,23 @@ mod tests {
             std::fs::write(t.path().join(d).join(GEAR_TOML), "").unwrap();
         }
         let ws = discover(t.path(), None, Some(t.path())).unwrap();
-        let rel: Vec<String> = ws
-            .layer_dirs
-            .iter()
-            .map(|d| gear_spec::diagnostic::display_path(d, &ws.root))
-            .collect();
-        assert_eq!(rel, ["a", "b/c"]);
+        assert_eq!(scanned(&ws), ["a", "b/c"]);
         assert!(!ws.cargo);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn scan_follows_a_linked_gear_toml_and_enters_a_directory_so_named() {
+        let t = tempfile::tempdir().unwrap();
+        for d in ["a", "l", "d/Gear.toml"] {
+            std::fs::create_dir_all(t.path().join(d)).unwrap();
+        }
+        std::fs::write(t.path().join("a").join(GEAR_TOML), "").unwrap();
+        std::fs::write(t.path().join("d/Gear.toml").join(GEAR_TOML), "").unwrap();
+        std::os::unix::fs::symlink("../a/Gear.toml", t.path().join("l").join(GEAR_TOML)).unwrap();
+        std::os::unix::fs::symlink("nowhere", t.path().join("d").join("x")).unwrap();
+        let ws = discover(t.path(), None, Some(t.path())).unwrap();
+        assert_eq!(scanned(&ws), ["a", "d/Gear.toml", "l"]);
     }
 
     #[test]

@@ -193,6 +193,12 @@ fn update_corpus(ws: &Workspace) -> Result {
 }
 
 /// `cargo fuzz SUBCOMMAND` on the target, with the flags every run uses.
+///
+/// `--no-trace-compares`: the comparison callbacks were ~40 % of a run's profile; without
+/// them a run does 1.8–1.9× the executions per CPU second and, at equal CPU time, reached
+/// more coverage from the committed corpus (cov 8,807 and 8,681 against 8,545 and 8,533 in
+/// two seeds), the dictionary giving the keywords they would have found. Debug assertions
+/// (overflow checks included) are kept: they cost no measurable time here.
 fn cargo_fuzz(ws: &Workspace, subcommand: &str) -> Command {
     let mut cmd = ws.cargo();
     cmd.args([
@@ -201,6 +207,7 @@ fn cargo_fuzz(ws: &Workspace, subcommand: &str) -> Command {
         "--sanitizer",
         "none",
         "--debug-assertions",
+        "--no-trace-compares",
     ])
     .arg(TARGET);
     cmd
