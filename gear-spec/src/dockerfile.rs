@@ -294,7 +294,7 @@ fn steps_form(input: &DockerfileInput<'_>, steps: &[Step]) -> Vec<Instr> {
                     format!(
                         "{} \\\n    && {}",
                         pip_install(&["--upgrade".into(), "pip".into()]),
-                        install.trim_start_matches(' ')
+                        install
                     )
                 } else {
                     install

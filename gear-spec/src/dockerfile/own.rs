@@ -206,17 +206,13 @@ pub fn render(
                 i,
             ));
         };
-        let builds_on_parent = if canonical_repository(&image).is_some()
-            && canonical_repository(&image) == parent_repo
-        {
-            true
-        } else {
-            stages
+        // A FROM of the parent's repository is rewritten; a stage built on one that was
+        // builds on the parent too.
+        let rewrite = parent_repo.is_some() && canonical_repository(&image) == parent_repo;
+        let builds_on_parent = rewrite
+            || stages
                 .iter()
-                .any(|(alias, on_parent)| *on_parent && alias.as_deref() == Some(image.as_str()))
-        };
-        let rewrite =
-            canonical_repository(&image).is_some() && canonical_repository(&image) == parent_repo;
+                .any(|(alias, on_parent)| *on_parent && alias.as_deref() == Some(image.as_str()));
         stages.push((from.alias.clone(), builds_on_parent));
         if rewrite {
             text.push_str(&own.text[copied..i.span.start]);
