@@ -46,6 +46,12 @@ pub struct GlobalArgs {
     /// The team registry, HOST[:PORT]/PREFIX (default: [workspace.metadata.gear] registry).
     #[arg(long, value_name = "REGISTRY", global = true)]
     pub registry: Option<String>,
+    /// Require Gear.lock to pin every external image, and never write it (for CI).
+    #[arg(long, global = true)]
+    pub locked: bool,
+    /// `--locked`, and never pull (`--offline`).
+    #[arg(long, global = true)]
+    pub frozen: bool,
 }
 
 /// Which layers a command works on.
@@ -162,6 +168,11 @@ pub enum Command {
     Prune(PruneArgs),
     /// Build every stale layer of the selection, parents first, in parallel.
     Build(BuildArgs),
+    /// Resolve the external images' tags again and rewrite their Gear.lock entries.
+    Update {
+        #[command(flatten)]
+        selection: Selection,
+    },
     /// Explain in full why a layer is fresh or stale.
     Why(WhyArgs),
     /// Run a gear locally as Flywheel runs it (building it first when stale).

@@ -15,5 +15,6 @@ pub mod prune;
 pub mod push;
 pub mod run;
 pub mod shell;
+pub mod update;
 pub mod validate;
 pub mod why;

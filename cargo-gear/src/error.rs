@@ -50,6 +50,19 @@ pub enum CliError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Lock(#[from] crate::lock::LockError),
+    /// Gear.lock lacks an entry `--locked` requires, or an entry could not be resolved.
+    #[error("{message}")]
+    #[diagnostic(code("gear::base-lock"), help("{help}"))]
+    BaseLock {
+        /// What is missing or wrong.
+        message: String,
+        /// What to do.
+        help: String,
+    },
+    /// Gear.lock could not be written.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    LockWrite(#[from] gear_spec::gear_lock::WriteError),
     /// The Docker engine could not be used.
     #[error(transparent)]
     #[diagnostic(transparent)]

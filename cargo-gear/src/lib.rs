@@ -4,6 +4,7 @@
 //! the work over `gear-spec`'s plan, [`engine`] talks to Docker, [`error`] maps
 //! failures to exit codes and [`output`] keeps data on stdout and people on stderr.
 
+pub mod bases;
 pub mod cli;
 pub mod commands;
 pub mod credentials;
@@ -89,6 +90,7 @@ fn run_loaded(
         Command::Push(args) => commands::push::run(session, &args),
         Command::Prune(args) => commands::prune::run(session, &args),
         Command::Build(args) => commands::build::run(session, &args),
+        Command::Update { selection } => commands::update::run(session, &selection),
         Command::Run(args) => commands::run::run(session, &args, cwd),
         Command::Shell(args) => commands::shell::run(session, &args, cwd),
         Command::Config(args) => commands::config::run(session, &args, cwd),

@@ -167,6 +167,8 @@ pub fn prepare_run(
     for w in &job.warnings {
         session.out.warn(w);
     }
+    let offline = session.frozen;
+    crate::bases::ensure(session, &[index], crate::bases::Missing::Add { offline })?;
     let plan = session.plan_to_build(&[index])?;
     // `prepare` checked that the layer is a gear; the plan's last layer is the one planned.
     let planned = plan.layers.iter().find(|l| l.index == index);
@@ -440,6 +442,7 @@ pub fn spec(
         binds,
         auto_remove: !keep,
         name: Some(name),
+        platform: Some(layer.platform.clone()),
         ..Default::default()
     }
 }

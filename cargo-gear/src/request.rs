@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Mutex;
 
+use gear_spec::gear_lock::{GEAR_LOCK, GearLock};
 use gear_spec::plan::{self, Plan, PlanOptions};
 use gear_spec::{LayerGraph, Problems};
 
@@ -28,6 +30,13 @@ pub struct Session {
     pub out: Output,
     /// `--registry`, else the workspace's.
     pub registry: Option<String>,
+    /// The workspace's `Gear.lock` as read, plus what this command resolved (see
+    /// [`crate::bases`]).
+    pub lock: Mutex<GearLock>,
+    /// `--locked`, `--frozen`: Gear.lock must already pin every external image.
+    pub locked: bool,
+    /// `--frozen`: never pull.
+    pub frozen: bool,
 }
 
 impl Session {
@@ -63,12 +72,16 @@ impl Session {
         }
         let graph = LayerGraph::load(&ws.layer_dirs, &ws.root)?;
         let registry = global.registry.clone().or_else(|| ws.registry.clone());
+        let lock = GearLock::load(&ws.root.join(GEAR_LOCK), GEAR_LOCK)?;
         Ok(Session {
             ws,
             graph,
             substitutions,
             out,
             registry,
+            lock: Mutex::new(lock),
+            locked: global.locked || global.frozen,
+            frozen: global.frozen,
         })
     }
 
@@ -135,11 +148,21 @@ impl Session {
         problems.into_result(plan).map_err(CliError::from)
     }
 
+    /// The lock as this command sees it.
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, GearLock> {
+        // A panic while holding it leaves a lock that is still whole: take it anyway.
+        self.lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Plans the selected layers (with their ancestors).
     pub fn plan(&self, selected: &[usize]) -> Result<Plan, CliError> {
         let opts = PlanOptions {
             substitutions: self.substitutions.clone(),
             hash_cache: Some(self.ws.gear_dir().join("hash-cache")),
+            lock: self.lock().clone(),
+            platform: self.ws.platform.clone(),
         };
         Ok(plan::plan(&self.graph, selected, &opts)?)
     }

@@ -9,7 +9,10 @@ use std::time::Instant;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use gear_spec::dockerfile::DOCKERFILE_PATH;
-use gear_spec::plan::{BuiltImage, ExternalImage, GearImage, LayerSource, Plan, PlannedLayer};
+use gear_spec::gear_lock::GEAR_LOCK;
+use gear_spec::plan::{
+    BasePin, BuiltImage, ExternalImage, GearImage, LayerSource, Plan, PlannedLayer,
+};
 use gear_spec::state::{ImageState, Reason, Record, Status};
 use indexmap::IndexMap;
 
@@ -171,6 +174,29 @@ pub async fn run(
         })
         .await;
 
+    // External images the engine has are checked before anything is built on them.
+    for (i, layer) in plan.layers.iter().enumerate() {
+        let Some(external) = layer.external() else {
+            continue;
+        };
+        if !matches!(status[i], Status::Fresh { .. }) || opts.force.get(i).copied().unwrap_or(false)
+        {
+            continue;
+        }
+        if let Err(failure) = check_base(engine, layer, external).await {
+            slots[i] = Slot::Done(Outcome::Failed);
+            reporter.event(
+                layer,
+                Event::Finished {
+                    outcome: Outcome::Failed,
+                    seconds: 0.0,
+                    failure: Some(&failure),
+                },
+            );
+            stopping |= !opts.keep_going;
+        }
+    }
+
     loop {
         // Start or settle everything that can be, in plan order.
         for i in 0..n {
@@ -300,7 +326,8 @@ pub async fn run(
         .collect()
 }
 
-/// Pulls an external layer's image.
+/// Pulls an external layer's image (for its platform, by digest when pinned) and checks it
+/// ([`check_base`]).
 async fn pull_external(
     engine: &Engine,
     layer: &PlannedLayer,
@@ -313,25 +340,92 @@ async fn pull_external(
             "image {} is not in the engine and --offline forbids pulling it",
             external.reference
         ))
-        .with_help(substitute_help(external)));
+        .with_help(substitute_help(&external.key.image)));
     }
     engine
-        .pull(&external.reference, &mut |p| {
+        .pull(&external.reference, Some(&layer.platform), &mut |p| {
             reporter.pull_progress(layer, p);
         })
         .await
-        .map_err(|e| Failure::from(e).with_help(substitute_help(external)))?;
+        .map_err(|e| pull_failure(layer, external, e))?;
+    check_base(engine, layer, external).await?;
     Ok(Outcome::Pulled)
+}
+
+/// A failed pull of an external image, with the help that fits: the platform missing from
+/// a multi-platform image, a locked digest the registry lacks, or a substitute.
+fn pull_failure(layer: &PlannedLayer, external: &ExternalImage, e: EngineError) -> Failure {
+    let message = crate::error::chain(&e);
+    let failure = Failure::new(message.clone());
+    let update = format!(
+        "`cargo gear update -p {}` resolves `{}` again and rewrites its entry",
+        layer.name,
+        external.key.used()
+    );
+    if message.contains("no matching manifest") {
+        let platform = &layer.platform;
+        failure.with_help(format!(
+            "`{}` has no image for {platform}, the platform layer `{}` is built for (Flywheel runs linux/amd64): pick a base published for {platform}, or set `platform` on the external layer to one the image has",
+            external.key.used(),
+            layer.name
+        ))
+    } else if let BasePin::Locked(locked) = &external.pin
+        && locked.digest.is_some()
+        && (message.contains("manifest unknown") || message.contains("not found"))
+    {
+        failure.with_help(format!(
+            "{GEAR_LOCK} pins `{}` to {}, which its registry does not have (a hand-edited or outdated entry?): {update}",
+            external.key.used(),
+            locked.pin()
+        ))
+    } else {
+        failure.with_help(substitute_help(&external.key.image))
+    }
+}
+
+/// Checks that the engine's image of an external layer is the one planned, before anything
+/// is built on it: made for the layer's platform, and, when Gear.lock pins it by image id
+/// (a base no registry gave), that very image.
+async fn check_base(
+    engine: &Engine,
+    layer: &PlannedLayer,
+    external: &ExternalImage,
+) -> Result<(), Failure> {
+    let Some(info) = engine.image(&external.reference).await? else {
+        return Err(Failure::new(format!(
+            "image {} is not in the engine",
+            external.reference
+        )));
+    };
+    if let BasePin::Locked(locked) = &external.pin
+        && locked.digest.is_none()
+        && info.id != locked.image_id.as_str()
+    {
+        return Err(Failure::new(format!(
+            "{GEAR_LOCK} pins base `{}` of layer `{}` to image {}, but the engine's `{}` is image {}",
+            external.key.image,
+            layer.name,
+            locked.image_id,
+            external.key.used(),
+            info.id
+        ))
+        .with_help(format!(
+            "build on the locked image again, or accept the engine's: `cargo gear update -p {}` records it in {GEAR_LOCK}",
+            layer.name
+        )));
+    }
+    if let Some((message, help)) =
+        crate::bases::platform_mismatch(&layer.name, &external.reference, &info, &layer.platform)
+    {
+        return Err(Failure::new(message).with_help(help));
+    }
+    Ok(())
 }
 
 /// The two ways to build on another image when an external one cannot be had, with the
 /// declared reference filled in: `--substitute` for one command, `substitute` under
 /// `[workspace.metadata.gear]` for every command of a Cargo workspace.
-pub fn substitute_help(external: &ExternalImage) -> String {
-    let declared = match &external.substituted_from {
-        Some(declared) => declared.as_str(),
-        None => external.reference.split('@').next().unwrap_or_default(),
-    };
+pub fn substitute_help(declared: &str) -> String {
     // The example is the same name on a registry of the team's (any registry host dropped).
     let path = match declared.split_once('/') {
         Some((host, rest)) if host.contains(['.', ':']) || host == "localhost" => rest,
@@ -493,6 +587,7 @@ async fn build_image(
         build_args: HashMap::new(),
         journal: Some(crate::engine::journal_path(&paths.logs, &layer.name)),
         no_cache: opts.no_cache,
+        platform: Some(layer.platform.clone()),
     };
     let log_path = paths.logs.join(format!("{}.log", layer.name));
     let mut log = LogFile::create(&log_path);
@@ -555,9 +650,14 @@ async fn pull_cached(
         return Ok(None);
     }
     engine
-        .pull_with(&remote, registry.credentials(), &mut |p| {
-            reporter.pull_progress(layer, p);
-        })
+        .pull_with(
+            &remote,
+            Some(&layer.platform),
+            registry.credentials(),
+            &mut |p| {
+                reporter.pull_progress(layer, p);
+            },
+        )
         .await?;
     let found = async {
         let Some(info) = engine.image(&remote).await? else {

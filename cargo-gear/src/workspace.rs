@@ -14,6 +14,7 @@ use serde::Deserialize;
 use crate::error::CliError;
 use gear_spec::diagnostic::did_you_mean;
 use gear_spec::layer::GEAR_TOML;
+use gear_spec::platform::Platform;
 
 /// Where the Gear.toml files are and the settings around them.
 #[derive(Debug, Clone)]
@@ -28,6 +29,9 @@ pub struct Workspace {
     pub registry: Option<String>,
     /// `[workspace.metadata.gear] cache`: builds look stale layers up in the registry.
     pub cache: bool,
+    /// `[workspace.metadata.gear] platform`: every chain's platform unless its external
+    /// layer sets one (default `linux/amd64`, what Flywheel runs).
+    pub platform: Platform,
     /// cargo's target directory; cargo-gear's files go under `target/gear/`.
     pub target_dir: PathBuf,
     /// Whether this is a Cargo workspace (else a scanned tree).
@@ -60,6 +64,7 @@ struct GearMetadata {
     registry: Option<String>,
     #[serde(default)]
     cache: bool,
+    platform: Option<String>,
 }
 
 /// Finds the workspace for a command run in `cwd`.
@@ -120,9 +125,22 @@ fn cargo_workspace(manifest: &Path) -> Result<Workspace, CliError> {
     let gear: GearMetadata = match metadata.workspace_metadata.get("gear") {
         Some(v) => serde_json::from_value(v.clone()).map_err(|e| CliError::Workspace {
             message: format!("invalid [workspace.metadata.gear] in {}: {e}", root_manifest.display()),
-            help: "allowed keys: members = [\"layers/*\", …], exclude = [\"…\"], substitute = { \"FROM\" = \"TO\" }, registry = \"HOST[:PORT]/PREFIX\", cache = true".into(),
+            help: "allowed keys: members = [\"layers/*\", …], exclude = [\"…\"], substitute = { \"FROM\" = \"TO\" }, registry = \"HOST[:PORT]/PREFIX\", cache = true, platform = \"linux/amd64\"".into(),
         })?,
         None => GearMetadata::default(),
+    };
+    let platform = match gear.platform.as_deref().map(str::parse::<Platform>) {
+        None => Platform::flywheel(),
+        Some(Ok(p)) => p,
+        Some(Err(e)) => {
+            return Err(CliError::Workspace {
+                message: format!(
+                    "invalid `platform` under [workspace.metadata.gear] in {}: {e}",
+                    root_manifest.display()
+                ),
+                help: "write it as Docker does: platform = \"linux/amd64\" (what Flywheel runs), or remove it".into(),
+            });
+        }
     };
 
     let excluded: Vec<PathBuf> = gear.exclude.iter().map(|e| root.join(e)).collect();
@@ -180,6 +198,7 @@ fn cargo_workspace(manifest: &Path) -> Result<Workspace, CliError> {
         substitutions: gear.substitute,
         registry: gear.registry,
         cache: gear.cache,
+        platform,
         target_dir: metadata.target_directory.into_std_path_buf(),
         cargo: true,
         members: gear.members,
@@ -239,6 +258,7 @@ fn scan(root: PathBuf) -> Workspace {
         substitutions: BTreeMap::new(),
         registry: None,
         cache: false,
+        platform: Platform::flywheel(),
         cargo: false,
         members: Vec::new(),
         warnings: Vec::new(),

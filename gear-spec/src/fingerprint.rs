@@ -25,7 +25,7 @@ pub use cache::{CacheStats, HashCache};
 
 /// Version of the fingerprint encoding. Bump it whenever the encoding, or what a build
 /// does with the same inputs, changes: every fingerprint changes with it.
-pub const FORMAT_VERSION: u64 = 1;
+pub const FORMAT_VERSION: u64 = 2;
 
 /// Domain separation prefix of the encoding.
 const DOMAIN: &[u8] = b"cargo-gear layer fingerprint";
@@ -113,11 +113,12 @@ pub struct FileDigest {
 pub enum ParentInput<'a> {
     /// A layer cargo-gear builds: its fingerprint.
     Built(&'a Fingerprint),
-    /// An image pulled from a registry: its reference and pinned digest, if any.
+    /// An image pulled from a registry: its reference and what pins it, if anything.
     External {
         /// `repo[:tag]`.
         reference: &'a str,
-        /// `sha256:…` when pinned.
+        /// `sha256:…`: the digest written in the Gear.toml or recorded in Gear.lock (the
+        /// image id for a base no registry gave).
         digest: Option<&'a str>,
     },
 }
@@ -127,6 +128,8 @@ pub enum ParentInput<'a> {
 pub struct FingerprintInput<'a> {
     /// The base it is built on.
     pub parent: ParentInput<'a>,
+    /// The platform it is pulled or built for (`linux/amd64`).
+    pub platform: &'a str,
     /// The generated Dockerfile.
     pub dockerfile: &'a str,
     /// Generated files put in the context besides the Dockerfile: (tar path, bytes).
@@ -169,6 +172,9 @@ fn encode<S: Sink>(input: &FingerprintInput<'_>, sink: &mut S) {
             }
         }
     }
+
+    e.tag(b'T');
+    e.bytes(input.platform.as_bytes());
 
     e.tag(b'D');
     e.bytes(input.dockerfile.as_bytes());
@@ -395,6 +401,7 @@ mod tests {
         let parent = Fingerprint([7; 32]);
         fingerprint(&FingerprintInput {
             parent: ParentInput::Built(&parent),
+            platform: "linux/amd64",
             dockerfile: "FROM x\n",
             generated: &[("manifest.json", b"{}")],
             files,
@@ -476,6 +483,7 @@ mod tests {
         let fp = |dockerfile: &str, generated: &[(&str, &[u8])]| {
             fingerprint(&FingerprintInput {
                 parent: ParentInput::Built(&parent),
+                platform: "linux/amd64",
                 dockerfile,
                 generated,
                 files: &[],
@@ -493,6 +501,7 @@ mod tests {
         let ext = |reference, digest| {
             fingerprint(&FingerprintInput {
                 parent: ParentInput::External { reference, digest },
+                platform: "linux/amd64",
                 dockerfile: "",
                 generated: &[],
                 files: &[],
@@ -511,6 +520,7 @@ mod tests {
     #[derive(Debug, Clone, PartialEq, Eq)]
     struct Canonical {
         parent: (u8, Vec<u8>, Option<Vec<u8>>),
+        platform: Vec<u8>,
         dockerfile: Vec<u8>,
         generated: Vec<(Vec<u8>, Vec<u8>)>,
         files: Vec<(Vec<u8>, bool, u64, [u8; 32])>,
@@ -551,6 +561,7 @@ mod tests {
         args.sort();
         Canonical {
             parent,
+            platform: input.platform.into(),
             dockerfile: input.dockerfile.into(),
             generated,
             files,
@@ -595,6 +606,8 @@ mod tests {
             }
             _ => return None,
         };
+        expect(b, b'T')?;
+        let platform = bytes(b)?;
         expect(b, b'D')?;
         let dockerfile = bytes(b)?;
         expect(b, b'G')?;
@@ -619,6 +632,7 @@ mod tests {
             .collect::<Option<Vec<_>>>()?;
         b.is_empty().then_some(Canonical {
             parent,
+            platform,
             dockerfile,
             generated,
             files,
@@ -636,6 +650,7 @@ mod tests {
             // boundary confusions would show up.
             reference in "[a\\x00\\x01]{0,4}",
             digest in proptest::option::of("[a\\x00\\x01]{0,4}"),
+            platform in "[a\\x00\\x01/]{0,4}",
             dockerfile in "[a\\x00\\x01]{0,6}",
             generated in proptest::collection::vec(("[a\\x01]{0,3}", proptest::collection::vec(0u8..3, 0..4)), 0..3),
             files in proptest::collection::vec(("[a\\x01]{0,3}", proptest::prelude::any::<bool>(), 0u64..3, 0u8..2), 0..3),
@@ -652,7 +667,7 @@ mod tests {
                 .map(|(tar_path, executable, size, fill)| FileDigest { tar_path, executable, mode: None, size, sha256: [fill; 32] })
                 .collect();
             let args: IndexMap<String, String> = args.into_iter().collect();
-            let input = FingerprintInput { parent, dockerfile: &dockerfile, generated: &generated, files: &files, args: &args };
+            let input = FingerprintInput { parent, platform: &platform, dockerfile: &dockerfile, generated: &generated, files: &files, args: &args };
             let mut bytes = Vec::new();
             encode(&input, &mut bytes);
             proptest::prop_assert_eq!(decode(&bytes), Some(canonical(&input)));
@@ -666,7 +681,7 @@ mod tests {
         let fp = base_fp(&[digest("copy/a", 1)], &[("A".into(), "1".into())].into());
         assert_eq!(
             fp.to_string(),
-            "sha256:70a799f1a01bb07407d2ba7bce45fc8717d8f2c797be857e0305957a88491a9d"
+            "sha256:f4a86e93fba817d1ce303186301300e5dd1509fff6334b03e5605a1dcb4901cc"
         );
     }
 }

@@ -11,6 +11,7 @@ use petgraph::visit::EdgeRef;
 use crate::diagnostic::{Problem, Problems, did_you_mean};
 use crate::layer::{Layer, LayerKind};
 use crate::model::Distro;
+use crate::platform::Platform;
 use crate::reference::canonical_repository;
 
 /// Resolved layers. Indices into [`LayerGraph::layers`] identify layers everywhere.
@@ -246,6 +247,16 @@ impl LayerGraph {
             .chain(self.ancestors(i))
             .find_map(|j| self.layers[j].own_distro())
             .unwrap_or(Distro::Debian)
+    }
+
+    /// The platform a layer is pulled or built for: the one declared on the external layer
+    /// its chain starts from, else `default` (the workspace's). Validation refuses
+    /// `platform` on built layers and an unparsable one before anything is planned.
+    pub fn platform(&self, i: usize, default: &Platform) -> Platform {
+        std::iter::once(i)
+            .chain(self.ancestors(i))
+            .find_map(|j| self.layers[j].decl.platform.as_deref()?.parse().ok())
+            .unwrap_or_else(|| default.clone())
     }
 
     /// The selected layers plus their ancestors, in build order.

@@ -65,8 +65,14 @@ pub struct Decl {
     /// Name of the parent layer. Without it a `[layer]` is an external image, pulled and
     /// never built. Required for gears.
     pub from: Option<String>,
-    /// External layers only: pin the image to this digest (`sha256:…`).
+    /// External layers only: pin the image to this digest (`sha256:…`). It wins over the
+    /// digest `Gear.lock` records, and `cargo gear update` leaves it alone.
     pub digest: Option<String>,
+    /// The platform (`os/arch[/variant]`) the image is pulled or built for. Default: the
+    /// workspace's `platform`, else `linux/amd64`, what Flywheel runs. Built layers inherit
+    /// their parent's; set it where the chain starts (e.g. `linux/arm64` on an external
+    /// layer, for a local debug image that will not run on Flywheel).
+    pub platform: Option<String>,
     /// Package manager family (`debian`, `centos`, `alpine`). Set it on external layers;
     /// built layers inherit their parent's unless they set their own.
     pub distro: Option<Distro>,
@@ -192,7 +198,14 @@ pub const GEAR_ONLY_KEYS: &[&str] = &[
 ];
 
 /// Keys an external layer (a `[layer]` without `from`) may have.
-pub const EXTERNAL_KEYS: &[&str] = &["name", "image", "digest", "distro", "description"];
+pub const EXTERNAL_KEYS: &[&str] = &[
+    "name",
+    "image",
+    "digest",
+    "platform",
+    "distro",
+    "description",
+];
 
 /// Kind of gear input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]

@@ -13,10 +13,12 @@ use crate::dockerfile::{self, DockerfileInput};
 use crate::fingerprint::{
     self, FileDigest, Fingerprint, FingerprintError, FingerprintInput, HashCache, ParentInput,
 };
+use crate::gear_lock::{BaseKey, GearLock, LockedBase};
 use crate::graph::LayerGraph;
 use crate::layer::{Layer, LayerKind};
 use crate::manifest::{self, Manifest};
 use crate::model::{Decl, Distro};
+use crate::platform::Platform;
 use crate::step::Recipe;
 
 /// Settings that change what is planned.
@@ -26,6 +28,10 @@ pub struct PlanOptions {
     pub substitutions: BTreeMap<String, String>,
     /// Where the file-digest cache lives; None disables it.
     pub hash_cache: Option<PathBuf>,
+    /// The digests external images are locked to (`Gear.lock`).
+    pub lock: GearLock,
+    /// The workspace's platform: every chain's unless its external layer sets another.
+    pub platform: Platform,
 }
 
 /// Why planning failed.
@@ -52,6 +58,8 @@ pub struct PlannedLayer {
     pub dir: PathBuf,
     /// The fingerprint of everything that reaches the image.
     pub fingerprint: Fingerprint,
+    /// What the image is pulled or built for.
+    pub platform: Platform,
     /// How the image comes to be: pulled, or built on its parent.
     pub source: LayerSource,
 }
@@ -68,10 +76,35 @@ pub enum LayerSource {
 /// An external layer's image.
 #[derive(Debug, Clone)]
 pub struct ExternalImage {
-    /// The reference to pull (after substitution, with `@digest` when pinned).
+    /// The reference to pull and build on: the declared one or its substitute, with
+    /// `@digest` when a registry digest pins it.
     pub reference: String,
-    /// The declared reference, when a substitution replaced it.
-    pub substituted_from: Option<String>,
+    /// The declared reference, its substitute and the platform: its `Gear.lock` entry's key.
+    pub key: BaseKey,
+    /// What pins the image to one content.
+    pub pin: BasePin,
+}
+
+/// What pins an external image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BasePin {
+    /// `digest` written in its Gear.toml (dropped when a substitute replaces the image).
+    Declared(String),
+    /// Its `Gear.lock` entry.
+    Locked(LockedBase),
+    /// Nothing yet: the next `cargo gear build` records what it resolves to.
+    Unlocked,
+}
+
+impl BasePin {
+    /// The digest the fingerprint covers, when pinned.
+    pub fn digest(&self) -> Option<&str> {
+        match self {
+            BasePin::Declared(d) => Some(d),
+            BasePin::Locked(l) => Some(l.pin().as_str()),
+            BasePin::Unlocked => None,
+        }
+    }
 }
 
 /// Everything a build of one layer consumes.
@@ -145,6 +178,14 @@ impl PlannedLayer {
         }
     }
 
+    /// The image to pull, when the layer is external.
+    pub fn external(&self) -> Option<&ExternalImage> {
+        match &self.source {
+            LayerSource::External(e) => Some(e),
+            LayerSource::Built(_) => None,
+        }
+    }
+
     /// The build details, unless the layer is external.
     pub fn built(&self) -> Option<&BuiltImage> {
         match &self.source {
@@ -161,7 +202,7 @@ impl PlannedLayer {
     /// The declared reference a substitution replaced, for an external layer.
     pub fn substituted_from(&self) -> Option<&str> {
         match &self.source {
-            LayerSource::External(e) => e.substituted_from.as_deref(),
+            LayerSource::External(e) => e.key.substitute.is_some().then_some(e.key.image.as_str()),
             LayerSource::Built(_) => None,
         }
     }
@@ -247,6 +288,7 @@ pub fn plan(graph: &LayerGraph, selected: &[usize], opts: &PlanOptions) -> Resul
     for (&i, context) in order.iter().zip(contexts) {
         let layer = graph.layer(i);
         let parent = graph.parent(i).map(|p| slot_of[p]);
+        let platform = graph.platform(i, &opts.platform);
         let (fingerprint, source) = match (context, parent) {
             (Some(mut context), Some(parent)) => {
                 let files: Vec<PlannedFile> = std::mem::take(&mut context.files)
@@ -254,12 +296,18 @@ pub fn plan(graph: &LayerGraph, selected: &[usize], opts: &PlanOptions) -> Resul
                     .zip(digests.by_ref())
                     .map(|(file, digest)| PlannedFile { file, digest })
                     .collect();
-                plan_built(graph, i, &planned[parent], parent, context, files)
+                let built = Built {
+                    parent_slot: parent,
+                    context,
+                    files,
+                    platform: &platform,
+                };
+                plan_built(graph, i, &planned[parent], built)
                     .map_err(|p| PlanError::Invalid(Problems::from_iter([p])))?
             }
             // External layers (and, defensively, a built layer the graph gave no parent:
             // validation refuses those before planning).
-            _ => plan_external(&layer.decl, opts),
+            _ => plan_external(&layer.decl, opts, &platform),
         };
         slot_of[i] = planned.len();
         planned.push(PlannedLayer {
@@ -267,51 +315,100 @@ pub fn plan(graph: &LayerGraph, selected: &[usize], opts: &PlanOptions) -> Resul
             name: layer.name.clone(),
             dir: layer.dir.clone(),
             fingerprint,
+            platform,
             source,
         });
     }
     Ok(Plan { layers: planned })
 }
 
-/// An external layer: its reference (substituted, pinned) is its whole fingerprint.
-fn plan_external(decl: &Decl, opts: &PlanOptions) -> (Fingerprint, LayerSource) {
-    let substitute = opts.substitutions.get(&decl.image);
-    let mut reference = substitute.cloned().unwrap_or_else(|| decl.image.clone());
-    let digest = if substitute.is_some() {
-        None
-    } else {
-        decl.digest.as_deref()
+/// An external layer: its reference (substituted, pinned) and platform are its whole
+/// fingerprint. A `digest` in the Gear.toml pins it (unless substituted), else its Gear.lock
+/// entry, if it has one.
+fn plan_external(
+    decl: &Decl,
+    opts: &PlanOptions,
+    platform: &Platform,
+) -> (Fingerprint, LayerSource) {
+    let (key, declared) = base_key(decl, &opts.substitutions, platform);
+    let pin = match declared {
+        Some(d) => BasePin::Declared(d.to_string()),
+        None => opts
+            .lock
+            .get(&key)
+            .map_or(BasePin::Unlocked, |l| BasePin::Locked(l.clone())),
     };
+    let used = key.used();
     let fingerprint = fingerprint::fingerprint(&FingerprintInput {
         parent: ParentInput::External {
-            reference: &reference,
-            digest,
+            reference: used,
+            digest: pin.digest(),
         },
+        platform: &platform.to_string(),
         dockerfile: "",
         generated: &[],
         files: &[],
         args: &IndexMap::new(),
     });
-    if let Some(d) = digest {
-        reference = format!("{reference}@{d}");
-    }
+    let registry_digest = match &pin {
+        BasePin::Declared(d) => Some(d.as_str()),
+        BasePin::Locked(l) => l.digest.as_ref().map(|d| d.as_str()),
+        BasePin::Unlocked => None,
+    };
+    let reference = match registry_digest {
+        Some(d) => format!("{used}@{d}"),
+        None => used.to_string(),
+    };
     let source = LayerSource::External(ExternalImage {
         reference,
-        substituted_from: substitute.map(|_| decl.image.clone()),
+        key,
+        pin,
     });
     (fingerprint, source)
 }
 
-/// A built layer on its planned parent (at `parent_slot` of the plan), from its build
-/// context (whose files, with their digests, are `files`).
+/// An external layer's Gear.lock key, and the `digest` its Gear.toml pins it with (which
+/// wins over the lock; a substitute drops it).
+pub fn base_key<'a>(
+    decl: &'a Decl,
+    substitutions: &BTreeMap<String, String>,
+    platform: &Platform,
+) -> (BaseKey, Option<&'a str>) {
+    let substitute = substitutions.get(&decl.image).cloned();
+    let declared = decl.digest.as_deref().filter(|_| substitute.is_none());
+    let key = BaseKey {
+        image: decl.image.clone(),
+        substitute,
+        platform: platform.clone(),
+    };
+    (key, declared)
+}
+
+/// What [`plan_built`] builds a layer from, besides the graph and its planned parent.
+struct Built<'a> {
+    /// The parent's position in the plan.
+    parent_slot: usize,
+    /// Its build context.
+    context: Context,
+    /// The context's files with their digests.
+    files: Vec<PlannedFile>,
+    /// Its platform (the chain's).
+    platform: &'a Platform,
+}
+
+/// A built layer on its planned parent, from its build context ([`Built`]).
 fn plan_built(
     graph: &LayerGraph,
     i: usize,
     parent: &PlannedLayer,
-    parent_slot: usize,
-    context: Context,
-    files: Vec<PlannedFile>,
+    built: Built<'_>,
 ) -> Result<(Fingerprint, LayerSource), Problem> {
+    let Built {
+        parent_slot,
+        context,
+        files,
+        platform,
+    } = built;
     let layer = graph.layer(i);
     let decl = &layer.decl;
     let parent_image = graph
@@ -343,6 +440,7 @@ fn plan_built(
     let digests: Vec<FileDigest> = files.iter().map(|f| f.digest.clone()).collect();
     let fingerprint = fingerprint::fingerprint(&FingerprintInput {
         parent: ParentInput::Built(&parent.fingerprint),
+        platform: &platform.to_string(),
         dockerfile: &dockerfile,
         generated: &generated,
         files: &digests,

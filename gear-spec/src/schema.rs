@@ -34,15 +34,14 @@ pub fn json_schema() -> String {
     let props = layer["properties"].as_object_mut().expect("object schema");
     props.retain(|k, _| !GEAR_ONLY_KEYS.contains(&k.as_str()));
     layer["description"] = json!(
-        "An external image (no `from`: only name, image, digest, distro, description) or a layer built on a parent."
+        "An external image (no `from`: only name, image, digest, platform, distro, description) or a layer built on a parent."
     );
     defs.insert("Layer".into(), layer);
 
     let mut gear = decl;
-    gear["properties"]
-        .as_object_mut()
-        .expect("object schema")
-        .remove("digest");
+    let gear_props = gear["properties"].as_object_mut().expect("object schema");
+    gear_props.remove("digest");
+    gear_props.remove("platform");
     gear["required"] = json!(GEAR_REQUIRED);
     gear["description"] =
         json!("A Flywheel gear: a layer built on a parent plus the gear manifest.");
@@ -102,12 +101,16 @@ pub fn reference_markdown() -> String {
          as Flywheel's schema requires them.\n",
     );
     out.push_str(SUBSTITUTES);
+    out.push_str(LOCK);
     out
 }
 
 /// Ordered steps, the short form's expansion, the environment rule, artifacts and the
 /// build context's layout: prose the schema cannot carry.
 const STEPS: &str = include_str!("schema/steps.md");
+
+/// Gear.lock and the platform: what pins an external image, for the reference.
+const LOCK: &str = include_str!("schema/lock.md");
 
 /// How to build on another image than an external layer's `image` (a mirror, a local
 /// stand-in), for the reference; a failed pull of an external layer points here.
@@ -116,7 +119,9 @@ An external layer's `image` is pulled when the engine does not have it. Where it
 pulled (an air-gapped site, no access to Docker Hub, a licensed image kept elsewhere), \
 substitute another reference for it, without editing the Gear.toml. The substitute \
 becomes the external layer's reference: it is part of every descendant's fingerprint and \
-the `FROM` of its children. A layer pinned with `digest` loses the pin when substituted.\n\n\
+the `FROM` of its children. A layer pinned with `digest` loses the pin when substituted; \
+`Gear.lock` keeps one entry per declared image and substitute, so a mirror and the public \
+image each keep their own digest.\n\n\
 For one command, in any workspace, `--substitute REF=LOCAL` (repeatable; `REF` is the \
 `image` exactly as declared):\n\n\
 ```sh\n\

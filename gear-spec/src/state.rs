@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::fingerprint::{FileDigest, Fingerprint};
 use crate::plan::{BuiltImage, PlannedLayer};
+use crate::platform::Platform;
 
 /// Version of the record format; records of another version are ignored.
 pub const RECORD_FORMAT: u32 = 1;
@@ -31,6 +32,12 @@ pub struct Record {
     pub parent_reference: String,
     /// The declared reference a substitution replaced, if any.
     pub substituted_from: Option<String>,
+    /// The digest pinning an external parent (Gear.toml's `digest`, else Gear.lock's), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_pin: Option<String>,
+    /// The platform it was built for (absent in records of cargo-gear before platforms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
     /// Digest of each Dockerfile-relevant section of the declaration.
     pub sections: BTreeMap<String, String>,
     /// sha256 of the generated Dockerfile.
@@ -63,6 +70,11 @@ impl Record {
             parent: Some((parent.name.clone(), parent.fingerprint)),
             parent_reference: parent.reference().to_string(),
             substituted_from: parent.substituted_from().map(str::to_string),
+            parent_pin: parent
+                .external()
+                .and_then(|e| e.pin.digest())
+                .map(str::to_string),
+            platform: Some(layer.platform.to_string()),
             sections: built.sections.clone(),
             dockerfile_sha256: crate::fingerprint::sha256_hex(built.dockerfile.as_bytes()),
             manifest: built.gear.as_ref().map(|g| g.manifest.to_value()),
@@ -178,6 +190,11 @@ pub enum Reason {
     ParentChanged { parent: String },
     /// The parent is now another layer.
     ParentReplaced { old: String, new: String },
+    /// The platform changed.
+    PlatformChanged { old: String, new: String },
+    /// The external base's reference is the same, but what pins it (Gear.lock's or
+    /// Gear.toml's digest) moved.
+    BaseMoved { base: String, digest: String },
     /// The external parent reference changed.
     BaseImageChanged { old: String, new: String },
     /// A substitution for the base image changed.
@@ -211,6 +228,10 @@ impl fmt::Display for Reason {
             Reason::ModeChanged { path } => write!(f, "file {} changed mode", strip(path)),
             Reason::ParentChanged { parent } => write!(f, "parent {parent} changed"),
             Reason::ParentReplaced { old, new } => write!(f, "parent changed from {old} to {new}"),
+            Reason::PlatformChanged { old, new } => {
+                write!(f, "platform changed from {old} to {new}")
+            }
+            Reason::BaseMoved { base, digest } => write!(f, "base {base} moved to {digest}"),
             Reason::BaseImageChanged { old, new } => {
                 write!(f, "base image changed from {old} to {new}")
             }
@@ -285,16 +306,53 @@ pub fn explain(
     if record.fingerprint == layer.fingerprint {
         return Status::Stale(vec![Reason::ImageMissing]);
     }
-    Status::Stale(differences(built, parent, record))
+    Status::Stale(differences(built, &layer.platform, parent, record))
+}
+
+/// Why the external `parent`'s fingerprint differs from the recorded one: another
+/// substitute, the same reference pinned to another digest ([`Reason::BaseMoved`]), or
+/// another reference. `None` when a platform change, said already, explains it.
+fn base_changed(parent: &PlannedLayer, record: &Record, platform_changed: bool) -> Option<Reason> {
+    let external = parent.external()?;
+    let unpinned = |r: &str| r.split('@').next().unwrap_or_default().to_string();
+    let same_reference = unpinned(&external.reference) == unpinned(&record.parent_reference);
+    let pin = external.pin.digest();
+    if parent.substituted_from() != record.substituted_from.as_deref() {
+        Some(Reason::SubstitutionChanged)
+    } else if let Some(digest) =
+        pin.filter(|d| same_reference && record.parent_pin.as_deref() != Some(*d))
+    {
+        Some(Reason::BaseMoved {
+            base: external.key.image.clone(),
+            digest: digest.to_string(),
+        })
+    } else if same_reference && platform_changed {
+        None
+    } else {
+        Some(Reason::BaseImageChanged {
+            old: record.parent_reference.clone(),
+            new: external.reference.clone(),
+        })
+    }
 }
 
 /// Every difference between a record and the planned layer, most telling first.
 pub fn differences(
     layer: &BuiltImage,
+    platform: &Platform,
     parent: Option<&PlannedLayer>,
     record: &Record,
 ) -> Vec<Reason> {
     let mut reasons = Vec::new();
+    let new_platform = platform.to_string();
+    let old_platform = record.platform.as_ref().filter(|old| **old != new_platform);
+    let platform_changed = old_platform.is_some();
+    if let Some(old) = old_platform {
+        reasons.push(Reason::PlatformChanged {
+            old: old.clone(),
+            new: new_platform,
+        });
+    }
     match (parent, &record.parent) {
         (Some(p), Some((old_name, _))) if p.name != *old_name => {
             reasons.push(Reason::ParentReplaced {
@@ -307,13 +365,8 @@ pub fn differences(
                 reasons.push(Reason::ParentChanged {
                     parent: p.name.clone(),
                 });
-            } else if p.substituted_from() != record.substituted_from.as_deref() {
-                reasons.push(Reason::SubstitutionChanged);
-            } else {
-                reasons.push(Reason::BaseImageChanged {
-                    old: record.parent_reference.clone(),
-                    new: p.reference().to_string(),
-                });
+            } else if let Some(reason) = base_changed(p, record, platform_changed) {
+                reasons.push(reason);
             }
         }
         _ => {}

@@ -20,6 +20,7 @@ use crate::flywheel::{FLYWHEEL_CATEGORIES, FLYWHEEL_LICENSES, MAX_NAME_LEN};
 use crate::layer::{Layer, LayerKind};
 use crate::manifest::{GEAR_BUILDER, json_number};
 use crate::model::{ConfigDecl, ConfigType, EXTERNAL_KEYS, GEAR_ONLY_KEYS, InputBase};
+use crate::platform::Platform;
 use crate::reference;
 use crate::step::Recipe;
 
@@ -30,6 +31,8 @@ pub const CODES: &[&str] = &[
     "gear::external-build-key",
     "gear::gear-without-from",
     "gear::digest-on-built-layer",
+    "gear::platform-on-built-layer",
+    "gear::invalid-platform",
     "gear::image-has-tag",
     "gear::invalid-image",
     "gear::invalid-digest",
@@ -248,6 +251,26 @@ impl Checker<'_> {
                 self.key(&["digest"]),
                 "only for external images",
                 "remove `digest`; to pin the base image, set `digest` on the external [layer] at the root of the chain".into(),
+            );
+        }
+        let Some(platform) = &d.platform else {
+            return;
+        };
+        if self.layer.kind.is_built() {
+            self.push(
+                "gear::platform-on-built-layer",
+                format!("`platform` chooses an external image's platform, but `{}` is built by cargo-gear on its parent", d.name),
+                self.key(&["platform"]),
+                "only for external images",
+                "remove `platform`: a built layer has its parent's platform; set `platform` on the external [layer] at the root of the chain, or `platform` under [workspace.metadata.gear] for every chain".into(),
+            );
+        } else if let Err(e) = platform.parse::<Platform>() {
+            self.push(
+                "gear::invalid-platform",
+                e.to_string(),
+                self.value(&["platform"]),
+                "not `os/arch`",
+                "write the platform as Docker does, e.g. `platform = \"linux/amd64\"` (what Flywheel runs) or `\"linux/arm64\"`".into(),
             );
         }
     }

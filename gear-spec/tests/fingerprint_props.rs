@@ -46,6 +46,7 @@ impl Input {
             .collect();
         fingerprint::fingerprint(&FingerprintInput {
             parent,
+            platform: "linux/amd64",
             dockerfile: &self.dockerfile,
             generated: &generated,
             files: &self.files,
@@ -241,6 +242,7 @@ fn fingerprint_dir(root: &Path, dir: &Path) -> Fingerprint {
     let parent = Fingerprint([1; 32]);
     fingerprint::fingerprint(&FingerprintInput {
         parent: ParentInput::Built(&parent),
+        platform: "linux/amd64",
         dockerfile: "FROM base\nCOPY copy/ /flywheel/v0/\n",
         generated: &[],
         files: &digests,

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use gear_spec::LayerGraph;
+use gear_spec::gear_lock::{BaseKey, GearLock, ImageDigest, LockedBase};
 use gear_spec::plan::{self, Plan, PlanOptions};
+use gear_spec::platform::Platform;
 use gear_spec::state::{ImageState, Reason, Record, Status, explain};
 
 struct Tree(tempfile::TempDir);
@@ -44,23 +46,22 @@ impl Tree {
     }
 
     fn plan(&self, substitutions: &[(&str, &str)]) -> Plan {
-        let root: &Path = self.0.path();
-        let dirs: Vec<PathBuf> = ["base", "mid", "g"].iter().map(|d| root.join(d)).collect();
-        let graph = LayerGraph::load(&dirs, root).unwrap();
-        let all = graph.build_order().to_vec();
         let substitutions: BTreeMap<String, String> = substitutions
             .iter()
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect();
-        plan::plan(
-            &graph,
-            &all,
-            &PlanOptions {
-                substitutions,
-                hash_cache: None,
-            },
-        )
-        .unwrap()
+        self.plan_with(PlanOptions {
+            substitutions,
+            ..PlanOptions::default()
+        })
+    }
+
+    fn plan_with(&self, opts: PlanOptions) -> Plan {
+        let root: &Path = self.0.path();
+        let dirs: Vec<PathBuf> = ["base", "mid", "g"].iter().map(|d| root.join(d)).collect();
+        let graph = LayerGraph::load(&dirs, root).unwrap();
+        let all = graph.build_order().to_vec();
+        plan::plan(&graph, &all, &opts).unwrap()
     }
 }
 
@@ -215,4 +216,136 @@ fn a_record_that_cannot_be_saved_names_the_path() {
         .map(|e| e.file_name())
         .collect();
     assert_eq!(entries, ["g.json"]);
+}
+
+/// A Gear.lock with `debian:bookworm` (linux/amd64) pinned to `sha256:` and 64 × `fill`.
+fn locked(fill: char) -> GearLock {
+    let digest: ImageDigest = format!("sha256:{}", fill.to_string().repeat(64))
+        .parse()
+        .unwrap();
+    let mut lock = GearLock::default();
+    lock.insert(
+        BaseKey {
+            image: "debian:bookworm".into(),
+            substitute: None,
+            platform: Platform::flywheel(),
+        },
+        LockedBase {
+            digest: Some(digest.clone()),
+            image_id: digest,
+        },
+    );
+    lock
+}
+
+#[test]
+fn a_locked_base_that_moves_is_named_and_builds_on_its_digest() {
+    let t = Tree::new();
+    let unlocked = t.plan(&[]);
+    let a = t.plan_with(PlanOptions {
+        lock: locked('a'),
+        ..PlanOptions::default()
+    });
+    // Locking pins the reference and changes every fingerprint above it.
+    let a_digest = format!("sha256:{}", "a".repeat(64));
+    assert_eq!(
+        a.get("base").unwrap().reference(),
+        format!("debian:bookworm@{a_digest}")
+    );
+    assert!(
+        a.get("mid")
+            .unwrap()
+            .built()
+            .unwrap()
+            .dockerfile
+            .contains(&format!("FROM debian:bookworm@{a_digest}")),
+    );
+    for name in ["base", "mid", "g"] {
+        assert_ne!(
+            unlocked.get(name).unwrap().fingerprint,
+            a.get(name).unwrap().fingerprint
+        );
+    }
+    let before = records(&a);
+    let b = t.plan_with(PlanOptions {
+        lock: locked('b'),
+        ..PlanOptions::default()
+    });
+    assert_eq!(
+        reasons(&b, &before, "mid"),
+        [format!(
+            "base debian:bookworm moved to sha256:{}",
+            "b".repeat(64)
+        )]
+    );
+    assert_eq!(reasons(&b, &before, "g"), ["parent mid changed"]);
+}
+
+#[test]
+fn a_digest_in_the_gear_toml_wins_over_the_lock() {
+    let t = Tree::new();
+    let pinned = format!("sha256:{}", "c".repeat(64));
+    t.edit(
+        "base/Gear.toml",
+        "image = \"debian:bookworm\"",
+        &format!("image = \"debian:bookworm\"\ndigest = \"{pinned}\""),
+    );
+    let with_lock = t.plan_with(PlanOptions {
+        lock: locked('a'),
+        ..PlanOptions::default()
+    });
+    let without = t.plan(&[]);
+    assert_eq!(
+        with_lock.get("base").unwrap().reference(),
+        format!("debian:bookworm@{pinned}")
+    );
+    assert_eq!(
+        with_lock.get("g").unwrap().fingerprint,
+        without.get("g").unwrap().fingerprint
+    );
+}
+
+#[test]
+fn another_platform_makes_every_layer_stale() {
+    let t = Tree::new();
+    let amd = t.plan(&[]);
+    let before = records(&amd);
+    let arm = t.plan_with(PlanOptions {
+        platform: "linux/arm64".parse().unwrap(),
+        ..PlanOptions::default()
+    });
+    for name in ["base", "mid", "g"] {
+        let layer = arm.get(name).unwrap();
+        assert_eq!(layer.platform.to_string(), "linux/arm64");
+        assert_ne!(
+            layer.fingerprint,
+            amd.get(name).unwrap().fingerprint,
+            "{name}"
+        );
+    }
+    assert_eq!(
+        reasons(&arm, &before, "mid"),
+        ["platform changed from linux/amd64 to linux/arm64"]
+    );
+    assert_eq!(
+        reasons(&arm, &before, "g"),
+        [
+            "platform changed from linux/amd64 to linux/arm64",
+            "parent mid changed"
+        ]
+    );
+    // An external layer's own `platform` wins over the workspace's, for its whole chain.
+    t.edit(
+        "base/Gear.toml",
+        "image = \"debian:bookworm\"",
+        "image = \"debian:bookworm\"\nplatform = \"linux/arm64\"",
+    );
+    let declared = t.plan(&[]);
+    for name in ["base", "mid", "g"] {
+        assert_eq!(
+            declared.get(name).unwrap().fingerprint,
+            arm.get(name).unwrap().fingerprint,
+            "{name}"
+        );
+    }
 }

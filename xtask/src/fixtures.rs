@@ -18,6 +18,9 @@ use crate::{Result, Workspace, cmd, fnv1a, host, sys};
 
 /// A busybox-static root file system: a shell and the usual tools in about 2 MB.
 pub const BUSYBOX: &str = "cargo-gear-fixture/busybox:1";
+/// [`BUSYBOX`] with a configuration that says `linux/arm64` (its binaries stay amd64: it is
+/// never run), for the tests of the platform check.
+pub const BUSYBOX_ARM64: &str = "cargo-gear-fixture/busybox-arm64:1";
 /// Debian bookworm (debootstrap minbase) with python3, pip and venv; stands in for `python:3.12-slim`.
 pub const DEBIAN_PYTHON: &str = "cargo-gear-fixture/debian-python:bookworm";
 /// A stand-in for `freesurfer/freesurfer:7.3.2`, built from xtask/fixtures/freesurfer/.
@@ -37,6 +40,7 @@ pub fn ensure(engine: &Engine, ws: &Workspace) -> Result {
     let paths = Paths::new(ws);
     fs::create_dir_all(&paths.cache)?;
     timed(BUSYBOX, || busybox(engine, &paths))?;
+    timed(BUSYBOX_ARM64, || busybox_arm64(engine, &paths))?;
     timed(DEBIAN_PYTHON, || debian_python(engine, &paths))?;
     timed(FREESURFER, || {
         from_dockerfile(engine, FREESURFER, "freesurfer")
@@ -141,6 +145,77 @@ pub fn busybox(engine: &Engine, paths: &Paths) -> Result<bool> {
     cmd::check(&Command::new("tar"), cmd::wait(&mut tar, "tar")?)?;
     cmd::check(&import, imported?)?;
     fs::remove_dir_all(&root)?;
+    Ok(true)
+}
+
+/// [`BUSYBOX_ARM64`]: [`BUSYBOX`] saved, its configuration's `architecture` rewritten, loaded
+/// under the new tag (`docker import --platform` is ignored by the engine Debian ships).
+fn busybox_arm64(engine: &Engine, paths: &Paths) -> Result<bool> {
+    let format = format!("{{{{index .Config.Labels \"{RECIPE_LABEL}\"}}}}");
+    let base_recipe = cmd::stdout(
+        engine
+            .docker()
+            .args(["image", "inspect", "--format", &format, BUSYBOX]),
+    )?;
+    let recipe = hex(fnv1a(
+        format!("{base_recipe} architecture arm64").as_bytes(),
+    ));
+    if current(engine, BUSYBOX_ARM64, &recipe) {
+        return Ok(false);
+    }
+    let dir = paths.cache.join("busybox-arm64");
+    reset_dir(&dir)?;
+    let archive = dir.join("busybox.tar");
+    cmd::run(
+        engine
+            .docker()
+            .args(["save", "-o"])
+            .arg(&archive)
+            .arg(BUSYBOX),
+    )?;
+    let unpacked = dir.join("image");
+    fs::create_dir_all(&unpacked)?;
+    cmd::run(
+        Command::new("tar")
+            .arg("-xf")
+            .arg(&archive)
+            .arg("-C")
+            .arg(&unpacked),
+    )?;
+    // manifest.json names the configuration file; only two values change in each, so a
+    // textual replacement of the exact JSON the engine wrote is enough.
+    let manifest_path = unpacked.join("manifest.json");
+    let manifest = fs::read_to_string(&manifest_path)?;
+    let config_name = manifest
+        .split("\"Config\":\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .ok_or("no Config in the saved image's manifest.json")?;
+    let config_path = unpacked.join(config_name);
+    let config = fs::read_to_string(&config_path)?;
+    let label = format!("\"{RECIPE_LABEL}\":\"{base_recipe}\"");
+    if !config.contains("\"architecture\":\"amd64\"") || !config.contains(&label) {
+        return Err(format!("{BUSYBOX}'s configuration is not the one expected: {config}").into());
+    }
+    let config = config
+        .replace("\"architecture\":\"amd64\"", "\"architecture\":\"arm64\"")
+        .replace(&label, &format!("\"{RECIPE_LABEL}\":\"{recipe}\""));
+    fs::write(&config_path, config)?;
+    fs::write(
+        &manifest_path,
+        manifest.replace(&format!("\"{BUSYBOX}\""), &format!("\"{BUSYBOX_ARM64}\"")),
+    )?;
+    let mut tar = Command::new("tar");
+    tar.arg("-C").arg(&unpacked).args(["-cf", "-", "."]);
+    let mut tar = tar.stdout(Stdio::piped()).spawn()?;
+    let mut load = engine.docker();
+    load.arg("load")
+        .stdin(tar.stdout.take().expect("piped"))
+        .stdout(Stdio::null());
+    let loaded = cmd::status(&mut load);
+    cmd::check(&Command::new("tar"), cmd::wait(&mut tar, "tar")?)?;
+    cmd::check(&load, loaded?)?;
+    fs::remove_dir_all(&dir)?;
     Ok(true)
 }
 

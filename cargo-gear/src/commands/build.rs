@@ -1,5 +1,6 @@
 //! `cargo gear build`: build every stale layer of the selection on the Docker engine.
 
+use crate::bases::{self, Missing};
 use crate::cli::{BuildArgs, MessageFormat};
 use crate::engine::Engine;
 use crate::error::CliError;
@@ -11,6 +12,8 @@ use crate::team_registry::Registry;
 /// Builds the selection; fails when any layer failed.
 pub fn run(session: &Session, args: &BuildArgs) -> Result<(), CliError> {
     let selected = session.select(&args.selection)?;
+    let offline = args.offline || session.frozen;
+    bases::ensure(session, &selected, Missing::Add { offline })?;
     let plan = session.plan_to_build(&selected)?;
     let force: Vec<bool> = plan
         .layers
@@ -27,7 +30,7 @@ pub fn run(session: &Session, args: &BuildArgs) -> Result<(), CliError> {
         jobs: args.jobs.unwrap_or_else(schedule::default_jobs),
         keep_going: args.keep_going,
         force,
-        offline: args.offline,
+        offline,
         cache_from,
         cache_to,
         no_cache: args.no_cache,

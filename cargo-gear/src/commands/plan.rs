@@ -8,6 +8,7 @@ use serde_json::json;
 
 use crate::engine::Engine;
 
+use crate::bases::{self, Missing};
 use crate::cli::{PlanFormat, Selection};
 use crate::error::CliError;
 use crate::output;
@@ -21,6 +22,7 @@ pub fn run(
     check_registry: bool,
 ) -> Result<(), CliError> {
     let selected = session.select(selection)?;
+    bases::ensure(session, &selected, Missing::Peek)?;
     let plan = session.plan(&selected)?;
     let statuses = engine_statuses(session, &plan)?
         .unwrap_or_else(|| vec![Status::Unknown; plan.layers.len()]);

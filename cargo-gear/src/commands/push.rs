@@ -2,6 +2,7 @@
 //! registry lacks) and the selected gears' version tags, which are never overwritten with
 //! other contents unless `--force`.
 
+use crate::bases::{self, Missing};
 use crate::cli::PushArgs;
 use crate::engine::Engine;
 use crate::error::CliError;
@@ -13,6 +14,8 @@ use crate::schedule::{self, BuildOptions, VersionInRegistry};
 pub fn run(session: &Session, args: &PushArgs) -> Result<(), CliError> {
     let registry = session.registry()?;
     let selected = session.select(&args.selection)?;
+    let offline = session.frozen;
+    bases::ensure(session, &selected, Missing::Add { offline })?;
     let plan = session.plan_to_build(&selected)?;
     let opts = BuildOptions::for_plan(&plan);
     let reporter = Reporter::new(false, session.out, session.build_paths().logs);

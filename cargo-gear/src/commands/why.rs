@@ -8,6 +8,7 @@ use gear_spec::state::{Record, Status};
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use crate::bases::{self, Missing};
 use crate::cli::{GlobalArgs, PlanFormat, Selection, WhyArgs};
 use crate::commands::plan::engine_statuses;
 use crate::diagnostics::{self, JsonLine};
@@ -80,6 +81,7 @@ pub fn why(session: &Session, name: &str) -> Result<Why, CliError> {
         workspace: false,
     };
     let selected = session.select(&selection)?;
+    bases::ensure(session, &selected, Missing::Peek)?;
     let plan = session.plan(&selected)?;
     let state_dir = session.ws.gear_dir().join("state");
     let slot = plan
@@ -95,9 +97,9 @@ pub fn why(session: &Session, name: &str) -> Result<Why, CliError> {
     let status = match statuses {
         Some(statuses) => statuses[slot].clone(),
         None => match (&record, layer.built()) {
-            (Some(r), Some(built)) if r.fingerprint != layer.fingerprint => {
-                Status::Stale(gear_spec::state::differences(built, parent, r))
-            }
+            (Some(r), Some(built)) if r.fingerprint != layer.fingerprint => Status::Stale(
+                gear_spec::state::differences(built, &layer.platform, parent, r),
+            ),
             _ => Status::Unknown,
         },
     };

@@ -16,6 +16,8 @@ use futures_util::{Stream, StreamExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use gear_spec::platform::Platform;
+
 use super::archive::{self, ContextError, TarEntry};
 use super::image::split_tag;
 use super::{Engine, EngineError};
@@ -45,6 +47,8 @@ pub struct BuildRequest {
     pub journal: Option<PathBuf>,
     /// Run every step again instead of reusing the engine's build cache.
     pub no_cache: bool,
+    /// The platform to build for (the engine's own when `None`).
+    pub platform: Option<Platform>,
 }
 
 /// A successful build.
@@ -108,6 +112,7 @@ impl Engine {
             build_args,
             journal,
             no_cache,
+            platform,
         } = req;
         let mut journal = Journal::create(journal);
         let (body, writer) = stream_context(context);
@@ -124,6 +129,7 @@ impl Engine {
             labels: (!labels.is_empty()).then_some(labels),
             buildargs: (!build_args.is_empty()).then_some(build_args),
             nocache: no_cache,
+            platform: platform.map(|p| p.to_string()).unwrap_or_default(),
             version: BuilderVersion::BuilderV1,
             ..Default::default()
         };

@@ -8,6 +8,7 @@ use bollard::query_parameters::{
     RemoveContainerOptions, WaitContainerOptions,
 };
 use futures_util::StreamExt;
+use gear_spec::platform::Platform;
 use std::path::Path;
 
 use super::{Engine, EngineError, status_of};
@@ -36,6 +37,8 @@ pub struct RunSpec {
     pub name: Option<String>,
     /// Allocate a terminal (interactive shells on a terminal); output then arrives as stdout.
     pub tty: bool,
+    /// The platform of the image to run (the engine picks when `None`).
+    pub platform: Option<Platform>,
 }
 
 /// Where a container's standard input comes from ([`Engine::run_interactive`]).
@@ -83,7 +86,11 @@ impl Engine {
         let image = spec.image.clone();
         let options = CreateContainerOptions {
             name: spec.name.clone(),
-            ..Default::default()
+            platform: spec
+                .platform
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
         };
         let body = ContainerCreateBody {
             image: Some(spec.image),

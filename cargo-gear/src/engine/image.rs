@@ -7,6 +7,8 @@ use bollard::query_parameters::{
 };
 use futures_util::StreamExt;
 
+use gear_spec::platform::Platform;
+
 use super::{Engine, EngineError, status_of};
 
 /// What [`Engine::image`] tells about an image.
@@ -23,6 +25,14 @@ pub struct ImageInfo {
     pub size: u64,
     /// RFC 3339 creation time as the engine reports it; empty when unknown.
     pub created: String,
+    /// `repo@sha256:…` for each registry the image was pulled from or pushed to.
+    pub repo_digests: Vec<String>,
+    /// `Os`, e.g. `linux`.
+    pub os: String,
+    /// `Architecture`, e.g. `amd64`.
+    pub architecture: String,
+    /// `Variant`, e.g. `v8`, when the image states one.
+    pub variant: Option<String>,
 }
 
 /// One image of [`Engine::list_images`].
@@ -71,29 +81,37 @@ impl Engine {
             env: config.env.unwrap_or_default(),
             size: inspect.size.unwrap_or_default().max(0) as u64,
             created: inspect.created.unwrap_or_default(),
+            repo_digests: inspect.repo_digests.unwrap_or_default(),
+            os: inspect.os.unwrap_or_default(),
+            architecture: inspect.architecture.unwrap_or_default(),
+            variant: inspect.variant.filter(|v| !v.is_empty()),
         }))
     }
 
-    /// Pulls `reference` (`:latest` when it names no tag or digest), reporting each progress
-    /// event. Errors name the image and carry the engine's or registry's message.
+    /// Pulls `reference` (`:latest` when it names no tag or digest) for `platform` (the
+    /// engine's own when `None`), reporting each progress event. Errors name the image and
+    /// carry the engine's or registry's message.
     pub async fn pull(
         &self,
         reference: &str,
+        platform: Option<&Platform>,
         progress: &mut dyn FnMut(&PullProgress),
     ) -> Result<(), EngineError> {
-        self.pull_with(reference, None, progress).await
+        self.pull_with(reference, platform, None, progress).await
     }
 
     /// [`Engine::pull`] with registry credentials.
     pub async fn pull_with(
         &self,
         reference: &str,
+        platform: Option<&Platform>,
         credentials: Option<super::Credentials>,
         progress: &mut dyn FnMut(&PullProgress),
     ) -> Result<(), EngineError> {
         let reference = with_default_tag(reference);
         let options = CreateImageOptions {
             from_image: Some(reference.clone()),
+            platform: platform.map(ToString::to_string).unwrap_or_default(),
             ..Default::default()
         };
         let pull_error = |message: String| EngineError::Pull {

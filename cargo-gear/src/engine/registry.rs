@@ -58,7 +58,10 @@ impl Engine {
         reference: &str,
         credentials: Option<Credentials>,
     ) -> Result<Option<String>, EngineError> {
-        match self.pull_with(reference, credentials, &mut |_| {}).await {
+        match self
+            .pull_with(reference, None, credentials, &mut |_| {})
+            .await
+        {
             Ok(()) => {}
             Err(EngineError::Pull { message, .. }) if says_absent(&message) => return Ok(None),
             Err(EngineError::Pull { message, .. }) => {

@@ -52,7 +52,10 @@ async fn a_file_edited_after_planning_is_never_tagged_under_the_planned_fingerpr
     let repo = format!("cargo-gear-test/{id}-mid");
     workspace(&root, &repo, &id);
 
-    // Plan, then edit the file the plan fingerprinted, then build that plan.
+    // Lock the base as `build` would before planning, then plan, then edit the file the plan
+    // fingerprinted, then build that plan.
+    let locked = support::cargo_gear(&root, &["update"]);
+    assert!(locked.status.success(), "{locked:?}");
     let Cargo::Gear(args) =
         Cargo::try_parse_from(["cargo", "gear", "--root", root.to_str().unwrap(), "build"])
             .unwrap();

@@ -18,6 +18,7 @@ fn request(dockerfile: &str, mut context: Vec<TarEntry>, tags: Vec<String>) -> B
         build_args: HashMap::new(),
         journal: None,
         no_cache: false,
+        platform: None,
     }
 }
 

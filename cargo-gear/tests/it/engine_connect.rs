@@ -66,7 +66,7 @@ async fn pulling_from_an_unreachable_registry_fails_fast_naming_the_image() {
     let started = Instant::now();
     let mut events = Vec::new();
     let err = engine
-        .pull(image, &mut |p| events.push(p.clone()))
+        .pull(image, None, &mut |p| events.push(p.clone()))
         .await
         .unwrap_err();
     assert!(
