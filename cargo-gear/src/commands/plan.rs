@@ -108,9 +108,10 @@ fn human(plan: &Plan, statuses: &[Status], in_registry: &[bool]) -> String {
     for ((l, st), reg) in plan.layers.iter().zip(statuses).zip(in_registry) {
         let _ = writeln!(
             out,
-            "{:<width$}  {:<8}  {}  {:<11}  {}",
+            "{:<width$}  {:<8}  {:<11}  {}  {:<11}  {}",
             l.name,
             l.kind().as_str(),
+            l.platform.to_string(),
             l.fingerprint.short(),
             status_text(st, *reg),
             l.reference()
@@ -135,6 +136,7 @@ fn json_text(plan: &Plan, statuses: &[Status], in_registry: &[bool]) -> String {
                 "parent": plan.parent(l).map(|p| &p.name),
                 "image": l.image(),
                 "substituted_from": l.substituted_from(),
+                "platform": l.platform.to_string(),
                 "content_tag": l.built().map(|b| &b.content_tag),
                 "version_tag": l.gear().map(|g| &g.version_tag),
                 "fingerprint": l.fingerprint.to_string(),

@@ -16,6 +16,7 @@ mod e2e_build;
 mod e2e_ci;
 mod e2e_hints;
 mod e2e_import;
+mod e2e_lock;
 mod e2e_race;
 mod e2e_registry;
 mod e2e_run;

@@ -14,6 +14,8 @@ use cargo_gear::engine::{Engine, EngineAddress};
 
 /// The busybox image `cargo xtask engine start` creates.
 pub const BUSYBOX: &str = "cargo-gear-fixture/busybox:1";
+/// [`BUSYBOX`] whose configuration says linux/arm64 (xtask/src/fixtures.rs; never run).
+pub const BUSYBOX_ARM64: &str = "cargo-gear-fixture/busybox-arm64:1";
 /// The Debian bookworm + python3 image `cargo xtask engine start` creates.
 pub const DEBIAN_PYTHON: &str = "cargo-gear-fixture/debian-python:bookworm";
 /// The Debian fixture with poetry and uv (xtask/fixtures/python-poetry).
