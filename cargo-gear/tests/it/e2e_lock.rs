@@ -90,7 +90,7 @@ fn a_moved_tag_changes_nothing_until_update_and_then_only_its_dependents() {
         rt.block_on(async {
             engine.tag(local, &repo, "1").await.unwrap();
             engine.push(&image, None, &mut |_| {}).await.unwrap();
-        })
+        });
     };
     publish(support::BUSYBOX);
     let dir = tempfile::tempdir().unwrap();
