@@ -213,13 +213,8 @@ fn registry_digest(used: &str, info: &ImageInfo) -> Option<ImageDigest> {
 
 /// The lock entry of the engine's image `info` of reference `used`.
 fn locked_base(used: &str, info: &ImageInfo) -> Result<LockedBase, CliError> {
-    // Podman may answer the id without its algorithm.
-    let id = if info.id.contains(':') {
-        info.id.clone()
-    } else {
-        format!("sha256:{}", info.id)
-    };
-    let image_id = id.parse::<ImageDigest>().map_err(|e| CliError::BaseLock {
+    let image_id = image_id(info)
+        .parse::<ImageDigest>().map_err(|e| CliError::BaseLock {
         message: format!("the engine's image `{used}` has an id cargo-gear cannot pin: {e}"),
         help: "pin the base with `digest = \"sha256:…\"` in its Gear.toml instead".into(),
     })?;
@@ -227,6 +222,16 @@ fn locked_base(used: &str, info: &ImageInfo) -> Result<LockedBase, CliError> {
         digest: registry_digest(used, info),
         image_id,
     })
+}
+
+/// The engine's id of an image as Gear.lock writes it, `sha256:…` (Podman may answer it
+/// without the algorithm).
+pub fn image_id(info: &ImageInfo) -> String {
+    if info.id.contains(':') {
+        info.id.clone()
+    } else {
+        format!("sha256:{}", info.id)
+    }
 }
 
 /// Writes the session's lock, without the entries of images no external layer declares

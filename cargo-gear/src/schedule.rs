@@ -399,7 +399,7 @@ async fn check_base(
     };
     if let BasePin::Locked(locked) = &external.pin
         && locked.digest.is_none()
-        && info.id != locked.image_id.as_str()
+        && crate::bases::image_id(&info) != locked.image_id.as_str()
     {
         return Err(Failure::new(format!(
             "{GEAR_LOCK} pins base `{}` of layer `{}` to image {}, but the engine's `{}` is image {}",
