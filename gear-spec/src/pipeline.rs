@@ -228,7 +228,10 @@ pub fn ci_markdown(input: &PipelineInput<'_>) -> String {
          a Docker engine, `cargo-gear` on `PATH`, and credentials for the registry\n\
          (`docker login`). The registry comes from `registry =` under\n\
          `[workspace.metadata.gear]` or `--registry`; fresh layers (already in the registry) get no\n\
-         job, and with nothing to build the pipeline is a single job that says so.\n\n\
+         job, and with nothing to build the pipeline is a single job that says so. Commit\n\
+         `Gear.lock`: when it pins every external image, each job runs `cargo gear --locked …`,\n\
+         so all jobs build on the same bases (the example below has none, so its jobs resolve\n\
+         the tags themselves).\n\n\
          ## GitLab CI\n\n\
          A parent job generates the child pipeline; a trigger job runs it:\n\n\
          ```yaml\n\

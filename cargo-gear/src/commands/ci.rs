@@ -1,9 +1,11 @@
 //! `cargo gear ci`: a pipeline for an existing CI system (GitLab CI, GitHub Actions) that builds
 //! the layers the registry lacks, one job each, along the layer graph.
 
+use gear_spec::gear_lock::GEAR_LOCK;
 use gear_spec::pipeline::{self, PipelineInput};
 use gear_spec::plan::Plan;
 
+use crate::bases;
 use crate::cli::{CiFormat, Selection};
 use crate::engine::Engine;
 use crate::error::CliError;
@@ -22,10 +24,29 @@ pub fn run(
     let plan = session.plan_to_build(&selected)?;
     let registry = session.registry()?;
     let build = missing_from_registry(session, &plan, &registry)?;
-    let global_args: Vec<String> = substitute
+    let mut global_args: Vec<String> = substitute
         .iter()
         .flat_map(|s| ["--substitute".to_string(), s.clone()])
         .collect();
+    // Jobs run on other machines: they build on the bases Gear.lock pins, or, when it pins
+    // them all, refuse to run without it (`--locked`); otherwise each job would resolve the
+    // tags on its own, and two jobs could build on two images.
+    let unpinned: Vec<String> = {
+        let lock = session.lock();
+        bases::bases(session, &selected)
+            .into_iter()
+            .filter(|b| !b.declared && lock.get(&b.key).is_none())
+            .map(|b| format!("{} (layer `{}`)", b.key, b.layer))
+            .collect()
+    };
+    if unpinned.is_empty() {
+        global_args.push("--locked".into());
+    } else {
+        session.out.warn(format!(
+            "{GEAR_LOCK} pins no digest for {}: each job resolves the tag itself; run `cargo gear build` (or `cargo gear update`) and commit {GEAR_LOCK}, and the jobs get `--locked`",
+            unpinned.join(", ")
+        ));
+    }
     let input = PipelineInput {
         plan: &plan,
         build: &build,

@@ -437,10 +437,18 @@ fn the_gitlab_pipeline_builds_every_layer_once_on_fresh_engines() {
     let Some(repo) = Repo::new("ci-gitlab") else {
         return;
     };
+    // The bases pinned in a committed Gear.lock: every job builds on them, `--locked`.
+    repo.gear(&["update"]);
+    repo.commit("Gear.lock");
     let plan = repo.plan(&[]);
 
     // 1. Everything to build.
     let (pipeline, said) = repo.gitlab_pipeline();
+    assert_eq!(
+        pipeline.matches(" --locked build -p ").count(),
+        BUILT.len(),
+        "{pipeline}"
+    );
     assert!(
         said.contains(&format!(
             "{} layer(s) to build, missing from {}",
@@ -562,13 +570,20 @@ fn the_github_workflow_passes_actionlint() {
     let Some(repo) = Repo::new("ci-github") else {
         return;
     };
-    let (workflow, _) = repo.gear(&[
+    let (workflow, said) = repo.gear(&[
         "ci",
         "--format",
         "github-workflow",
         "--registry",
         &repo.registry(),
     ]);
+    // No Gear.lock committed: the jobs resolve the tags themselves, and the user is told.
+    assert!(
+        said.contains("Gear.lock pins no digest for ")
+            && said.contains("python:3.12-slim (as cargo-gear-fixture/debian-python:bookworm, linux/amd64) (layer `python`)")
+            && !workflow.contains("--locked"),
+        "{said}\n{workflow}"
+    );
     let lint = |name: &str, text: &str| {
         let file = repo.root.join(name);
         write(&file, text);

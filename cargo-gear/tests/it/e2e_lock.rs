@@ -238,3 +238,109 @@ fn a_base_for_another_platform_is_refused_before_anything_is_built_on_it() {
 
     rt.block_on(scratch::remove_labelled_images(engine.docker(), &id));
 }
+
+/// A multi-platform base: the lock pins the index, the engine builds on the platform's image,
+/// and an index without the platform fails that layer with what to do.
+#[test]
+fn a_multi_platform_base_is_locked_by_its_index_and_one_without_the_platform_is_refused() {
+    let Some(registries) = support::registry() else {
+        return;
+    };
+    let Some((rt, engine)) = scratch::connect() else {
+        return;
+    };
+    rt.block_on(support::require_fixture(&engine, support::BUSYBOX));
+    rt.block_on(support::require_fixture(&engine, support::BUSYBOX_ARM64));
+    let id = support::unique("index");
+    let name = format!("cargo-gear-test/{id}-upstream");
+    let repo = format!("{}/{name}", registries.open);
+    // The two platforms' images pushed under tags of one repository, then an index of both
+    // and an index of arm64 only, put by hand (the test registry has no other way to get one).
+    let entry = |local: &str, tag: &str, arch: &str| {
+        rt.block_on(async {
+            engine.tag(local, &repo, tag).await.unwrap();
+            engine
+                .push(&format!("{repo}:{tag}"), None, &mut |_| {})
+                .await
+                .unwrap();
+            engine
+                .remove_image(&format!("{repo}:{tag}"), false)
+                .await
+                .unwrap();
+        });
+        let head = support::http(
+            "HEAD",
+            &registries.open,
+            &format!("/v2/{name}/manifests/{tag}"),
+            None,
+            None,
+        );
+        assert_eq!(head.status, 200, "{head:?}");
+        serde_json::json!({
+            "mediaType": head.header("Content-Type").unwrap(),
+            "digest": head.header("Docker-Content-Digest").unwrap(),
+            "size": head.header("Content-Length").unwrap().parse::<u64>().unwrap(),
+            "platform": { "architecture": arch, "os": "linux" },
+        })
+    };
+    let amd = entry(support::BUSYBOX, "amd", "amd64");
+    let arm = entry(support::BUSYBOX_ARM64, "arm", "arm64");
+    let index_type = "application/vnd.docker.distribution.manifest.list.v2+json";
+    let put_index = |tag: &str, manifests: &[&serde_json::Value]| {
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": index_type,
+            "manifests": manifests,
+        })
+        .to_string();
+        let put = support::http(
+            "PUT",
+            &registries.open,
+            &format!("/v2/{name}/manifests/{tag}"),
+            None,
+            Some((index_type, &index)),
+        );
+        assert_eq!(put.status, 201, "{put:?}");
+        put.header("Docker-Content-Digest").unwrap().to_string()
+    };
+    let both = put_index("multi", &[&arm, &amd]);
+    put_index("armonly", &[&arm]);
+
+    // Locked by the index's digest; built on its linux/amd64 image.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    let image = format!("{repo}:multi");
+    workspace(&root, &id, &image, "");
+    let built = build(&root, &[]);
+    built.assert_success();
+    assert_eq!(locked_digest(&root, &image), both);
+    let mid = scratch::Plan::parse(&gear(&root, &["plan", "--format", "json"]).stdout);
+    let mid = rt
+        .block_on(engine.image(mid.content_tag("mid")))
+        .unwrap()
+        .unwrap();
+    assert_eq!(mid.architecture, "amd64");
+
+    // An index without linux/amd64: that chain fails at its base, with the platform named.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    workspace(&root, &id, &format!("{repo}:armonly"), "");
+    let refused = build(&root, &["--keep-going"]);
+    refused.assert_code(1);
+    assert_eq!(refused.outcome("base"), Outcome::Failed);
+    assert_eq!(refused.outcome("mid"), Outcome::Skipped);
+    // The other chain goes on (it is the first tree's, so already built).
+    assert_eq!(refused.outcome("other"), Outcome::Fresh);
+    let message = refused.out.message();
+    assert!(
+        message.contains("no matching manifest")
+            && message.contains("has no image for linux/amd64"),
+        "{message}"
+    );
+
+    rt.block_on(async {
+        scratch::remove_labelled_images(engine.docker(), &id).await;
+        let _ = engine.remove_image(&image, false).await;
+        let _ = engine.remove_image(&format!("{repo}@{both}"), false).await;
+    });
+}

@@ -17,7 +17,7 @@ use crate::support;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream, ToSocketAddrs};
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -310,70 +310,12 @@ impl Drop for Scratch {
 // The registry, over plain HTTP
 // ---------------------------------------------------------------------------------------
 
-/// A registry's answer.
-struct Response {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Response {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// One HTTP/1.0 request to `addr` (`HOST:PORT`): the server closes the connection after
-/// its answer, so the body is everything after the head. Every step has a timeout.
-fn http(method: &str, addr: &str, path: &str, auth: Option<(&str, &str)>) -> Response {
-    let socket = addr.to_socket_addrs().unwrap().next().unwrap();
-    let mut stream = TcpStream::connect_timeout(&socket, HTTP_TIMEOUT)
-        .unwrap_or_else(|e| panic!("connect to the registry {addr}: {e}"));
-    stream.set_read_timeout(Some(HTTP_TIMEOUT)).unwrap();
-    stream.set_write_timeout(Some(HTTP_TIMEOUT)).unwrap();
-    let mut request = format!(
-        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nAccept: \
-         application/vnd.docker.distribution.manifest.v2+json, \
-         application/vnd.oci.image.manifest.v1+json, application/json\r\n"
-    );
-    if let Some((user, password)) = auth {
-        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-        request += &format!("Authorization: Basic {token}\r\n");
-    }
-    request += "\r\n";
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut raw = Vec::new();
-    stream
-        .read_to_end(&mut raw)
-        .unwrap_or_else(|e| panic!("{method} http://{addr}{path}: {e}"));
-    let raw = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("{method} http://{addr}{path}: not HTTP: {raw}"));
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect();
-    Response {
-        status,
-        headers,
-        body: body.to_owned(),
-    }
-}
-
 /// The repositories of the registry's catalog that start with `prefix`, following its pages.
 fn catalog(addr: &str, prefix: &str, auth: Option<(&str, &str)>) -> BTreeSet<String> {
     let mut found = BTreeSet::new();
     let mut path = "/v2/_catalog?n=100".to_owned();
     loop {
-        let r = http("GET", addr, &path, auth);
+        let r = support::http("GET", addr, &path, auth, None);
         assert_eq!(r.status, 200, "GET {path}: {}", r.body);
         let v: Value = serde_json::from_str(&r.body).unwrap();
         for repo in v["repositories"].as_array().into_iter().flatten() {
@@ -396,7 +338,7 @@ fn catalog(addr: &str, prefix: &str, auth: Option<(&str, &str)>) -> BTreeSet<Str
 
 /// The tags of a registry repository (empty when it does not exist).
 pub(crate) fn tags(addr: &str, repo: &str, auth: Option<(&str, &str)>) -> BTreeSet<String> {
-    let r = http("GET", addr, &format!("/v2/{repo}/tags/list"), auth);
+    let r = support::http("GET", addr, &format!("/v2/{repo}/tags/list"), auth, None);
     if r.status == 404 {
         return BTreeSet::new();
     }
@@ -412,7 +354,13 @@ pub(crate) fn tags(addr: &str, repo: &str, auth: Option<(&str, &str)>) -> BTreeS
 
 /// The manifest digest the registry holds for `repo:tag`.
 fn digest(addr: &str, repo: &str, tag: &str, auth: Option<(&str, &str)>) -> Option<String> {
-    let r = http("HEAD", addr, &format!("/v2/{repo}/manifests/{tag}"), auth);
+    let r = support::http(
+        "HEAD",
+        addr,
+        &format!("/v2/{repo}/manifests/{tag}"),
+        auth,
+        None,
+    );
     match r.status {
         404 => None,
         200 => Some(
@@ -895,7 +843,7 @@ fn the_auth_registry_takes_the_docker_cli_credentials_and_never_shows_the_passwo
         names(&[&ws.remote_repo("fw-python"), &repo])
     );
     assert_eq!(
-        http("GET", &host, &format!("/v2/{repo}/tags/list"), None).status,
+        support::http("GET", &host, &format!("/v2/{repo}/tags/list"), None, None).status,
         401,
         "the registry wants auth"
     );
@@ -1209,7 +1157,10 @@ impl Throwaway {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        assert_eq!(http("GET", &self.addr, "/v2/", None).status, 200);
+        assert_eq!(
+            support::http("GET", &self.addr, "/v2/", None, None).status,
+            200
+        );
     }
 
     fn log(&self) -> String {

@@ -247,3 +247,85 @@ pub fn planned(root: &std::path::Path, name: &str) -> (String, String, Vec<Strin
         reasons,
     )
 }
+
+/// How long one step of [`http`] may take.
+const HTTP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// A registry's answer to [`http`].
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One HTTP/1.0 request to a test registry at `addr` (`HOST:PORT`), with basic `auth` and a
+/// `body` (content type, text) when given: the server closes the connection after its
+/// answer, so the body is everything after the head. Every step has a timeout.
+pub fn http(
+    method: &str,
+    addr: &str,
+    path: &str,
+    auth: Option<(&str, &str)>,
+    body: Option<(&str, &str)>,
+) -> Response {
+    use base64::Engine as _;
+    use std::io::{Read, Write};
+    use std::net::{TcpStream, ToSocketAddrs};
+
+    let socket = addr.to_socket_addrs().unwrap().next().unwrap();
+    let mut stream = TcpStream::connect_timeout(&socket, HTTP_TIMEOUT)
+        .unwrap_or_else(|e| panic!("connect to the registry {addr}: {e}"));
+    stream.set_read_timeout(Some(HTTP_TIMEOUT)).unwrap();
+    stream.set_write_timeout(Some(HTTP_TIMEOUT)).unwrap();
+    let mut request = format!(
+        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nAccept: \
+         application/vnd.docker.distribution.manifest.v2+json, \
+         application/vnd.oci.image.manifest.v1+json, application/json\r\n"
+    );
+    if let Some((user, password)) = auth {
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        request += &format!("Authorization: Basic {token}\r\n");
+    }
+    if let Some((content_type, text)) = body {
+        request += &format!(
+            "Content-Type: {content_type}\r\nContent-Length: {}\r\n",
+            text.len()
+        );
+    }
+    request += "\r\n";
+    if let Some((_, text)) = body {
+        request += text;
+    }
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    stream
+        .read_to_end(&mut raw)
+        .unwrap_or_else(|e| panic!("{method} http://{addr}{path}: {e}"));
+    let raw = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{method} http://{addr}{path}: not HTTP: {raw}"));
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    Response {
+        status,
+        headers,
+        body: body.to_owned(),
+    }
+}
