@@ -300,10 +300,24 @@ fn compile_group(root: &Path, group: &Group<'_>, quiet: bool) -> Binaries {
                         .flatten()
                         .flat_map(|e| e.lines().map(str::to_string).collect::<Vec<_>>())
                         .collect();
-                    let why = match &status {
-                        Ok(s) if s.success() => "it reported no such binary".to_string(),
-                        Ok(s) => format!("it failed ({s})"),
-                        Err(e) => format!("it could not be waited for: {e}"),
+                    // The first error and where it is, as Cargo's first two lines say it.
+                    let first = c
+                        .packages
+                        .iter()
+                        .filter_map(|p| errors.get(p)?.first())
+                        .next()
+                        .map(|e| {
+                            e.lines()
+                                .take(2)
+                                .map(str::trim)
+                                .collect::<Vec<_>>()
+                                .join(" ")
+                        });
+                    let why = match (&status, first) {
+                        (_, Some(first)) => first,
+                        (Ok(s), None) if s.success() => "it reported no such binary".to_string(),
+                        (Ok(s), None) => format!("it failed ({s})"),
+                        (Err(e), None) => format!("it could not be waited for: {e}"),
                     };
                     Failure {
                         message: format!(

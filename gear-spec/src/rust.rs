@@ -355,11 +355,8 @@ pub fn resolve(
             .at(&layer.source, at(&["target"]))
             .label("not installed")
             .help(format!(
-                "install it with `rustup target add {target}`{}",
-                match did_you_mean(target, ws.toolchain.targets.iter().map(String::as_str)) {
-                    Some(best) => format!(", or did you mean `{best}`?"),
-                    None => format!(" (installed: {})", ws.toolchain.targets.join(", ")),
-                }
+                "install it with `rustup target add {target}` (installed: {}), or build in the image with `in-image = true`",
+                ws.toolchain.targets.join(", ")
             )),
         );
     }
