@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 
 use crate::context::ContextFile;
-use crate::diagnostic::{Problem, Problems, did_you_mean};
+use crate::diagnostic::{Problem, Problems, did_you_mean, display_path};
 use crate::layer::Layer;
 use crate::model::CargoDecl;
 use crate::step::Recipe;
@@ -267,7 +267,7 @@ pub fn resolve(
                 .label("a library only")
                 .help(format!(
                     "add `src/main.rs` (or a [[bin]] target) to {}, or name a package that has one",
-                    package.manifest_path.display()
+                    display_path(&package.manifest_path, &ws.root)
                 )),
             );
             None
