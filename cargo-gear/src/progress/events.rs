@@ -185,9 +185,20 @@ mod tests {
                 skipped: 4,
                 seconds: 9.5,
                 interrupted: true,
+                cargo_invocations: 1,
             }),
             json!({"event": "build-finished", "built": 1, "fresh": 2, "pulled": 3, "failed": 0,
-                   "skipped": 4, "seconds": 9.5, "interrupted": true}),
+                   "skipped": 4, "seconds": 9.5, "interrupted": true, "cargo_invocations": 1}),
+        );
+        round_trip(
+            &BuildEvent::CargoFinished(CargoFinished {
+                layers: vec!["nifti-stats".into(), "tool".into()],
+                failed: vec!["tool".into()],
+                invocations: 1,
+                seconds: 8.25,
+            }),
+            json!({"event": "cargo-finished", "layers": ["nifti-stats", "tool"],
+                   "failed": ["tool"], "invocations": 1, "seconds": 8.25}),
         );
     }
 
