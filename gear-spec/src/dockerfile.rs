@@ -253,7 +253,7 @@ fn short_form(input: &DockerfileInput<'_>) -> Vec<Instr> {
             chown: None,
         });
     }
-    body.extend(input.cargo.map(binary_copy));
+    body.extend(input.cargo.into_iter().flat_map(binary_copy));
     body.extend(frame(layer));
     body.extend(decl.dockerfile.iter().cloned().map(Instr::Raw));
     body.extend(decl.user.clone().map(Instr::User));
@@ -337,7 +337,7 @@ fn steps_form(input: &DockerfileInput<'_>, steps: &[Step]) -> Vec<Instr> {
             Step::Raw(lines) => body.extend(lines.iter().cloned().map(Instr::Raw)),
         }
     }
-    body.extend(input.cargo.map(binary_copy));
+    body.extend(input.cargo.into_iter().flat_map(binary_copy));
     body.extend(frame(layer));
     body.extend(exec_frame(layer));
     body
@@ -371,20 +371,35 @@ fn builder_stage(plan: &BuildPlan) -> Vec<Instr> {
 }
 
 /// The binary of a Rust layer into its place: sent in the context when built on the host,
-/// from the builder stage when built in the image.
-fn binary_copy(plan: &BuildPlan) -> Instr {
+/// from the builder stage when built in the image. A host-built binary linked against glibc
+/// is then checked with the image's `ldd`, when it has one: a library or symbol version the
+/// image lacks (a host with a newer glibc than the image's) fails the build there, saying
+/// what to do, instead of the gear failing when Flywheel runs it.
+fn binary_copy(plan: &BuildPlan) -> Vec<Instr> {
     match plan.place {
-        BuildPlace::Host => Instr::Copy {
-            sources: vec![plan.bin_tar_path()],
-            dest: plan.to.clone(),
-            chown: None,
-        },
-        BuildPlace::InImage => Instr::Raw(format!(
+        BuildPlace::Host => {
+            let mut instrs = vec![Instr::Copy {
+                sources: vec![plan.bin_tar_path()],
+                dest: plan.to.clone(),
+                chown: None,
+            }];
+            if plan.target.as_deref().is_none_or(|t| t.ends_with("-gnu")) {
+                instrs.push(Instr::Run(format!(
+                    "if command -v ldd >/dev/null && ldd {bin} 2>&1 | grep 'not found'; then \\\n    \
+                     echo 'cargo-gear: {name} needs a C library this image lacks (built on a host with a newer glibc): \
+                     set target = \"<arch>-unknown-linux-musl\" or in-image = true in its cargo table' >&2; exit 1; fi",
+                    bin = shell_word(&plan.to),
+                    name = plan.bin.replace('\'', ""),
+                )));
+            }
+            instrs
+        }
+        BuildPlace::InImage => vec![Instr::Raw(format!(
             "COPY --from={} {} {}",
             rust::BUILDER_STAGE,
             json_word(&format!("{BUILDER_OUT}/{}", plan.bin)),
             json_word(&plan.to)
-        )),
+        ))],
     }
 }
 

@@ -409,3 +409,34 @@ fn an_in_image_rust_gear_builds_in_a_stage_from_a_layer_with_cargo() {
         ("stale", vec!["file crates/shared/src/lib.rs changed"])
     );
 }
+
+/// A host-built binary the image cannot load (stood in for by an `ldd` that reports a missing
+/// library, as it does for a glibc older than the host's) fails its build with what to do.
+#[test]
+fn a_host_binary_the_image_cannot_load_fails_its_build_saying_what_to_do() {
+    let Some(s) = Scratch::new("rust-ldd") else {
+        return;
+    };
+    let (root, id) = (&s.root, &s.id);
+    write(
+        &root.join("layers/old-libc/Gear.toml"),
+        &format!(
+            "[layer]\nname = \"old-libc\"\nfrom = \"base\"\nimage = \"cargo-gear-test/{id}-old-libc\"\n{}\
+             run = [\"printf '#!/bin/sh\\\\necho \\\"libc.so.6: version GLIBC_9.99 not found\\\"\\\\n' > /usr/local/bin/ldd && chmod +x /usr/local/bin/ldd\"]\n",
+            scratch::labels_line(id)
+        ),
+    );
+    write(
+        &root.join("gears/gamma/Gear.toml"),
+        &rust_gear("gamma", "old-libc", id, ""),
+    );
+    let out = scratch::run_to_end(gear(root, &["build", "-p", "gamma"]), TIMEOUT);
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(
+        out.message().contains(
+            "cargo-gear: gamma needs a C library this image lacks (built on a host with a newer glibc)"
+        ) && out.message().contains("in-image = true"),
+        "{}",
+        out.stderr
+    );
+}
