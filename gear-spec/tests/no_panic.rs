@@ -64,7 +64,12 @@ fn the_examples_reach_the_generators() {
         .collect();
     files.sort();
     let chains: [&[&str]; 2] = [
-        &["freesurfer", "fw-freesurfer", "recon-all", "fs-license-check"],
+        &[
+            "freesurfer",
+            "fw-freesurfer",
+            "recon-all",
+            "fs-license-check",
+        ],
         &["python", "fw-python", "csv-summary", "hello", "nifti-stats"],
     ];
     let in_chain = |f: &PathBuf, chain: &[&str]| {

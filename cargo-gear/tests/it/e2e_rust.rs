@@ -175,14 +175,20 @@ struct Scratch {
 }
 
 impl Scratch {
-    /// None (after a note) when the engine tests are skipped.
+    /// The scratch [`workspace`] of the test `test`; None (after a note) when the engine
+    /// tests are skipped.
     fn new(test: &str) -> Option<Scratch> {
+        Scratch::with(test, workspace)
+    }
+
+    /// A scratch workspace that `populate` writes at its root, given the test's ID.
+    fn with(test: &str, populate: impl FnOnce(&Path, &str)) -> Option<Scratch> {
         let (rt, engine) = scratch::connect()?;
         rt.block_on(support::require_fixture(&engine, support::DEBIAN_PYTHON));
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().canonicalize().unwrap().join("ws");
         let id = support::unique(test);
-        workspace(&root, &id);
+        populate(&root, &id);
         Some(Scratch {
             id,
             root,
@@ -438,5 +444,67 @@ fn a_host_binary_the_image_cannot_load_fails_its_build_saying_what_to_do() {
         ) && out.message().contains("in-image = true"),
         "{}",
         out.stderr
+    );
+}
+
+/// The example monorepo's Rust gear does its work: `cargo gear run` of `nifti-stats` on a
+/// NIfTI-1 image writes its statistics, rounded as configured; a compressed image is refused
+/// with exit code 1.
+#[test]
+fn the_example_rust_gear_computes_nifti_statistics() {
+    let Some(s) = Scratch::with("rust-example", |root, id| {
+        scratch::copy_monorepo_with_rust(root);
+        scratch::isolate(root, id);
+    }) else {
+        return;
+    };
+    let root = &s.root;
+    let run = |input: &Path| {
+        let mut cmd = scratch::gear_command(
+            root,
+            &[
+                "run",
+                "-p",
+                "nifti-stats",
+                "--input",
+                &format!("image={}", input.display()),
+                "--config",
+                "decimals=2",
+            ],
+            &scratch::SUBSTITUTES,
+        );
+        cmd.env_remove("CARGO_TARGET_DIR");
+        scratch::run_to_end(cmd, TIMEOUT)
+    };
+    let tiny = root.join("crates/nifti-stats/tests/data/tiny.nii");
+    let out = run(&tiny);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let runs: Vec<_> = std::fs::read_dir(root.join("target/gear/runs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let stats: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(runs[0].join("output/nifti-stats.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        stats,
+        serde_json::json!({"dims": [2, 2, 1], "voxel_size": [1.5, 1.5, 1.5], "datatype": "int16",
+                           "voxels": 4, "nonzero": 3, "min": 0.0, "max": 3.0, "mean": 1.5,
+                           "std": 1.12})
+    );
+
+    let gz = root.join("t1.nii.gz");
+    std::fs::write(&gz, [&[0x1f, 0x8b][..], &[0; 400]].concat()).unwrap();
+    let refused = run(&gz);
+    assert_eq!(refused.code, Some(1), "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("a compressed image (.nii.gz): decompress it first"),
+        "{}",
+        refused.stderr
     );
 }

@@ -139,35 +139,16 @@ impl Reader<'_> {
     }
 }
 
-/// A NIfTI-1 file of `dims` int16 voxels `values`, little-endian (tests and examples).
-#[cfg(test)]
-pub fn int16_image(dims: &[i16], values: &[i16], slope: f32) -> Vec<u8> {
-    let mut h = vec![0u8; 352];
-    h[0..4].copy_from_slice(&348i32.to_le_bytes());
-    h[40..42].copy_from_slice(&(dims.len() as i16).to_le_bytes());
-    for (i, d) in dims.iter().enumerate() {
-        h[42 + 2 * i..44 + 2 * i].copy_from_slice(&d.to_le_bytes());
-        h[80 + 4 * i..84 + 4 * i].copy_from_slice(&1.5f32.to_le_bytes());
-    }
-    h[70..72].copy_from_slice(&4i16.to_le_bytes());
-    h[72..74].copy_from_slice(&16i16.to_le_bytes());
-    h[108..112].copy_from_slice(&352f32.to_le_bytes());
-    h[112..116].copy_from_slice(&slope.to_le_bytes());
-    h[344..348].copy_from_slice(b"n+1\0");
-    for v in values {
-        h.extend_from_slice(&v.to_le_bytes());
-    }
-    h
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// `tests/data/tiny.nii`: 2×2×1 int16 voxels 0, 2, 4, 6 scaled by 0.5, voxels of 1.5 mm.
+    const TINY: &[u8] = include_bytes!("../tests/data/tiny.nii");
+
     #[test]
     fn statistics_of_a_small_image() {
-        let bytes = int16_image(&[2, 2, 1], &[0, 2, 4, 6], 0.5);
-        let image = Image::parse(&bytes).unwrap();
+        let image = Image::parse(TINY).unwrap();
         assert_eq!(
             image.report(3),
             json!({"dims": [2, 2, 1], "voxel_size": [1.5, 1.5, 1.5], "datatype": "int16",
@@ -178,7 +159,7 @@ mod tests {
     #[test]
     fn bad_files_say_why() {
         assert!(Image::parse(b"short").unwrap_err().contains("348"));
-        let mut bytes = int16_image(&[2, 2], &[1, 2, 3, 4], 1.0);
+        let mut bytes = TINY.to_vec();
         bytes.truncate(356);
         assert!(Image::parse(&bytes).unwrap_err().starts_with("truncated"));
         let mut gz = vec![0x1f, 0x8b];
