@@ -365,7 +365,7 @@ impl Reporter {
                 self.out.status(
                     "Compiled",
                     format!("{} in {seconds:.1}s", layers.join(", ")),
-                )
+                );
             });
         }
     }

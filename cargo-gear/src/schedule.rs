@@ -495,7 +495,7 @@ async fn get_built(
         built,
         parent,
         pull_only,
-        ref binary,
+        binary: _,
     } = *got;
     // A gear's manifest gets the parent image's real environment underneath its own.
     let manifest = match &built.gear {
@@ -557,17 +557,7 @@ async fn get_built(
             built.content_tag
         )));
     }
-    let image_id = build_image(
-        engine,
-        layer,
-        built,
-        manifest.as_ref(),
-        binary.as_deref(),
-        opts,
-        paths,
-        reporter,
-    )
-    .await?;
+    let image_id = build_image(engine, got, manifest.as_ref(), opts, paths, reporter).await?;
     done.finish(engine, &image_id, opts, paths, reporter)
         .await?;
     if let Some(registry) = &opts.cache_to {
@@ -581,14 +571,13 @@ async fn get_built(
 /// anything is tagged. Returns the image ID.
 async fn build_image(
     engine: &Engine,
-    layer: &PlannedLayer,
-    built: &BuiltImage,
+    got: &Got<'_>,
     manifest: Option<&gear_spec::manifest::Manifest>,
-    binary: Option<&std::path::Path>,
     opts: &BuildOptions,
     paths: &Paths,
     reporter: &Reporter,
 ) -> Result<String, Failure> {
+    let (layer, built) = (got.layer, got.built);
     let mut context: Vec<TarEntry> = built
         .files
         .iter()
@@ -604,7 +593,7 @@ async fn build_image(
         .collect();
     context.push(TarEntry::bytes(DOCKERFILE_PATH, built.dockerfile.clone()));
     // Made by Cargo for this build: its inputs, not its bytes, are in the fingerprint.
-    if let (Some(cargo), Some(binary)) = (&built.cargo, binary) {
+    if let (Some(cargo), Some(binary)) = (&built.cargo, &got.binary) {
         context.push(TarEntry::file(cargo.bin_tar_path(), binary).executable());
     }
     if let (Some(m), Some(gear)) = (manifest, &built.gear) {

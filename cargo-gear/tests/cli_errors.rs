@@ -435,6 +435,18 @@ fn closed_stderr_is_not_a_panic() {
     }
 }
 
+bad!(
+    cargo_without_a_cargo_workspace,
+    [BASE, ("g/Gear.toml", &gear("[gear.cargo]\npackage = \"tool\"\n"))]
+);
+bad!(
+    cargo_on_an_external_layer,
+    [(
+        "base/Gear.toml",
+        "[layer]\nname = \"base\"\nimage = \"debian:bookworm\"\n[layer.cargo]\npackage = \"tool\"\n"
+    )]
+);
+
 /// A Cargo workspace with a library `shared` and a binary `tool`, whose gears `gears/*`
 /// are `Gear.toml` bodies built `from` an external `base`.
 fn rust_workspace(gears: &[(&str, &str)]) -> tempfile::TempDir {
