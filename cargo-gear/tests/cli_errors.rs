@@ -437,7 +437,10 @@ fn closed_stderr_is_not_a_panic() {
 
 bad!(
     cargo_without_a_cargo_workspace,
-    [BASE, ("g/Gear.toml", &gear("[gear.cargo]\npackage = \"tool\"\n"))]
+    [
+        BASE,
+        ("g/Gear.toml", &gear("[gear.cargo]\npackage = \"tool\"\n"))
+    ]
 );
 bad!(
     cargo_on_an_external_layer,

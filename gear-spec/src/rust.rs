@@ -566,7 +566,134 @@ fn patterns(dir: &Path, patterns: &[String]) -> Option<Gitignore> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+    use crate::plan::{Plan, PlanOptions};
+    use crate::testing;
+
+    /// A Cargo workspace with `tool` (a binary using the path dependency `shared`) and an
+    /// unrelated library, and a gear shipping `tool` with `cargo` as its `[gear.cargo]` body.
+    fn rust_workspace(cargo: &str) -> tempfile::TempDir {
+        let package = |name: &str, deps: &str| {
+            format!("[package]\nname = \"{name}\"\nversion = \"0.1.0\"\n[dependencies]\n{deps}")
+        };
+        testing::workspace(&[
+            ("Cargo.toml", "[workspace]\nmembers = [\"crates/*\"]\n"),
+            ("Cargo.lock", "version = 3\n"),
+            ("crates/shared/Cargo.toml", &package("shared", "")),
+            ("crates/shared/src/lib.rs", "pub fn f() {}\n"),
+            ("crates/unrelated/Cargo.toml", &package("unrelated", "")),
+            ("crates/unrelated/src/lib.rs", "pub fn g() {}\n"),
+            (
+                "crates/tool/Cargo.toml",
+                &package("tool", "shared = { path = \"../shared\" }\n"),
+            ),
+            ("crates/tool/src/main.rs", "fn main() {}\n"),
+            (
+                "layers/base/Gear.toml",
+                "[layer]\nname = \"base\"\nimage = \"debian:bookworm\"\n",
+            ),
+            (
+                "gears/tool/Gear.toml",
+                &format!(
+                    "[gear]\nname = \"tool\"\nfrom = \"base\"\nimage = \"lab/tool\"\nversion = \"1.0.0\"\n\
+                     label = \"Tool\"\ndescription = \"A tool.\"\nauthor = \"Lab\"\nlicense = \"MIT\"\n\
+                     [gear.cargo]\n{cargo}"
+                ),
+            ),
+        ])
+    }
+
+    /// What `cargo metadata` and `rustc -vV` would say of [`rust_workspace`].
+    fn cargo_of(root: &Path, rustc: &str) -> CargoWorkspace {
+        let root = std::fs::canonicalize(root).unwrap();
+        let package = |name: &str, bins: &[&str], deps: &[&str]| Package {
+            name: name.into(),
+            manifest_path: root.join(format!("crates/{name}/Cargo.toml")),
+            bins: bins.iter().map(|b| b.to_string()).collect(),
+            features: Vec::new(),
+            path_deps: deps.iter().map(|d| d.to_string()).collect(),
+        };
+        CargoWorkspace {
+            packages: vec![
+                package("shared", &[], &[]),
+                package("tool", &["tool"], &["shared"]),
+                package("unrelated", &[], &[]),
+            ],
+            toolchain: Toolchain {
+                version: rustc.into(),
+                host: "x86_64-unknown-linux-gnu".into(),
+                targets: vec!["x86_64-unknown-linux-gnu".into()],
+            },
+            root,
+        }
+    }
+
+    fn plan(root: &Path, rustc: &str) -> Plan {
+        let graph = crate::LayerGraph::load(&testing::dirs(root), root).unwrap();
+        let all = graph.build_order().to_vec();
+        let opts = PlanOptions {
+            cargo: Some(Arc::new(cargo_of(root, rustc))),
+            ..Default::default()
+        };
+        crate::plan::plan(&graph, &all, &opts).unwrap()
+    }
+
+    #[test]
+    fn a_host_gear_is_fingerprinted_by_what_reaches_its_binary() {
+        let ws = rust_workspace("package = \"tool\"\n");
+        let root = ws.path();
+        let before = plan(root, "rustc 1.0.0");
+        let tool = before.get("tool").unwrap();
+        let files: Vec<&str> = tool
+            .built()
+            .unwrap()
+            .files
+            .iter()
+            .map(|f| f.file.tar_path.as_str())
+            .collect();
+        assert_eq!(
+            files,
+            [
+                "cargo/Cargo.lock",
+                "cargo/Cargo.toml",
+                "cargo/crates/shared/Cargo.toml",
+                "cargo/crates/shared/src/lib.rs",
+                "cargo/crates/tool/Cargo.toml",
+                "cargo/crates/tool/src/main.rs",
+            ]
+        );
+        assert_eq!(
+            tool.gear().unwrap().manifest.command.as_deref(),
+            Some("/usr/local/bin/tool")
+        );
+        let fingerprint = |p: &Plan| p.get("tool").unwrap().fingerprint;
+        std::fs::write(root.join("crates/unrelated/src/lib.rs"), "pub fn h() {}\n").unwrap();
+        assert_eq!(fingerprint(&plan(root, "rustc 1.0.0")), tool.fingerprint);
+        assert_ne!(fingerprint(&plan(root, "rustc 1.0.1")), tool.fingerprint);
+        std::fs::write(root.join("crates/shared/src/lib.rs"), "pub fn f2() {}\n").unwrap();
+        assert_ne!(fingerprint(&plan(root, "rustc 1.0.0")), tool.fingerprint);
+    }
+
+    #[test]
+    fn an_in_image_gear_builds_in_a_stage_from_its_parent_with_the_whole_workspace() {
+        let ws = rust_workspace("package = \"tool\"\nin-image = true\nprofile = \"dev\"\n");
+        let root = ws.path();
+        let planned = plan(root, "rustc 1.0.0");
+        let tool = planned.get("tool").unwrap().built().unwrap();
+        insta::assert_snapshot!(tool.dockerfile);
+        assert!(
+            tool.files
+                .iter()
+                .any(|f| f.file.tar_path == "cargo/crates/unrelated/src/lib.rs")
+        );
+        // The host's toolchain does not build it.
+        assert_eq!(
+            plan(root, "rustc 9.9.9").get("tool").unwrap().fingerprint,
+            planned.get("tool").unwrap().fingerprint
+        );
+    }
 
     fn write(root: &Path, rel: &str, text: &str) {
         let path = root.join(rel);
