@@ -488,9 +488,9 @@ fn rust_workspace(gears: &[(&str, &str)]) -> tempfile::TempDir {
     tree(&refs)
 }
 
-/// Bad `[gear.cargo]` declarations fail `cargo gear build` before any image is built (and
-/// before an engine is asked), each located in its Gear.toml: an unknown package, a package
-/// without binaries, a binary or feature that does not exist, a target that is not installed.
+/// Bad `[gear.cargo]` declarations fail the plan (`validate`, and `build` before any image is
+/// built), each located in its Gear.toml: an unknown package, a package without binaries, a
+/// binary or feature that does not exist, a target that is not installed.
 #[test]
 fn rust_gear_declarations() {
     let dir = rust_workspace(&[
@@ -505,7 +505,7 @@ fn rust_gear_declarations() {
     ]);
     let out = Command::cargo_bin("cargo-gear")
         .unwrap()
-        .args(["gear", "build", "--color", "never"])
+        .args(["gear", "validate", "--color", "never"])
         .current_dir(dir.path())
         .env_remove("CARGO_TERM_COLOR")
         .env_remove("CARGO_TARGET_DIR")
