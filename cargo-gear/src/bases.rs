@@ -214,10 +214,11 @@ fn registry_digest(used: &str, info: &ImageInfo) -> Option<ImageDigest> {
 /// The lock entry of the engine's image `info` of reference `used`.
 fn locked_base(used: &str, info: &ImageInfo) -> Result<LockedBase, CliError> {
     let image_id = image_id(info)
-        .parse::<ImageDigest>().map_err(|e| CliError::BaseLock {
-        message: format!("the engine's image `{used}` has an id cargo-gear cannot pin: {e}"),
-        help: "pin the base with `digest = \"sha256:…\"` in its Gear.toml instead".into(),
-    })?;
+        .parse::<ImageDigest>()
+        .map_err(|e| CliError::BaseLock {
+            message: format!("the engine's image `{used}` has an id cargo-gear cannot pin: {e}"),
+            help: "pin the base with `digest = \"sha256:…\"` in its Gear.toml instead".into(),
+        })?;
     Ok(LockedBase {
         digest: registry_digest(used, info),
         image_id,

@@ -148,6 +148,36 @@ fn plan(root: &Path) -> Plan {
     Plan::parse(&out.stdout)
 }
 
+/// `cargo gear run -p GEAR --input data=FILE`, FILE holding `contents`.
+fn run_on(root: &Path, gear_name: &str, contents: &str) -> scratch::Out {
+    let input = root.join("input.bin");
+    write(&input, contents);
+    let data = format!("data={}", input.display());
+    let out = scratch::run_to_end(
+        gear(root, &["run", "-p", gear_name, "--input", &data]),
+        TIMEOUT,
+    );
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    out
+}
+
+/// The output file `file` of the one run of `gear_name` under `target/gear/runs`.
+fn run_output(root: &Path, gear_name: &str, file: &str) -> String {
+    let runs: Vec<_> = std::fs::read_dir(root.join("target/gear/runs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(&format!("{gear_name}-"))
+        })
+        .collect();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    std::fs::read_to_string(runs[0].join("output").join(file)).unwrap()
+}
+
 /// The `cargo-finished` events: (layers compiled for, layers that failed).
 fn cargo_runs(build: &Build) -> Vec<(Vec<String>, Vec<String>)> {
     build
@@ -311,38 +341,8 @@ fn scenario(root: &Path) {
     );
 
     // `cargo gear run` of a Rust gear: its binary, from PATH, writes the output.
-    let input = root.join("input.bin");
-    write(&input, "0123456789");
-    let out = scratch::run_to_end(
-        gear(
-            root,
-            &[
-                "run",
-                "-p",
-                "gamma",
-                "--input",
-                &format!("data={}", input.display()),
-            ],
-        ),
-        TIMEOUT,
-    );
-    assert_eq!(out.code, Some(0), "{}", out.stderr);
-    let runs: Vec<_> = std::fs::read_dir(root.join("target/gear/runs"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("gamma-")
-        })
-        .collect();
-    assert_eq!(runs.len(), 1, "{runs:?}");
-    assert_eq!(
-        std::fs::read_to_string(runs[0].join("output/gamma.txt")).unwrap(),
-        "gamma 10\n"
-    );
+    run_on(root, "gamma", "0123456789");
+    assert_eq!(run_output(root, "gamma", "gamma.txt"), "gamma 10\n");
 }
 
 /// Outcomes, by the binary's own type.
@@ -385,28 +385,9 @@ fn an_in_image_rust_gear_builds_in_a_stage_from_a_layer_with_cargo() {
     // Nothing is compiled on the host for an in-image gear.
     assert_eq!(built.end().cargo_invocations, 0);
 
-    let input = root.join("input.bin");
-    write(&input, "abc");
-    let out = scratch::run_to_end(
-        gear(
-            root,
-            &[
-                "run",
-                "-p",
-                "beta",
-                "--input",
-                &format!("data={}", input.display()),
-            ],
-        ),
-        TIMEOUT,
-    );
-    assert_eq!(out.code, Some(0), "{}", out.stderr);
-    assert!(
-        out.stdout.contains("hello 3"),
-        "{}\n{}",
-        out.stdout,
-        out.stderr
-    );
+    let out = run_on(root, "beta", "abc");
+    assert!(out.stdout.contains("hello 3"), "{}", out.stdout);
+    assert_eq!(run_output(root, "beta", "beta.txt"), "hello 3\n");
 
     // Its sources are in its build context: an edit of the shared crate makes it stale.
     append(&root.join("crates/shared/src/lib.rs"), "pub fn more() {}\n");
@@ -479,16 +460,8 @@ fn the_example_rust_gear_computes_nifti_statistics() {
     let tiny = root.join("crates/nifti-stats/tests/data/tiny.nii");
     let out = run(&tiny);
     assert_eq!(out.code, Some(0), "{}", out.stderr);
-    let runs: Vec<_> = std::fs::read_dir(root.join("target/gear/runs"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    assert_eq!(runs.len(), 1, "{runs:?}");
-    let stats: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(runs[0].join("output/nifti-stats.json")).unwrap(),
-    )
-    .unwrap();
+    let stats: serde_json::Value =
+        serde_json::from_str(&run_output(root, "nifti-stats", "nifti-stats.json")).unwrap();
     assert_eq!(
         stats,
         serde_json::json!({"dims": [2, 2, 1], "voxel_size": [1.5, 1.5, 1.5], "datatype": "int16",

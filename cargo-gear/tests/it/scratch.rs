@@ -190,6 +190,14 @@ pub fn copy_monorepo(to: &Path) {
     copy_monorepo_with_rust(to);
     std::fs::remove_dir_all(to.join("gears/nifti-stats")).unwrap();
     std::fs::remove_dir_all(to.join("crates")).unwrap();
+    // Cargo reads a `members` glob that matches nothing as a path.
+    let manifest = to.join("Cargo.toml");
+    let text = read(&manifest);
+    assert!(text.contains("members = [\"crates/*\"]"), "{text}");
+    write(
+        &manifest,
+        &text.replace("members = [\"crates/*\"]", "members = []"),
+    );
 }
 
 /// Copies examples/monorepo (without its `target/`) to `to`, whole.
