@@ -593,8 +593,14 @@ async fn build_image(
         .collect();
     context.push(TarEntry::bytes(DOCKERFILE_PATH, built.dockerfile.clone()));
     // Made by Cargo for this build: its inputs, not its bytes, are in the fingerprint.
-    if let (Some(cargo), Some(binary)) = (&built.cargo, &got.binary) {
-        context.push(TarEntry::file(cargo.bin_tar_path(), binary).executable());
+    if let Some(cargo) = &built.cargo {
+        context.push(TarEntry::bytes(
+            gear_spec::rust::SETTINGS_PATH,
+            cargo.settings.clone(),
+        ));
+        if let Some(binary) = &got.binary {
+            context.push(TarEntry::file(cargo.bin_tar_path(), binary).executable());
+        }
     }
     if let (Some(m), Some(gear)) = (manifest, &built.gear) {
         let bytes = m.render();

@@ -20,7 +20,7 @@ use crate::layer::{Layer, LayerKind};
 use crate::manifest::{self, Manifest};
 use crate::model::{Decl, Distro};
 use crate::platform::Platform;
-use crate::rust::{self, BuildPlace, BuildPlan, CargoWorkspace};
+use crate::rust::{self, BuildPlan, CargoWorkspace};
 use crate::step::Recipe;
 
 /// Settings that change what is planned.
@@ -328,7 +328,6 @@ pub fn plan(graph: &LayerGraph, selected: &[usize], opts: &PlanOptions) -> Resul
                     context,
                     files,
                     platform: &platform,
-                    toolchain: opts.cargo.as_deref().map(|c| &c.toolchain),
                 };
                 plan_built(graph, i, &planned[parent], built)
                     .map_err(|p| PlanError::Invalid(Problems::from_iter([p])))?
@@ -422,8 +421,6 @@ struct Built<'a> {
     files: Vec<PlannedFile>,
     /// Its platform (the chain's).
     platform: &'a Platform,
-    /// The host's Rust toolchain, for a layer with `[gear.cargo]` built on the host.
-    toolchain: Option<&'a rust::Toolchain>,
 }
 
 /// A built layer on its planned parent, from its build context ([`Built`]).
@@ -438,7 +435,6 @@ fn plan_built(
         context,
         files,
         platform,
-        toolchain,
     } = built;
     let layer = graph.layer(i);
     let decl = &layer.decl;
@@ -471,20 +467,13 @@ fn plan_built(
     });
     let manifest_bytes = manifest.as_ref().map(|m| m.render().into_bytes());
     let manifest_paths = dockerfile::manifest_paths(&layer.recipe);
-    // A host-built binary is not known before it is compiled: the toolchain that compiles
-    // it stands in for it (an in-image build's toolchain is the parent's, fingerprinted).
-    let cargo_settings = context.cargo.as_ref().map(|c| {
-        let host = (c.place == BuildPlace::Host).then_some(toolchain).flatten();
-        c.settings(host)
-    });
+    // A host-built binary is not known before it is compiled: the settings and toolchain
+    // that compile it stand in for it.
+    let cargo_settings = context.cargo.as_ref().map(|c| c.settings.as_str());
     let generated: Vec<(&str, &[u8])> = manifest_bytes
         .iter()
         .flat_map(|b| manifest_paths.iter().map(|p| (*p, b.as_slice())))
-        .chain(
-            cargo_settings
-                .iter()
-                .map(|s| (rust::SETTINGS_PATH, s.as_bytes())),
-        )
+        .chain(cargo_settings.map(|s| (rust::SETTINGS_PATH, s.as_bytes())))
         .collect();
     let digests: Vec<FileDigest> = files.iter().map(|f| f.digest.clone()).collect();
     let fingerprint = fingerprint::fingerprint(&FingerprintInput {
@@ -512,7 +501,7 @@ fn plan_built(
             layer,
             graph.distro(i),
             context.own.as_ref().map(|o| o.text.as_str()),
-            cargo_settings.as_deref(),
+            cargo_settings,
         ),
         gear,
         cargo: context.cargo,

@@ -10,7 +10,7 @@
 //! `Cargo.toml`, `Cargo.lock`, `.cargo/config.toml` and toolchain file. They sit in the
 //! build context under [`CARGO_DIR`] by their path from the workspace root, so a change is
 //! reported as `file crates/dicom-core/src/lib.rs changed`; the build settings and the
-//! toolchain are a generated file ([`SETTINGS_PATH`]) of the context.
+//! toolchain are a generated file ([`SETTINGS_PATH`]) of the context, like a manifest.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -26,7 +26,7 @@ use crate::step::Recipe;
 /// Tar directory of the Rust sources, by path from the workspace root.
 pub const CARGO_DIR: &str = "cargo";
 /// Tar path of the generated build settings (package, binary, profile, features, target,
-/// toolchain): part of the fingerprint like any generated file.
+/// toolchain): sent in the context and fingerprinted like any generated file.
 pub const SETTINGS_PATH: &str = ".cargo-gear/cargo.json";
 /// Tar directory of binaries built on the host.
 pub const BIN_DIR: &str = ".cargo-gear/bin";
@@ -122,6 +122,10 @@ pub struct BuildPlan {
     pub place: BuildPlace,
     /// The package and its path dependencies, whose compile errors fail this layer.
     pub packages: Vec<String>,
+    /// The generated settings file ([`SETTINGS_PATH`]): these settings and, built on the
+    /// host, the host's toolchain (an in-image build's is the parent's, fingerprinted with it).
+    #[serde(skip)]
+    pub settings: String,
 }
 
 impl BuildPlan {
@@ -167,7 +171,7 @@ impl BuildPlan {
     }
 
     /// The generated settings file: everything besides the sources that decides the binary.
-    pub fn settings(&self, toolchain: Option<&Toolchain>) -> String {
+    fn settings_text(&self, toolchain: Option<&Toolchain>) -> String {
         let mut value = serde_json::json!({
             "package": self.package,
             "bin": self.bin,
@@ -424,7 +428,7 @@ pub fn resolve(
             add_file(&path, &root, &mut files);
         }
     }
-    let plan = BuildPlan {
+    let mut plan = BuildPlan {
         package: package.name.clone(),
         bin,
         features: decl.features.clone(),
@@ -434,7 +438,9 @@ pub fn resolve(
         to,
         place,
         packages: closure.iter().map(|s| s.to_string()).collect(),
+        settings: String::new(),
     };
+    plan.settings = plan.settings_text((place == BuildPlace::Host).then_some(&ws.toolchain));
     problems.into_result(Resolved {
         plan,
         files: files.into_values().collect(),
@@ -769,6 +775,7 @@ mod tests {
             to: "/usr/local/bin/b".into(),
             place: BuildPlace::Host,
             packages: vec!["p".into()],
+            settings: String::new(),
         };
         assert_eq!(
             plan.cargo_args().join(" "),
