@@ -155,6 +155,15 @@ fn cargo_error(message: String) -> CliError {
     }
 }
 
+/// How cargo-gear was asked to build, passed on to Cargo.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CargoFlags {
+    /// `--quiet`: Cargo prints only its diagnostics.
+    pub quiet: bool,
+    /// `--offline`: Cargo uses no network either.
+    pub offline: bool,
+}
+
 /// What one `cargo build` made of each Rust layer it compiled (by plan slot): the binary,
 /// or why there is none.
 pub type Binaries = HashMap<usize, Result<PathBuf, Failure>>;
@@ -168,7 +177,7 @@ type Group<'a> = Vec<(usize, &'a BuildPlan)>;
 /// diagnostics on stderr. A layer whose binary Cargo did not produce fails with the errors
 /// of its package and path dependencies. Returns each layer's binary and how many times
 /// Cargo ran.
-pub fn compile(root: &Path, layers: &[(usize, BuildPlan)], quiet: bool) -> (Binaries, usize) {
+pub fn compile(root: &Path, layers: &[(usize, BuildPlan)], flags: CargoFlags) -> (Binaries, usize) {
     let mut groups: BTreeMap<(String, Option<String>, bool), Group<'_>> = BTreeMap::new();
     for (i, cargo) in layers.iter().filter(|(_, c)| c.place == BuildPlace::Host) {
         groups
@@ -183,7 +192,7 @@ pub fn compile(root: &Path, layers: &[(usize, BuildPlan)], quiet: bool) -> (Bina
     let mut binaries = Binaries::new();
     let runs = groups.len();
     for group in groups.into_values() {
-        binaries.extend(compile_group(root, &group, quiet));
+        binaries.extend(compile_group(root, &group, flags));
     }
     (binaries, runs)
 }
@@ -230,10 +239,13 @@ fn group_args(group: &Group<'_>) -> Vec<String> {
     args
 }
 
-fn compile_group(root: &Path, group: &Group<'_>, quiet: bool) -> Binaries {
+fn compile_group(root: &Path, group: &Group<'_>, flags: CargoFlags) -> Binaries {
     let cargo = cargo_program();
     let mut args = group_args(group);
-    if quiet {
+    if flags.offline {
+        args.push("--offline".to_string());
+    }
+    if flags.quiet {
         args.push("--quiet".to_string());
     }
     let fail_all = |message: String| -> Binaries {

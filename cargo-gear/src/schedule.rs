@@ -942,13 +942,16 @@ async fn compile_rust(
     reporter.cargo_started(&names);
     let start = Instant::now();
     let root = session.ws.root.clone();
-    let quiet = session.out.quiet;
+    let flags = crate::rust::CargoFlags {
+        quiet: session.out.quiet,
+        offline: opts.offline,
+    };
     let layers: Vec<(usize, BuildPlan)> = slots
         .iter()
         .filter_map(|&i| Some((i, plan.layers[i].built()?.cargo.clone()?)))
         .collect();
     let (binaries, runs) =
-        tokio::task::spawn_blocking(move || crate::rust::compile(&root, &layers, quiet))
+        tokio::task::spawn_blocking(move || crate::rust::compile(&root, &layers, flags))
             .await
             .unwrap_or_else(|e| {
                 let binaries = slots
