@@ -514,6 +514,9 @@ fn package_files(
         let Ok(rel) = path.strip_prefix(&dir) else {
             continue;
         };
+        if cargo_gear_file(path) {
+            continue;
+        }
         let is_manifest = rel == Path::new("Cargo.toml");
         let kept = match &include {
             Some(inc) => is_manifest || inc.matched_path_or_any_parents(rel, false).is_ignore(),
@@ -526,6 +529,21 @@ fn package_files(
         }
     }
     Ok(())
+}
+
+/// A file of cargo-gear's own in a package that is also a layer directory: the Gear.toml
+/// and ignore files ([`crate::context::ALWAYS_EXCLUDED`]) and the generated `manifest.json`
+/// beside a Gear.toml, which a build rewrites. They never reach the binary, and the
+/// manifest is fingerprinted as the manifest.
+fn cargo_gear_file(path: &Path) -> bool {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return false;
+    };
+    crate::context::ALWAYS_EXCLUDED.contains(&name)
+        || (name == "manifest.json"
+            && path
+                .parent()
+                .is_some_and(|d| d.join(crate::layer::GEAR_TOML).is_file()))
 }
 
 /// `package.include` and `package.exclude` of a Cargo.toml, following `{ workspace = true }`
@@ -731,6 +749,10 @@ mod tests {
         write(&root, "a/.hidden/x", "");
         write(&root, "a/nested/Cargo.toml", "[package]\nname = \"n\"\n");
         write(&root, "a/nested/src/lib.rs", "");
+        // The package is also a gear's directory.
+        write(&root, "a/Gear.toml", "[gear]\n");
+        write(&root, "a/manifest.json", "{}\n");
+        write(&root, "a/.gearignore", "x\n");
         assert_eq!(
             tar_paths(&root.join("a"), &root),
             [
