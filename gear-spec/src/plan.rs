@@ -456,6 +456,13 @@ fn plan_built(
         parent.built().map(|p| &p.environment),
         &dockerfile::declared_environment(&input),
     );
+    if let Some(problem) = context
+        .cargo
+        .as_ref()
+        .and_then(|c| rust::check_platform(layer, c, platform))
+    {
+        return Err(problem);
+    }
     let dockerfile = dockerfile::render(&input)?;
     let manifest = (layer.kind == LayerKind::Gear).then(|| {
         let mut manifest = Manifest::for_gear(layer, environment.clone());

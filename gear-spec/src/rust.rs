@@ -116,6 +116,9 @@ pub struct BuildPlan {
     pub profile: String,
     /// The target triple, when not the host's.
     pub target: Option<String>,
+    /// The triple the binary is built for: `target`, or the host's (in the image: the
+    /// parent's, unknown here).
+    pub triple: Option<String>,
     /// Where the binary goes in the image.
     pub to: String,
     /// Host or in-image.
@@ -435,6 +438,14 @@ pub fn resolve(
         no_default_features: decl.no_default_features,
         profile: decl.profile().to_string(),
         target: decl.target.clone(),
+        triple: match place {
+            BuildPlace::Host => Some(
+                decl.target
+                    .clone()
+                    .unwrap_or_else(|| ws.toolchain.host.clone()),
+            ),
+            BuildPlace::InImage => decl.target.clone(),
+        },
         to,
         place,
         packages: closure.iter().map(|s| s.to_string()).collect(),
@@ -445,6 +456,47 @@ pub fn resolve(
         plan,
         files: files.into_values().collect(),
     })
+}
+
+/// A binary built for `triple` in an image of `platform` would not run there: the problem,
+/// located at the layer's `target` (or `cargo` table).
+pub fn check_platform(
+    layer: &Layer,
+    plan: &BuildPlan,
+    platform: &crate::platform::Platform,
+) -> Option<Problem> {
+    let triple = plan.triple.as_deref()?;
+    let arch = triple.split('-').next().unwrap_or_default();
+    if triple.contains("-linux") && platform.matches("linux", arch, None) {
+        return None;
+    }
+    let keys: &[&str] = if plan.target.is_some() {
+        &["cargo", "target"]
+    } else {
+        &["cargo"]
+    };
+    let image_arch = platform.to_string();
+    let image_arch = image_arch.split('/').nth(1).unwrap_or_default();
+    let musl = match image_arch {
+        "amd64" => "x86_64",
+        "arm64" => "aarch64",
+        other => other,
+    };
+    Some(
+        Problem::new(
+            "gear::cargo-platform",
+            format!(
+                "{} `{}` is for {platform}, but its binary would be built for {triple}",
+                layer.table(),
+                layer.name
+            ),
+        )
+        .at(&layer.source, layer.span(keys))
+        .label("the binary's target")
+        .help(format!(
+            "build it for the image: `target = \"{musl}-unknown-linux-musl\"` (after `rustup target add {musl}-unknown-linux-musl`), or `in-image = true`"
+        )),
+    )
 }
 
 /// Adds `path` (under `root`) to `files` at `cargo/<path from root>`.
@@ -701,6 +753,35 @@ mod tests {
     }
 
     #[test]
+    fn a_host_binary_for_another_architecture_than_the_image_is_refused() {
+        let ws = rust_workspace("package = \"tool\"\n");
+        let root = ws.path();
+        let graph = crate::LayerGraph::load(&testing::dirs(root), root).unwrap();
+        let all = graph.build_order().to_vec();
+        let opts = PlanOptions {
+            cargo: Some(Arc::new(cargo_of(root, "rustc 1.0.0"))),
+            platform: "linux/arm64".parse().unwrap(),
+            ..Default::default()
+        };
+        let Err(crate::plan::PlanError::Invalid(problems)) = crate::plan::plan(&graph, &all, &opts)
+        else {
+            panic!("planned for arm64");
+        };
+        let p = problems.iter().next().unwrap();
+        assert_eq!(p.code, "gear::cargo-platform");
+        assert_eq!(
+            p.message,
+            "gear `tool` is for linux/arm64, but its binary would be built for x86_64-unknown-linux-gnu"
+        );
+        assert!(
+            p.help
+                .as_deref()
+                .unwrap()
+                .contains("aarch64-unknown-linux-musl")
+        );
+    }
+
+    #[test]
     fn an_in_image_gear_builds_in_a_stage_from_its_parent_with_the_whole_workspace() {
         let ws = rust_workspace("package = \"tool\"\nin-image = true\nprofile = \"dev\"\n");
         let root = ws.path();
@@ -794,6 +875,7 @@ mod tests {
             no_default_features: true,
             profile: "dev".into(),
             target: Some("x86_64-unknown-linux-musl".into()),
+            triple: Some("x86_64-unknown-linux-musl".into()),
             to: "/usr/local/bin/b".into(),
             place: BuildPlace::Host,
             packages: vec!["p".into()],
