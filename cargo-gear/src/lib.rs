@@ -16,6 +16,7 @@ pub mod lock;
 pub mod output;
 pub mod progress;
 pub mod request;
+pub mod rust;
 pub mod schedule;
 pub mod team_registry;
 pub mod workspace;

@@ -18,7 +18,9 @@ use serde::{Deserialize, Serialize};
 use crate::engine::PullProgress;
 use crate::engine::{BuildError, EngineError};
 use crate::output::{self, Output};
-use events::{BuildEvent, BuildFinished, LayerFailure, LayerFinished, LayerStarted, millis};
+use events::{
+    BuildEvent, BuildFinished, CargoFinished, LayerFailure, LayerFinished, LayerStarted, millis,
+};
 
 /// Why one layer failed.
 #[derive(Debug)]
@@ -153,6 +155,7 @@ pub struct Reporter {
     bars: Option<MultiProgress>,
     live: Mutex<HashMap<String, ProgressBar>>,
     counts: Mutex<Counts>,
+    cargo_invocations: Mutex<usize>,
     start: Instant,
 }
 
@@ -169,6 +172,7 @@ impl Reporter {
             bars,
             live: Mutex::new(HashMap::new()),
             counts: Mutex::new(Counts::default()),
+            cargo_invocations: Mutex::new(0),
             start: Instant::now(),
         }
     }
@@ -329,6 +333,43 @@ impl Reporter {
         self.build_line(layer, &msg);
     }
 
+    /// Cargo starts compiling the binaries of these Rust layers (its own output follows on
+    /// stderr).
+    pub fn cargo_started(&self, layers: &[String]) {
+        self.suspend(|| {
+            self.out.status(
+                "Compiling",
+                format!("Rust binaries of {} with cargo", layers.join(", ")),
+            );
+        });
+    }
+
+    /// Cargo is done: `failed` are the layers whose binary it did not build.
+    pub fn cargo_finished(
+        &self,
+        layers: &[String],
+        failed: &[String],
+        invocations: usize,
+        seconds: f64,
+    ) {
+        *self.cargo_invocations.lock().expect("lock") += invocations;
+        if self.json {
+            self.json_line(&BuildEvent::CargoFinished(CargoFinished {
+                layers: layers.to_vec(),
+                failed: failed.to_vec(),
+                invocations,
+                seconds: millis(seconds),
+            }));
+        } else if failed.is_empty() {
+            self.suspend(|| {
+                self.out.status(
+                    "Compiled",
+                    format!("{} in {seconds:.1}s", layers.join(", ")),
+                );
+            });
+        }
+    }
+
     /// A warning on stderr (above the live lines).
     pub fn warn(&self, message: &str) {
         self.suspend(|| self.out.warn(message));
@@ -361,6 +402,7 @@ impl Reporter {
                 skipped: c.skipped,
                 seconds: millis(seconds),
                 interrupted,
+                cargo_invocations: *self.cargo_invocations.lock().expect("lock"),
             }));
         } else if !interrupted {
             // (After Ctrl-C the error says so: a summary of a build that did not end would mislead.)

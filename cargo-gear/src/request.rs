@@ -158,11 +158,22 @@ impl Session {
 
     /// Plans the selected layers (with their ancestors).
     pub fn plan(&self, selected: &[usize]) -> Result<Plan, CliError> {
+        // Cargo and rustc are asked only when a planned layer builds a Cargo package.
+        let rust = self
+            .graph
+            .with_ancestors(selected)
+            .iter()
+            .any(|&i| self.graph.layer(i).decl.cargo.is_some());
+        let cargo = match rust && self.ws.cargo {
+            true => Some(std::sync::Arc::new(crate::rust::workspace(&self.ws.root)?)),
+            false => None,
+        };
         let opts = PlanOptions {
             substitutions: self.substitutions.clone(),
             hash_cache: Some(self.ws.gear_dir().join("hash-cache")),
             lock: self.lock().clone(),
             platform: self.ws.platform.clone(),
+            cargo,
         };
         Ok(plan::plan(&self.graph, selected, &opts)?)
     }

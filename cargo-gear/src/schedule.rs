@@ -13,6 +13,7 @@ use gear_spec::gear_lock::GEAR_LOCK;
 use gear_spec::plan::{
     BasePin, BuiltImage, ExternalImage, GearImage, LayerSource, Plan, PlannedLayer,
 };
+use gear_spec::rust::{BuildPlace, BuildPlan};
 use gear_spec::state::{ImageState, Reason, Record, Status};
 use indexmap::IndexMap;
 
@@ -20,6 +21,7 @@ use crate::engine::{BuildRequest, Engine, EngineError, TarEntry, split_tag};
 use crate::error::CliError;
 use crate::progress::{Event, Failure, Outcome, Reporter};
 use crate::request::Session;
+use crate::rust::Binaries;
 use crate::team_registry::Registry;
 
 /// Label holding a built image's full fingerprint.
@@ -135,6 +137,7 @@ enum Slot {
 /// Returns the outcome of each layer, in plan order. Dropping the future (Ctrl-C) drops
 /// the running builds' connections, which makes the engine cancel them; nothing is
 /// recorded for a layer that was not built and tagged.
+/// `binaries` holds what [`compile_rust`] made for the host-built Rust layers.
 pub async fn run(
     engine: &Engine,
     plan: &Plan,
@@ -142,6 +145,7 @@ pub async fn run(
     opts: &BuildOptions,
     paths: &Paths,
     reporter: &Reporter,
+    mut binaries: Binaries,
 ) -> Vec<Outcome> {
     let n = plan.layers.len();
     let parent_slot: Vec<Option<usize>> = plan
@@ -247,6 +251,7 @@ pub async fn run(
             }
             reporter.event(layer, Event::Started { reasons: &reasons });
             slots[i] = Slot::Running;
+            let binary = binaries.remove(&i);
             running.push(async move {
                 let start = Instant::now();
                 let result = match &layer.source {
@@ -256,13 +261,19 @@ pub async fn run(
                     LayerSource::Built(built) => {
                         let parent = &plan.layers[built.parent];
                         let pull_only = opts.pull_only.get(i).copied().unwrap_or(false);
-                        let got = Got {
-                            layer,
-                            built,
-                            parent,
-                            pull_only,
-                        };
-                        get_built(engine, &got, opts, paths, reporter).await
+                        match rust_binary(built, binary) {
+                            Ok(binary) => {
+                                let got = Got {
+                                    layer,
+                                    built,
+                                    parent,
+                                    pull_only,
+                                    binary,
+                                };
+                                get_built(engine, &got, opts, paths, reporter).await
+                            }
+                            Err(failure) => Err(failure),
+                        }
                     }
                 };
                 (i, result, start.elapsed().as_secs_f64())
@@ -449,6 +460,25 @@ struct Got<'a> {
     parent: &'a PlannedLayer,
     /// Only from the registry cache, never built.
     pull_only: bool,
+    /// A host-built Rust layer's binary, compiled for this build.
+    binary: Option<PathBuf>,
+}
+
+/// The binary a host-built Rust layer needs (None for any other layer), or why it has none.
+fn rust_binary(
+    built: &BuiltImage,
+    compiled: Option<Result<PathBuf, Failure>>,
+) -> Result<Option<PathBuf>, Failure> {
+    match (&built.cargo, compiled) {
+        (Some(cargo), compiled) if cargo.place == BuildPlace::Host => match compiled {
+            Some(result) => result.map(Some),
+            None => Err(Failure::new(format!(
+                "binary `{}` of package `{}` was not compiled for this build",
+                cargo.bin, cargo.package
+            ))),
+        },
+        _ => Ok(None),
+    }
 }
 
 /// Gets a built layer's image: from the registry cache when it has the content tag, else
@@ -465,6 +495,7 @@ async fn get_built(
         built,
         parent,
         pull_only,
+        binary: _,
     } = *got;
     // A gear's manifest gets the parent image's real environment underneath its own.
     let manifest = match &built.gear {
@@ -526,16 +557,7 @@ async fn get_built(
             built.content_tag
         )));
     }
-    let image_id = build_image(
-        engine,
-        layer,
-        built,
-        manifest.as_ref(),
-        opts,
-        paths,
-        reporter,
-    )
-    .await?;
+    let image_id = build_image(engine, got, manifest.as_ref(), opts, paths, reporter).await?;
     done.finish(engine, &image_id, opts, paths, reporter)
         .await?;
     if let Some(registry) = &opts.cache_to {
@@ -549,13 +571,13 @@ async fn get_built(
 /// anything is tagged. Returns the image ID.
 async fn build_image(
     engine: &Engine,
-    layer: &PlannedLayer,
-    built: &BuiltImage,
+    got: &Got<'_>,
     manifest: Option<&gear_spec::manifest::Manifest>,
     opts: &BuildOptions,
     paths: &Paths,
     reporter: &Reporter,
 ) -> Result<String, Failure> {
+    let (layer, built) = (got.layer, got.built);
     let mut context: Vec<TarEntry> = built
         .files
         .iter()
@@ -570,6 +592,16 @@ async fn build_image(
         })
         .collect();
     context.push(TarEntry::bytes(DOCKERFILE_PATH, built.dockerfile.clone()));
+    // Made by Cargo for this build: its inputs, not its bytes, are in the fingerprint.
+    if let Some(cargo) = &built.cargo {
+        context.push(TarEntry::bytes(
+            gear_spec::rust::SETTINGS_PATH,
+            cargo.settings.clone(),
+        ));
+        if let Some(binary) = &got.binary {
+            context.push(TarEntry::file(cargo.bin_tar_path(), binary).executable());
+        }
+    }
     if let (Some(m), Some(gear)) = (manifest, &built.gear) {
         let bytes = m.render();
         for path in gear.manifest_paths {
@@ -866,7 +898,8 @@ pub async fn build_locked(
     }
     let status = statuses(engine, plan, &paths.state).await?;
     check_ancestors(engine, plan, &status, opts).await?;
-    run(engine, plan, &status, opts, &paths, reporter).await;
+    let binaries = compile_rust(session, plan, &status, opts, reporter).await;
+    run(engine, plan, &status, opts, &paths, reporter, binaries).await;
     let counts = reporter.finish();
     if counts.failed > 0 {
         return Err(CliError::BuildFailed {
@@ -875,6 +908,70 @@ pub async fn build_locked(
         });
     }
     Ok(())
+}
+
+/// Compiles, with one `cargo build`, every host-built Rust layer that will be built: stale
+/// or forced, and not only to be pulled. Nothing runs Cargo when all of them are fresh.
+async fn compile_rust(
+    session: &Session,
+    plan: &Plan,
+    status: &[Status],
+    opts: &BuildOptions,
+    reporter: &Reporter,
+) -> Binaries {
+    let slots: Vec<usize> = plan
+        .layers
+        .iter()
+        .enumerate()
+        .filter(|(i, l)| {
+            let stale = !matches!(status[*i], Status::Fresh { .. })
+                || opts.force.get(*i).copied().unwrap_or(false);
+            let pull_only = opts.pull_only.get(*i).copied().unwrap_or(false);
+            let host = l
+                .built()
+                .and_then(|b| b.cargo.as_ref())
+                .is_some_and(|c| c.place == BuildPlace::Host);
+            stale && host && !pull_only
+        })
+        .map(|(i, _)| i)
+        .collect();
+    if slots.is_empty() {
+        return Binaries::new();
+    }
+    let names: Vec<String> = slots.iter().map(|&i| plan.layers[i].name.clone()).collect();
+    reporter.cargo_started(&names);
+    let start = Instant::now();
+    let root = session.ws.root.clone();
+    let flags = crate::rust::CargoFlags {
+        quiet: session.out.quiet,
+        offline: opts.offline,
+    };
+    let layers: Vec<(usize, BuildPlan)> = slots
+        .iter()
+        .filter_map(|&i| Some((i, plan.layers[i].built()?.cargo.clone()?)))
+        .collect();
+    let (binaries, runs) =
+        tokio::task::spawn_blocking(move || crate::rust::compile(&root, &layers, flags))
+            .await
+            .unwrap_or_else(|e| {
+                let binaries = slots
+                    .iter()
+                    .map(|&i| {
+                        (
+                            i,
+                            Err(Failure::new(format!("the cargo build stopped: {e}"))),
+                        )
+                    })
+                    .collect();
+                (binaries, 0)
+            });
+    let failed: Vec<String> = slots
+        .iter()
+        .filter(|i| binaries.get(i).is_none_or(|b| b.is_err()))
+        .map(|&i| plan.layers[i].name.clone())
+        .collect();
+    reporter.cargo_finished(&names, &failed, runs, start.elapsed().as_secs_f64());
+    binaries
 }
 
 /// With `--no-build-ancestors`, every stale layer that may only be pulled must be in the

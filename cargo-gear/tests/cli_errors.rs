@@ -434,3 +434,101 @@ fn closed_stderr_is_not_a_panic() {
         assert_eq!(status.code(), Some(1), "{args:?} (a panic exits with 101)");
     }
 }
+
+bad!(
+    cargo_without_a_cargo_workspace,
+    [
+        BASE,
+        ("g/Gear.toml", &gear("[gear.cargo]\npackage = \"tool\"\n"))
+    ]
+);
+bad!(
+    cargo_on_an_external_layer,
+    [(
+        "base/Gear.toml",
+        "[layer]\nname = \"base\"\nimage = \"debian:bookworm\"\n[layer.cargo]\npackage = \"tool\"\n"
+    )]
+);
+
+/// A Cargo workspace with a library `shared` and a binary `tool`, whose gears `gears/*`
+/// are `Gear.toml` bodies built `from` an external `base`.
+fn rust_workspace(gears: &[(&str, &str)]) -> tempfile::TempDir {
+    let mut files: Vec<(String, String)> = vec![
+        (
+            "Cargo.toml".into(),
+            "[workspace]\nresolver = \"2\"\nmembers = [\"crates/*\"]\n\n[workspace.metadata.gear]\nmembers = [\"layers/*\", \"gears/*\"]\n".into(),
+        ),
+        (
+            "crates/shared/Cargo.toml".into(),
+            "[package]\nname = \"shared\"\nversion = \"0.1.0\"\nedition = \"2021\"\n".into(),
+        ),
+        ("crates/shared/src/lib.rs".into(), "pub fn f() {}\n".into()),
+        (
+            "crates/tool/Cargo.toml".into(),
+            "[package]\nname = \"tool\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[features]\nfast = []\n".into(),
+        ),
+        ("crates/tool/src/main.rs".into(), "fn main() {}\n".into()),
+        (
+            "layers/base/Gear.toml".into(),
+            "[layer]\nname = \"base\"\nimage = \"debian:bookworm\"\n".into(),
+        ),
+    ];
+    for (name, cargo) in gears {
+        files.push((
+            format!("gears/{name}/Gear.toml"),
+            format!(
+                "[gear]\nname = \"{name}\"\nfrom = \"base\"\nimage = \"example/{name}\"\nversion = \"1.0.0\"\nlabel = \"G\"\ndescription = \"A gear\"\nauthor = \"Lab\"\nlicense = \"MIT\"\n\n[gear.cargo]\n{cargo}"
+            ),
+        ));
+    }
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_str()))
+        .collect();
+    tree(&refs)
+}
+
+/// Bad `[gear.cargo]` declarations fail the plan (`validate`, and `build` before any image is
+/// built), each located in its Gear.toml: an unknown package, a package without binaries, a
+/// binary or feature that does not exist, a target that is not installed.
+#[test]
+fn rust_gear_declarations() {
+    let dir = rust_workspace(&[
+        ("a-package", "package = \"tol\"\n"),
+        ("b-library", "package = \"shared\"\n"),
+        ("c-bin", "package = \"tool\"\nbin = \"tol\"\n"),
+        ("d-feature", "package = \"tool\"\nfeatures = [\"fats\"]\n"),
+        (
+            "e-target",
+            "package = \"tool\"\ntarget = \"cargo-gear-test-unknown-none\"\n",
+        ),
+    ]);
+    let out = Command::cargo_bin("cargo-gear")
+        .unwrap()
+        .args(["gear", "validate", "--color", "never"])
+        .current_dir(dir.path())
+        .env_remove("CARGO_TERM_COLOR")
+        .env_remove("CARGO_TARGET_DIR")
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(1), "stderr:\n{stderr}");
+    // The installed targets depend on the host.
+    let stderr = mask_installed(&stderr);
+    insta::assert_snapshot!(stderr);
+}
+
+/// `(installed: …)` with the host's list replaced, for a stable snapshot.
+fn mask_installed(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("(installed: ") {
+        out.push_str(&rest[..at]);
+        out.push_str("(installed: …)");
+        let tail = &rest[at..];
+        rest = &tail[tail.find(')').map_or(tail.len(), |i| i + 1)..];
+    }
+    out.push_str(rest);
+    out
+}

@@ -4,12 +4,15 @@
 //! in the tar. The layout is fixed (the Dockerfile generator relies on it):
 //!
 //! - `copy/<rel>`: the files the layer copies (its `copy` list; for a gear without `copy`,
-//!   the whole gear directory), `<rel>` relative to the layer directory. `.gearignore` and
+//!   the whole gear directory unless it is a Rust gear), `<rel>` relative to the layer
+//!   directory. `.gearignore` and
 //!   `.dockerignore` (gitignore syntax, read from the layer directory) exclude files; some
 //!   names are always excluded ([`ALWAYS_EXCLUDED`]).
 //! - `files/<src>`: the source of each `files = { "/abs/dest" = "src" }` entry, taken as
 //!   is: ignore files do not apply to them, so a file can be ignored for `copy` and still
 //!   be placed somewhere else with `files`.
+//! - `cargo/<path>`: a Rust layer's sources by path from the workspace root, added by the
+//!   plan ([`crate::rust`]).
 //!
 //! Only regular files are listed; directories are implicit. A symlink whose target is
 //! inside the layer directory is followed (the tar holds the target's content at the
@@ -88,6 +91,9 @@ pub struct Context {
     pub python_deps: Vec<Vec<String>>,
     /// The layer's own Dockerfile (`dockerfile-file`), read and checked.
     pub own: Option<crate::dockerfile::own::OwnDockerfile>,
+    /// The Cargo package the layer builds (`[gear.cargo]`), resolved by the plan
+    /// ([`crate::rust`]), whose sources are among `files` under `cargo/`.
+    pub cargo: Option<crate::rust::BuildPlan>,
 }
 
 impl Context {
@@ -194,13 +200,15 @@ pub fn select(layer: &Layer) -> Result<Context, Problems> {
             run_file,
             python_deps,
             own: None,
+            cargo: None,
         };
         return problems.into_result(context);
     }
 
     // copy/
     match &layer.decl.copy {
-        None if layer.kind == LayerKind::Gear => {
+        // A Rust gear ships its binary; its directory only when `copy` says so.
+        None if layer.kind == LayerKind::Gear && layer.decl.cargo.is_none() => {
             let found = walker.walk_root().sorted();
             add(&mut files, found, COPY_DIR, Origin::Default, &mut problems);
         }
@@ -321,6 +329,7 @@ pub fn select(layer: &Layer) -> Result<Context, Problems> {
         run_file,
         python_deps: Vec::new(),
         own: None,
+        cargo: None,
     };
     problems.into_result(context)
 }

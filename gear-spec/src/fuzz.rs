@@ -85,6 +85,7 @@ pub fn front_end(data: &[u8]) -> FrontEnd {
                         python_deps: &[],
                         parent_image: &graph.layer(p).decl.image,
                         own: None,
+                        cargo: None,
                     });
                     // An own Dockerfile is read from disk by context selection, which the
                     // fuzz target leaves out: rendering it without one must fail, not panic.

@@ -603,7 +603,7 @@ mod tests {
                 (
                     "unknown field `zzz`",
                     Some(
-                        "remove it; [gear] accepts: name, image, from, digest, platform, distro, packages, pip, env, args, labels, user, workdir, run, copy, files, dockerfile, steps, dockerfile-file, entrypoint, cmd, version, label, description, author, maintainer, license, source, url, cite, command, capabilities, run-file, inputs, config, flywheel, custom"
+                        "remove it; [gear] accepts: name, image, from, digest, platform, distro, packages, pip, env, args, labels, user, workdir, run, copy, files, dockerfile, steps, dockerfile-file, entrypoint, cmd, cargo, version, label, description, author, maintainer, license, source, url, cite, command, capabilities, run-file, inputs, config, flywheel, custom"
                     )
                 ),
                 ("unknown field `tpye`", Some("did you mean `type`?")),

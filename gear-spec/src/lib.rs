@@ -23,6 +23,7 @@ pub mod plan;
 pub mod platform;
 pub mod pylock;
 pub mod reference;
+pub mod rust;
 pub mod schema;
 pub mod state;
 pub mod step;

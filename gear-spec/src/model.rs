@@ -131,6 +131,10 @@ pub struct Decl {
     pub entrypoint: Option<Vec<String>>,
     /// `CMD` in exec form.
     pub cmd: Option<Vec<String>>,
+    /// A binary of a package of the same Cargo workspace, built with Cargo and copied into
+    /// the image (see "Rust gears"): `{ package = "nifti-stats" }`. A gear without `command`
+    /// runs it; a gear with it copies no files of its directory unless `copy` says so.
+    pub cargo: Option<CargoDecl>,
 
     /// Gears only, required: the gear version, single source of the image tag (`image:version`).
     pub version: Option<String>,
@@ -206,6 +210,47 @@ pub const EXTERNAL_KEYS: &[&str] = &[
     "distro",
     "description",
 ];
+
+/// `[gear.cargo]` / `[layer.cargo]`: the binary of a Cargo package of the workspace that
+/// the image ships. Its fingerprint covers the package's and its path dependencies' files
+/// (those `cargo package` would take: `include`/`exclude`, `.gitignore`), the workspace's
+/// `Cargo.toml`, `Cargo.lock` and `.cargo/config.toml`, these settings and the toolchain
+/// (`rustc -vV`), so a Rust gear is known fresh without compiling.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+#[schemars(deny_unknown_fields)]
+pub struct CargoDecl {
+    /// The package (its `name` in Cargo.toml), a member of the workspace.
+    pub package: String,
+    /// The binary target; required when the package has several.
+    pub bin: Option<String>,
+    /// Features to enable (`--features`).
+    #[serde(default)]
+    pub features: Vec<String>,
+    /// Build without the package's default features (`--no-default-features`).
+    #[serde(default)]
+    pub no_default_features: bool,
+    /// The Cargo profile. Default `release`.
+    pub profile: Option<String>,
+    /// The target triple, e.g. `x86_64-unknown-linux-musl` (a static binary that runs on any
+    /// base image); installed with `rustup target add`. Default: the host's.
+    pub target: Option<String>,
+    /// Where the binary goes in the image. Default `/usr/local/bin/<bin>` (on `PATH`).
+    pub to: Option<String>,
+    /// Build the binary inside the image build instead of on the host: a first stage
+    /// `FROM` the parent layer (which must have `cargo`) compiles the package's sources with
+    /// `cargo build --locked`, and the binary is copied from it. For hosts whose C library
+    /// or architecture differs from the image's.
+    #[serde(default)]
+    pub in_image: bool,
+}
+
+impl CargoDecl {
+    /// The profile in force.
+    pub fn profile(&self) -> &str {
+        self.profile.as_deref().unwrap_or("release")
+    }
+}
 
 /// Kind of gear input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]

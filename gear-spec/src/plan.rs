@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use indexmap::IndexMap;
 use rayon::prelude::*;
@@ -19,6 +20,7 @@ use crate::layer::{Layer, LayerKind};
 use crate::manifest::{self, Manifest};
 use crate::model::{Decl, Distro};
 use crate::platform::Platform;
+use crate::rust::{self, BuildPlan, CargoWorkspace};
 use crate::step::Recipe;
 
 /// Settings that change what is planned.
@@ -32,6 +34,9 @@ pub struct PlanOptions {
     pub lock: GearLock,
     /// The workspace's platform: every chain's unless its external layer sets another.
     pub platform: Platform,
+    /// The Cargo workspace and host toolchain, for layers that build a Cargo package
+    /// (`[gear.cargo]`); None outside a Cargo workspace.
+    pub cargo: Option<Arc<CargoWorkspace>>,
 }
 
 /// Why planning failed.
@@ -129,6 +134,8 @@ pub struct BuiltImage {
     pub sections: BTreeMap<String, String>,
     /// What makes the layer a gear: its manifest and version tag.
     pub gear: Option<GearImage>,
+    /// The Cargo package whose binary the image ships (`[gear.cargo]`).
+    pub cargo: Option<BuildPlan>,
 }
 
 /// One file of a build context and the digest its layer's fingerprint covers.
@@ -238,12 +245,32 @@ impl Plan {
 /// path problem found, in `order`. Declarations were checked when the graph was loaded.
 /// The layers' directories are walked in parallel: on a large tree, walking them one after
 /// the other was a fifth of a warm plan.
-pub fn contexts(graph: &LayerGraph, order: &[usize]) -> Result<Vec<Option<Context>>, Problems> {
+/// A layer that builds a Cargo package also gets that package's sources (see [`rust`]).
+pub fn contexts(
+    graph: &LayerGraph,
+    order: &[usize],
+    cargo: Option<&CargoWorkspace>,
+) -> Result<Vec<Option<Context>>, Problems> {
     let selected: Vec<Option<Result<Context, Problems>>> = order
         .par_iter()
         .map(|&i| {
             let layer = graph.layer(i);
-            layer.kind.is_built().then(|| context::select(layer))
+            layer.kind.is_built().then(|| {
+                let mut context = context::select(layer);
+                if let Some(decl) = &layer.decl.cargo {
+                    match (rust::resolve(layer, decl, cargo), &mut context) {
+                        (Ok(resolved), Ok(context)) => {
+                            context.files.extend(resolved.files);
+                            context.files.sort_by(|a, b| a.tar_path.cmp(&b.tar_path));
+                            context.cargo = Some(resolved.plan);
+                        }
+                        (Err(p), Ok(_)) => context = Err(p),
+                        (Err(p), Err(found)) => found.extend([p]),
+                        (Ok(_), Err(_)) => {}
+                    }
+                }
+                context
+            })
         })
         .collect();
     let mut problems = Problems::default();
@@ -264,7 +291,7 @@ pub fn contexts(graph: &LayerGraph, order: &[usize]) -> Result<Vec<Option<Contex
 /// Plans the selected layers and their ancestors.
 pub fn plan(graph: &LayerGraph, selected: &[usize], opts: &PlanOptions) -> Result<Plan, PlanError> {
     let order = graph.with_ancestors(selected);
-    let contexts = contexts(graph, &order)?;
+    let contexts = contexts(graph, &order, opts.cargo.as_deref())?;
 
     // Hash every context file of every layer in one parallel batch.
     let cache = opts
@@ -423,19 +450,37 @@ fn plan_built(
         python_deps: &context.python_deps,
         parent_image,
         own: context.own.as_ref(),
+        cargo: context.cargo.as_ref(),
     };
     let environment = manifest::overlay_environment(
         parent.built().map(|p| &p.environment),
         &dockerfile::declared_environment(&input),
     );
+    if let Some(problem) = context
+        .cargo
+        .as_ref()
+        .and_then(|c| rust::check_platform(layer, c, platform))
+    {
+        return Err(problem);
+    }
     let dockerfile = dockerfile::render(&input)?;
-    let manifest =
-        (layer.kind == LayerKind::Gear).then(|| Manifest::for_gear(layer, environment.clone()));
+    let manifest = (layer.kind == LayerKind::Gear).then(|| {
+        let mut manifest = Manifest::for_gear(layer, environment.clone());
+        // A Rust gear without `command` runs its binary.
+        if let (None, Some(cargo)) = (&manifest.command, &context.cargo) {
+            manifest.command = Some(cargo.to.clone());
+        }
+        manifest
+    });
     let manifest_bytes = manifest.as_ref().map(|m| m.render().into_bytes());
     let manifest_paths = dockerfile::manifest_paths(&layer.recipe);
+    // A host-built binary is not known before it is compiled: the settings and toolchain
+    // that compile it stand in for it.
+    let cargo_settings = context.cargo.as_ref().map(|c| c.settings.as_str());
     let generated: Vec<(&str, &[u8])> = manifest_bytes
         .iter()
         .flat_map(|b| manifest_paths.iter().map(|p| (*p, b.as_slice())))
+        .chain(cargo_settings.map(|s| (rust::SETTINGS_PATH, s.as_bytes())))
         .collect();
     let digests: Vec<FileDigest> = files.iter().map(|f| f.digest.clone()).collect();
     let fingerprint = fingerprint::fingerprint(&FingerprintInput {
@@ -463,8 +508,10 @@ fn plan_built(
             layer,
             graph.distro(i),
             context.own.as_ref().map(|o| o.text.as_str()),
+            cargo_settings,
         ),
         gear,
+        cargo: context.cargo,
     };
     Ok((fingerprint, LayerSource::Built(Box::new(built))))
 }
@@ -472,7 +519,13 @@ fn plan_built(
 /// Digests of the declared sections that reach the Dockerfile (build args are compared
 /// on their own): the short-form keys, each step as `step N (kind)`, or an own
 /// Dockerfile's text.
-fn sections(layer: &Layer, distro: Distro, own_text: Option<&str>) -> BTreeMap<String, String> {
+/// A Rust layer adds its build settings and toolchain as `cargo`.
+fn sections(
+    layer: &Layer,
+    distro: Distro,
+    own_text: Option<&str>,
+    cargo_settings: Option<&str>,
+) -> BTreeMap<String, String> {
     let decl = &layer.decl;
     let digest = |v: serde_json::Value| fingerprint::sha256_hex(v.to_string().as_bytes());
     let mut sections = BTreeMap::from([
@@ -487,6 +540,12 @@ fn sections(layer: &Layer, distro: Distro, own_text: Option<&str>) -> BTreeMap<S
         ),
         ("cmd".to_string(), digest(serde_json::json!(decl.cmd))),
     ]);
+    if let Some(settings) = cargo_settings {
+        sections.insert(
+            "cargo".to_string(),
+            fingerprint::sha256_hex(settings.as_bytes()),
+        );
+    }
     match &layer.recipe {
         Recipe::Short => sections.extend([
             (

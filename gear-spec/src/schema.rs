@@ -91,6 +91,14 @@ pub fn reference_markdown() -> String {
         defs,
     );
     out.push_str(STEPS);
+    out.push('\n');
+    section(
+        &mut out,
+        "`[gear.cargo]` / `[layer.cargo]`",
+        &defs["CargoDecl"],
+        defs,
+    );
+    out.push_str(RUST);
     out.push_str(
         "## How a gear maps to its manifest.json\n\n\
          `cargo gear manifest` writes `manifest.json` from the `[gear]` table: `name`, `label`, `description`, \
@@ -111,6 +119,9 @@ const STEPS: &str = include_str!("schema/steps.md");
 
 /// Gear.lock and the platform: what pins an external image, for the reference.
 const LOCK: &str = include_str!("schema/lock.md");
+
+/// Rust gears: declaring, fingerprinting, building and running a Cargo package's binary.
+const RUST: &str = include_str!("schema/rust.md");
 
 /// How to build on another image than an external layer's `image` (a mirror, a local
 /// stand-in), for the reference; a failed pull of an external layer points here.

@@ -213,10 +213,13 @@ pub enum Reason {
 
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let strip = |p: &str| {
-            p.trim_start_matches("copy/")
+        let strip = |p: &str| match p.strip_prefix(crate::rust::CARGO_DIR) {
+            // A Rust layer's source, by its path in the workspace.
+            Some(rest) if rest.starts_with('/') => rest[1..].to_string(),
+            _ => p
+                .trim_start_matches("copy/")
                 .trim_start_matches("files/")
-                .to_string()
+                .to_string(),
         };
         match self {
             Reason::NeverBuilt => f.write_str("never built"),

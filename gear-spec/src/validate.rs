@@ -748,12 +748,14 @@ impl Checker<'_> {
 /// script it runs (`./run`, `run.sh` of `bash run.sh`, `/flywheel/v0/x.py` of `python3
 /// /flywheel/v0/x.py`) must be among the gear's files; without one Flywheel executes
 /// `/flywheel/v0/run`, which must then exist. `files` is the gear's build context
-/// ([`crate::context::select`]); `files` destinations count as in the image.
+/// ([`crate::context::select`]); `files` destinations count as in the image. A Rust gear
+/// without `command` runs its binary.
 pub fn check_start<'a>(
     layer: &Layer,
     files: impl IntoIterator<Item = &'a ContextFile>,
 ) -> Vec<Problem> {
-    if layer.kind != LayerKind::Gear {
+    if layer.kind != LayerKind::Gear || (layer.decl.cargo.is_some() && layer.decl.command.is_none())
+    {
         return Vec::new();
     }
     let files: Vec<&ContextFile> = files.into_iter().collect();

@@ -3,41 +3,22 @@
 
 use std::path::Path;
 
-use gear_spec::graph::LayerGraph;
-use gear_spec::layer::LayerKind;
 use gear_spec::manifest::Manifest;
-use indexmap::IndexMap;
 use serde_json::Value;
 
 #[path = "support/examples.rs"]
 mod examples;
 
-/// The environment of a layer: its ancestors' `env`, root first, overlaid by its own.
-fn environment(graph: &LayerGraph, i: usize) -> IndexMap<String, String> {
-    let mut chain: Vec<usize> = graph.ancestors(i).collect();
-    chain.reverse();
-    chain.push(i);
-    let mut env = IndexMap::new();
-    for j in chain {
-        for (k, v) in &graph.layer(j).decl.env {
-            env.insert(k.clone(), v.clone());
-        }
-    }
-    env
-}
-
-/// `(gear name, manifest)` for every example gear, in name order.
+/// `(gear name, manifest)` for every example gear, in name order, as the plan makes them
+/// (a Rust gear's `command` comes from its resolved binary).
 fn example_manifests() -> Vec<(String, Manifest)> {
-    let graph = examples::graph();
-    (0..graph.layers().len())
-        .filter(|&i| graph.kind(i) == LayerKind::Gear)
-        .map(|i| {
-            (
-                graph.layer(i).name.clone(),
-                Manifest::for_gear(graph.layer(i), environment(&graph, i)),
-            )
-        })
-        .collect()
+    let mut gears: Vec<(String, Manifest)> = examples::plan()
+        .layers
+        .iter()
+        .filter_map(|l| Some((l.name.clone(), l.gear()?.manifest.clone())))
+        .collect();
+    gears.sort_by(|a, b| a.0.cmp(&b.0));
+    gears
 }
 
 fn flywheel_validator() -> jsonschema::Validator {
@@ -56,7 +37,13 @@ fn examples_are_all_there() {
     let names: Vec<String> = example_manifests().into_iter().map(|(n, _)| n).collect();
     assert_eq!(
         names,
-        ["csv-summary", "fs-license-check", "hello", "recon-all"]
+        [
+            "csv-summary",
+            "fs-license-check",
+            "hello",
+            "nifti-stats",
+            "recon-all"
+        ]
     );
 }
 

@@ -2,7 +2,7 @@
 //! matrices and workflow, for everything to build, one gear to build, and nothing to build.
 
 use gear_spec::pipeline::{self, PipelineInput};
-use gear_spec::plan::{self, Plan, PlanOptions};
+use gear_spec::plan::Plan;
 
 #[path = "support/examples.rs"]
 mod examples;
@@ -10,9 +10,7 @@ mod examples;
 const REGISTRY: &str = "registry.example.org:5000/neuro";
 
 fn plan() -> Plan {
-    let graph = examples::graph();
-    let all = graph.build_order().to_vec();
-    plan::plan(&graph, &all, &PlanOptions::default()).unwrap()
+    examples::plan()
 }
 
 /// Every built layer gets a job, except those named in `fresh`.

@@ -12,5 +12,5 @@ fn example_layers_have_no_problems() {
         let problems = check_layer(layer);
         assert!(problems.is_empty(), "{}: {problems:#?}", layer.rel_dir);
     }
-    assert_eq!(graph.layers().len(), 8);
+    assert_eq!(graph.layers().len(), 9);
 }

@@ -1,5 +1,5 @@
 //! `cargo xtask demo`: build the example monorepo with cargo-gear on the fixture images,
-//! then run a gear on a real input as Flywheel would.
+//! then run a Python gear and the Rust gear on real inputs as Flywheel would.
 //!
 //! The demo works on a copy under `target/demo/monorepo` (a build writes each gear's
 //! manifest.json with the base image's real environment; the committed examples stay as
@@ -19,9 +19,19 @@ const SUBSTITUTES: [(&str, &str); 2] = [
     ("python:3.12-slim", fixtures::DEBIAN_PYTHON),
 ];
 
-/// The gear the demo runs, and its input.
-const GEAR: &str = "csv-summary";
-const INPUT: &str = "table=gears/csv-summary/tests/data/example.csv";
+/// The gears the demo runs: each with its input and the output file it shows.
+const GEARS: [(&str, &str, &str); 2] = [
+    (
+        "csv-summary",
+        "table=gears/csv-summary/tests/data/example.csv",
+        "summary.md",
+    ),
+    (
+        "nifti-stats",
+        "image=crates/nifti-stats/tests/data/tiny.nii",
+        "nifti-stats.json",
+    ),
+];
 
 pub fn run(ws: &Workspace) -> Result {
     // Compile first: the engine runs only while it is used, and cannot be knocked over meanwhile.
@@ -57,18 +67,25 @@ pub fn run(ws: &Workspace) -> Result {
     eprintln!("xtask: building every stale layer and gear");
     cmd::run(&mut cargo_gear(&["build"]))
         .map_err(|e| format!("building the example gears failed: {e}"))?;
-    eprintln!("xtask: running the gear `{GEAR}` on {INPUT}, as Flywheel would");
-    cmd::run(&mut cargo_gear(&["run", "-p", GEAR, "--input", INPUT]))
-        .map_err(|e| format!("running {GEAR} failed: {e}"))?;
     let runs = monorepo.join("target/gear/runs");
-    let mut latest: Vec<_> = fs::read_dir(&runs)?.flatten().map(|e| e.path()).collect();
-    latest.sort();
-    if let Some(run) = latest.last() {
-        let summary = fs::read_to_string(run.join("output/summary.md"))?;
-        eprintln!(
-            "xtask: {}:\n{summary}",
-            run.join("output/summary.md").display()
-        );
+    for (gear, input, output) in GEARS {
+        eprintln!("xtask: running the gear `{gear}` on {input}, as Flywheel would");
+        cmd::run(&mut cargo_gear(&["run", "-p", gear, "--input", input]))
+            .map_err(|e| format!("running {gear} failed: {e}"))?;
+        let mut latest: Vec<_> = fs::read_dir(&runs)?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with(&format!("{gear}-")))
+            })
+            .collect();
+        latest.sort();
+        if let Some(run) = latest.last() {
+            let path = run.join("output").join(output);
+            let text = fs::read_to_string(&path)?;
+            eprintln!("xtask: {}:\n{text}", path.display());
+        }
     }
     eprintln!("xtask: demo done");
     Ok(())

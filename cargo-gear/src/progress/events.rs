@@ -4,7 +4,8 @@
 //! ```text
 //! {"event":"layer-started","name":"hello","kind":"gear","fingerprint":"sha256:…","reasons":["file run.sh changed"]}
 //! {"event":"layer-finished","name":"hello","outcome":"built","fingerprint":"sha256:…","seconds":1.2,"image":"example/hello:gear-…"}
-//! {"event":"build-finished","built":1,"fresh":5,"pulled":0,"failed":0,"skipped":0,"seconds":1.4,"interrupted":false}
+//! {"event":"cargo-finished","layers":["nifti-stats"],"failed":[],"invocations":1,"seconds":8.1}
+//! {"event":"build-finished","built":1,"fresh":5,"pulled":0,"failed":0,"skipped":0,"seconds":1.4,"interrupted":false,"cargo_invocations":1}
 //! ```
 //!
 //! Fields are only ever added; a consumer must ignore fields it does not know.
@@ -22,6 +23,8 @@ pub enum BuildEvent {
     LayerStarted(LayerStarted),
     /// A layer is done, whatever its outcome.
     LayerFinished(LayerFinished),
+    /// Cargo compiled the host-built Rust layers about to be built (before their images).
+    CargoFinished(CargoFinished),
     /// The build is over: always the last event, also after a failure or an interruption.
     BuildFinished(BuildFinished),
 }
@@ -68,6 +71,19 @@ pub struct LayerFailure {
     pub help: Option<String>,
 }
 
+/// `cargo-finished`: one per build that ran Cargo (a fully fresh build has none).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CargoFinished {
+    /// The Rust layers compiled for.
+    pub layers: Vec<String>,
+    /// Those whose binary Cargo did not build (they fail, their dependents are skipped).
+    pub failed: Vec<String>,
+    /// How many `cargo build` invocations ran (one per profile and target).
+    pub invocations: usize,
+    /// How long Cargo took, rounded to milliseconds.
+    pub seconds: f64,
+}
+
 /// `build-finished`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BuildFinished {
@@ -82,6 +98,9 @@ pub struct BuildFinished {
     /// have no `layer-finished` event and nothing was recorded for them.
     #[serde(default)]
     pub interrupted: bool,
+    /// How many `cargo build` invocations the build ran (0 when no Rust layer was stale).
+    #[serde(default)]
+    pub cargo_invocations: usize,
 }
 
 impl BuildFinished {
@@ -166,9 +185,20 @@ mod tests {
                 skipped: 4,
                 seconds: 9.5,
                 interrupted: true,
+                cargo_invocations: 1,
             }),
             json!({"event": "build-finished", "built": 1, "fresh": 2, "pulled": 3, "failed": 0,
-                   "skipped": 4, "seconds": 9.5, "interrupted": true}),
+                   "skipped": 4, "seconds": 9.5, "interrupted": true, "cargo_invocations": 1}),
+        );
+        round_trip(
+            &BuildEvent::CargoFinished(CargoFinished {
+                layers: vec!["nifti-stats".into(), "tool".into()],
+                failed: vec!["tool".into()],
+                invocations: 1,
+                seconds: 8.25,
+            }),
+            json!({"event": "cargo-finished", "layers": ["nifti-stats", "tool"],
+                   "failed": ["tool"], "invocations": 1, "seconds": 8.25}),
         );
     }
 

@@ -72,7 +72,7 @@ fn graph_formats() {
     let json: serde_json::Value =
         serde_json::from_str(&stdout_of(&gear(&root, &["graph", "--format", "json"]))).unwrap();
     let layers = json["layers"].as_array().unwrap();
-    assert_eq!(layers.len(), 8);
+    assert_eq!(layers.len(), 9);
     let recon = layers.iter().find(|l| l["name"] == "recon-all").unwrap();
     assert_eq!(recon["kind"], "gear");
     assert_eq!(recon["parent"], "fw-freesurfer");
@@ -244,7 +244,7 @@ fn manifest_check_shows_diff_then_manifest_fixes_it() {
         "{diff}"
     );
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.contains("1 of 4 gear manifests are stale"), "{err}");
+    assert!(err.contains("1 of 5 gear manifests are stale"), "{err}");
 
     assert!(gear(&root, &["manifest"]).status.success());
     assert!(gear(&root, &["manifest", "--check"]).status.success());

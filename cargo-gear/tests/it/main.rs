@@ -20,6 +20,7 @@ mod e2e_lock;
 mod e2e_race;
 mod e2e_registry;
 mod e2e_run;
+mod e2e_rust;
 mod e2e_steps;
 mod engine_build;
 mod engine_connect;

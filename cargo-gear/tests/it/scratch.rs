@@ -182,8 +182,26 @@ impl Drop for Workspace {
     }
 }
 
-/// Copies examples/monorepo (without its `target/`) to `to`.
+/// Copies examples/monorepo (without its `target/`) to `to`, without its Rust gear
+/// (`gears/nifti-stats` and the `crates/` it is built from): the scenarios here are about
+/// layers and gears in general, and each copy would compile the gear's dependencies from
+/// nothing. `e2e_rust` builds and runs it ([`copy_monorepo_with_rust`]).
 pub fn copy_monorepo(to: &Path) {
+    copy_monorepo_with_rust(to);
+    std::fs::remove_dir_all(to.join("gears/nifti-stats")).unwrap();
+    std::fs::remove_dir_all(to.join("crates")).unwrap();
+    // Cargo reads a `members` glob that matches nothing as a path.
+    let manifest = to.join("Cargo.toml");
+    let text = read(&manifest);
+    assert!(text.contains("members = [\"crates/*\"]"), "{text}");
+    write(
+        &manifest,
+        &text.replace("members = [\"crates/*\"]", "members = []"),
+    );
+}
+
+/// Copies examples/monorepo (without its `target/`) to `to`, whole.
+pub fn copy_monorepo_with_rust(to: &Path) {
     copy_tree(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/monorepo"),
         to,
@@ -227,9 +245,11 @@ pub fn isolate(root: &Path, id: &str) {
         }
         write(&toml, &out);
     }
+    // The Rust gear is in the copies of `copy_monorepo_with_rust` only.
+    let rust = usize::from(root.join("gears/nifti-stats").is_dir());
     assert_eq!(
         rewritten,
-        BUILT.len(),
+        BUILT.len() + rust,
         "every built layer of the example has an `image = \"example/…\"` line"
     );
 }
