@@ -4,6 +4,8 @@
 use std::fmt::Write;
 use std::path::Path;
 
+use gear_spec::gear_lock::GEAR_LOCK;
+use gear_spec::plan::BasePin;
 use gear_spec::state::{Record, Status};
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -30,6 +32,11 @@ pub struct Why {
     pub engine: bool,
     /// `sha256:…`.
     pub fingerprint: String,
+    /// The platform it is pulled or built for, e.g. `linux/amd64`.
+    pub platform: String,
+    /// An external layer's pin: `Gear.toml digest sha256:…`, `Gear.lock sha256:…` or
+    /// `not locked yet`.
+    pub pin: Option<String>,
     pub parent: Option<WhyParent>,
     /// The image reference: an external layer's, or a built layer's content tag.
     pub image: String,
@@ -110,6 +117,12 @@ pub fn why(session: &Session, name: &str) -> Result<Why, CliError> {
         reasons: status.reasons().iter().map(ToString::to_string).collect(),
         engine,
         fingerprint: layer.fingerprint.to_string(),
+        platform: layer.platform.to_string(),
+        pin: layer.external().map(|e| match &e.pin {
+            BasePin::Declared(d) => format!("Gear.toml digest {d}"),
+            BasePin::Locked(l) => format!("{GEAR_LOCK} {}", l.pin()),
+            BasePin::Unlocked => "not locked yet (the next build records it)".to_string(),
+        }),
         parent: parent.map(|p| WhyParent {
             name: p.name.clone(),
             fingerprint: p.fingerprint.to_string(),
@@ -161,6 +174,10 @@ fn human(w: &Why) -> String {
         }
     }
     let _ = writeln!(out, "  fingerprint: {}", w.fingerprint);
+    let _ = writeln!(out, "  platform: {}", w.platform);
+    if let Some(pin) = &w.pin {
+        let _ = writeln!(out, "  pinned by: {pin}");
+    }
     if let Some(p) = &w.parent {
         let _ = writeln!(out, "  parent: {} ({})", p.name, p.fingerprint);
     }
