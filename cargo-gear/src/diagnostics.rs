@@ -59,7 +59,7 @@ pub enum JsonLine {
     /// A problem found.
     Diagnostic(JsonDiagnostic),
     /// `why`: everything known about the layer.
-    Layer(Why),
+    Layer(Box<Why>),
     /// The last line of `validate`.
     ValidateFinished(Finished),
     /// The last line of `why`.

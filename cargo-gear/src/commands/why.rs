@@ -75,7 +75,7 @@ pub fn run(global: &GlobalArgs, cwd: &Path, args: &WhyArgs) -> Result<(), CliErr
         PlanFormat::Json => diagnostics::json_command(
             Session::load(global, cwd)
                 .and_then(|session| why(&session, &args.name))
-                .map(|w| vec![JsonLine::Layer(w)]),
+                .map(|w| vec![JsonLine::Layer(Box::new(w))]),
             JsonLine::WhyFinished,
         ),
     }
