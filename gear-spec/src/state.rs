@@ -339,6 +339,82 @@ fn base_changed(parent: &PlannedLayer, record: &Record, platform_changed: bool) 
     }
 }
 
+/// A step's section key, `step N (kind)`, read back: (N, kind).
+fn step_key(key: &str) -> Option<(usize, &str)> {
+    let (n, kind) = key.strip_prefix("step ")?.split_once(' ')?;
+    let kind = kind.strip_prefix('(')?.strip_suffix(')')?;
+    Some((n.parse().ok()?, kind))
+}
+
+/// The step sections of `sections` in step order: (key, kind, digest).
+fn steps_of(sections: &BTreeMap<String, String>) -> Vec<(&str, &str, &str)> {
+    let mut steps: Vec<(usize, &str, &str, &str)> = sections
+        .iter()
+        .filter_map(|(k, v)| {
+            let (n, kind) = step_key(k)?;
+            Some((n, k.as_str(), kind, v.as_str()))
+        })
+        .collect();
+    steps.sort_unstable_by_key(|s| s.0);
+    steps
+        .into_iter()
+        .map(|(_, k, kind, v)| (k, kind, v))
+        .collect()
+}
+
+/// How the steps changed, aligned on their longest common subsequence so that inserting or
+/// removing one step names only that step (not every later one, whose number moved):
+/// `step N (kind) added` (new numbering), `step M (kind) removed` (old numbering), and
+/// `step N (kind)` for a step changed in place.
+fn step_changes(old: &BTreeMap<String, String>, new: &BTreeMap<String, String>) -> Vec<String> {
+    let (old, new) = (steps_of(old), steps_of(new));
+    let same = |i: usize, j: usize| old[i].1 == new[j].1 && old[i].2 == new[j].2;
+    // lcs[i][j]: the longest common subsequence of old[i..] and new[j..].
+    let mut lcs = vec![vec![0usize; new.len() + 1]; old.len() + 1];
+    for i in (0..old.len()).rev() {
+        for j in (0..new.len()).rev() {
+            lcs[i][j] = if same(i, j) {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    let mut changes = Vec::new();
+    let (mut removed, mut added): (Vec<usize>, Vec<usize>) = (Vec::new(), Vec::new());
+    let mut flush =
+        |removed: &mut Vec<usize>, added: &mut Vec<usize>, changes: &mut Vec<String>| {
+            let paired = removed.len().min(added.len());
+            for &j in &added[..paired] {
+                changes.push(new[j].0.to_string());
+            }
+            for &i in &removed[paired..] {
+                changes.push(format!("{} removed", old[i].0));
+            }
+            for &j in &added[paired..] {
+                changes.push(format!("{} added", new[j].0));
+            }
+            removed.clear();
+            added.clear();
+        };
+    let (mut i, mut j) = (0, 0);
+    while i < old.len() || j < new.len() {
+        if i < old.len() && j < new.len() && same(i, j) {
+            flush(&mut removed, &mut added, &mut changes);
+            i += 1;
+            j += 1;
+        } else if j < new.len() && (i == old.len() || lcs[i][j + 1] >= lcs[i + 1][j]) {
+            added.push(j);
+            j += 1;
+        } else {
+            removed.push(i);
+            i += 1;
+        }
+    }
+    flush(&mut removed, &mut added, &mut changes);
+    changes
+}
+
 /// Every difference between a record and the planned layer, most telling first.
 pub fn differences(
     layer: &BuiltImage,
@@ -404,19 +480,21 @@ pub fn differences(
         });
     }
 
+    let is_step = |k: &String| step_key(k).is_some();
     let mut sections: Vec<String> = layer
         .sections
         .iter()
-        .filter(|(k, v)| record.sections.get(*k) != Some(*v))
+        .filter(|(k, v)| !is_step(k) && record.sections.get(*k) != Some(*v))
         .map(|(k, _)| k.clone())
         .collect();
     sections.extend(
         record
             .sections
             .keys()
-            .filter(|k| !layer.sections.contains_key(*k))
+            .filter(|k| !is_step(k) && !layer.sections.contains_key(*k))
             .cloned(),
     );
+    sections.extend(step_changes(&record.sections, &layer.sections));
     if !sections.is_empty() {
         reasons.push(Reason::DockerfileChanged { sections });
     }
@@ -451,4 +529,64 @@ pub fn differences(
         reasons.push(Reason::GeneratorChanged);
     }
     reasons
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Step sections from (kind, content) pairs, numbered from 1.
+    fn steps(list: &[(&str, &str)]) -> BTreeMap<String, String> {
+        let mut sections: BTreeMap<String, String> = list
+            .iter()
+            .enumerate()
+            .map(|(i, (kind, body))| (format!("step {} ({kind})", i + 1), body.to_string()))
+            .collect();
+        sections.insert("labels".into(), "x".into());
+        sections
+    }
+
+    #[test]
+    fn steps_are_aligned_so_that_only_the_step_that_moved_is_named() {
+        let old = steps(&[("run", "a"), ("copy", "b"), ("run", "c"), ("env", "d")]);
+        // One step inserted: only it, in the new numbering.
+        let inserted = steps(&[
+            ("run", "a"),
+            ("pip", "x"),
+            ("copy", "b"),
+            ("run", "c"),
+            ("env", "d"),
+        ]);
+        assert_eq!(step_changes(&old, &inserted), ["step 2 (pip) added"]);
+        // One step removed: only it, in the old numbering.
+        let removed = steps(&[("run", "a"), ("run", "c"), ("env", "d")]);
+        assert_eq!(step_changes(&old, &removed), ["step 2 (copy) removed"]);
+        // Changed in place, and a later one added.
+        let changed = steps(&[
+            ("run", "a"),
+            ("copy", "B"),
+            ("run", "c"),
+            ("env", "d"),
+            ("run", "e"),
+        ]);
+        assert_eq!(
+            step_changes(&old, &changed),
+            ["step 2 (copy)", "step 5 (run) added"]
+        );
+        // Two steps swapped: one of them moved.
+        let swapped = steps(&[("run", "a"), ("run", "c"), ("copy", "b"), ("env", "d")]);
+        assert_eq!(step_changes(&old, &swapped).len(), 2);
+        assert!(step_changes(&old, &old).is_empty());
+        // Numbers past 9 are ordered as numbers.
+        let many: Vec<(&str, &str)> = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11"]
+            .iter()
+            .map(|b| ("run", *b))
+            .collect();
+        let mut fewer = many.clone();
+        fewer.remove(0);
+        assert_eq!(
+            step_changes(&steps(&many), &steps(&fewer)),
+            ["step 1 (run) removed"]
+        );
+    }
 }
