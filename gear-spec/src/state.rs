@@ -382,7 +382,7 @@ fn step_changes(old: &BTreeMap<String, String>, new: &BTreeMap<String, String>) 
     }
     let mut changes = Vec::new();
     let (mut removed, mut added): (Vec<usize>, Vec<usize>) = (Vec::new(), Vec::new());
-    let mut flush =
+    let flush =
         |removed: &mut Vec<usize>, added: &mut Vec<usize>, changes: &mut Vec<String>| {
             let paired = removed.len().min(added.len());
             for &j in &added[..paired] {
