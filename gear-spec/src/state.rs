@@ -382,21 +382,20 @@ fn step_changes(old: &BTreeMap<String, String>, new: &BTreeMap<String, String>) 
     }
     let mut changes = Vec::new();
     let (mut removed, mut added): (Vec<usize>, Vec<usize>) = (Vec::new(), Vec::new());
-    let flush =
-        |removed: &mut Vec<usize>, added: &mut Vec<usize>, changes: &mut Vec<String>| {
-            let paired = removed.len().min(added.len());
-            for &j in &added[..paired] {
-                changes.push(new[j].0.to_string());
-            }
-            for &i in &removed[paired..] {
-                changes.push(format!("{} removed", old[i].0));
-            }
-            for &j in &added[paired..] {
-                changes.push(format!("{} added", new[j].0));
-            }
-            removed.clear();
-            added.clear();
-        };
+    let flush = |removed: &mut Vec<usize>, added: &mut Vec<usize>, changes: &mut Vec<String>| {
+        let paired = removed.len().min(added.len());
+        for &j in &added[..paired] {
+            changes.push(new[j].0.to_string());
+        }
+        for &i in &removed[paired..] {
+            changes.push(format!("{} removed", old[i].0));
+        }
+        for &j in &added[paired..] {
+            changes.push(format!("{} added", new[j].0));
+        }
+        removed.clear();
+        added.clear();
+    };
     let (mut i, mut j) = (0, 0);
     while i < old.len() || j < new.len() {
         if i < old.len() && j < new.len() && same(i, j) {
