@@ -137,10 +137,14 @@ fn toolchain(root: &Path) -> Result<Toolchain, CliError> {
         .filter_map(|e| e.file_name().into_string().ok())
         .collect();
     targets.sort();
+    let env = std::env::vars()
+        .filter(|(name, _)| gear_spec::rust::is_build_env(name))
+        .collect();
     Ok(Toolchain {
         version,
         host,
         targets,
+        env,
     })
 }
 

@@ -87,6 +87,25 @@ pub struct Toolchain {
     pub host: String,
     /// Targets whose standard library is installed.
     pub targets: Vec<String>,
+    /// The environment Cargo reads that changes what it compiles ([`BUILD_ENV`]), as set
+    /// when planning: part of every host-built Rust gear's fingerprint.
+    pub env: BTreeMap<String, String>,
+}
+
+/// Whether Cargo compiles differently when the environment variable `name` is set: the
+/// flags it passes to rustc, its profiles, its per-target flags and linkers, its default
+/// target. (Variables that only move files, pick a cache or a wrapper do not count.)
+pub fn is_build_env(name: &str) -> bool {
+    const EXACT: &[&str] = &[
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_BUILD_RUSTFLAGS",
+        "CARGO_BUILD_TARGET",
+    ];
+    let per_target = name
+        .strip_prefix("CARGO_TARGET_")
+        .is_some_and(|rest| rest.ends_with("_RUSTFLAGS") || rest.ends_with("_LINKER"));
+    EXACT.contains(&name) || name.starts_with("CARGO_PROFILE_") || per_target
 }
 
 /// Where a Rust gear's binary is compiled.
@@ -187,6 +206,9 @@ impl BuildPlan {
         });
         if let Some(t) = toolchain {
             value["rustc"] = serde_json::Value::String(t.version.clone());
+            if !t.env.is_empty() {
+                value["env"] = serde_json::json!(t.env);
+            }
         }
         // Invariant: a JSON value built from strings and booleans always serializes.
         let mut text = serde_json::to_string_pretty(&value).expect("settings serialize");
@@ -701,6 +723,7 @@ mod tests {
                 version: rustc.into(),
                 host: "x86_64-unknown-linux-gnu".into(),
                 targets: vec!["x86_64-unknown-linux-gnu".into()],
+                env: BTreeMap::new(),
             },
             root,
         }
@@ -748,8 +771,44 @@ mod tests {
         std::fs::write(root.join("crates/unrelated/src/lib.rs"), "pub fn h() {}\n").unwrap();
         assert_eq!(fingerprint(&plan(root, "rustc 1.0.0")), tool.fingerprint);
         assert_ne!(fingerprint(&plan(root, "rustc 1.0.1")), tool.fingerprint);
+        // RUSTFLAGS and the like change the binary: they change the fingerprint.
+        let graph = crate::LayerGraph::load(&testing::dirs(root), root).unwrap();
+        let mut cargo = cargo_of(root, "rustc 1.0.0");
+        cargo
+            .toolchain
+            .env
+            .insert("RUSTFLAGS".into(), "-C target-cpu=native".into());
+        let opts = PlanOptions {
+            cargo: Some(Arc::new(cargo)),
+            ..Default::default()
+        };
+        let flagged = crate::plan::plan(&graph, graph.build_order(), &opts).unwrap();
+        assert_ne!(fingerprint(&flagged), tool.fingerprint);
         std::fs::write(root.join("crates/shared/src/lib.rs"), "pub fn f2() {}\n").unwrap();
         assert_ne!(fingerprint(&plan(root, "rustc 1.0.0")), tool.fingerprint);
+    }
+
+    #[test]
+    fn the_build_environment_is_what_changes_cargos_output() {
+        for name in [
+            "RUSTFLAGS",
+            "CARGO_ENCODED_RUSTFLAGS",
+            "CARGO_PROFILE_RELEASE_LTO",
+            "CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_LINKER",
+            "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS",
+            "CARGO_BUILD_TARGET",
+        ] {
+            assert!(is_build_env(name), "{name}");
+        }
+        for name in [
+            "CARGO",
+            "CARGO_HOME",
+            "CARGO_TARGET_DIR",
+            "CARGO_TERM_COLOR",
+            "PATH",
+        ] {
+            assert!(!is_build_env(name), "{name}");
+        }
     }
 
     #[test]

@@ -54,6 +54,7 @@ pub fn cargo() -> gear_spec::rust::CargoWorkspace {
             version: "rustc 1.89.0 (example)\nhost: x86_64-unknown-linux-gnu\n".to_string(),
             host: "x86_64-unknown-linux-gnu".to_string(),
             targets: vec!["x86_64-unknown-linux-gnu".to_string()],
+            env: Default::default(),
         },
         root,
     }
