@@ -40,6 +40,12 @@ pub struct Base {
     pub declared: bool,
 }
 
+impl std::fmt::Display for Base {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (layer `{}`)", self.key, self.layer)
+    }
+}
+
 /// The external layers among `selected` and their ancestors, with their lock keys.
 pub fn bases(session: &Session, selected: &[usize]) -> Vec<Base> {
     let graph = &session.graph;
@@ -61,26 +67,27 @@ pub fn bases(session: &Session, selected: &[usize]) -> Vec<Base> {
         .collect()
 }
 
+/// The external layers among `selected` and their ancestors that neither their Gear.toml
+/// nor the session's lock pins.
+pub fn unpinned(session: &Session, selected: &[usize]) -> Vec<Base> {
+    let lock = session.lock();
+    bases(session, selected)
+        .into_iter()
+        .filter(|b| !b.declared && lock.get(&b.key).is_none())
+        .collect()
+}
+
 /// Brings the session's lock up to date for the external images of `selected` (and their
 /// chains) before they are planned, as `missing` says. Asks the engine only when an image is
 /// not pinned yet, so a workspace whose Gear.lock is complete plans without it.
 pub fn ensure(session: &Session, selected: &[usize], missing: Missing) -> Result<(), CliError> {
-    let unpinned: Vec<Base> = {
-        let lock = session.lock();
-        bases(session, selected)
-            .into_iter()
-            .filter(|b| !b.declared && lock.get(&b.key).is_none())
-            .collect()
-    };
+    let unpinned = unpinned(session, selected);
     if unpinned.is_empty() {
         return Ok(());
     }
     let pull = match missing {
         Missing::Add { .. } if session.locked => {
-            let list: Vec<String> = unpinned
-                .iter()
-                .map(|b| format!("{} (layer `{}`)", b.key, b.layer))
-                .collect();
+            let list: Vec<String> = unpinned.iter().map(ToString::to_string).collect();
             return Err(CliError::BaseLock {
                 message: format!(
                     "{GEAR_LOCK} has no entry for {}, and --locked forbids adding one",

@@ -31,14 +31,10 @@ pub fn run(
     // Jobs run on other machines: they build on the bases Gear.lock pins, or, when it pins
     // them all, refuse to run without it (`--locked`); otherwise each job would resolve the
     // tags on its own, and two jobs could build on two images.
-    let unpinned: Vec<String> = {
-        let lock = session.lock();
-        bases::bases(session, &selected)
-            .into_iter()
-            .filter(|b| !b.declared && lock.get(&b.key).is_none())
-            .map(|b| format!("{} (layer `{}`)", b.key, b.layer))
-            .collect()
-    };
+    let unpinned: Vec<String> = bases::unpinned(session, &selected)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     if unpinned.is_empty() {
         global_args.push("--locked".into());
     } else {
