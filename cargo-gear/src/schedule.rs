@@ -79,16 +79,72 @@ pub struct Paths {
     pub logs: PathBuf,
 }
 
-/// The status of every planned layer as the engine and the records see it.
+/// The images of built layers the engine holds, from one request (the images carrying
+/// [`FINGERPRINT_LABEL`]) instead of one inspect per layer: by repository tag, the image's
+/// id and fingerprint label.
+#[derive(Debug, Default)]
+pub struct BuiltImages {
+    by_tag: HashMap<String, (String, Option<String>)>,
+    /// Whether the engine lists tags as cargo-gear writes them, so that a tag missing from
+    /// the list is missing from the engine: Docker lists a reference in its familiar form,
+    /// Podman fully qualified (`localhost/…`).
+    familiar: bool,
+}
+
+impl BuiltImages {
+    /// Asks the engine once.
+    pub async fn list(engine: &Engine) -> Result<BuiltImages, EngineError> {
+        let mut by_tag = HashMap::new();
+        for image in engine.list_images(FINGERPRINT_LABEL).await? {
+            let fingerprint = image.labels.get(FINGERPRINT_LABEL).cloned();
+            for tag in image.repo_tags {
+                by_tag.insert(tag, (image.id.clone(), fingerprint.clone()));
+            }
+        }
+        Ok(BuiltImages {
+            by_tag,
+            familiar: !engine.is_podman(),
+        })
+    }
+
+    /// What the list tells about the image `reference` names: `Some(state)` when it answers,
+    /// `None` when only an inspect can (a reference the engine lists in another spelling,
+    /// like `docker.io/library/x`, or a Podman engine).
+    fn state(&self, reference: &str, fingerprint: &str) -> Option<ImageState> {
+        match self.by_tag.get(reference) {
+            Some((_, label)) if label.as_deref() == Some(fingerprint) => Some(ImageState::Present),
+            Some(_) => Some(ImageState::Missing),
+            None if self.familiar && is_familiar(reference) => Some(ImageState::Missing),
+            None => None,
+        }
+    }
+
+    /// Whether one listed image carries both tags.
+    fn tagged_together(&self, a: &str, b: &str) -> bool {
+        matches!((self.by_tag.get(a), self.by_tag.get(b)), (Some((x, _)), Some((y, _))) if x == y)
+    }
+}
+
+/// Whether Docker lists `reference` as written: not spelt with the default registry or
+/// namespace, which Docker drops (`docker.io/library/x:1` is listed as `x:1`).
+fn is_familiar(reference: &str) -> bool {
+    !["docker.io/", "index.docker.io/", "library/"]
+        .iter()
+        .any(|p| reference.starts_with(p))
+}
+
+/// The status of every planned layer as the engine (`images`, else an inspect) and the
+/// records see it.
 pub async fn statuses(
     engine: &Engine,
+    images: &BuiltImages,
     plan: &Plan,
     state_dir: &std::path::Path,
 ) -> Result<Vec<Status>, EngineError> {
     // Many small requests: ask the engine about several layers at a time, keeping plan order.
     futures_util::stream::iter(&plan.layers)
         .map(|layer| async move {
-            let image = image_state(engine, layer).await?;
+            let image = image_state(engine, images, layer).await?;
             let parent = plan.parent(layer);
             let record = layer
                 .built()
@@ -108,8 +164,18 @@ pub async fn statuses(
 }
 
 /// Whether the engine has the layer's image: for a built layer, its content tag carrying
-/// its fingerprint label; for an external one, its reference.
-pub async fn image_state(engine: &Engine, layer: &PlannedLayer) -> Result<ImageState, EngineError> {
+/// its fingerprint label (from `images` when the list answers); for an external one, its
+/// reference.
+pub async fn image_state(
+    engine: &Engine,
+    images: &BuiltImages,
+    layer: &PlannedLayer,
+) -> Result<ImageState, EngineError> {
+    if layer.built().is_some()
+        && let Some(state) = images.state(layer.reference(), &layer.fingerprint.to_string())
+    {
+        return Ok(state);
+    }
     let info = engine.image(layer.reference()).await?;
     Ok(match (info, layer.built().is_some()) {
         (None, _) => ImageState::Missing,
@@ -140,6 +206,7 @@ enum Slot {
 /// `binaries` holds what [`compile_rust`] made for the host-built Rust layers.
 pub async fn run(
     engine: &Engine,
+    images: &BuiltImages,
     plan: &Plan,
     status: &[Status],
     opts: &BuildOptions,
@@ -158,13 +225,15 @@ pub async fn run(
     let mut running = FuturesUnordered::new();
     let jobs = opts.jobs.max(1);
 
-    // Fresh gears keep their version tag on their content image, checked all at once.
+    // Fresh gears keep their version tag on their content image, checked all at once (and
+    // not again where the image list shows both tags on one image).
     let fresh_gears = plan.layers.iter().enumerate().filter_map(|(i, l)| {
         let fresh = matches!(status[i], Status::Fresh { .. })
             && !opts.force.get(i).copied().unwrap_or(false);
         let built = l.built()?;
         let gear = built.gear.as_ref()?;
-        fresh.then_some((l, built, gear))
+        let tagged = images.tagged_together(&built.content_tag, &gear.version_tag);
+        (fresh && !tagged).then_some((l, built, gear))
     });
     futures_util::stream::iter(fresh_gears)
         .for_each_concurrent(ENGINE_REQUESTS, |(layer, built, gear)| async move {
@@ -896,10 +965,11 @@ pub async fn build_locked(
             crate::error::chain(&e)
         )),
     }
-    let status = statuses(engine, plan, &paths.state).await?;
+    let images = BuiltImages::list(engine).await?;
+    let status = statuses(engine, &images, plan, &paths.state).await?;
     check_ancestors(engine, plan, &status, opts).await?;
     let binaries = compile_rust(session, plan, &status, opts, reporter).await;
-    run(engine, plan, &status, opts, &paths, reporter, binaries).await;
+    run(engine, &images, plan, &status, opts, &paths, reporter, binaries).await;
     let counts = reporter.finish();
     if counts.failed > 0 {
         return Err(CliError::BuildFailed {
@@ -1046,5 +1116,49 @@ mod tests {
         assert_eq!(env.get("FLYWHEEL").unwrap(), "/flywheel/v0");
         assert_eq!(env.get("PATH").unwrap(), "/usr/bin");
         assert_eq!(env.keys().collect::<Vec<_>>(), ["PATH", "LANG", "FLYWHEEL"]);
+    }
+
+    #[test]
+    fn the_image_list_answers_for_familiar_tags_only() {
+        let fp = "sha256:aa";
+        let images = |familiar| BuiltImages {
+            by_tag: HashMap::from([
+                (
+                    "x/base:gear-1".to_owned(),
+                    ("id1".to_owned(), Some(fp.to_owned())),
+                ),
+                (
+                    "x/base:2.0".to_owned(),
+                    ("id1".to_owned(), Some(fp.to_owned())),
+                ),
+                (
+                    "x/gear:gear-2".to_owned(),
+                    ("id2".to_owned(), Some("sha256:bb".to_owned())),
+                ),
+                (
+                    "x/gear:1.0".to_owned(),
+                    ("id3".to_owned(), Some("sha256:cc".to_owned())),
+                ),
+            ]),
+            familiar,
+        };
+        let docker = images(true);
+        assert_eq!(docker.state("x/base:gear-1", fp), Some(ImageState::Present));
+        // Another fingerprint under the content tag: not this layer's image.
+        assert_eq!(docker.state("x/gear:gear-2", fp), Some(ImageState::Missing));
+        assert_eq!(
+            docker.state("x/other:gear-3", fp),
+            Some(ImageState::Missing)
+        );
+        // Docker would list these in another spelling: only an inspect can tell.
+        assert_eq!(docker.state("docker.io/library/x:gear-3", fp), None);
+        assert_eq!(docker.state("library/x:gear-3", fp), None);
+        // Podman lists `localhost/x/base:gear-1`: absence proves nothing.
+        let podman = images(false);
+        assert_eq!(podman.state("x/other:gear-3", fp), None);
+        assert_eq!(podman.state("x/base:gear-1", fp), Some(ImageState::Present));
+        assert!(docker.tagged_together("x/base:gear-1", "x/base:2.0"));
+        assert!(!docker.tagged_together("x/gear:gear-2", "x/gear:1.0"));
+        assert!(!docker.tagged_together("x/base:gear-1", "x/none:1"));
     }
 }

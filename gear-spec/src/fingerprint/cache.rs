@@ -1,9 +1,10 @@
 //! The stat cache of file digests: a file whose stat is unchanged is not read again.
 //!
 //! Keyed by absolute path; an entry is trusted only when size, mtime, ctime and inode all
-//! match the file's current stat. Like git's "racy git" rule, a file whose mtime or ctime
-//! is within [`RACY_WINDOW`] of the moment it was hashed is not recorded at all: it could
-//! change again within the same timestamp tick without the stat showing it.
+//! match the file's current stat ([`crate::stat`]). Like git's "racy git" rule, a file whose
+//! mtime or ctime is within [`RACY_WINDOW`](crate::stat::RACY_WINDOW) of the moment it was
+//! hashed is not recorded at all: it could change again within the same timestamp tick
+//! without the stat showing it.
 //!
 //! On disk (`target/gear/hash-cache`), little-endian binary:
 //!
@@ -27,79 +28,27 @@
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
-use std::fs::{self, File, Metadata};
+use std::fs::{self, File};
 use std::hash::BuildHasher;
 use std::io::{self, Read, Write};
 use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use super::FingerprintError;
-
-/// Files modified this close to the moment they are hashed are not cached.
-pub const RACY_WINDOW: Duration = Duration::from_secs(2);
+#[cfg(test)]
+use crate::stat::RACY_WINDOW;
+use crate::stat::{FileStat as Stat, ns_since_epoch};
 
 const MAGIC: &[u8; 8] = b"GEARHC\0\x01";
 const SHARDS: usize = 64;
 const READ_BUF: usize = 256 * 1024;
 /// Fixed-size part of an encoded entry after the path.
 const ENTRY_TAIL: usize = 8 + 8 + 8 + 8 + 32;
-
-/// What a file's stat says about its content.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stat {
-    size: u64,
-    mtime_ns: i64,
-    ctime_ns: i64,
-    inode: u64,
-}
-
-impl Stat {
-    fn of(meta: &Metadata) -> Stat {
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::MetadataExt;
-            Stat {
-                size: meta.size(),
-                mtime_ns: meta
-                    .mtime()
-                    .saturating_mul(1_000_000_000)
-                    .saturating_add(meta.mtime_nsec()),
-                ctime_ns: meta
-                    .ctime()
-                    .saturating_mul(1_000_000_000)
-                    .saturating_add(meta.ctime_nsec()),
-                inode: meta.ino(),
-            }
-        }
-        #[cfg(not(unix))]
-        {
-            Stat {
-                size: meta.len(),
-                mtime_ns: meta.modified().map(ns_since_epoch).unwrap_or(i64::MAX),
-                ctime_ns: 0,
-                inode: 0,
-            }
-        }
-    }
-
-    /// Whether the file changed too recently before `hashed_at` to trust its stat later.
-    fn is_racy(&self, hashed_at_ns: i64) -> bool {
-        let limit = hashed_at_ns.saturating_sub(RACY_WINDOW.as_nanos() as i64);
-        self.mtime_ns >= limit || self.ctime_ns >= limit
-    }
-}
-
-fn ns_since_epoch(t: SystemTime) -> i64 {
-    match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
-        Err(e) => -i64::try_from(e.duration().as_nanos()).unwrap_or(i64::MAX),
-    }
-}
 
 #[derive(Debug, Clone, Copy)]
 struct Entry {
@@ -447,6 +396,7 @@ impl<'a> Cursor<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     /// Sets a file's mtime well in the past, so it is not racy.
     fn age(path: &Path, secs_ago: u64) {
