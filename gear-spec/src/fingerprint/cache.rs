@@ -226,13 +226,23 @@ impl HashCache {
     }
 
     /// Size and sha256 of the file at `path` (symlinks followed), from the cache when its
-    /// stat is unchanged, otherwise read and hashed (and recorded unless racy).
-    pub(super) fn digest(&self, path: &Path) -> Result<(u64, [u8; 32]), DigestError> {
-        let meta = fs::metadata(path).map_err(DigestError::Io)?;
-        if !meta.is_file() {
-            return Err(DigestError::NotAFile);
-        }
-        let stat = Stat::of(&meta);
+    /// stat (`known`, the regular file's stat its caller just read, else read now) is
+    /// unchanged, otherwise read and hashed (and recorded unless racy).
+    pub(super) fn digest(
+        &self,
+        path: &Path,
+        known: Option<Stat>,
+    ) -> Result<(u64, [u8; 32]), DigestError> {
+        let stat = match known {
+            Some(stat) => stat,
+            None => {
+                let meta = fs::metadata(path).map_err(DigestError::Io)?;
+                if !meta.is_file() {
+                    return Err(DigestError::NotAFile);
+                }
+                Stat::of(&meta)
+            }
+        };
         {
             let mut shard = self.shard(path).lock().unwrap();
             if let Some(entry) = shard.get_mut(path.as_os_str())
@@ -472,7 +482,7 @@ mod tests {
         wait_out_racy_window();
 
         let cache = HashCache::new();
-        let (size, d1) = cache.digest(&file).unwrap();
+        let (size, d1) = cache.digest(&file, None).unwrap();
         assert_eq!(size, 5);
         assert_eq!(d1, <[u8; 32]>::from(Sha256::digest(b"hello")));
         assert_eq!(
@@ -483,15 +493,39 @@ mod tests {
                 bytes_hashed: 5
             }
         );
-        assert_eq!(cache.digest(&file).unwrap().1, d1);
+        assert_eq!(cache.digest(&file, None).unwrap().1, d1);
         assert_eq!(cache.stats().hits, 1);
 
         // Same size, different content and mtime: re-hashed.
         fs::write(&file, b"jello").unwrap();
         age(&file, 1800);
-        let (_, d2) = cache.digest(&file).unwrap();
+        let (_, d2) = cache.digest(&file, None).unwrap();
         assert_eq!(d2, <[u8; 32]>::from(Sha256::digest(b"jello")));
         assert_eq!(cache.stats().misses, 2);
+    }
+
+    /// A stat the caller read (the context walk's) stands for the file's: it decides
+    /// between the cached digest and reading the file, as a stat read here would.
+    #[test]
+    fn a_known_stat_is_used_instead_of_a_stat() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f.txt");
+        fs::write(&file, b"hello").unwrap();
+        age(&file, 3600);
+        wait_out_racy_window();
+        let cache = HashCache::new();
+        let stat = Stat::of(&fs::metadata(&file).unwrap());
+        let (_, d1) = cache.digest(&file, Some(stat)).unwrap();
+        assert_eq!(d1, <[u8; 32]>::from(Sha256::digest(b"hello")));
+        assert_eq!(cache.digest(&file, Some(stat)).unwrap().1, d1);
+        assert_eq!((cache.stats().hits, cache.stats().misses), (1, 1));
+        // The file changed after the caller's stat was read, and the caller read a new one.
+        fs::write(&file, b"jello").unwrap();
+        age(&file, 1800);
+        let changed = Stat::of(&fs::metadata(&file).unwrap());
+        let (_, d2) = cache.digest(&file, Some(changed)).unwrap();
+        assert_eq!(d2, <[u8; 32]>::from(Sha256::digest(b"jello")));
+        assert_eq!((cache.stats().hits, cache.stats().misses), (1, 2));
     }
 
     #[test]
@@ -508,7 +542,7 @@ mod tests {
             .unwrap();
         wait_out_racy_window();
         let cache = HashCache::new();
-        cache.digest(&file).unwrap();
+        cache.digest(&file, None).unwrap();
         assert_eq!(cache.len(), 1);
 
         // Rewrite with the same size and put the old mtime back: only ctime tells.
@@ -519,7 +553,7 @@ mod tests {
             .unwrap()
             .set_modified(old)
             .unwrap();
-        let (_, d) = cache.digest(&file).unwrap();
+        let (_, d) = cache.digest(&file, None).unwrap();
         assert_eq!(d, <[u8; 32]>::from(Sha256::digest(b"jello")));
         assert_eq!(cache.stats().hits, 0);
     }
@@ -530,8 +564,8 @@ mod tests {
         let file = dir.path().join("fresh.txt");
         fs::write(&file, b"just written").unwrap();
         let cache = HashCache::new();
-        cache.digest(&file).unwrap();
-        cache.digest(&file).unwrap();
+        cache.digest(&file, None).unwrap();
+        cache.digest(&file, None).unwrap();
         assert_eq!(
             cache.stats().misses,
             2,
@@ -559,14 +593,14 @@ mod tests {
         let cache_path = dir.path().join("target/gear/hash-cache");
 
         let cache = HashCache::new();
-        cache.digest(&a).unwrap();
-        cache.digest(&gone).unwrap();
+        cache.digest(&a, None).unwrap();
+        cache.digest(&gone, None).unwrap();
         cache.save(&cache_path).unwrap();
         let written = fs::metadata(&cache_path).unwrap().modified().unwrap();
 
         let loaded = HashCache::load(&cache_path);
         assert_eq!(loaded.len(), 2);
-        let (size, d) = loaded.digest(&a).unwrap();
+        let (size, d) = loaded.digest(&a, None).unwrap();
         assert_eq!((size, d), (3, <[u8; 32]>::from(Sha256::digest(b"aaa"))));
         assert_eq!(
             loaded.stats(),
@@ -585,7 +619,7 @@ mod tests {
 
         // A change: saved again, and the unused entry of a deleted file is dropped.
         fs::remove_file(&gone).unwrap();
-        loaded.digest(&c).unwrap();
+        loaded.digest(&c, None).unwrap();
         loaded.save(&cache_path).unwrap();
         let reloaded = HashCache::load(&cache_path);
         assert_eq!(reloaded.len(), 2);
@@ -603,11 +637,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = HashCache::new();
         assert!(matches!(
-            cache.digest(&dir.path().join("missing")),
+            cache.digest(&dir.path().join("missing"), None),
             Err(DigestError::Io(_))
         ));
         assert!(matches!(
-            cache.digest(dir.path()),
+            cache.digest(dir.path(), None),
             Err(DigestError::NotAFile)
         ));
     }
