@@ -1,6 +1,6 @@
 //! `cargo gear clean`: removes cargo-gear's files under `target/gear/` (build records, logs,
-//! the hash cache, written Dockerfiles and configs, run directories), or with `--runs` only
-//! the run directories. Images stay: removing them is `prune`'s job.
+//! the hash and discovery caches, written Dockerfiles and configs, run directories), or with
+//! `--runs` only the run directories. Images stay: removing them is `prune`'s job.
 //!
 //! Needs only the workspace's location, not its Gear.toml files, so it works on a workspace
 //! whose layers do not load. It waits for a build of the workspace to finish first.
