@@ -52,9 +52,10 @@ pub fn engine_statuses(session: &Session, plan: &Plan) -> Result<Option<Vec<Stat
                 return Ok(None);
             }
         };
-        let images = crate::schedule::BuiltImages::list(&engine).await?;
         Ok(Some(
-            crate::schedule::statuses(&engine, &images, plan, &state_dir).await?,
+            crate::schedule::statuses(&engine, plan, &state_dir)
+                .await?
+                .statuses,
         ))
     })
 }
