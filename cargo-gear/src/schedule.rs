@@ -30,8 +30,8 @@ pub const FINGERPRINT_LABEL: &str = "org.cargo-gear.fingerprint";
 /// Engine requests in flight at once when inspecting many images.
 const ENGINE_REQUESTS: usize = 16;
 
-/// Label holding the name of the layer an image was built for.
-pub const LAYER_LABEL: &str = "org.cargo-gear.layer";
+/// Label holding the name of the layer an image was built for (in the generated Dockerfile).
+pub use gear_spec::dockerfile::LAYER_LABEL;
 
 /// How to build.
 #[derive(Debug, Clone, Default)]
@@ -638,10 +638,8 @@ async fn build_image(
         context,
         dockerfile: DOCKERFILE_PATH.to_string(),
         tags: vec![built.content_tag.clone()],
-        labels: HashMap::from([
-            (FINGERPRINT_LABEL.to_string(), layer.fingerprint.to_string()),
-            (LAYER_LABEL.to_string(), layer.name.clone()),
-        ]),
+        // The fingerprint covers the Dockerfile, so it cannot be in it; the layer label is.
+        labels: HashMap::from([(FINGERPRINT_LABEL.to_string(), layer.fingerprint.to_string())]),
         build_args: HashMap::new(),
         journal: Some(crate::engine::journal_path(&paths.logs, &layer.name)),
         no_cache: opts.no_cache,
