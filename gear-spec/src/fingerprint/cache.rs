@@ -473,59 +473,40 @@ mod tests {
         assert!(HashCache::load(dir.path()).is_empty()); // a directory
     }
 
+    /// Hits, misses and a same-size change, the stat read by the cache or given by its caller
+    /// (the context walk's, read just before): both decide alike.
     #[test]
     fn hit_miss_and_same_size_change() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("f.txt");
-        fs::write(&file, b"hello").unwrap();
-        age(&file, 3600);
-        wait_out_racy_window();
+        for caller_stats in [false, true] {
+            let stat_of = |f: &Path| caller_stats.then(|| Stat::of(&fs::metadata(f).unwrap()));
+            let dir = tempfile::tempdir().unwrap();
+            let file = dir.path().join("f.txt");
+            fs::write(&file, b"hello").unwrap();
+            age(&file, 3600);
+            wait_out_racy_window();
 
-        let cache = HashCache::new();
-        let (size, d1) = cache.digest(&file, None).unwrap();
-        assert_eq!(size, 5);
-        assert_eq!(d1, <[u8; 32]>::from(Sha256::digest(b"hello")));
-        assert_eq!(
-            cache.stats(),
-            CacheStats {
-                hits: 0,
-                misses: 1,
-                bytes_hashed: 5
-            }
-        );
-        assert_eq!(cache.digest(&file, None).unwrap().1, d1);
-        assert_eq!(cache.stats().hits, 1);
+            let cache = HashCache::new();
+            let (size, d1) = cache.digest(&file, stat_of(&file)).unwrap();
+            assert_eq!(size, 5);
+            assert_eq!(d1, <[u8; 32]>::from(Sha256::digest(b"hello")));
+            assert_eq!(
+                cache.stats(),
+                CacheStats {
+                    hits: 0,
+                    misses: 1,
+                    bytes_hashed: 5
+                }
+            );
+            assert_eq!(cache.digest(&file, stat_of(&file)).unwrap().1, d1);
+            assert_eq!(cache.stats().hits, 1);
 
-        // Same size, different content and mtime: re-hashed.
-        fs::write(&file, b"jello").unwrap();
-        age(&file, 1800);
-        let (_, d2) = cache.digest(&file, None).unwrap();
-        assert_eq!(d2, <[u8; 32]>::from(Sha256::digest(b"jello")));
-        assert_eq!(cache.stats().misses, 2);
-    }
-
-    /// A stat the caller read (the context walk's) stands for the file's: it decides
-    /// between the cached digest and reading the file, as a stat read here would.
-    #[test]
-    fn a_known_stat_is_used_instead_of_a_stat() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("f.txt");
-        fs::write(&file, b"hello").unwrap();
-        age(&file, 3600);
-        wait_out_racy_window();
-        let cache = HashCache::new();
-        let stat = Stat::of(&fs::metadata(&file).unwrap());
-        let (_, d1) = cache.digest(&file, Some(stat)).unwrap();
-        assert_eq!(d1, <[u8; 32]>::from(Sha256::digest(b"hello")));
-        assert_eq!(cache.digest(&file, Some(stat)).unwrap().1, d1);
-        assert_eq!((cache.stats().hits, cache.stats().misses), (1, 1));
-        // The file changed after the caller's stat was read, and the caller read a new one.
-        fs::write(&file, b"jello").unwrap();
-        age(&file, 1800);
-        let changed = Stat::of(&fs::metadata(&file).unwrap());
-        let (_, d2) = cache.digest(&file, Some(changed)).unwrap();
-        assert_eq!(d2, <[u8; 32]>::from(Sha256::digest(b"jello")));
-        assert_eq!((cache.stats().hits, cache.stats().misses), (1, 2));
+            // Same size, different content and mtime: re-hashed.
+            fs::write(&file, b"jello").unwrap();
+            age(&file, 1800);
+            let (_, d2) = cache.digest(&file, stat_of(&file)).unwrap();
+            assert_eq!(d2, <[u8; 32]>::from(Sha256::digest(b"jello")));
+            assert_eq!(cache.stats().misses, 2);
+        }
     }
 
     #[test]
