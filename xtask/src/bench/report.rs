@@ -167,6 +167,16 @@ fn ratio(r: f64) -> String {
     }
 }
 
+/// A ratio compared with a goal like 1.2×: two decimals below 10, so that 1.24× does not
+/// read as the 1.2× it misses.
+fn precise_ratio(r: f64) -> String {
+    if r >= 10.0 {
+        ratio(r)
+    } else {
+        format!("{r:.2}×")
+    }
+}
+
 fn thousands(n: usize) -> String {
     let s = n.to_string();
     let mut out = String::new();
@@ -385,7 +395,7 @@ impl Results {
     /// Every target, measured or not.
     pub fn targets(&self) -> Vec<Target> {
         let size = |gears: usize| self.sizes.iter().find(|s| s.gears == gears);
-        let at_least = |v: f64, goal: f64| Some((ratio(v), v, v >= goal));
+        let at_least = |v: f64, goal: f64| Some((precise_ratio(v), v, v >= goal));
         let mut targets = Vec::new();
         for (gears, goal) in NOOP_TARGETS {
             targets.push(Target {
@@ -405,7 +415,7 @@ impl Results {
             goal: "≤ 1.2×",
             measured: one_file.map(|s| {
                 let r = s.one_file_ratio();
-                (ratio(r), r, r <= ONE_FILE_TARGET)
+                (precise_ratio(r), r, r <= ONE_FILE_TARGET)
             }),
         });
         targets.push(Target {
@@ -704,5 +714,7 @@ mod tests {
         assert_eq!(secs(12.345), "12.3 s");
         assert_eq!(ratio(123.4), "123×");
         assert_eq!(ratio(3.45), "3.5×");
+        assert_eq!(precise_ratio(1.237), "1.24×");
+        assert_eq!(precise_ratio(36.4), "36×");
     }
 }
