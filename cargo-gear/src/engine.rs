@@ -18,7 +18,7 @@ mod registry;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use bollard::Docker;
+use bollard::{ClientVersion, Docker};
 
 pub use address::{DEFAULT_SOCKET, EngineAddress, TlsFiles, docker_config_dir};
 pub use archive::{ContextError, TAR_MTIME, TarEntry, TarSource, write_tar};
@@ -210,44 +210,47 @@ impl Engine {
                 source,
             };
         let timeout = REQUEST_TIMEOUT.as_secs();
-        let version = bollard::API_DEFAULT_VERSION;
-        let docker = match address {
-            EngineAddress::Unix(path) => {
-                if !path.exists() {
-                    return Err(unreachable(Box::new(std::io::Error::new(
-                        std::io::ErrorKind::NotFound,
-                        format!("the socket {} does not exist", path.display()),
-                    ))));
+        // A client speaking `version`: made again once the engine's own version is known.
+        let client = |version: &ClientVersion| -> Result<Docker, EngineError> {
+            Ok(match address {
+                EngineAddress::Unix(path) => {
+                    if !path.exists() {
+                        return Err(unreachable(Box::new(std::io::Error::new(
+                            std::io::ErrorKind::NotFound,
+                            format!("the socket {} does not exist", path.display()),
+                        ))));
+                    }
+                    Docker::connect_with_unix(&path.to_string_lossy(), timeout, version)
+                        .map_err(|e| unreachable(Box::new(e)))?
                 }
-                Docker::connect_with_unix(&path.to_string_lossy(), timeout, version)
-                    .map_err(|e| unreachable(Box::new(e)))?
-            }
-            EngineAddress::Tcp {
-                host,
-                port,
-                tls: None,
-            } => Docker::connect_with_http(&format!("tcp://{host}:{port}"), timeout, version)
-                .map_err(|e| unreachable(Box::new(e)))?,
-            EngineAddress::Tcp {
-                host,
-                port,
-                tls: Some(tls),
-            } => {
-                tls.check_readable(&shown)?;
-                Docker::connect_with_ssl(
-                    &format!("tcp://{host}:{port}"),
-                    &tls.key,
-                    &tls.cert,
-                    &tls.ca,
-                    timeout,
-                    version,
-                )
-                .map_err(|source| EngineError::Tls {
-                    address: shown.clone(),
-                    source,
-                })?
-            }
+                EngineAddress::Tcp {
+                    host,
+                    port,
+                    tls: None,
+                } => Docker::connect_with_http(&format!("tcp://{host}:{port}"), timeout, version)
+                    .map_err(|e| unreachable(Box::new(e)))?,
+                EngineAddress::Tcp {
+                    host,
+                    port,
+                    tls: Some(tls),
+                } => {
+                    tls.check_readable(&shown)?;
+                    Docker::connect_with_ssl(
+                        &format!("tcp://{host}:{port}"),
+                        &tls.key,
+                        &tls.cert,
+                        &tls.ca,
+                        timeout,
+                        version,
+                    )
+                    .map_err(|source| EngineError::Tls {
+                        address: shown.clone(),
+                        source,
+                    })?
+                }
+            })
         };
+        let docker = client(bollard::API_DEFAULT_VERSION)?;
 
         // Whether anything answers is known within CONNECT_TIMEOUT. What follows may take
         // longer on a loaded machine (Podman runs `conmon --version` and more for each
@@ -265,14 +268,9 @@ impl Engine {
                 }
                 _ => unreachable(Box::new(e)),
             })?;
-        let docker = docker
-            .negotiate_version()
-            .await
-            .map_err(|source| EngineError::Request {
-                address: shown.clone(),
-                action: "negotiate the API version".into(),
-                source,
-            })?;
+        // One /version answers both what the engine is and the API version to speak: dockerd
+        // asks containerd and runs `runc --version` and `docker-init --version` for each (8 ms
+        // here), which bollard's `negotiate_version` followed by `version` paid twice.
         let server = docker
             .version()
             .await
@@ -281,7 +279,17 @@ impl Engine {
                 action: "read the engine version".into(),
                 source,
             })?;
-
+        let docker = match server.api_version.as_deref().and_then(parse_api_version) {
+            Some(spoken) if spoken < *bollard::API_DEFAULT_VERSION => client(&spoken)?,
+            Some(_) => docker,
+            None => {
+                return Err(EngineError::Request {
+                    address: shown,
+                    action: "negotiate the API version".into(),
+                    source: bollard::errors::Error::APIVersionParseError {},
+                });
+            }
+        };
         let api = docker.client_version();
         Ok(Engine {
             long: docker.clone().with_timeout(LONG_REQUEST_TIMEOUT),
@@ -334,6 +342,15 @@ impl Engine {
             source,
         }
     }
+}
+
+/// `MAJOR.MINOR` of an engine's `ApiVersion`.
+fn parse_api_version(text: &str) -> Option<ClientVersion> {
+    let (major, minor) = text.split_once('.')?;
+    Some(ClientVersion {
+        major_version: major.parse().ok()?,
+        minor_version: minor.parse().ok()?,
+    })
 }
 
 /// The [`EngineError::TlsHandshake`] for a connection to a TLS engine that failed in the TLS
@@ -409,6 +426,15 @@ fn status_of(error: &bollard::errors::Error) -> Option<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn api_versions_parse_and_compare() {
+        let v = parse_api_version("1.41").unwrap();
+        assert_eq!((v.major_version, v.minor_version), (1, 41));
+        assert!(v < *bollard::API_DEFAULT_VERSION);
+        assert!(parse_api_version("1.4x").is_none());
+        assert!(parse_api_version("141").is_none());
+    }
 
     #[tokio::test]
     async fn a_missing_socket_is_unreachable_and_says_what_to_do() {

@@ -30,8 +30,8 @@ pub const FINGERPRINT_LABEL: &str = "org.cargo-gear.fingerprint";
 /// Engine requests in flight at once when inspecting many images.
 const ENGINE_REQUESTS: usize = 16;
 
-/// Label holding the name of the layer an image was built for.
-pub const LAYER_LABEL: &str = "org.cargo-gear.layer";
+/// Label holding the name of the layer an image was built for (in the generated Dockerfile).
+pub use gear_spec::dockerfile::LAYER_LABEL;
 
 /// How to build.
 #[derive(Debug, Clone, Default)]
@@ -79,48 +79,72 @@ pub struct Paths {
     pub logs: PathBuf,
 }
 
+/// What the engine holds for a plan: each layer's status and, for a built layer whose image is
+/// present, that image's tags from the same inspect, so that fresh gears' version tags are
+/// checked without asking again. (One image list filtered by [`FINGERPRINT_LABEL`] was tried
+/// in place of the inspects: Docker 20.10 took 70–140 ms to list 86 labelled images out of
+/// 494, against about 1 ms per inspect, many at once.)
+#[derive(Debug, Default)]
+pub struct EngineState {
+    /// By plan slot.
+    pub statuses: Vec<Status>,
+    /// By plan slot: the tags of the present image under a built layer's content tag.
+    tags: Vec<Vec<String>>,
+}
+
+impl EngineState {
+    /// Whether the image under the content tag of the layer in plan slot `slot` also carries
+    /// `tag`.
+    fn tagged(&self, slot: usize, tag: &str) -> bool {
+        self.tags
+            .get(slot)
+            .is_some_and(|tags| tags.iter().any(|t| t == tag))
+    }
+}
+
 /// The status of every planned layer as the engine and the records see it.
 pub async fn statuses(
     engine: &Engine,
     plan: &Plan,
     state_dir: &std::path::Path,
-) -> Result<Vec<Status>, EngineError> {
+) -> Result<EngineState, EngineError> {
     // Many small requests: ask the engine about several layers at a time, keeping plan order.
-    futures_util::stream::iter(&plan.layers)
+    let inspected: Vec<(Status, Vec<String>)> = futures_util::stream::iter(&plan.layers)
         .map(|layer| async move {
-            let image = image_state(engine, layer).await?;
+            let (image, tags) = image_state(engine, layer).await?;
             let parent = plan.parent(layer);
             let record = layer
                 .built()
                 .and_then(|_| Record::load(state_dir, &layer.name));
-            Ok(gear_spec::state::explain(
-                layer,
-                parent,
-                record.as_ref(),
-                image,
-            ))
+            let status = gear_spec::state::explain(layer, parent, record.as_ref(), image);
+            Ok((status, tags))
         })
         .buffered(ENGINE_REQUESTS)
         .collect::<Vec<_>>()
         .await
         .into_iter()
-        .collect()
+        .collect::<Result<_, EngineError>>()?;
+    let (statuses, tags) = inspected.into_iter().unzip();
+    Ok(EngineState { statuses, tags })
 }
 
 /// Whether the engine has the layer's image: for a built layer, its content tag carrying
-/// its fingerprint label; for an external one, its reference.
-pub async fn image_state(engine: &Engine, layer: &PlannedLayer) -> Result<ImageState, EngineError> {
+/// its fingerprint label (and then that image's tags); for an external one, its reference.
+pub async fn image_state(
+    engine: &Engine,
+    layer: &PlannedLayer,
+) -> Result<(ImageState, Vec<String>), EngineError> {
     let info = engine.image(layer.reference()).await?;
     Ok(match (info, layer.built().is_some()) {
-        (None, _) => ImageState::Missing,
-        (Some(_), false) => ImageState::Present,
+        (None, _) => (ImageState::Missing, Vec::new()),
+        (Some(_), false) => (ImageState::Present, Vec::new()),
         (Some(info), true) => {
             if info.labels.get(FINGERPRINT_LABEL).map(String::as_str)
                 == Some(&layer.fingerprint.to_string())
             {
-                ImageState::Present
+                (ImageState::Present, info.repo_tags)
             } else {
-                ImageState::Missing
+                (ImageState::Missing, Vec::new())
             }
         }
     })
@@ -141,7 +165,7 @@ enum Slot {
 pub async fn run(
     engine: &Engine,
     plan: &Plan,
-    status: &[Status],
+    state: &EngineState,
     opts: &BuildOptions,
     paths: &Paths,
     reporter: &Reporter,
@@ -158,13 +182,15 @@ pub async fn run(
     let mut running = FuturesUnordered::new();
     let jobs = opts.jobs.max(1);
 
-    // Fresh gears keep their version tag on their content image, checked all at once.
+    let status = &state.statuses;
+    // Fresh gears keep their version tag on their content image, checked all at once where
+    // the inspect of the content tag did not show it.
     let fresh_gears = plan.layers.iter().enumerate().filter_map(|(i, l)| {
         let fresh = matches!(status[i], Status::Fresh { .. })
             && !opts.force.get(i).copied().unwrap_or(false);
         let built = l.built()?;
         let gear = built.gear.as_ref()?;
-        fresh.then_some((l, built, gear))
+        (fresh && !state.tagged(i, &gear.version_tag)).then_some((l, built, gear))
     });
     futures_util::stream::iter(fresh_gears)
         .for_each_concurrent(ENGINE_REQUESTS, |(layer, built, gear)| async move {
@@ -612,10 +638,8 @@ async fn build_image(
         context,
         dockerfile: DOCKERFILE_PATH.to_string(),
         tags: vec![built.content_tag.clone()],
-        labels: HashMap::from([
-            (FINGERPRINT_LABEL.to_string(), layer.fingerprint.to_string()),
-            (LAYER_LABEL.to_string(), layer.name.clone()),
-        ]),
+        // The fingerprint covers the Dockerfile, so it cannot be in it; the layer label is.
+        labels: HashMap::from([(FINGERPRINT_LABEL.to_string(), layer.fingerprint.to_string())]),
         build_args: HashMap::new(),
         journal: Some(crate::engine::journal_path(&paths.logs, &layer.name)),
         no_cache: opts.no_cache,
@@ -896,10 +920,10 @@ pub async fn build_locked(
             crate::error::chain(&e)
         )),
     }
-    let status = statuses(engine, plan, &paths.state).await?;
-    check_ancestors(engine, plan, &status, opts).await?;
-    let binaries = compile_rust(session, plan, &status, opts, reporter).await;
-    run(engine, plan, &status, opts, &paths, reporter, binaries).await;
+    let state = statuses(engine, plan, &paths.state).await?;
+    check_ancestors(engine, plan, &state.statuses, opts).await?;
+    let binaries = compile_rust(session, plan, &state.statuses, opts, reporter).await;
+    run(engine, plan, &state, opts, &paths, reporter, binaries).await;
     let counts = reporter.finish();
     if counts.failed > 0 {
         return Err(CliError::BuildFailed {
@@ -1046,5 +1070,20 @@ mod tests {
         assert_eq!(env.get("FLYWHEEL").unwrap(), "/flywheel/v0");
         assert_eq!(env.get("PATH").unwrap(), "/usr/bin");
         assert_eq!(env.keys().collect::<Vec<_>>(), ["PATH", "LANG", "FLYWHEEL"]);
+    }
+
+    #[test]
+    fn version_tags_seen_by_the_content_inspect() {
+        let state = EngineState {
+            statuses: Vec::new(),
+            tags: vec![
+                vec!["x/g:gear-1".to_owned(), "x/g:1.0".to_owned()],
+                Vec::new(),
+            ],
+        };
+        assert!(state.tagged(0, "x/g:1.0"));
+        assert!(!state.tagged(0, "x/g:2.0"));
+        assert!(!state.tagged(1, "x/g:1.0"));
+        assert!(!state.tagged(2, "x/g:1.0"));
     }
 }

@@ -3,7 +3,10 @@
 //! In a Cargo workspace, Gear.toml files are found in the directories matched by
 //! `[workspace.metadata.gear] members` and in the directory of every workspace package
 //! that has one. Outside one, the `--root` tree (default: the enclosing git repository,
-//! else the current directory) is scanned.
+//! else the current directory) is scanned. What `cargo metadata` answers is cached
+//! (see [`cache`]).
+
+mod cache;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -73,6 +76,24 @@ pub fn discover(
     manifest_path: Option<&Path>,
     root: Option<&Path>,
 ) -> Result<Workspace, CliError> {
+    discover_with(cwd, manifest_path, root, Cached::Yes)
+}
+
+/// Whether discovery may use and write its cache (`clean` removes it, and must not write it
+/// again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cached {
+    Yes,
+    No,
+}
+
+/// [`discover`], with or without the discovery cache.
+pub fn discover_with(
+    cwd: &Path,
+    manifest_path: Option<&Path>,
+    root: Option<&Path>,
+    cached: Cached,
+) -> Result<Workspace, CliError> {
     if let Some(root) = root {
         let root = absolute(cwd, root);
         if !root.is_dir() {
@@ -88,7 +109,7 @@ pub fn discover(
         None => find_upwards(cwd, "Cargo.toml"),
     };
     match manifest {
-        Some(manifest) => cargo_workspace(&manifest),
+        Some(manifest) => cargo_workspace(cwd, &manifest, cached).map(|(ws, _)| ws),
         None => {
             let root = find_upwards(cwd, ".git")
                 .and_then(|g| g.parent().map(Path::to_path_buf))
@@ -111,7 +132,8 @@ fn find_upwards(start: &Path, name: &str) -> Option<PathBuf> {
     start.ancestors().map(|d| d.join(name)).find(|p| p.exists())
 }
 
-fn cargo_workspace(manifest: &Path) -> Result<Workspace, CliError> {
+/// `cargo metadata`'s answer for the workspace of `manifest`.
+fn ask_cargo(manifest: &Path) -> Result<cache::Metadata, CliError> {
     let metadata = cargo_metadata::MetadataCommand::new()
         .manifest_path(manifest)
         .no_deps()
@@ -120,10 +142,32 @@ fn cargo_workspace(manifest: &Path) -> Result<Workspace, CliError> {
             message: format!("cannot read the Cargo workspace of {}: {e}", manifest.display()),
             help: "fix the Cargo.toml, or pass --root DIR to scan a directory for Gear.toml files instead".into(),
         })?;
-    let root: PathBuf = metadata.workspace_root.clone().into_std_path_buf();
+    Ok(cache::Metadata {
+        root: metadata.workspace_root.into_std_path_buf(),
+        target_dir: metadata.target_directory.into_std_path_buf(),
+        gear: metadata.workspace_metadata.get("gear").cloned(),
+        manifests: metadata
+            .packages
+            .into_iter()
+            .map(|p| p.manifest_path.into_std_path_buf())
+            .collect(),
+    })
+}
+
+/// The Cargo workspace of `manifest`, and whether cargo or the cache answered.
+fn cargo_workspace(
+    cwd: &Path,
+    manifest: &Path,
+    cached: Cached,
+) -> Result<(Workspace, cache::Answered), CliError> {
+    let (metadata, answered) = match cached {
+        Cached::Yes => cache::metadata(cwd, manifest, || ask_cargo(manifest))?,
+        Cached::No => (ask_cargo(manifest)?, cache::Answered::Cargo),
+    };
+    let root = metadata.root;
     let root_manifest = root.join("Cargo.toml");
-    let gear: GearMetadata = match metadata.workspace_metadata.get("gear") {
-        Some(v) => serde_json::from_value(v.clone()).map_err(|e| CliError::Workspace {
+    let gear: GearMetadata = match metadata.gear {
+        Some(v) => serde_json::from_value(v).map_err(|e| CliError::Workspace {
             message: format!("invalid [workspace.metadata.gear] in {}: {e}", root_manifest.display()),
             help: "allowed keys: members = [\"layers/*\", …], exclude = [\"…\"], substitute = { \"FROM\" = \"TO\" }, registry = \"HOST[:PORT]/PREFIX\", cache = true, platform = \"linux/amd64\"".into(),
         })?,
@@ -182,28 +226,28 @@ fn cargo_workspace(manifest: &Path) -> Result<Workspace, CliError> {
             warnings.push(unmatched_member(&root, pattern));
         }
     }
-    for package in &metadata.packages {
-        if let Some(dir) = package.manifest_path.parent() {
-            let dir = dir.as_std_path();
-            if dir.join(GEAR_TOML).is_file() {
-                dirs.push(dir.to_path_buf());
-            }
+    for manifest in &metadata.manifests {
+        if let Some(dir) = manifest.parent()
+            && dir.join(GEAR_TOML).is_file()
+        {
+            dirs.push(dir.to_path_buf());
         }
     }
     dirs.sort();
     dirs.dedup();
-    Ok(Workspace {
+    let ws = Workspace {
         root,
         layer_dirs: dirs,
         substitutions: gear.substitute,
         registry: gear.registry,
         cache: gear.cache,
         platform,
-        target_dir: metadata.target_directory.into_std_path_buf(),
+        target_dir: metadata.target_dir,
         cargo: true,
         members: gear.members,
         warnings,
-    })
+    };
+    Ok((ws, answered))
 }
 
 /// The warning for a `members` glob that matches no directory, with the pattern it was
@@ -358,5 +402,90 @@ mod tests {
             unmatched_member(t.path(), "tools/*"),
             "`members` glob `tools/*` under [workspace.metadata.gear] matches no directory: fix or remove it"
         );
+    }
+
+    /// The discovery cache answers for an unchanged workspace, and what it answers is
+    /// always what cargo would: gears added, renamed or removed and a Gear.toml put into a
+    /// package are seen with the cache, packages added, removed or renamed make cargo be
+    /// asked again.
+    #[test]
+    fn discovery_cache_sees_members_come_and_go() {
+        use cache::Answered::{Cache, Cargo};
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().canonicalize().unwrap();
+        let write = |rel: &str, text: &str| {
+            let path = root.join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        let package = |name: &str| {
+            write(
+                &format!("crates/{name}/Cargo.toml"),
+                &format!("[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n"),
+            );
+            write(&format!("crates/{name}/src/lib.rs"), "");
+        };
+        write(
+            "Cargo.toml",
+            "[workspace]\nmembers = [\"crates/*\"]\nresolver = \"2\"\n\n[workspace.metadata.gear]\nmembers = [\"gears/*\"]\n",
+        );
+        package("a");
+        // Without a Gear.toml; it keeps `crates/*` matching when a is removed.
+        package("k");
+        write("gears/one/Gear.toml", "");
+        // The manifests must be older than the racy window for their stat to be trusted.
+        std::thread::sleep(gear_spec::stat::RACY_WINDOW + std::time::Duration::from_millis(100));
+        let manifest = root.join("Cargo.toml");
+        let discover = || {
+            let (ws, answered) = cargo_workspace(&root, &manifest, Cached::Yes).unwrap();
+            (scanned(&ws), answered)
+        };
+
+        assert_eq!(discover(), (vec!["gears/one".to_owned()], Cargo));
+        assert!(root.join("target/gear/discovery.json").is_file());
+        assert_eq!(discover(), (vec!["gears/one".to_owned()], Cache));
+        // Gears come, are renamed and go: the members globs are expanded on every run.
+        write("gears/two/Gear.toml", "");
+        assert_eq!(
+            discover(),
+            (vec!["gears/one".into(), "gears/two".into()], Cache)
+        );
+        std::fs::rename(root.join("gears/two"), root.join("gears/three")).unwrap();
+        assert_eq!(
+            discover(),
+            (vec!["gears/one".into(), "gears/three".into()], Cache)
+        );
+        std::fs::remove_dir_all(root.join("gears/three")).unwrap();
+        assert_eq!(discover(), (vec!["gears/one".to_owned()], Cache));
+        // A Gear.toml in a package directory.
+        write("crates/a/Gear.toml", "");
+        assert_eq!(
+            discover(),
+            (vec!["crates/a".into(), "gears/one".into()], Cache)
+        );
+        // Packages come, are renamed and go: cargo is asked again.
+        package("b");
+        write("crates/b/Gear.toml", "");
+        let with_b = vec!["crates/a".into(), "crates/b".into(), "gears/one".into()];
+        assert_eq!(discover(), (with_b, Cargo));
+        std::fs::rename(root.join("crates/b"), root.join("crates/c")).unwrap();
+        let with_c = vec!["crates/a".into(), "crates/c".into(), "gears/one".into()];
+        assert_eq!(discover(), (with_c, Cargo));
+        // Back to the packages the cache was written for (the answers with b and c were not
+        // cached: their manifests were too new to be trusted).
+        std::fs::remove_dir_all(root.join("crates/c")).unwrap();
+        assert_eq!(
+            discover(),
+            (vec!["crates/a".into(), "gears/one".into()], Cache)
+        );
+        // A package the cached answer has, removed.
+        std::fs::remove_dir_all(root.join("crates/a")).unwrap();
+        assert_eq!(discover(), (vec!["gears/one".to_owned()], Cargo));
+        // A changed root manifest.
+        write(
+            "Cargo.toml",
+            "[workspace]\nmembers = [\"crates/*\"]\nresolver = \"2\"\n\n[workspace.metadata.gear]\nmembers = [\"gears/*\"]\nexclude = [\"gears/one\"]\n",
+        );
+        assert_eq!(discover(), (Vec::<String>::new(), Cargo));
     }
 }

@@ -72,6 +72,9 @@ pub struct ContextFile {
     pub executable: bool,
     /// The mode a `copy` step's `chmod` sets, overriding `executable`.
     pub mode: Option<u32>,
+    /// The file's stat when the context was selected, for the hash cache (`None`: stat it
+    /// then).
+    pub stat: Option<crate::stat::FileStat>,
 }
 
 /// Everything [`select`] found for one layer.
@@ -373,6 +376,7 @@ fn add_found(
                 source: f.source,
                 executable: f.executable,
                 mode,
+                stat: Some(f.stat),
             },
         );
     }

@@ -403,6 +403,11 @@ fn binary_copy(plan: &BuildPlan) -> Vec<Instr> {
     }
 }
 
+/// The label naming the layer an image was built for, in every frame: the build needs no
+/// label of its own for it (each label the classic builder adds is one more step, a
+/// container committed).
+pub const LAYER_LABEL: &str = "org.cargo-gear.layer";
+
 /// A gear's manifest and every layer's labels.
 fn frame(layer: &Layer) -> Vec<Instr> {
     let decl = &layer.decl;
@@ -415,12 +420,17 @@ fn frame(layer: &Layer) -> Vec<Instr> {
             chown: None,
         });
     }
-    let mut labels: Vec<(String, String)> =
-        vec![("org.cargo-gear.layer".into(), layer.name.clone())];
+    let mut labels: Vec<(String, String)> = vec![(LAYER_LABEL.into(), layer.name.clone())];
     if let (true, Some(version)) = (is_gear, &decl.version) {
         labels.push(("org.opencontainers.image.version".into(), version.clone()));
     }
-    labels.extend(decl.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+    // The layer label is cargo-gear's own: a declared one would replace it in the image.
+    labels.extend(
+        decl.labels
+            .iter()
+            .filter(|(k, _)| k.as_str() != LAYER_LABEL)
+            .map(|(k, v)| (k.clone(), v.clone())),
+    );
     body.push(Instr::Label(labels));
     body
 }
@@ -800,5 +810,31 @@ mod tests {
         assert_eq!(shell_word("x=1"), "x=1");
         assert_eq!(shell_word("it's"), "'it'\\''s'");
         assert_eq!(json_word("/a b"), "\"/a b\"");
+    }
+
+    #[test]
+    fn the_layer_label_is_cargo_gears_own() {
+        let root = crate::testing::workspace(&[
+            (
+                "base/Gear.toml",
+                "[layer]\nname = \"base\"\nimage = \"debian:12\"\ndistro = \"debian\"\n",
+            ),
+            (
+                "tool/Gear.toml",
+                "[layer]\nname = \"tool\"\nfrom = \"base\"\nimage = \"x/tool\"\n\
+                 labels = { \"org.cargo-gear.layer\" = \"other\", \"org.example.team\" = \"mri\" }\n",
+            ),
+        ]);
+        let plan = crate::testing::plan_of(root.path()).unwrap_or_else(|p| panic!("{p:?}"));
+        let dockerfile = &plan.get("tool").unwrap().built().unwrap().dockerfile;
+        assert!(
+            dockerfile.contains(&format!("LABEL \"{LAYER_LABEL}\"=\"tool\"")),
+            "{dockerfile}"
+        );
+        assert!(!dockerfile.contains("\"other\""), "{dockerfile}");
+        assert!(
+            dockerfile.contains("\"org.example.team\"=\"mri\""),
+            "{dockerfile}"
+        );
     }
 }

@@ -316,7 +316,7 @@ pub fn digest_files(
     files
         .par_iter()
         .map(|f| {
-            let (size, sha256) = cache.digest(&f.source).map_err(|e| match e {
+            let (size, sha256) = cache.digest(&f.source, f.stat).map_err(|e| match e {
                 cache::DigestError::Io(source) => FingerprintError::Read {
                     path: f.source.clone(),
                     tar_path: f.tar_path.clone(),

@@ -25,6 +25,7 @@ pub mod pylock;
 pub mod reference;
 pub mod rust;
 pub mod schema;
+pub mod stat;
 pub mod state;
 pub mod step;
 #[cfg(test)]

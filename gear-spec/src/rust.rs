@@ -541,6 +541,7 @@ fn add_file(path: &Path, root: &Path, files: &mut BTreeMap<String, ContextFile>)
             source: path.to_path_buf(),
             executable: false,
             mode: None,
+            stat: None,
         },
     );
 }

@@ -1,6 +1,6 @@
 //! `cargo gear clean`: removes cargo-gear's files under `target/gear/` (build records, logs,
-//! the hash cache, written Dockerfiles and configs, run directories), or with `--runs` only
-//! the run directories. Images stay: removing them is `prune`'s job.
+//! the hash and discovery caches, written Dockerfiles and configs, run directories), or with
+//! `--runs` only the run directories. Images stay: removing them is `prune`'s job.
 //!
 //! Needs only the workspace's location, not its Gear.toml files, so it works on a workspace
 //! whose layers do not load. It waits for a build of the workspace to finish first.
@@ -20,7 +20,13 @@ const LOCK_FILE: &str = "build.lock";
 /// Removes the files and says how many and how large, like `cargo clean`.
 pub fn run(global: &GlobalArgs, cwd: &Path, args: &CleanArgs) -> Result<(), CliError> {
     let out = Output::new(global.color, global.quiet);
-    let ws = workspace::discover(cwd, global.manifest_path.as_deref(), global.root.as_deref())?;
+    // Discovery's cache is among what is removed: it must not be written again.
+    let ws = workspace::discover_with(
+        cwd,
+        global.manifest_path.as_deref(),
+        global.root.as_deref(),
+        workspace::Cached::No,
+    )?;
     let gear_dir = ws.gear_dir();
     let doomed: Vec<PathBuf> = if args.runs {
         vec![gear_dir.join("runs")]

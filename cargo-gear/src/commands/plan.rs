@@ -53,7 +53,9 @@ pub fn engine_statuses(session: &Session, plan: &Plan) -> Result<Option<Vec<Stat
             }
         };
         Ok(Some(
-            crate::schedule::statuses(&engine, plan, &state_dir).await?,
+            crate::schedule::statuses(&engine, plan, &state_dir)
+                .await?
+                .statuses,
         ))
     })
 }

@@ -11,6 +11,7 @@ use ignore::gitignore::Gitignore;
 use rayon::prelude::*;
 
 use super::ALWAYS_EXCLUDED;
+use crate::stat::FileStat;
 
 /// A file found by a walk, relative to the walk's layer directory.
 #[derive(Debug)]
@@ -18,6 +19,9 @@ pub(super) struct Entry {
     pub(super) rel: String,
     pub(super) source: PathBuf,
     pub(super) executable: bool,
+    /// The stat the walk read (a symlink's target's), which the hash cache then needs not
+    /// read again.
+    pub(super) stat: FileStat,
 }
 
 /// Something wrong found while walking.
@@ -160,6 +164,7 @@ impl Walker {
                 rel: rel.to_string(),
                 source: real,
                 executable: is_executable(&meta),
+                stat: FileStat::of(&meta),
             });
         }
         found
@@ -266,6 +271,7 @@ impl Walker {
                         rel: child_rel,
                         source: real,
                         executable: is_executable(&meta),
+                        stat: FileStat::of(&meta),
                     });
                 }
             } else if file_type.is_dir() {
@@ -278,6 +284,7 @@ impl Walker {
                         rel: child_rel,
                         source: path,
                         executable: is_executable(&meta),
+                        stat: FileStat::of(&meta),
                     }),
                     Err(error) => found.issues.push(Issue::Read {
                         rel: child_rel,

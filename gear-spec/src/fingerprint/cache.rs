@@ -1,9 +1,10 @@
 //! The stat cache of file digests: a file whose stat is unchanged is not read again.
 //!
 //! Keyed by absolute path; an entry is trusted only when size, mtime, ctime and inode all
-//! match the file's current stat. Like git's "racy git" rule, a file whose mtime or ctime
-//! is within [`RACY_WINDOW`] of the moment it was hashed is not recorded at all: it could
-//! change again within the same timestamp tick without the stat showing it.
+//! match the file's current stat ([`crate::stat`]). Like git's "racy git" rule, a file whose
+//! mtime or ctime is within [`RACY_WINDOW`](crate::stat::RACY_WINDOW) of the moment it was
+//! hashed is not recorded at all: it could change again within the same timestamp tick
+//! without the stat showing it.
 //!
 //! On disk (`target/gear/hash-cache`), little-endian binary:
 //!
@@ -27,79 +28,27 @@
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
-use std::fs::{self, File, Metadata};
+use std::fs::{self, File};
 use std::hash::BuildHasher;
 use std::io::{self, Read, Write};
 use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use super::FingerprintError;
-
-/// Files modified this close to the moment they are hashed are not cached.
-pub const RACY_WINDOW: Duration = Duration::from_secs(2);
+#[cfg(test)]
+use crate::stat::RACY_WINDOW;
+use crate::stat::{FileStat as Stat, ns_since_epoch};
 
 const MAGIC: &[u8; 8] = b"GEARHC\0\x01";
 const SHARDS: usize = 64;
 const READ_BUF: usize = 256 * 1024;
 /// Fixed-size part of an encoded entry after the path.
 const ENTRY_TAIL: usize = 8 + 8 + 8 + 8 + 32;
-
-/// What a file's stat says about its content.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stat {
-    size: u64,
-    mtime_ns: i64,
-    ctime_ns: i64,
-    inode: u64,
-}
-
-impl Stat {
-    fn of(meta: &Metadata) -> Stat {
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::MetadataExt;
-            Stat {
-                size: meta.size(),
-                mtime_ns: meta
-                    .mtime()
-                    .saturating_mul(1_000_000_000)
-                    .saturating_add(meta.mtime_nsec()),
-                ctime_ns: meta
-                    .ctime()
-                    .saturating_mul(1_000_000_000)
-                    .saturating_add(meta.ctime_nsec()),
-                inode: meta.ino(),
-            }
-        }
-        #[cfg(not(unix))]
-        {
-            Stat {
-                size: meta.len(),
-                mtime_ns: meta.modified().map(ns_since_epoch).unwrap_or(i64::MAX),
-                ctime_ns: 0,
-                inode: 0,
-            }
-        }
-    }
-
-    /// Whether the file changed too recently before `hashed_at` to trust its stat later.
-    fn is_racy(&self, hashed_at_ns: i64) -> bool {
-        let limit = hashed_at_ns.saturating_sub(RACY_WINDOW.as_nanos() as i64);
-        self.mtime_ns >= limit || self.ctime_ns >= limit
-    }
-}
-
-fn ns_since_epoch(t: SystemTime) -> i64 {
-    match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
-        Err(e) => -i64::try_from(e.duration().as_nanos()).unwrap_or(i64::MAX),
-    }
-}
 
 #[derive(Debug, Clone, Copy)]
 struct Entry {
@@ -277,13 +226,23 @@ impl HashCache {
     }
 
     /// Size and sha256 of the file at `path` (symlinks followed), from the cache when its
-    /// stat is unchanged, otherwise read and hashed (and recorded unless racy).
-    pub(super) fn digest(&self, path: &Path) -> Result<(u64, [u8; 32]), DigestError> {
-        let meta = fs::metadata(path).map_err(DigestError::Io)?;
-        if !meta.is_file() {
-            return Err(DigestError::NotAFile);
-        }
-        let stat = Stat::of(&meta);
+    /// stat (`known`, the regular file's stat its caller just read, else read now) is
+    /// unchanged, otherwise read and hashed (and recorded unless racy).
+    pub(super) fn digest(
+        &self,
+        path: &Path,
+        known: Option<Stat>,
+    ) -> Result<(u64, [u8; 32]), DigestError> {
+        let stat = match known {
+            Some(stat) => stat,
+            None => {
+                let meta = fs::metadata(path).map_err(DigestError::Io)?;
+                if !meta.is_file() {
+                    return Err(DigestError::NotAFile);
+                }
+                Stat::of(&meta)
+            }
+        };
         {
             let mut shard = self.shard(path).lock().unwrap();
             if let Some(entry) = shard.get_mut(path.as_os_str())
@@ -447,6 +406,7 @@ impl<'a> Cursor<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     /// Sets a file's mtime well in the past, so it is not racy.
     fn age(path: &Path, secs_ago: u64) {
@@ -513,35 +473,40 @@ mod tests {
         assert!(HashCache::load(dir.path()).is_empty()); // a directory
     }
 
+    /// Hits, misses and a same-size change, the stat read by the cache or given by its caller
+    /// (the context walk's, read just before): both decide alike.
     #[test]
     fn hit_miss_and_same_size_change() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("f.txt");
-        fs::write(&file, b"hello").unwrap();
-        age(&file, 3600);
-        wait_out_racy_window();
+        for caller_stats in [false, true] {
+            let stat_of = |f: &Path| caller_stats.then(|| Stat::of(&fs::metadata(f).unwrap()));
+            let dir = tempfile::tempdir().unwrap();
+            let file = dir.path().join("f.txt");
+            fs::write(&file, b"hello").unwrap();
+            age(&file, 3600);
+            wait_out_racy_window();
 
-        let cache = HashCache::new();
-        let (size, d1) = cache.digest(&file).unwrap();
-        assert_eq!(size, 5);
-        assert_eq!(d1, <[u8; 32]>::from(Sha256::digest(b"hello")));
-        assert_eq!(
-            cache.stats(),
-            CacheStats {
-                hits: 0,
-                misses: 1,
-                bytes_hashed: 5
-            }
-        );
-        assert_eq!(cache.digest(&file).unwrap().1, d1);
-        assert_eq!(cache.stats().hits, 1);
+            let cache = HashCache::new();
+            let (size, d1) = cache.digest(&file, stat_of(&file)).unwrap();
+            assert_eq!(size, 5);
+            assert_eq!(d1, <[u8; 32]>::from(Sha256::digest(b"hello")));
+            assert_eq!(
+                cache.stats(),
+                CacheStats {
+                    hits: 0,
+                    misses: 1,
+                    bytes_hashed: 5
+                }
+            );
+            assert_eq!(cache.digest(&file, stat_of(&file)).unwrap().1, d1);
+            assert_eq!(cache.stats().hits, 1);
 
-        // Same size, different content and mtime: re-hashed.
-        fs::write(&file, b"jello").unwrap();
-        age(&file, 1800);
-        let (_, d2) = cache.digest(&file).unwrap();
-        assert_eq!(d2, <[u8; 32]>::from(Sha256::digest(b"jello")));
-        assert_eq!(cache.stats().misses, 2);
+            // Same size, different content and mtime: re-hashed.
+            fs::write(&file, b"jello").unwrap();
+            age(&file, 1800);
+            let (_, d2) = cache.digest(&file, stat_of(&file)).unwrap();
+            assert_eq!(d2, <[u8; 32]>::from(Sha256::digest(b"jello")));
+            assert_eq!(cache.stats().misses, 2);
+        }
     }
 
     #[test]
@@ -558,7 +523,7 @@ mod tests {
             .unwrap();
         wait_out_racy_window();
         let cache = HashCache::new();
-        cache.digest(&file).unwrap();
+        cache.digest(&file, None).unwrap();
         assert_eq!(cache.len(), 1);
 
         // Rewrite with the same size and put the old mtime back: only ctime tells.
@@ -569,7 +534,7 @@ mod tests {
             .unwrap()
             .set_modified(old)
             .unwrap();
-        let (_, d) = cache.digest(&file).unwrap();
+        let (_, d) = cache.digest(&file, None).unwrap();
         assert_eq!(d, <[u8; 32]>::from(Sha256::digest(b"jello")));
         assert_eq!(cache.stats().hits, 0);
     }
@@ -580,8 +545,8 @@ mod tests {
         let file = dir.path().join("fresh.txt");
         fs::write(&file, b"just written").unwrap();
         let cache = HashCache::new();
-        cache.digest(&file).unwrap();
-        cache.digest(&file).unwrap();
+        cache.digest(&file, None).unwrap();
+        cache.digest(&file, None).unwrap();
         assert_eq!(
             cache.stats().misses,
             2,
@@ -609,14 +574,14 @@ mod tests {
         let cache_path = dir.path().join("target/gear/hash-cache");
 
         let cache = HashCache::new();
-        cache.digest(&a).unwrap();
-        cache.digest(&gone).unwrap();
+        cache.digest(&a, None).unwrap();
+        cache.digest(&gone, None).unwrap();
         cache.save(&cache_path).unwrap();
         let written = fs::metadata(&cache_path).unwrap().modified().unwrap();
 
         let loaded = HashCache::load(&cache_path);
         assert_eq!(loaded.len(), 2);
-        let (size, d) = loaded.digest(&a).unwrap();
+        let (size, d) = loaded.digest(&a, None).unwrap();
         assert_eq!((size, d), (3, <[u8; 32]>::from(Sha256::digest(b"aaa"))));
         assert_eq!(
             loaded.stats(),
@@ -635,7 +600,7 @@ mod tests {
 
         // A change: saved again, and the unused entry of a deleted file is dropped.
         fs::remove_file(&gone).unwrap();
-        loaded.digest(&c).unwrap();
+        loaded.digest(&c, None).unwrap();
         loaded.save(&cache_path).unwrap();
         let reloaded = HashCache::load(&cache_path);
         assert_eq!(reloaded.len(), 2);
@@ -653,11 +618,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = HashCache::new();
         assert!(matches!(
-            cache.digest(&dir.path().join("missing")),
+            cache.digest(&dir.path().join("missing"), None),
             Err(DigestError::Io(_))
         ));
         assert!(matches!(
-            cache.digest(dir.path()),
+            cache.digest(dir.path(), None),
             Err(DigestError::NotAFile)
         ));
     }

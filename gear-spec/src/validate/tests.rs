@@ -978,6 +978,7 @@ fn context_of(names: &[&str]) -> Vec<ContextFile> {
             source: std::path::PathBuf::from(n),
             executable: false,
             mode: None,
+            stat: None,
         })
         .collect()
 }

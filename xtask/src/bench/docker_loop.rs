@@ -20,6 +20,8 @@ pub const LOOP_PREFIX: &str = "cargo-gear-bench-loop";
 
 /// One `docker build` of the loop.
 struct Build {
+    /// The layer's name.
+    name: String,
     context: PathBuf,
     tag: String,
 }
@@ -55,6 +57,7 @@ impl DockerLoop {
             };
             materialize(layer, &context, &dockerfile)?;
             builds.push(Build {
+                name: layer.name.clone(),
                 context,
                 tag: loop_tag(tree, &layer.name),
             });
@@ -73,18 +76,44 @@ impl DockerLoop {
     pub fn run(&self, docker: &Path, host: &str, log: &Path) -> Result<Sample> {
         let mut samples = Vec::with_capacity(self.builds.len());
         for build in &self.builds {
-            let mut cmd = Command::new(docker);
-            cmd.args(["build", "--quiet", "--file"])
-                .arg(build.context.join(".cargo-gear/Dockerfile"))
-                .arg("--tag")
-                .arg(&build.tag)
-                .arg(&build.context)
-                .env("DOCKER_HOST", host)
-                .env("DOCKER_BUILDKIT", "0")
-                .env_remove("DOCKER_CONTEXT");
-            samples.push(measure::run(&mut cmd, Out::File(log))?);
+            samples.push(build.run(docker, host, log)?);
         }
         Ok(Sample::sequence(&samples))
+    }
+
+    /// The `docker build` of one layer alone (its parent's loop image already built).
+    pub fn run_one(&self, name: &str, docker: &Path, host: &str, log: &Path) -> Result<Sample> {
+        self.build(name)?.run(docker, host, log)
+    }
+
+    /// Writes `bytes` to the materialized context of layer `name` at `copy/<rel>`, as a change to
+    /// the layer's file `rel` would reach it.
+    pub fn write_file(&self, name: &str, rel: &str, bytes: &[u8]) -> Result {
+        fs::write(self.build(name)?.context.join("copy").join(rel), bytes)?;
+        Ok(())
+    }
+
+    fn build(&self, name: &str) -> Result<&Build> {
+        Ok(self
+            .builds
+            .iter()
+            .find(|b| b.name == name)
+            .ok_or_else(|| format!("the docker loop has no layer {name}"))?)
+    }
+}
+
+impl Build {
+    fn run(&self, docker: &Path, host: &str, log: &Path) -> Result<Sample> {
+        let mut cmd = Command::new(docker);
+        cmd.args(["build", "--quiet", "--file"])
+            .arg(self.context.join(".cargo-gear/Dockerfile"))
+            .arg("--tag")
+            .arg(&self.tag)
+            .arg(&self.context)
+            .env("DOCKER_HOST", host)
+            .env("DOCKER_BUILDKIT", "0")
+            .env_remove("DOCKER_CONTEXT");
+        measure::run(&mut cmd, Out::File(log))
     }
 }
 

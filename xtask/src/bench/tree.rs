@@ -1,6 +1,8 @@
 //! Synthetic monorepos: the busybox fixture as an external layer, one shared base layer built on it,
-//! and N gears of small deterministic text files in nested directories. No Cargo workspace: cargo-gear
-//! scans them with `--root`.
+//! and N gears of small deterministic text files in nested directories. By default a Cargo virtual
+//! workspace whose `[workspace.metadata.gear] members` lists `layers/*` and `gears/*`, as users
+//! have them ([`Layout::Cargo`]); or a tree without Cargo that cargo-gear scans with `--root`
+//! ([`Layout::Root`]).
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -17,6 +19,28 @@ pub const IMAGE_PREFIX: &str = "cargo-gear-bench";
 /// cargo-gear's stat cache does not record a file changed within 2 s of hashing it ("racy git").
 const RACY_WINDOW: Duration = Duration::from_millis(2500);
 
+/// How cargo-gear finds a tree's Gear.toml files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// A Cargo virtual workspace, its members in `[workspace.metadata.gear]`.
+    Cargo,
+    /// No Cargo.toml: `--root` scans the tree.
+    Root,
+}
+
+impl Layout {
+    pub fn name(self) -> &'static str {
+        match self {
+            Layout::Cargo => "cargo",
+            Layout::Root => "root",
+        }
+    }
+}
+
+/// The root manifest of a [`Layout::Cargo`] tree.
+const WORKSPACE_MANIFEST: &str = "[workspace]\nmembers = []\nresolver = \"2\"\n\n\
+    [workspace.metadata.gear]\nmembers = [\"layers/*\", \"gears/*\"]\n";
+
 /// A layer cargo-gear builds.
 pub struct Layer {
     pub name: String,
@@ -32,6 +56,7 @@ pub struct Layer {
 /// A generated monorepo.
 pub struct Tree {
     pub root: PathBuf,
+    pub layout: Layout,
     /// Short name of the tree, part of its image names: `n50`, `big1000`.
     pub tag: String,
     /// Built layers in dependency order: the base, then the gears.
@@ -70,13 +95,20 @@ impl Tree {
 
 /// Writes a tree of `gears` gears with `files_per_gear` files each (one is the run file) under
 /// `root`, replacing whatever was there.
-pub fn generate(root: &Path, tag: &str, gears: usize, files_per_gear: usize) -> Result<Tree> {
+pub fn generate(
+    root: &Path,
+    layout: Layout,
+    tag: &str,
+    gears: usize,
+    files_per_gear: usize,
+) -> Result<Tree> {
     if root.exists() {
         fs::remove_dir_all(root)?;
     }
     let started = Instant::now();
     let mut tree = Tree {
         root: root.to_owned(),
+        layout,
         tag: tag.to_owned(),
         layers: Vec::new(),
         files: 0,
@@ -85,6 +117,11 @@ pub fn generate(root: &Path, tag: &str, gears: usize, files_per_gear: usize) -> 
         written: started,
     };
 
+    if layout == Layout::Cargo {
+        write(&root.join("Cargo.toml"), WORKSPACE_MANIFEST.as_bytes())?;
+    }
+    // Build output stays out of `git status`.
+    write(&root.join(".gitignore"), b"/target/\n")?;
     write(
         &root.join("layers/busybox/Gear.toml"),
         format!(
@@ -263,7 +300,7 @@ mod tests {
     #[test]
     fn generates_layers_and_files() {
         let root = std::env::temp_dir().join(format!("xtask-bench-tree-{}", std::process::id()));
-        let tree = generate(&root, "t", 3, 10).unwrap();
+        let tree = generate(&root, Layout::Cargo, "t", 3, 10).unwrap();
         assert_eq!(tree.layers.len(), 4);
         assert_eq!(tree.files, 4 + 3 * 10);
         assert_eq!(tree.context_files().count(), tree.files);
@@ -277,6 +314,11 @@ mod tests {
         assert!(
             toml.contains("image = \"cargo-gear-bench/t-g0002\""),
             "{toml}"
+        );
+        let manifest = fs::read_to_string(root.join("Cargo.toml")).unwrap();
+        assert!(
+            manifest.contains("members = [\"layers/*\", \"gears/*\"]"),
+            "{manifest}"
         );
         fs::remove_dir_all(&root).unwrap();
     }
