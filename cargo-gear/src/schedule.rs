@@ -24,8 +24,8 @@ use crate::request::Session;
 use crate::rust::Binaries;
 use crate::team_registry::Registry;
 
-/// Label holding a built image's full fingerprint.
-pub const FINGERPRINT_LABEL: &str = "org.cargo-gear.fingerprint";
+/// Label holding a built image's full fingerprint (in the Dockerfile sent to the engine).
+pub use gear_spec::dockerfile::FINGERPRINT_LABEL;
 
 /// Engine requests in flight at once when inspecting many images.
 const ENGINE_REQUESTS: usize = 16;
@@ -617,7 +617,10 @@ async fn build_image(
             }
         })
         .collect();
-    context.push(TarEntry::bytes(DOCKERFILE_PATH, built.dockerfile.clone()));
+    context.push(TarEntry::bytes(
+        DOCKERFILE_PATH,
+        gear_spec::dockerfile::with_fingerprint(&built.dockerfile, &layer.fingerprint),
+    ));
     // Made by Cargo for this build: its inputs, not its bytes, are in the fingerprint.
     if let Some(cargo) = &built.cargo {
         context.push(TarEntry::bytes(
@@ -638,8 +641,9 @@ async fn build_image(
         context,
         dockerfile: DOCKERFILE_PATH.to_string(),
         tags: vec![built.content_tag.clone()],
-        // The fingerprint covers the Dockerfile, so it cannot be in it; the layer label is.
-        labels: HashMap::from([(FINGERPRINT_LABEL.to_string(), layer.fingerprint.to_string())]),
+        // Both labels are in the Dockerfile's frame: a label passed here would cost the classic
+        // builder one more step, a container committed.
+        labels: HashMap::new(),
         build_args: HashMap::new(),
         journal: Some(crate::engine::journal_path(&paths.logs, &layer.name)),
         no_cache: opts.no_cache,

@@ -13,6 +13,7 @@ use indexmap::IndexMap;
 
 use crate::context;
 use crate::diagnostic::Problem;
+use crate::fingerprint::Fingerprint;
 use crate::layer::{Layer, LayerKind};
 use crate::model::{Distro, PyTool};
 use crate::rust::{self, BuildPlace, BuildPlan};
@@ -408,6 +409,30 @@ fn binary_copy(plan: &BuildPlan) -> Vec<Instr> {
 /// container committed).
 pub const LAYER_LABEL: &str = "org.cargo-gear.layer";
 
+/// The label holding a built image's full fingerprint: added to the frame's `LABEL` only in
+/// the Dockerfile sent to the engine ([`with_fingerprint`]), since the fingerprint covers the
+/// planned Dockerfile and cannot be in it.
+pub const FINGERPRINT_LABEL: &str = "org.cargo-gear.fingerprint";
+
+/// The Dockerfile the engine builds: `planned` with [`FINGERPRINT_LABEL`] put into the frame's
+/// `LABEL` (the last one naming [`LAYER_LABEL`] first, which every frame has), so the label
+/// costs the classic builder no step of its own, as a label passed through the API would.
+pub fn with_fingerprint(planned: &str, fingerprint: &Fingerprint) -> String {
+    let frame_label = format!("LABEL \"{LAYER_LABEL}\"=");
+    match planned.rfind(&frame_label) {
+        Some(at) => {
+            let insert = at + "LABEL ".len();
+            format!(
+                "{}\"{FINGERPRINT_LABEL}\"=\"{fingerprint}\" {}",
+                &planned[..insert],
+                &planned[insert..]
+            )
+        }
+        // Not a Dockerfile this module rendered: a LABEL of its own at the end.
+        None => format!("{planned}LABEL \"{FINGERPRINT_LABEL}\"=\"{fingerprint}\"\n"),
+    }
+}
+
 /// A gear's manifest and every layer's labels.
 fn frame(layer: &Layer) -> Vec<Instr> {
     let decl = &layer.decl;
@@ -774,6 +799,28 @@ fn exec_form(args: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fingerprint_label_joins_the_frames_label_in_what_is_built() {
+        let planned = "FROM a\nLABEL \"org.cargo-gear.layer\"=\"stage\"\nFROM b\nRUN x\nLABEL \"org.cargo-gear.layer\"=\"g\" \\\n      \"k\"=\"v\"\nCMD [\"y\"]\n";
+        let fp = Fingerprint([0xab; 32]);
+        let built = with_fingerprint(planned, &fp);
+        assert_eq!(
+            built,
+            format!(
+                "FROM a\nLABEL \"org.cargo-gear.layer\"=\"stage\"\nFROM b\nRUN x\nLABEL \"org.cargo-gear.fingerprint\"=\"{fp}\" \"org.cargo-gear.layer\"=\"g\" \\\n      \"k\"=\"v\"\nCMD [\"y\"]\n"
+            )
+        );
+        assert_eq!(
+            built.lines().count(),
+            planned.lines().count(),
+            "no instruction of its own"
+        );
+        assert!(
+            with_fingerprint("FROM a\n", &fp)
+                .ends_with(&format!("LABEL \"org.cargo-gear.fingerprint\"=\"{fp}\"\n"))
+        );
+    }
 
     #[test]
     fn packages_per_distro() {
