@@ -85,7 +85,7 @@ pub fn ensure(session: &Session, selected: &[usize], missing: Missing) -> Result
     if unpinned.is_empty() {
         return Ok(());
     }
-    let pull = match missing {
+    let source = match missing {
         Missing::Add { .. } if session.locked => {
             let list: Vec<String> = unpinned.iter().map(ToString::to_string).collect();
             return Err(CliError::BaseLock {
@@ -98,8 +98,8 @@ pub fn ensure(session: &Session, selected: &[usize], missing: Missing) -> Result
                 ),
             });
         }
-        Missing::Add { offline } => !offline,
-        Missing::Peek => false,
+        Missing::Add { offline: false } => Source::EngineElsePull,
+        Missing::Add { offline: true } | Missing::Peek => Source::Engine,
     };
     session.runtime()?.block_on(async {
         let engine = match Engine::connect().await {
@@ -110,11 +110,6 @@ pub fn ensure(session: &Session, selected: &[usize], missing: Missing) -> Result
         };
         let mut added = false;
         for base in &unpinned {
-            let source = if pull {
-                Source::EngineElsePull
-            } else {
-                Source::Engine
-            };
             // An image that cannot be had (or is for another platform) stays unpinned: the
             // build then fails that layer, with its own help, and goes on with the others.
             let locked = match resolve(&engine, session, base, source).await {

@@ -17,7 +17,7 @@ use gear_spec::rust::{BuildPlace, BuildPlan};
 use gear_spec::state::{ImageState, Reason, Record, Status};
 use indexmap::IndexMap;
 
-use crate::engine::{BuildRequest, Engine, EngineError, TarEntry, split_tag};
+use crate::engine::{BuildRequest, Engine, EngineError, ImageInfo, TarEntry, split_tag};
 use crate::error::CliError;
 use crate::progress::{Event, Failure, Outcome, Reporter};
 use crate::request::Session;
@@ -88,17 +88,19 @@ pub struct Paths {
 pub struct EngineState {
     /// By plan slot.
     pub statuses: Vec<Status>,
-    /// By plan slot: the tags of the present image under a built layer's content tag.
-    tags: Vec<Vec<String>>,
+    /// By plan slot: the image the layer is present as (a built layer's under its content
+    /// tag with its fingerprint, an external one's under its reference), when it is.
+    images: Vec<Option<ImageInfo>>,
 }
 
 impl EngineState {
     /// Whether the image under the content tag of the layer in plan slot `slot` also carries
     /// `tag`.
     fn tagged(&self, slot: usize, tag: &str) -> bool {
-        self.tags
+        self.images
             .get(slot)
-            .is_some_and(|tags| tags.iter().any(|t| t == tag))
+            .and_then(Option::as_ref)
+            .is_some_and(|info| info.repo_tags.iter().any(|t| t == tag))
     }
 }
 
@@ -109,23 +111,23 @@ pub async fn statuses(
     state_dir: &std::path::Path,
 ) -> Result<EngineState, EngineError> {
     // Many small requests: ask the engine about several layers at a time, keeping plan order.
-    let inspected: Vec<(Status, Vec<String>)> = futures_util::stream::iter(&plan.layers)
+    let inspected: Vec<(Status, Option<ImageInfo>)> = futures_util::stream::iter(&plan.layers)
         .map(|layer| async move {
-            let (image, tags) = image_state(engine, layer).await?;
+            let (image, info) = image_state(engine, layer).await?;
             let parent = plan.parent(layer);
             let record = layer
                 .built()
                 .and_then(|_| Record::load(state_dir, &layer.name));
             let status = gear_spec::state::explain(layer, parent, record.as_ref(), image);
-            Ok((status, tags))
+            Ok((status, info))
         })
         .buffered(ENGINE_REQUESTS)
         .collect::<Vec<_>>()
         .await
         .into_iter()
         .collect::<Result<_, EngineError>>()?;
-    let (statuses, tags) = inspected.into_iter().unzip();
-    Ok(EngineState { statuses, tags })
+    let (statuses, images) = inspected.into_iter().unzip();
+    Ok(EngineState { statuses, images })
 }
 
 /// Whether the engine has the layer's image: for a built layer, its content tag carrying
@@ -133,21 +135,18 @@ pub async fn statuses(
 pub async fn image_state(
     engine: &Engine,
     layer: &PlannedLayer,
-) -> Result<(ImageState, Vec<String>), EngineError> {
+) -> Result<(ImageState, Option<ImageInfo>), EngineError> {
     let info = engine.image(layer.reference()).await?;
-    Ok(match (info, layer.built().is_some()) {
-        (None, _) => (ImageState::Missing, Vec::new()),
-        (Some(_), false) => (ImageState::Present, Vec::new()),
-        (Some(info), true) => {
-            if info.labels.get(FINGERPRINT_LABEL).map(String::as_str)
+    let present = info.filter(|info| {
+        layer.built().is_none()
+            || info.labels.get(FINGERPRINT_LABEL).map(String::as_str)
                 == Some(&layer.fingerprint.to_string())
-            {
-                (ImageState::Present, info.repo_tags)
-            } else {
-                (ImageState::Missing, Vec::new())
-            }
-        }
-    })
+    });
+    let state = match present {
+        Some(_) => ImageState::Present,
+        None => ImageState::Missing,
+    };
+    Ok((state, present))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,7 +212,7 @@ pub async fn run(
         {
             continue;
         }
-        if let Err(failure) = check_base(engine, layer, external).await {
+        if let Err(failure) = check_base(layer, external, state.images[i].as_ref()) {
             slots[i] = Slot::Done(Outcome::Failed);
             reporter.event(
                 layer,
@@ -385,7 +384,8 @@ async fn pull_external(
         })
         .await
         .map_err(|e| pull_failure(layer, external, e))?;
-    check_base(engine, layer, external).await?;
+    let pulled = engine.image(&external.reference).await?;
+    check_base(layer, external, pulled.as_ref())?;
     Ok(Outcome::Pulled)
 }
 
@@ -423,12 +423,12 @@ fn pull_failure(layer: &PlannedLayer, external: &ExternalImage, e: EngineError) 
 /// Checks that the engine's image of an external layer is the one planned, before anything
 /// is built on it: made for the layer's platform, and, when Gear.lock pins it by image id
 /// (a base no registry gave), that very image.
-async fn check_base(
-    engine: &Engine,
+fn check_base(
     layer: &PlannedLayer,
     external: &ExternalImage,
+    info: Option<&ImageInfo>,
 ) -> Result<(), Failure> {
-    let Some(info) = engine.image(&external.reference).await? else {
+    let Some(info) = info else {
         return Err(Failure::new(format!(
             "image {} is not in the engine",
             external.reference
@@ -436,7 +436,7 @@ async fn check_base(
     };
     if let BasePin::Locked(locked) = &external.pin
         && locked.digest.is_none()
-        && crate::bases::image_id(&info) != locked.image_id.as_str()
+        && crate::bases::image_id(info) != locked.image_id.as_str()
     {
         return Err(Failure::new(format!(
             "{GEAR_LOCK} pins base `{}` of layer `{}` to image {}, but the engine's `{}` is image {}",
@@ -452,7 +452,7 @@ async fn check_base(
         )));
     }
     if let Some((message, help)) =
-        crate::bases::platform_mismatch(&layer.name, &external.reference, &info, &layer.platform)
+        crate::bases::platform_mismatch(&layer.name, &external.reference, info, &layer.platform)
     {
         return Err(Failure::new(message).with_help(help));
     }
@@ -1080,9 +1080,12 @@ mod tests {
     fn version_tags_seen_by_the_content_inspect() {
         let state = EngineState {
             statuses: Vec::new(),
-            tags: vec![
-                vec!["x/g:gear-1".to_owned(), "x/g:1.0".to_owned()],
-                Vec::new(),
+            images: vec![
+                Some(ImageInfo {
+                    repo_tags: vec!["x/g:gear-1".to_owned(), "x/g:1.0".to_owned()],
+                    ..Default::default()
+                }),
+                None,
             ],
         };
         assert!(state.tagged(0, "x/g:1.0"));

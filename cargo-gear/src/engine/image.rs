@@ -12,7 +12,7 @@ use gear_spec::platform::Platform;
 use super::{Engine, EngineError, status_of};
 
 /// What [`Engine::image`] tells about an image.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImageInfo {
     /// `sha256:…`.
     pub id: String,
