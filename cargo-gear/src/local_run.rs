@@ -395,12 +395,13 @@ pub fn command(
     args: &[String],
 ) -> (Option<Vec<String>>, Option<Vec<String>>) {
     let has_run_file = match recipe {
-        Recipe::Short => built.files.iter().any(|f| f.file.tar_path == "copy/run"),
-        Recipe::Steps(steps) => {
-            gear_spec::step::gear_paths(steps, built.files.iter().map(|f| &f.file))
-                .iter()
-                .any(|p| p == "run")
-        }
+        Recipe::Short => built.files.iter().any(|f| f.digest.tar_path == "copy/run"),
+        Recipe::Steps(steps) => gear_spec::step::gear_paths(
+            steps,
+            built.files.iter().map(|f| f.digest.tar_path.as_str()),
+        )
+        .iter()
+        .any(|p| p == "run"),
         // Where an own Dockerfile puts files is not known here: Flywheel would execute
         // /flywheel/v0/run, and so does a local run (the container says if it is missing).
         Recipe::Own(_) => true,

@@ -141,7 +141,7 @@ impl Session {
             .flat_map(|(i, b)| {
                 gear_spec::validate::check_start(
                     self.graph.layer(i),
-                    b.files.iter().map(|f| &f.file),
+                    b.files.iter().map(|f| f.digest.tar_path.as_str()),
                 )
             })
             .collect();

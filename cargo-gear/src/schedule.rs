@@ -608,9 +608,9 @@ async fn build_image(
         .files
         .iter()
         .map(|f| {
-            let e = TarEntry::file(f.file.tar_path.clone(), f.file.source.clone())
+            let e = TarEntry::file(f.digest.tar_path.clone(), f.source.clone())
                 .expecting(f.digest.size, f.digest.sha256);
-            match (f.file.mode, f.file.executable) {
+            match (f.digest.mode, f.digest.executable) {
                 (Some(mode), _) => e.mode(mode),
                 (None, true) => e.executable(),
                 (None, false) => e,

@@ -135,7 +135,7 @@ pub struct FingerprintInput<'a> {
     /// Generated files put in the context besides the Dockerfile: (tar path, bytes).
     pub generated: &'a [(&'a str, &'a [u8])],
     /// Digests of the context files, any order.
-    pub files: &'a [FileDigest],
+    pub files: &'a [&'a FileDigest],
     /// Build args, any order.
     pub args: &'a IndexMap<String, String>,
 }
@@ -189,7 +189,7 @@ fn encode<S: Sink>(input: &FingerprintInput<'_>, sink: &mut S) {
     }
 
     e.tag(b'F');
-    let mut files: Vec<&FileDigest> = input.files.iter().collect();
+    let mut files: Vec<&FileDigest> = input.files.to_vec();
     files.sort_by(|a, b| {
         (a.tar_path.as_str(), a.executable, a.mode, a.size, &a.sha256).cmp(&(
             b.tar_path.as_str(),
@@ -310,7 +310,7 @@ pub enum FingerprintError {
 /// Hashes every context file, in parallel, through `cache` (which it updates). The result
 /// is in the order of `files`.
 pub fn digest_files(
-    files: &[ContextFile],
+    files: &[&ContextFile],
     cache: &HashCache,
 ) -> Result<Vec<FileDigest>, FingerprintError> {
     files
@@ -404,7 +404,7 @@ mod tests {
             platform: "linux/amd64",
             dockerfile: "FROM x\n",
             generated: &[("manifest.json", b"{}")],
-            files,
+            files: &files.iter().collect::<Vec<_>>(),
             args,
         })
     }
@@ -667,7 +667,7 @@ mod tests {
                 .map(|(tar_path, executable, size, fill)| FileDigest { tar_path, executable, mode: None, size, sha256: [fill; 32] })
                 .collect();
             let args: IndexMap<String, String> = args.into_iter().collect();
-            let input = FingerprintInput { parent, platform: &platform, dockerfile: &dockerfile, generated: &generated, files: &files, args: &args };
+            let input = FingerprintInput { parent, platform: &platform, dockerfile: &dockerfile, generated: &generated, files: &files.iter().collect::<Vec<_>>(), args: &args };
             let mut bytes = Vec::new();
             encode(&input, &mut bytes);
             proptest::prop_assert_eq!(decode(&bytes), Some(canonical(&input)));

@@ -141,9 +141,10 @@ pub struct BuiltImage {
 /// One file of a build context and the digest its layer's fingerprint covers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedFile {
-    /// Where it is and where it goes.
-    pub file: ContextFile,
-    /// Its size and sha256 when planned: the bytes sent to the engine must be these.
+    /// Absolute, canonical path of the file on disk (a symlink's target).
+    pub source: PathBuf,
+    /// Where it goes in the tar, its mode, and its size and sha256 when planned: the bytes
+    /// sent to the engine must be these.
     pub digest: FileDigest,
 }
 
@@ -299,12 +300,9 @@ pub fn plan(graph: &LayerGraph, selected: &[usize], opts: &PlanOptions) -> Resul
         .as_deref()
         .map(HashCache::load)
         .unwrap_or_default();
-    let all: Vec<ContextFile> = contexts
-        .iter()
-        .flatten()
-        .flat_map(|c| c.files.iter().cloned())
-        .collect();
+    let all: Vec<&ContextFile> = contexts.iter().flatten().flat_map(|c| &c.files).collect();
     let mut digests = fingerprint::digest_files(&all, &cache)?.into_iter();
+    drop(all);
     if let Some(path) = &opts.hash_cache {
         // The cache only saves time: failing to write it must not fail the plan.
         let _ = cache.save(path);
@@ -321,7 +319,10 @@ pub fn plan(graph: &LayerGraph, selected: &[usize], opts: &PlanOptions) -> Resul
                 let files: Vec<PlannedFile> = std::mem::take(&mut context.files)
                     .into_iter()
                     .zip(digests.by_ref())
-                    .map(|(file, digest)| PlannedFile { file, digest })
+                    .map(|(file, digest)| PlannedFile {
+                        source: file.source,
+                        digest,
+                    })
                     .collect();
                 let built = Built {
                     parent_slot: parent,
@@ -482,7 +483,7 @@ fn plan_built(
         .flat_map(|b| manifest_paths.iter().map(|p| (*p, b.as_slice())))
         .chain(cargo_settings.map(|s| (rust::SETTINGS_PATH, s.as_bytes())))
         .collect();
-    let digests: Vec<FileDigest> = files.iter().map(|f| f.digest.clone()).collect();
+    let digests: Vec<&FileDigest> = files.iter().map(|f| &f.digest).collect();
     let fingerprint = fingerprint::fingerprint(&FingerprintInput {
         parent: ParentInput::Built(&parent.fingerprint),
         platform: &platform.to_string(),

@@ -751,7 +751,7 @@ mod tests {
             .unwrap()
             .files
             .iter()
-            .map(|f| f.file.tar_path.as_str())
+            .map(|f| f.digest.tar_path.as_str())
             .collect();
         assert_eq!(
             files,
@@ -851,7 +851,7 @@ mod tests {
         assert!(
             tool.files
                 .iter()
-                .any(|f| f.file.tar_path == "cargo/crates/unrelated/src/lib.rs")
+                .any(|f| f.digest.tar_path == "cargo/crates/unrelated/src/lib.rs")
         );
         // The host's toolchain does not build it.
         assert_eq!(

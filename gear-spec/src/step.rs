@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 
-use crate::context::{ContextFile, GEAR_COPY_DEST, normalize_rel};
+use crate::context::{GEAR_COPY_DEST, normalize_rel};
 use crate::diagnostic::{Problem, SourceFile};
 use crate::manifest::expand_vars;
 use crate::model::{Decl, PipDecl, PyTool, RunDecl, StepDecl};
@@ -169,12 +169,10 @@ impl Source {
 
 /// Where a gear's steps put the context's files under `/flywheel/v0`, as paths relative
 /// to it (what Flywheel's `command` or `/flywheel/v0/run` can name). Follows `workdir`
-/// steps from `/flywheel/v0` and expands `$VAR` in `to` from earlier `env` steps.
-pub fn gear_paths<'a>(
-    steps: &[Step],
-    files: impl IntoIterator<Item = &'a ContextFile>,
-) -> Vec<String> {
-    let files: Vec<&ContextFile> = files.into_iter().collect();
+/// steps from `/flywheel/v0` and expands `$VAR` in `to` from earlier `env` steps. `files` are
+/// the tar paths of the build context.
+pub fn gear_paths<'a>(steps: &[Step], files: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let files: Vec<&str> = files.into_iter().collect();
     let mut workdir = GEAR_COPY_DEST.to_string();
     let mut env = IndexMap::new();
     let mut out = Vec::new();
@@ -211,7 +209,7 @@ pub fn gear_paths<'a>(
                     let prefix = crate::dockerfile::source_tar_path(source);
                     let base = prefix.trim_end_matches('/');
                     for f in &files {
-                        let Some(rest) = f.tar_path.strip_prefix(base) else {
+                        let Some(rest) = f.strip_prefix(base) else {
                             continue;
                         };
                         let in_dir = rest.strip_prefix('/');
@@ -230,7 +228,7 @@ pub fn gear_paths<'a>(
                                 format!("{}/{under}", to.trim_end_matches('/'))
                             }
                             (None, _) if rest.is_empty() || in_dir.is_some() => {
-                                let rel = f.tar_path.split_once('/').map_or("", |(_, r)| r);
+                                let rel = f.split_once('/').map_or("", |(_, r)| r);
                                 format!("{}/{rel}", workdir.trim_end_matches('/'))
                             }
                             _ => continue,

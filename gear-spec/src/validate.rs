@@ -14,7 +14,7 @@ use regex::Regex;
 use serde_json::Value;
 
 use crate::config::{Violation, check_value, describe, list, show, type_matches};
-use crate::context::{COPY_DIR, ContextFile, GEAR_COPY_DEST, RUN_FILE_CANDIDATES};
+use crate::context::{COPY_DIR, GEAR_COPY_DEST, RUN_FILE_CANDIDATES};
 use crate::diagnostic::{Problem, did_you_mean, escape_controls};
 use crate::flywheel::{FLYWHEEL_CATEGORIES, FLYWHEEL_LICENSES, MAX_NAME_LEN};
 use crate::layer::{Layer, LayerKind};
@@ -747,23 +747,20 @@ impl Checker<'_> {
 /// How Flywheel starts a gear, checked against its build context: with a `command`, the
 /// script it runs (`./run`, `run.sh` of `bash run.sh`, `/flywheel/v0/x.py` of `python3
 /// /flywheel/v0/x.py`) must be among the gear's files; without one Flywheel executes
-/// `/flywheel/v0/run`, which must then exist. `files` is the gear's build context
-/// ([`crate::context::select`]); `files` destinations count as in the image. A Rust gear
-/// without `command` runs its binary.
-pub fn check_start<'a>(
-    layer: &Layer,
-    files: impl IntoIterator<Item = &'a ContextFile>,
-) -> Vec<Problem> {
+/// `/flywheel/v0/run`, which must then exist. `files` are the tar paths of the gear's build
+/// context ([`crate::context::select`]); `files` destinations count as in the image. A Rust
+/// gear without `command` runs its binary.
+pub fn check_start<'a>(layer: &Layer, files: impl IntoIterator<Item = &'a str>) -> Vec<Problem> {
     if layer.kind != LayerKind::Gear || (layer.decl.cargo.is_some() && layer.decl.command.is_none())
     {
         return Vec::new();
     }
-    let files: Vec<&ContextFile> = files.into_iter().collect();
+    let files: Vec<&str> = files.into_iter().collect();
     let placed_by_steps;
     let copied: Vec<&str> = match &layer.recipe {
         Recipe::Short => files
             .iter()
-            .filter_map(|f| f.tar_path.strip_prefix(COPY_DIR)?.strip_prefix('/'))
+            .filter_map(|f| f.strip_prefix(COPY_DIR)?.strip_prefix('/'))
             .collect(),
         Recipe::Steps(steps) => {
             placed_by_steps = crate::step::gear_paths(steps, files.iter().copied());

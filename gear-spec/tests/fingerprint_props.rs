@@ -49,7 +49,7 @@ impl Input {
             platform: "linux/amd64",
             dockerfile: &self.dockerfile,
             generated: &generated,
-            files: &self.files,
+            files: &self.files.iter().collect::<Vec<_>>(),
             args: &self.args,
         })
     }
@@ -238,14 +238,15 @@ fn write(dir: &Path, rel: &str, bytes: &[u8]) {
 fn fingerprint_dir(root: &Path, dir: &Path) -> Fingerprint {
     let layer = Layer::load(dir, root).unwrap();
     let cx = context::select(&layer).unwrap();
-    let digests = fingerprint::digest_files(&cx.files, &HashCache::new()).unwrap();
+    let digests =
+        fingerprint::digest_files(&cx.files.iter().collect::<Vec<_>>(), &HashCache::new()).unwrap();
     let parent = Fingerprint([1; 32]);
     fingerprint::fingerprint(&FingerprintInput {
         parent: ParentInput::Built(&parent),
         platform: "linux/amd64",
         dockerfile: "FROM base\nCOPY copy/ /flywheel/v0/\n",
         generated: &[],
-        files: &digests,
+        files: &digests.iter().collect::<Vec<_>>(),
         args: &IndexMap::new(),
     })
 }

@@ -84,7 +84,7 @@ fn source_binds(layer: &PlannedLayer, built: &BuiltImage) -> Vec<String> {
     let tops: BTreeSet<&str> = built
         .files
         .iter()
-        .filter_map(|f| f.file.tar_path.strip_prefix("copy/"))
+        .filter_map(|f| f.digest.tar_path.strip_prefix("copy/"))
         .filter_map(|rel| rel.split('/').next())
         .collect();
     tops.into_iter()

@@ -125,7 +125,7 @@ fn steps_select_their_sources() {
     let files: Vec<(&str, Option<u32>)> = built
         .files
         .iter()
-        .map(|f| (f.file.tar_path.as_str(), f.file.mode))
+        .map(|f| (f.digest.tar_path.as_str(), f.digest.mode))
         .collect();
     assert_eq!(
         files,
@@ -286,7 +286,7 @@ fn start_problems(steps: &str, files: &[(&str, &str)]) -> Vec<&'static str> {
     let layer = crate::layer::Layer::load(&root.path().join("gears/g"), root.path())
         .unwrap_or_else(|p| panic!("{p:?}"));
     let context = crate::context::select(&layer).unwrap_or_else(|p| panic!("{p:?}"));
-    crate::validate::check_start(&layer, &context.files)
+    crate::validate::check_start(&layer, context.files.iter().map(|f| f.tar_path.as_str()))
         .iter()
         .map(|p| p.code)
         .collect()

@@ -970,23 +970,19 @@ fn command_scripts() {
 }
 
 /// A build context holding `copy/<name>` for each name.
-fn context_of(names: &[&str]) -> Vec<ContextFile> {
-    names
-        .iter()
-        .map(|n| ContextFile {
-            tar_path: format!("copy/{n}"),
-            source: std::path::PathBuf::from(n),
-            executable: false,
-            mode: None,
-            stat: None,
-        })
-        .collect()
+fn context_of(names: &[&str]) -> Vec<String> {
+    names.iter().map(|n| format!("copy/{n}")).collect()
 }
 
 #[test]
 fn a_gear_needs_a_command_or_a_run_file() {
     let layer = load(GEAR);
-    let problems = check_start(&layer, &context_of(&["run.py", "app/x.py"]));
+    let problems = check_start(
+        &layer,
+        context_of(&["run.py", "app/x.py"])
+            .iter()
+            .map(String::as_str),
+    );
     assert_eq!(problems.len(), 1, "{problems:#?}");
     let p = &problems[0];
     assert_eq!(p.code, "gear::no-command");
@@ -999,18 +995,24 @@ fn a_gear_needs_a_command_or_a_run_file() {
         Some("add `command = \"python3 run.py\"` to [gear], or name the script `run`")
     );
     assert_eq!(spanned(&layer, p), "gear");
-    assert!(check_start(&layer, &context_of(&["run"])).is_empty());
+    assert!(check_start(&layer, context_of(&["run"]).iter().map(String::as_str)).is_empty());
     let placed = load(&gear("files = { \"/flywheel/v0/run\" = \"bin/start\" }\n"));
-    assert!(check_start(&placed, &context_of(&["bin/start"])).is_empty());
+    assert!(
+        check_start(
+            &placed,
+            context_of(&["bin/start"]).iter().map(String::as_str)
+        )
+        .is_empty()
+    );
     // A layer is not started by Flywheel.
     let base = load("[layer]\nname = \"b\"\nfrom = \"a\"\nimage = \"x/b\"\n");
-    assert!(check_start(&base, &context_of(&[])).is_empty());
+    assert!(check_start(&base, context_of(&[]).iter().map(String::as_str)).is_empty());
 }
 
 #[test]
 fn command_script_must_be_in_the_gear() {
     let layer = load(&gear("command = \"python3 rum.py\"\n"));
-    let problems = check_start(&layer, &context_of(&["run.py"]));
+    let problems = check_start(&layer, context_of(&["run.py"]).iter().map(String::as_str));
     assert_eq!(problems.len(), 1, "{problems:#?}");
     let p = &problems[0];
     assert_eq!(p.code, "gear::command-script-missing");
@@ -1023,11 +1025,11 @@ fn command_script_must_be_in_the_gear() {
         Some("did you mean `run.py`? (`command = \"python3 run.py\"`)")
     );
     assert_eq!(spanned(&layer, p), "\"python3 rum.py\"");
-    assert!(check_start(&layer, &context_of(&["rum.py"])).is_empty());
+    assert!(check_start(&layer, context_of(&["rum.py"]).iter().map(String::as_str)).is_empty());
     let placed = load(&gear(
         "command = \"/flywheel/v0/tool\"\nfiles = { \"/flywheel/v0/tool\" = \"bin/tool\" }\n",
     ));
-    assert!(check_start(&placed, &context_of(&[])).is_empty());
+    assert!(check_start(&placed, context_of(&[]).iter().map(String::as_str)).is_empty());
     let module = load(&gear("command = \"python3 -m app\"\n"));
-    assert!(check_start(&module, &context_of(&[])).is_empty());
+    assert!(check_start(&module, context_of(&[]).iter().map(String::as_str)).is_empty());
 }

@@ -38,7 +38,7 @@ fn rendered(dockerfile: &str) -> String {
     let files: Vec<String> = plan
         .get("g")
         .and_then(|g| g.built())
-        .map(|b| b.files.iter().map(|f| f.file.tar_path.clone()).collect())
+        .map(|b| b.files.iter().map(|f| f.digest.tar_path.clone()).collect())
         .unwrap_or_default();
     assert_eq!(
         files,
