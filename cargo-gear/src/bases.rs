@@ -102,7 +102,7 @@ pub fn ensure(session: &Session, selected: &[usize], missing: Missing) -> Result
         Missing::Add { offline: true } | Missing::Peek => Source::Engine,
     };
     session.runtime()?.block_on(async {
-        let engine = match Engine::connect().await {
+        let engine = match session.engine().await {
             Ok(engine) => engine,
             // Planning goes on without the engine: the images stay unpinned.
             Err(_) if missing == Missing::Peek => return Ok(()),

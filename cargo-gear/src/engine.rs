@@ -3,8 +3,9 @@
 //!
 //! [`Engine::connect`] finds the engine like the docker CLI does (`DOCKER_HOST`, TLS from
 //! `DOCKER_TLS_VERIFY`/`DOCKER_CERT_PATH`, docker contexts, else `/var/run/docker.sock`): Docker
-//! or Podman's Docker-compatible service. It negotiates the API
-//! version down to what the engine speaks (Debian's docker.io speaks 1.41) and pings it. Builds
+//! or Podman's Docker-compatible service. It pings it and negotiates the API version down to
+//! what the engine speaks (Debian's docker.io speaks 1.41); on a Unix socket connections are
+//! kept alive and reused ([`unix`]). Builds
 //! stream a deterministic tar of the context ([`write_tar`]) to the engine while it is being
 //! generated.
 
@@ -14,6 +15,7 @@ mod build;
 mod container;
 mod image;
 mod registry;
+mod unix;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -48,6 +50,16 @@ pub struct Engine {
     api_version: String,
     server_version: String,
     /// Podman's Docker-compatible service rather than dockerd.
+    podman: bool,
+}
+
+/// What the engine said it is.
+struct Server {
+    /// The newest API version it speaks, e.g. `1.41`.
+    api_version: String,
+    /// Its own version, e.g. `20.10.24+dfsg1`.
+    version: String,
+    /// Podman's Docker-compatible service.
     podman: bool,
 }
 
@@ -203,38 +215,63 @@ impl Engine {
     /// [`Engine::connect`] to an explicit address: nothing answering within
     /// [`CONNECT_TIMEOUT`] is [`EngineError::Unreachable`].
     pub async fn connect_to(address: &EngineAddress) -> Result<Engine, EngineError> {
-        let shown = address.to_string();
+        let shown = &*address.to_string();
         let unreachable =
             |source: Box<dyn std::error::Error + Send + Sync>| EngineError::Unreachable {
-                address: shown.clone(),
+                address: shown.to_string(),
                 source,
             };
+        let no_answer = |_| {
+            unreachable(format!("no answer within {} seconds", CONNECT_TIMEOUT.as_secs()).into())
+        };
         let timeout = REQUEST_TIMEOUT.as_secs();
-        // A client speaking `version`: made again once the engine's own version is known.
-        let client = |version: &ClientVersion| -> Result<Docker, EngineError> {
-            Ok(match address {
-                EngineAddress::Unix(path) => {
-                    if !path.exists() {
-                        return Err(unreachable(Box::new(std::io::Error::new(
-                            std::io::ErrorKind::NotFound,
-                            format!("the socket {} does not exist", path.display()),
-                        ))));
-                    }
-                    Docker::connect_with_unix(&path.to_string_lossy(), timeout, version)
-                        .map_err(|e| unreachable(Box::new(e)))?
+        // A client speaking a version: made again once the engine's own version is known.
+        type Client<'a> =
+            Box<dyn Fn(&ClientVersion) -> Result<Docker, EngineError> + Send + Sync + 'a>;
+        // Whether anything answers is known within CONNECT_TIMEOUT. What follows may take
+        // longer on a loaded machine (Podman runs `conmon --version` and more for each
+        // /version), and only an ordinary request's timeout applies to it.
+        let (client, ping): (Client, _) = match address {
+            EngineAddress::Unix(path) => {
+                if !path.exists() {
+                    return Err(unreachable(Box::new(std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        format!("the socket {} does not exist", path.display()),
+                    ))));
                 }
-                EngineAddress::Tcp {
-                    host,
-                    port,
-                    tls: None,
-                } => Docker::connect_with_http(&format!("tcp://{host}:{port}"), timeout, version)
-                    .map_err(|e| unreachable(Box::new(e)))?,
-                EngineAddress::Tcp {
-                    host,
-                    port,
-                    tls: Some(tls),
-                } => {
-                    tls.check_readable(&shown)?;
+                let unix = unix::UnixClient::new(path);
+                let ping = tokio::time::timeout(CONNECT_TIMEOUT, unix.ping())
+                    .await
+                    .map_err(no_answer)?
+                    .map_err(unreachable)?;
+                let client = move |version: &ClientVersion| {
+                    unix.docker(timeout, version).map_err(unreachable)
+                };
+                (Box::new(client) as Client, Some(ping))
+            }
+            EngineAddress::Tcp {
+                host,
+                port,
+                tls: None,
+            } => {
+                let client = move |version: &ClientVersion| {
+                    Docker::connect_with_http(&format!("tcp://{host}:{port}"), timeout, version)
+                        .map_err(|e| unreachable(Box::new(e)))
+                };
+                let docker = client(bollard::API_DEFAULT_VERSION)?;
+                tokio::time::timeout(CONNECT_TIMEOUT, docker.ping())
+                    .await
+                    .map_err(no_answer)?
+                    .map_err(|e| unreachable(Box::new(e)))?;
+                (Box::new(client) as Client, None)
+            }
+            EngineAddress::Tcp {
+                host,
+                port,
+                tls: Some(tls),
+            } => {
+                tls.check_readable(shown)?;
+                let client = move |version: &ClientVersion| {
                     Docker::connect_with_ssl(
                         &format!("tcp://{host}:{port}"),
                         &tls.key,
@@ -244,64 +281,75 @@ impl Engine {
                         version,
                     )
                     .map_err(|source| EngineError::Tls {
-                        address: shown.clone(),
+                        address: shown.to_string(),
                         source,
-                    })?
-                }
-            })
-        };
-        let docker = client(bollard::API_DEFAULT_VERSION)?;
-
-        // Whether anything answers is known within CONNECT_TIMEOUT. What follows may take
-        // longer on a loaded machine (Podman runs `conmon --version` and more for each
-        // /version), and only an ordinary request's timeout applies to it.
-        tokio::time::timeout(CONNECT_TIMEOUT, docker.ping())
-            .await
-            .map_err(|_| {
-                unreachable(
-                    format!("no answer within {} seconds", CONNECT_TIMEOUT.as_secs()).into(),
-                )
-            })?
-            .map_err(|e| match address {
-                EngineAddress::Tcp { tls: Some(tls), .. } => {
-                    tls_handshake(&shown, tls, e).unwrap_or_else(|e| unreachable(Box::new(e)))
-                }
-                _ => unreachable(Box::new(e)),
-            })?;
-        // One /version answers both what the engine is and the API version to speak: dockerd
-        // asks containerd and runs `runc --version` and `docker-init --version` for each (8 ms
-        // here), which bollard's `negotiate_version` followed by `version` paid twice.
-        let server = docker
-            .version()
-            .await
-            .map_err(|source| EngineError::Request {
-                address: shown.clone(),
-                action: "read the engine version".into(),
-                source,
-            })?;
-        let docker = match server.api_version.as_deref().and_then(parse_api_version) {
-            Some(spoken) if spoken < *bollard::API_DEFAULT_VERSION => client(&spoken)?,
-            Some(_) => docker,
-            None => {
-                return Err(EngineError::Request {
-                    address: shown,
-                    action: "negotiate the API version".into(),
-                    source: bollard::errors::Error::APIVersionParseError {},
-                });
+                    })
+                };
+                let docker = client(bollard::API_DEFAULT_VERSION)?;
+                tokio::time::timeout(CONNECT_TIMEOUT, docker.ping())
+                    .await
+                    .map_err(no_answer)?
+                    .map_err(|e| {
+                        tls_handshake(shown, tls, e).unwrap_or_else(|e| unreachable(Box::new(e)))
+                    })?;
+                (Box::new(client) as Client, None)
             }
+        };
+        let server = match ping {
+            // The ping's headers say it all (a Unix socket).
+            Some(unix::Ping {
+                api_version: Some(api_version),
+                server_version,
+                podman,
+            }) => Server {
+                api_version,
+                version: server_version.unwrap_or_default(),
+                podman,
+            },
+            // One /version answers both what the engine is and the API version to speak:
+            // dockerd asks containerd and runs `runc --version` and `docker-init --version`
+            // for each (8 ms here), which bollard's `negotiate_version` followed by `version`
+            // paid twice.
+            _ => {
+                let server = client(bollard::API_DEFAULT_VERSION)?
+                    .version()
+                    .await
+                    .map_err(|source| EngineError::Request {
+                        address: shown.to_string(),
+                        action: "read the engine version".into(),
+                        source,
+                    })?;
+                Server {
+                    podman: server
+                        .components
+                        .iter()
+                        .flatten()
+                        .any(|c| c.name.starts_with("Podman")),
+                    api_version: server.api_version.unwrap_or_default(),
+                    version: server.version.unwrap_or_default(),
+                }
+            }
+        };
+        let Some(spoken) = parse_api_version(&server.api_version) else {
+            return Err(EngineError::Request {
+                address: shown.to_string(),
+                action: "negotiate the API version".into(),
+                source: bollard::errors::Error::APIVersionParseError {},
+            });
+        };
+        let docker = if spoken < *bollard::API_DEFAULT_VERSION {
+            client(&spoken)?
+        } else {
+            client(bollard::API_DEFAULT_VERSION)?
         };
         let api = docker.client_version();
         Ok(Engine {
             long: docker.clone().with_timeout(LONG_REQUEST_TIMEOUT),
             docker,
-            address: shown,
+            address: shown.to_string(),
             api_version: format!("{}.{}", api.major_version, api.minor_version),
-            podman: server
-                .components
-                .iter()
-                .flatten()
-                .any(|c| c.name.starts_with("Podman")),
-            server_version: server.version.unwrap_or_default(),
+            podman: server.podman,
+            server_version: server.version,
         })
     }
 

@@ -69,6 +69,18 @@ fn run_loaded(
     command: Command,
     cwd: &Path,
 ) -> Result<(), CliError> {
+    if matches!(
+        command,
+        Command::Plan { .. }
+            | Command::Push(_)
+            | Command::Prune(_)
+            | Command::Build(_)
+            | Command::Update { .. }
+            | Command::Run(_)
+            | Command::Shell(_)
+    ) {
+        session.prefetch_engine()?;
+    }
     match command {
         Command::Graph { format } => {
             commands::graph::run(session, format);

@@ -4,13 +4,14 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use gear_spec::gear_lock::{GEAR_LOCK, GearLock};
 use gear_spec::plan::{self, Plan, PlanOptions};
 use gear_spec::{LayerGraph, Problems};
 
 use crate::cli::{GlobalArgs, Selection};
+use crate::engine::{Engine, EngineError};
 use crate::error::CliError;
 use crate::output::Output;
 use crate::schedule::Paths;
@@ -37,6 +38,30 @@ pub struct Session {
     pub locked: bool,
     /// `--frozen`: never pull.
     pub frozen: bool,
+    /// The async runtime of commands that talk to the engine, made on first use.
+    runtime: OnceLock<tokio::runtime::Runtime>,
+    /// The engine connection, asked for early (see [`Session::prefetch_engine`]).
+    engine: Mutex<EngineSlot>,
+}
+
+impl Drop for Session {
+    /// Ends the runtime without waiting for its blocking threads: `cargo gear shell` may leave
+    /// one reading standard input, and every task a command needed was awaited by then.
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Where the session's engine connection stands.
+#[derive(Debug, Default)]
+enum EngineSlot {
+    #[default]
+    NotAsked,
+    /// Connecting in the background.
+    Connecting(tokio::task::JoinHandle<Result<Engine, EngineError>>),
+    Connected(Engine),
 }
 
 impl Session {
@@ -82,7 +107,42 @@ impl Session {
             lock: Mutex::new(lock),
             locked: global.locked || global.frozen,
             frozen: global.frozen,
+            runtime: OnceLock::new(),
+            engine: Mutex::default(),
         })
+    }
+
+    /// Starts connecting to the engine in the background, for a command that will need it:
+    /// the engine's answers (its `/version` alone takes dockerd 8–10 ms: it runs `runc` and
+    /// `docker-init` to say what they are) then arrive while the command plans.
+    pub fn prefetch_engine(&self) -> Result<(), CliError> {
+        let runtime = self.runtime()?;
+        let mut slot = self.engine.lock().unwrap_or_else(|e| e.into_inner());
+        if matches!(*slot, EngineSlot::NotAsked) {
+            *slot = EngineSlot::Connecting(runtime.spawn(Engine::connect()));
+        }
+        Ok(())
+    }
+
+    /// The engine: the connection [`Session::prefetch_engine`] started or an earlier call
+    /// made, else a new one. A failed connection is not kept: the next call tries again.
+    pub async fn engine(&self) -> Result<Engine, EngineError> {
+        let slot = std::mem::take(&mut *self.engine.lock().unwrap_or_else(|e| e.into_inner()));
+        let connected = match slot {
+            EngineSlot::Connected(engine) => Ok(engine),
+            EngineSlot::Connecting(task) => match task.await {
+                Ok(result) => result,
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                // Cancelled: only when the runtime shuts down, which outlives the session.
+                Err(_) => Engine::connect().await,
+            },
+            EngineSlot::NotAsked => Engine::connect().await,
+        };
+        if let Ok(engine) = &connected {
+            *self.engine.lock().unwrap_or_else(|e| e.into_inner()) =
+                EngineSlot::Connected(engine.clone());
+        }
+        connected
     }
 
     /// The layers a selection names (all when empty), as graph indices.
@@ -122,11 +182,15 @@ impl Session {
     }
 
     /// The async runtime of commands that talk to the engine.
-    pub fn runtime(&self) -> Result<tokio::runtime::Runtime, CliError> {
-        tokio::runtime::Builder::new_multi_thread()
+    pub fn runtime(&self) -> Result<&tokio::runtime::Runtime, CliError> {
+        if let Some(runtime) = self.runtime.get() {
+            return Ok(runtime);
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
-            .map_err(|e| CliError::io("start", "the async runtime", e))
+            .map_err(|e| CliError::io("start", "the async runtime", e))?;
+        Ok(self.runtime.get_or_init(|| runtime))
     }
 
     /// Plans the selected layers for the engine: like [`Session::plan`], and every gear of the

@@ -2,7 +2,6 @@
 
 use crate::bases::{self, Missing};
 use crate::cli::{BuildArgs, MessageFormat};
-use crate::engine::Engine;
 use crate::error::CliError;
 use crate::progress::Reporter;
 use crate::request::Session;
@@ -51,7 +50,7 @@ pub fn run(session: &Session, args: &BuildArgs) -> Result<(), CliError> {
         session.build_paths().logs,
     );
     session.runtime()?.block_on(async {
-        let engine = Engine::connect().await?;
+        let engine = session.engine().await?;
         tokio::select! {
             result = schedule::build_locked(&engine, session, &plan, &opts, &reporter) => result,
             _ = tokio::signal::ctrl_c() => {

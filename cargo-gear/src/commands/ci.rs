@@ -7,7 +7,6 @@ use gear_spec::plan::Plan;
 
 use crate::bases;
 use crate::cli::{CiFormat, Selection};
-use crate::engine::Engine;
 use crate::error::CliError;
 use crate::output;
 use crate::request::Session;
@@ -79,7 +78,7 @@ fn missing_from_registry(
     registry: &Registry,
 ) -> Result<Vec<bool>, CliError> {
     session.runtime()?.block_on(async {
-        let engine = Engine::connect().await?;
+        let engine = session.engine().await?;
         let mut missing = Vec::with_capacity(plan.layers.len());
         for layer in &plan.layers {
             let Some(built) = layer.built() else {

@@ -6,8 +6,6 @@ use gear_spec::plan::Plan;
 use gear_spec::state::Status;
 use serde_json::json;
 
-use crate::engine::Engine;
-
 use crate::bases::{self, Missing};
 use crate::cli::{PlanFormat, Selection};
 use crate::error::CliError;
@@ -45,7 +43,7 @@ pub fn engine_statuses(session: &Session, plan: &Plan) -> Result<Option<Vec<Stat
     let state_dir = session.ws.gear_dir().join("state");
     let runtime = session.runtime()?;
     runtime.block_on(async {
-        let engine = match Engine::connect().await {
+        let engine = match session.engine().await {
             Ok(e) => e,
             Err(e) => {
                 session.out.note(format!("status unknown: {e}"));
@@ -70,7 +68,7 @@ fn registry_check(
     let registry = session.registry()?;
     session.runtime()?.block_on(async {
         let mut found = vec![false; plan.layers.len()];
-        let Ok(engine) = Engine::connect().await else {
+        let Ok(engine) = session.engine().await else {
             return Ok(found);
         };
         for (i, (l, st)) in plan.layers.iter().zip(statuses).enumerate() {

@@ -33,7 +33,7 @@ pub fn run(session: &Session, args: &PruneArgs) -> Result<(), CliError> {
         .collect();
     let out = &session.out;
     session.runtime()?.block_on(async {
-        let engine = Engine::connect().await?;
+        let engine = session.engine().await?;
         let in_use = engine.container_images().await?;
         let images = engine.list_images(LAYER_LABEL).await?;
         let mut current_ids = HashSet::new();

@@ -4,7 +4,6 @@
 
 use crate::bases::{self, Missing};
 use crate::cli::PushArgs;
-use crate::engine::Engine;
 use crate::error::CliError;
 use crate::progress::Reporter;
 use crate::request::Session;
@@ -20,7 +19,7 @@ pub fn run(session: &Session, args: &PushArgs) -> Result<(), CliError> {
     let opts = BuildOptions::for_plan(&plan);
     let reporter = Reporter::new(false, session.out, session.build_paths().logs);
     session.runtime()?.block_on(async {
-        let engine = Engine::connect().await?;
+        let engine = session.engine().await?;
         schedule::build_locked(&engine, session, &plan, &opts, &reporter).await?;
         let out = &session.out;
         let creds = registry.credentials();

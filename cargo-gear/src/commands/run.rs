@@ -3,7 +3,6 @@
 use std::io::Write;
 
 use crate::cli::RunArgs;
-use crate::engine::Engine;
 use crate::error::CliError;
 use crate::local_run::{self, Prepared, RunDir};
 use crate::progress::Reporter;
@@ -24,7 +23,7 @@ pub fn run(session: &Session, args: &RunArgs, cwd: &std::path::Path) -> Result<(
     let opts = BuildOptions::for_plan(&plan);
     let reporter = Reporter::new(false, session.out, session.build_paths().logs);
     session.runtime()?.block_on(async {
-        let engine = Engine::connect().await?;
+        let engine = session.engine().await?;
         tokio::select! {
             result = schedule::build_locked(&engine, session, &plan, &opts, &reporter) => result?,
             _ = tokio::signal::ctrl_c() => return Err(CliError::Interrupted),

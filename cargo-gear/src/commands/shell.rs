@@ -8,7 +8,6 @@ use gear_spec::dockerfile::FLYWHEEL_DIR;
 use gear_spec::plan::{BuiltImage, PlannedLayer};
 
 use crate::cli::ShellArgs;
-use crate::engine::Engine;
 use crate::error::CliError;
 use crate::local_run::{self, Prepared, RunDir};
 use crate::progress::Reporter;
@@ -30,9 +29,8 @@ pub fn run(session: &Session, args: &ShellArgs, cwd: &std::path::Path) -> Result
     } = local_run::prepare_run(session, &args.job, cwd, true)?;
     let opts = BuildOptions::for_plan(&plan);
     let reporter = Reporter::new(false, session.out, session.build_paths().logs);
-    let runtime = session.runtime()?;
-    let result = runtime.block_on(async {
-        let engine = Engine::connect().await?;
+    let result = session.runtime()?.block_on(async {
+        let engine = session.engine().await?;
         schedule::build_locked(&engine, session, &plan, &opts, &reporter).await?;
         let dir = RunDir::create(&session.ws.gear_dir(), &layer, &version, &job)?;
         let mut binds = dir.binds();
@@ -68,8 +66,8 @@ pub fn run(session: &Session, args: &ShellArgs, cwd: &std::path::Path) -> Result
             .await
             .map_err(CliError::from)
     });
-    // Standard input may still be read by a blocking thread: do not wait for it.
-    runtime.shutdown_background();
+    // Standard input may still be read by a blocking thread: the session's runtime does not
+    // wait for it (see its Drop).
     match result? {
         0 => Ok(()),
         code => Err(CliError::GearFailed {

@@ -5,7 +5,6 @@ use gear_spec::gear_lock::GEAR_LOCK;
 
 use crate::bases::{self, Source};
 use crate::cli::Selection;
-use crate::engine::Engine;
 use crate::error::CliError;
 use crate::request::Session;
 
@@ -26,7 +25,7 @@ pub fn run(session: &Session, selection: &Selection) -> Result<(), CliError> {
         return Ok(());
     }
     session.runtime()?.block_on(async {
-        let engine = Engine::connect().await?;
+        let engine = session.engine().await?;
         for base in &bases {
             if base.declared {
                 session.out.status(
