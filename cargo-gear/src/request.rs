@@ -61,7 +61,7 @@ enum EngineSlot {
     NotAsked,
     /// Connecting in the background.
     Connecting(tokio::task::JoinHandle<Result<Engine, EngineError>>),
-    Connected(Engine),
+    Connected(Box<Engine>),
 }
 
 impl Session {
@@ -129,7 +129,7 @@ impl Session {
     pub async fn engine(&self) -> Result<Engine, EngineError> {
         let slot = std::mem::take(&mut *self.engine.lock().unwrap_or_else(|e| e.into_inner()));
         let connected = match slot {
-            EngineSlot::Connected(engine) => Ok(engine),
+            EngineSlot::Connected(engine) => Ok(*engine),
             EngineSlot::Connecting(task) => match task.await {
                 Ok(result) => result,
                 Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
@@ -140,7 +140,7 @@ impl Session {
         };
         if let Ok(engine) = &connected {
             *self.engine.lock().unwrap_or_else(|e| e.into_inner()) =
-                EngineSlot::Connected(engine.clone());
+                EngineSlot::Connected(Box::new(engine.clone()));
         }
         connected
     }
