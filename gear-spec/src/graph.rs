@@ -7,6 +7,7 @@ use petgraph::Direction;
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
+use rayon::prelude::*;
 
 use crate::diagnostic::{Problem, Problems, did_you_mean};
 use crate::layer::{Layer, LayerKind};
@@ -29,13 +30,26 @@ impl LayerGraph {
     /// Reads the Gear.toml of every directory, checks each layer ([`crate::validate`])
     /// and resolves the graph, reporting every problem found in all of them together.
     /// `root` is the directory paths are shown relative to.
+    /// The files are read, parsed and checked in parallel; problems keep the order of `dirs`.
     pub fn load(dirs: &[PathBuf], root: &Path) -> Result<LayerGraph, Problems> {
-        let mut problems = Problems::default();
-        let layers: Vec<Layer> = dirs
-            .iter()
-            .filter_map(|dir| Layer::read(dir, root, &mut problems))
+        let read: Vec<(Option<Layer>, Problems)> = dirs
+            .par_iter()
+            .map(|dir| {
+                let mut problems = Problems::default();
+                let layer = Layer::read(dir, root, &mut problems);
+                if let Some(layer) = &layer {
+                    problems.extend(crate::validate::check_layer(layer));
+                }
+                (layer, problems)
+            })
             .collect();
-        LayerGraph::from_read(layers, problems)
+        let mut problems = Problems::default();
+        let mut layers = Vec::with_capacity(read.len());
+        for (layer, found) in read {
+            problems.extend([found]);
+            layers.extend(layer);
+        }
+        LayerGraph::resolve_read(layers, problems)
     }
 
     /// [`LayerGraph::load`] after the reading: checks each layer read and resolves the
@@ -45,6 +59,11 @@ impl LayerGraph {
         for layer in &layers {
             problems.extend(crate::validate::check_layer(layer));
         }
+        LayerGraph::resolve_read(layers, problems)
+    }
+
+    /// Resolves layers read and checked, adding the graph's problems to `problems`.
+    fn resolve_read(layers: Vec<Layer>, mut problems: Problems) -> Result<LayerGraph, Problems> {
         match LayerGraph::resolve(layers) {
             Ok(graph) => problems.into_result(graph),
             Err(more) => {

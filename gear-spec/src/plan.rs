@@ -292,14 +292,19 @@ pub fn contexts(
 /// Plans the selected layers and their ancestors.
 pub fn plan(graph: &LayerGraph, selected: &[usize], opts: &PlanOptions) -> Result<Plan, PlanError> {
     let order = graph.with_ancestors(selected);
-    let contexts = contexts(graph, &order, opts.cargo.as_deref())?;
+    // The hash cache is read while the contexts are walked.
+    let (contexts, cache) = rayon::join(
+        || contexts(graph, &order, opts.cargo.as_deref()),
+        || {
+            opts.hash_cache
+                .as_deref()
+                .map(HashCache::load)
+                .unwrap_or_default()
+        },
+    );
+    let contexts = contexts?;
 
     // Hash every context file of every layer in one parallel batch.
-    let cache = opts
-        .hash_cache
-        .as_deref()
-        .map(HashCache::load)
-        .unwrap_or_default();
     let all: Vec<&ContextFile> = contexts.iter().flatten().flat_map(|c| &c.files).collect();
     let mut digests = fingerprint::digest_files(&all, &cache)?.into_iter();
     drop(all);
