@@ -58,7 +58,12 @@ pub fn run(global: GlobalArgs, command: Command) -> Result<(), CliError> {
         // Their failures are data too (`--format json`): they load the session themselves.
         Command::Validate(args) => commands::validate::run(&global, &cwd, &args),
         Command::Why(args) => commands::why::run(&global, &cwd, &args),
-        command => run_loaded(&Session::load(&global, &cwd)?, &global, command, &cwd),
+        command => {
+            let session = Session::load(&global, &cwd)?;
+            let result = run_loaded(&session, &global, command, &cwd);
+            session.end();
+            result
+        }
     }
 }
 

@@ -349,17 +349,18 @@ fn add_found(
     problems: &mut Problems,
 ) {
     for f in found.files {
-        let tar_path = if prefix.is_empty() {
-            f.rel.clone()
+        // The path in the layer directory is the tar path when there is no prefix.
+        let (tar_path, rel) = if prefix.is_empty() {
+            (f.rel, None)
         } else {
-            join_rel(prefix, &f.rel)
+            (join_rel(prefix, &f.rel), Some(f.rel))
         };
         let mode = match (files.get(&tar_path).and_then(|f| f.mode), mode) {
             (Some(old), Some(new)) if old != new => {
                 problems.push(
                     Problem::new(
                         "gear::chmod-conflict",
-                        format!("`{}` is copied with mode {old:o} and with mode {new:o}", f.rel),
+                        format!("`{}` is copied with mode {old:o} and with mode {new:o}", rel.as_deref().unwrap_or(&tar_path)),
                     )
                     .at(&cx.layer.source, cx.span(origin))
                     .label(format!("mode {new:o}"))
@@ -769,12 +770,16 @@ fn read_ignore_rules(layer: &Layer, root: &Path, problems: &mut Problems) -> Git
 }
 
 /// `prefix/rel`, or `prefix` when `rel` is empty.
+/// `prefix/rel`, or whichever is not empty (one allocation: this runs for every file).
 fn join_rel(prefix: &str, rel: &str) -> String {
-    if rel.is_empty() {
-        prefix.to_string()
-    } else {
-        format!("{prefix}/{rel}")
+    if prefix.is_empty() || rel.is_empty() {
+        return [prefix, rel].concat();
     }
+    let mut joined = String::with_capacity(prefix.len() + 1 + rel.len());
+    joined.push_str(prefix);
+    joined.push('/');
+    joined.push_str(rel);
+    joined
 }
 
 /// What is wrong with a path's characters, and how to fix it: a `\\` (a file name

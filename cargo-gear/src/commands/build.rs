@@ -49,7 +49,7 @@ pub fn run(session: &Session, args: &BuildArgs) -> Result<(), CliError> {
         session.out,
         session.build_paths().logs,
     );
-    session.runtime()?.block_on(async {
+    let built = session.runtime()?.block_on(async {
         let engine = session.engine().await?;
         tokio::select! {
             result = schedule::build_locked(&engine, session, &plan, &opts, &reporter) => result,
@@ -58,5 +58,7 @@ pub fn run(session: &Session, args: &BuildArgs) -> Result<(), CliError> {
                 Err(CliError::Interrupted)
             }
         }
-    })
+    });
+    crate::request::release_at_exit(plan);
+    built
 }

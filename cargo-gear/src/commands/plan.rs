@@ -34,6 +34,7 @@ pub fn run(
         PlanFormat::Json => json_text(&plan, &statuses, &in_registry),
     };
     output::stdout(&text);
+    crate::request::release_at_exit(plan);
     Ok(())
 }
 

@@ -21,11 +21,16 @@ pub fn run(global: &GlobalArgs, cwd: &Path, args: &ValidateArgs) -> Result<(), C
                     session.ws.root.display()
                 ),
             );
+            session.end();
             Ok(())
         }
         PlanFormat::Json => diagnostics::json_command(
             Session::load(global, cwd)
-                .and_then(|session| check(&session, &args.selection))
+                .and_then(|session| {
+                    let checked = check(&session, &args.selection);
+                    session.end();
+                    checked
+                })
                 .map(|_| Vec::new()),
             JsonLine::ValidateFinished,
         ),
@@ -40,5 +45,7 @@ fn check(session: &Session, selection: &Selection) -> Result<(usize, usize), Cli
     let selected = session.select(selection)?;
     let plan = session.plan_to_build(&selected)?;
     let gears = plan.layers.iter().filter(|l| l.gear().is_some()).count();
-    Ok((plan.layers.len(), gears))
+    let layers = plan.layers.len();
+    crate::request::release_at_exit(plan);
+    Ok((layers, gears))
 }

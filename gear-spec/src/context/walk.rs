@@ -197,7 +197,7 @@ impl Walker {
                 }
             };
             let path = dirent.path();
-            let Some(name) = dirent.file_name().to_str().map(str::to_owned) else {
+            let Ok(name) = dirent.file_name().into_string() else {
                 // Only a problem when it would be copied: patterns may exclude it.
                 let is_dir = std::fs::metadata(&path).is_ok_and(|m| m.is_dir());
                 let rel_path = Path::new(rel).join(dirent.file_name());
@@ -210,11 +210,7 @@ impl Walker {
                 }
                 continue;
             };
-            let child_rel = if rel.is_empty() {
-                name.clone()
-            } else {
-                format!("{rel}/{name}")
-            };
+            let child_rel = super::join_rel(rel, &name);
             let file_type = match dirent.file_type() {
                 Ok(t) => t,
                 Err(error) => {
