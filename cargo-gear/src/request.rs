@@ -53,12 +53,8 @@ pub fn release_at_exit<T>(value: T) {
 }
 
 impl Drop for Session {
-    /// Ends the runtime without waiting for its blocking threads: `cargo gear shell` may leave
-    /// one reading standard input, and every task a command needed was awaited by then.
     fn drop(&mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
+        self.stop_runtime();
     }
 }
 
@@ -120,18 +116,24 @@ impl Session {
         })
     }
 
-    /// Ends the session when the process ends next: its runtime is stopped (see its Drop),
+    /// Ends the session when the process ends next: its runtime is stopped,
     /// the rest released unfreed ([`release_at_exit`]).
     pub fn end(mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
+        self.stop_runtime();
         release_at_exit(self);
     }
 
+    /// Ends the runtime without waiting for its blocking threads: `cargo gear shell` may leave
+    /// one reading standard input, and every task a command needed was awaited by then.
+    fn stop_runtime(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+
     /// Starts connecting to the engine in the background, for a command that will need it:
-    /// the engine's answers (its `/version` alone takes dockerd 8–10 ms: it runs `runc` and
-    /// `docker-init` to say what they are) then arrive while the command plans.
+    /// connecting (a ping on a Unix socket; over TCP also the TLS handshake and `/version`,
+    /// for which dockerd runs `runc` and `docker-init`) then happens while the command plans.
     pub fn prefetch_engine(&self) -> Result<(), CliError> {
         let runtime = self.runtime()?;
         let mut slot = self.engine.lock().unwrap_or_else(|e| e.into_inner());
@@ -150,7 +152,7 @@ impl Session {
             EngineSlot::Connecting(task) => match task.await {
                 Ok(result) => result,
                 Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-                // Cancelled: only when the runtime shuts down, which outlives the session.
+                // Cancelled: only by the runtime's shutdown, when the session ends.
                 Err(_) => Engine::connect().await,
             },
             EngineSlot::NotAsked => Engine::connect().await,

@@ -284,7 +284,10 @@ fn bench_size(t: &Tools, opts: &Options, gears: usize) -> Result<SizeResult> {
         tree.seconds
     ));
     remove_images(t, &tag);
-    tree.settle();
+    say(format!(
+        "{tag}: waited {:.0} s for a quiet machine",
+        tree.settle()
+    ));
     let mut r = SizeResult {
         gears,
         files: tree.files,
@@ -412,7 +415,10 @@ fn bench_big(t: &Tools, opts: &Options) -> Result<BigResult> {
     ));
     let git = |args: &[&str]| {
         let mut cmd = Command::new("git");
+        // No automatic `git gc` (a commit of 100,000 files starts one in the background, which
+        // keeps both cores busy for most of a minute).
         cmd.args(["-c", "user.name=bench", "-c", "user.email=bench@localhost"])
+            .args(["-c", "gc.auto=0", "-c", "maintenance.auto=false"])
             .args(args)
             .current_dir(&root);
         cmd
@@ -426,7 +432,10 @@ fn bench_big(t: &Tools, opts: &Options) -> Result<BigResult> {
         "the benchmark tree",
     ]))?;
     say(format!("{tag}: committed to git"));
-    tree.settle();
+    say(format!(
+        "{tag}: waited {:.0} s for a quiet machine",
+        tree.settle()
+    ));
     let log = t.log(&format!("{tag}-plan.out"));
     let gear = |args: &[&str]| t.gear(&root, opts.layout, args);
     let mut r = BigResult {

@@ -261,18 +261,19 @@ impl HashCache {
 
         let hashed_at = ns_since_epoch(SystemTime::now());
         let mut file = File::open(path).map_err(DigestError::Io)?;
-        let before = Stat::of(&file.metadata().map_err(DigestError::Io)?);
         let (size, sha256) = hash_reader(&mut file).map_err(DigestError::Io)?;
         self.misses.fetch_add(1, Ordering::Relaxed);
         self.bytes_hashed.fetch_add(size, Ordering::Relaxed);
         let after = file.metadata().map(|m| Stat::of(&m)).ok();
-        // Record only what is safe to trust later: unchanged while read, fully read, not racy.
-        if after == Some(before) && size == before.size && !before.is_racy(hashed_at) {
+        // Record only what is safe to trust later: the file read is the one stat'ed (same
+        // inode, size and times after reading as at `stat`, taken before it was opened: it
+        // did not change in between), fully read, not racy.
+        if after == Some(stat) && size == stat.size && !stat.is_racy(hashed_at) {
             let mut shard = self.shard(path).lock().unwrap();
             shard.insert(
                 path.as_os_str().to_owned(),
                 Entry {
-                    stat: before,
+                    stat,
                     sha256,
                     used: true,
                 },
