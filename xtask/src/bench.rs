@@ -333,7 +333,8 @@ fn bench_size(t: &Tools, opts: &Options, gears: usize) -> Result<SizeResult> {
     // One file of one gear changed, a new content each run: cargo-gear rebuilds that gear (and
     // sends its context only); docker builds it alone from a change of the same size. Not the
     // same bytes: the Dockerfiles are the same up to the last step, so `docker build` would
-    // find the steps cargo-gear just built in the engine's cache.
+    // find the steps cargo-gear just built in the engine's cache; nor the bytes of an earlier
+    // `cargo xtask bench`, whose steps the engine may still hold.
     let changed = tree
         .layers
         .iter()
@@ -341,8 +342,12 @@ fn bench_size(t: &Tools, opts: &Options, gears: usize) -> Result<SizeResult> {
         .ok_or("a tree without gears")?;
     let rel = changed.files.last().ok_or("a gear without files")?;
     let original = fs::read_to_string(changed.dir.join(rel))?;
+    let bench_id = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
     for run in 1..=opts.runs {
-        let changed_by = |who: &str| format!("{original}changed in run {run} for {who}\n");
+        let changed_by =
+            |who: &str| format!("{original}changed in run {run} of bench {bench_id} for {who}\n");
         fs::write(changed.dir.join(rel), changed_by("cargo-gear"))?;
         docker_loop.write_file(&changed.name, rel, changed_by("docker    ").as_bytes())?;
         r.one_file_build
