@@ -104,8 +104,7 @@ impl BaseImage {
 /// The name of an external layer for `reference`: its repository's last path component
 /// (lowercase, other characters as `-`), with the tag appended when that name is `taken`.
 pub fn external_layer_name(reference: &str, taken: impl Fn(&str) -> bool) -> String {
-    let without_digest = reference.split('@').next().unwrap_or(reference);
-    let (repo, tag) = split_tag(without_digest);
+    let (repo, tag) = split_tag(crate::reference::without_digest(reference));
     let slug = |s: &str| {
         let s: String = s
             .to_ascii_lowercase()
@@ -771,10 +770,12 @@ impl Import {
             .or_else(|| custom.and_then(|c| c.get("docker-image")))
             .and_then(Value::as_str);
         match declared {
-            Some(reference) => {
-                let without_digest = reference.split('@').next().unwrap_or(reference);
-                (split_tag(without_digest).0.to_string(), None)
-            }
+            Some(reference) => (
+                split_tag(crate::reference::without_digest(reference))
+                    .0
+                    .to_string(),
+                None,
+            ),
             None => (
                 self.name().to_string(),
                 Some(
@@ -839,7 +840,7 @@ impl Import {
             .and_then(|c| c.get(GEAR_BUILDER))
             .and_then(|b| b.get("image"))
             .and_then(Value::as_str)
-            .and_then(|r| split_tag(r.split('@').next().unwrap_or(r)).1);
+            .and_then(|r| split_tag(crate::reference::without_digest(r)).1);
         let version = m.get("version").and_then(Value::as_str);
         if let (Some(tag), Some(version)) = (tag, version)
             && tag != version

@@ -67,6 +67,14 @@ pub fn parse(reference: &str) -> Result<Reference, Invalid> {
     })
 }
 
+/// `reference` without its `@digest`, if it has one: `python:3@sha256:…` is `python:3`. Only a
+/// digest follows an `@` in a reference.
+pub fn without_digest(reference: &str) -> &str {
+    reference
+        .split_once('@')
+        .map_or(reference, |(named, _)| named)
+}
+
 /// The repository of `image` as Docker names it in full: `python:3` and
 /// `docker.io/library/python` are both `docker.io/library/python`. `None` when `image` is
 /// not a valid reference.
@@ -185,6 +193,17 @@ mod tests {
         ] {
             assert!(parse(ok).is_ok(), "{ok}");
         }
+    }
+
+    #[test]
+    fn digests_are_dropped() {
+        let digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        assert_eq!(
+            without_digest(&format!("localhost:5000/lab/x:1.0@{digest}")),
+            "localhost:5000/lab/x:1.0"
+        );
+        assert_eq!(without_digest(&format!("debian@{digest}")), "debian");
+        assert_eq!(without_digest("[::1]:5000/x:2"), "[::1]:5000/x:2");
     }
 
     #[test]

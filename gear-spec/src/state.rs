@@ -317,8 +317,8 @@ pub fn explain(
 /// another reference. `None` when a platform change, said already, explains it.
 fn base_changed(parent: &PlannedLayer, record: &Record, platform_changed: bool) -> Option<Reason> {
     let external = parent.external()?;
-    let unpinned = |r: &str| r.split('@').next().unwrap_or_default().to_string();
-    let same_reference = unpinned(&external.reference) == unpinned(&record.parent_reference);
+    let same_reference = crate::reference::without_digest(&external.reference)
+        == crate::reference::without_digest(&record.parent_reference);
     let pin = external.pin.digest();
     if parent.substituted_from() != record.substituted_from.as_deref() {
         Some(Reason::SubstitutionChanged)
