@@ -258,11 +258,6 @@ impl Engine {
                     Docker::connect_with_http(&format!("tcp://{host}:{port}"), timeout, version)
                         .map_err(|e| unreachable(Box::new(e)))
                 };
-                let docker = client(bollard::API_DEFAULT_VERSION)?;
-                tokio::time::timeout(CONNECT_TIMEOUT, docker.ping())
-                    .await
-                    .map_err(no_answer)?
-                    .map_err(|e| unreachable(Box::new(e)))?;
                 (Box::new(client) as Client, None)
             }
             EngineAddress::Tcp {
@@ -285,16 +280,22 @@ impl Engine {
                         source,
                     })
                 };
-                let docker = client(bollard::API_DEFAULT_VERSION)?;
-                tokio::time::timeout(CONNECT_TIMEOUT, docker.ping())
-                    .await
-                    .map_err(no_answer)?
-                    .map_err(|e| {
-                        tls_handshake(shown, tls, e).unwrap_or_else(|e| unreachable(Box::new(e)))
-                    })?;
                 (Box::new(client) as Client, None)
             }
         };
+        // Over TCP, bollard's own ping.
+        if ping.is_none() {
+            let docker = client(bollard::API_DEFAULT_VERSION)?;
+            tokio::time::timeout(CONNECT_TIMEOUT, docker.ping())
+                .await
+                .map_err(no_answer)?
+                .map_err(|e| match address {
+                    EngineAddress::Tcp { tls: Some(tls), .. } => {
+                        tls_handshake(shown, tls, e).unwrap_or_else(|e| unreachable(Box::new(e)))
+                    }
+                    _ => unreachable(Box::new(e)),
+                })?;
+        }
         let server = match ping {
             // The ping's headers say it all (a Unix socket).
             Some(unix::Ping {

@@ -769,7 +769,6 @@ fn read_ignore_rules(layer: &Layer, root: &Path, problems: &mut Problems) -> Git
     })
 }
 
-/// `prefix/rel`, or `prefix` when `rel` is empty.
 /// `prefix/rel`, or whichever is not empty (one allocation: this runs for every file).
 fn join_rel(prefix: &str, rel: &str) -> String {
     if prefix.is_empty() || rel.is_empty() {

@@ -284,10 +284,7 @@ fn bench_size(t: &Tools, opts: &Options, gears: usize) -> Result<SizeResult> {
         tree.seconds
     ));
     remove_images(t, &tag);
-    say(format!(
-        "{tag}: waited {:.0} s for a quiet machine",
-        tree.settle()
-    ));
+    settle(&tag, &tree);
     let mut r = SizeResult {
         gears,
         files: tree.files,
@@ -437,10 +434,7 @@ fn bench_big(t: &Tools, opts: &Options) -> Result<BigResult> {
         "the benchmark tree",
     ]))?;
     say(format!("{tag}: committed to git"));
-    say(format!(
-        "{tag}: waited {:.0} s for a quiet machine",
-        tree.settle()
-    ));
+    settle(&tag, &tree);
     let log = t.log(&format!("{tag}-plan.out"));
     let gear = |args: &[&str]| t.gear(&root, opts.layout, args);
     let mut r = BigResult {
@@ -492,6 +486,14 @@ fn bench_big(t: &Tools, opts: &Options) -> Result<BigResult> {
         ));
     }
     Ok(r)
+}
+
+/// Waits until the tree can be timed ([`Tree::settle`]) and says how long that took.
+fn settle(tag: &str, tree: &Tree) {
+    say(format!(
+        "{tag}: waited {:.0} s for a quiet machine",
+        tree.settle()
+    ));
 }
 
 /// Checks the `build-finished` event of a `--message-format json` build: nothing failed, and
